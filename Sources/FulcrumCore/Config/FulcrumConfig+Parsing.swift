@@ -1,0 +1,322 @@
+extension FulcrumConfig {
+    /// Parses and validates a YAML or JSON document.
+    ///
+    /// - Throws: ``ConfigError`` with every problem found (path, line, reason); nothing partial is returned.
+    public static func parse(_ text: String) throws(ConfigError) -> FulcrumConfig {
+        let tree = try ConfigTree.parse(text)
+        let reader = ConfigReader()
+        let config = ConfigDocumentParser(reader: reader).parse(tree)
+        guard reader.issues.isEmpty, let config else {
+            throw ConfigError(issues: reader.issues)
+        }
+        return config
+    }
+}
+
+/// Interprets a ``ConfigTree`` as a ``FulcrumConfig``: field by field, then the references between them.
+struct ConfigDocumentParser {
+    let reader: ConfigReader
+
+    static let topLevelFields = [
+        "listen", "workers", "timeouts", "access_log", "request_id_header", "drain_timeout",
+        "services", "routes", "default", "errors",
+    ]
+
+    func parse(_ root: ConfigTree) -> FulcrumConfig? {
+        guard let object = reader.object(root, "", allowed: Self.topLevelFields) else { return nil }
+        var config = FulcrumConfig(listeners: [], services: [])
+
+        if let node = object.require("listen", root) {
+            config.listeners = listeners(node, object.path("listen"))
+        }
+        if let node = object["workers"] {
+            config.workers = reader.int(node, "workers", in: 1...256)
+        }
+        if let node = object["timeouts"] {
+            config.timeouts = timeouts(node, "timeouts")
+        }
+        if let node = object["access_log"], let value = reader.bool(node, "access_log") {
+            config.accessLog = value
+        }
+        if let node = object["request_id_header"], let value = reader.string(node, "request_id_header") {
+            if HTTPSyntax.isToken(value) { config.requestIDHeader = value } else {
+                reader.fail("request_id_header", node, "'\(value)' is not a valid header name")
+            }
+        }
+        if let node = object["drain_timeout"], let value = reader.duration(node, "drain_timeout") {
+            config.drainTimeout = value
+        }
+        if let node = object.require("services", root) {
+            config.services = services(node, "services")
+        }
+        if let node = object["routes"] {
+            config.routes = routes(node, "routes", services: config.services)
+        }
+        if let node = object["default"] {
+            config.defaultTarget = target(node, "default", services: config.services, allowed: ["service", "node"])
+        }
+        if let node = object["errors"] {
+            config.errorPages = errorPages(node, "errors")
+        }
+        return config
+    }
+
+    // MARK: listeners and timeouts
+
+    private func listeners(_ node: ConfigTree, _ path: String) -> [Listener] {
+        let items = reader.list(node, path)
+        if items.isEmpty, case .sequence = node { reader.fail(path, node, "at least one listener is required") }
+        var result: [Listener] = []
+        var seen: Set<String> = []
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let object = reader.object(item, itemPath, allowed: ["address", "port"]) else { continue }
+            var listener = Listener(port: 0)
+            if let address = object["address"] {
+                if let value = reader.string(address, object.path("address")) {
+                    if HTTPSyntax.isHost(value) { listener.address = value } else {
+                        reader.fail(object.path("address"), address, "'\(value)' is not an IP address or host name")
+                    }
+                }
+            }
+            guard let portNode = object.require("port", item),
+                let port = reader.int(portNode, object.path("port"), in: 1...65535)
+            else { continue }
+            listener.port = port
+            if !seen.insert("\(listener.address):\(port)").inserted {
+                reader.fail(itemPath, item, "\(listener.address):\(port) is listed twice")
+            }
+            result.append(listener)
+        }
+        return result
+    }
+
+    private func timeouts(_ node: ConfigTree, _ path: String) -> Timeouts {
+        var timeouts = Timeouts()
+        guard let object = reader.object(node, path, allowed: ["connect", "upstream_response", "client_idle", "upstream_idle"])
+        else { return timeouts }
+        if let n = object["connect"], let v = reader.duration(n, object.path("connect")) { timeouts.connect = v }
+        if let n = object["upstream_response"], let v = reader.duration(n, object.path("upstream_response")) {
+            timeouts.upstreamResponse = v
+        }
+        if let n = object["client_idle"], let v = reader.duration(n, object.path("client_idle")) { timeouts.clientIdle = v }
+        if let n = object["upstream_idle"], let v = reader.duration(n, object.path("upstream_idle")) { timeouts.upstreamIdle = v }
+        return timeouts
+    }
+
+    // MARK: services
+
+    private func services(_ node: ConfigTree, _ path: String) -> [Service] {
+        let entries = reader.namedEntries(node, path)
+        if entries.isEmpty, case .mapping = node { reader.fail(path, node, "at least one service is required") }
+        var result: [Service] = []
+        for (name, value) in entries {
+            let servicePath = "\(path).\(name)"
+            if !HTTPSyntax.isName(name) {
+                reader.fail(servicePath, value, "service names may use letters, digits, '-', '_' and '.' only")
+            }
+            if let service = service(name, value, servicePath) { result.append(service) }
+        }
+        return result
+    }
+
+    private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
+        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes"]) else {
+            return nil
+        }
+        var nodes: [Node] = []
+        if let nodesNode = object.require("nodes", node) {
+            let items = reader.list(nodesNode, object.path("nodes"))
+            if items.isEmpty, case .sequence = nodesNode { reader.fail(object.path("nodes"), nodesNode, "at least one node is required") }
+            var names: Set<String> = []
+            for (index, item) in items.enumerated() {
+                let nodePath = "\(object.path("nodes"))[\(index)]"
+                guard let parsed = self.node(item, nodePath) else { continue }
+                if !names.insert(parsed.name).inserted {
+                    reader.fail("\(nodePath).name", item, "node name '\(parsed.name)' is used twice in service '\(name)'")
+                }
+                nodes.append(parsed)
+            }
+        }
+
+        var strategy = BalancingStrategy.roundRobin
+        let strategyName = object["strategy"].flatMap {
+            reader.oneOf($0, object.path("strategy"), [
+                ("round_robin", "round_robin"), ("random", "random"), ("least_conn", "least_conn"),
+                ("hash", "hash"), ("pinned", "pinned"),
+            ])
+        } ?? "round_robin"
+        switch strategyName {
+        case "random": strategy = .random
+        case "least_conn": strategy = .leastConnections
+        case "hash":
+            if let keyNode = object.require("hash_key", node), let text = reader.string(keyNode, object.path("hash_key")) {
+                if let key = HashKey(parsing: text) { strategy = .hash(key) } else {
+                    reader.fail(object.path("hash_key"), keyNode, "'\(text)' is not client_ip, path, header:NAME, cookie:NAME or query:NAME")
+                }
+            }
+        case "pinned":
+            if let pinNode = object.require("pinned_node", node), let pin = reader.string(pinNode, object.path("pinned_node")) {
+                strategy = .pinned(node: pin)
+                if !nodes.contains(where: { $0.name == pin }) {
+                    reader.fail(object.path("pinned_node"), pinNode, "service '\(name)' has no node '\(pin)'")
+                }
+            }
+        default: strategy = .roundRobin
+        }
+        if strategyName != "hash", let extra = object["hash_key"] {
+            reader.fail(object.path("hash_key"), extra, "only used with strategy: hash")
+        }
+        if strategyName != "pinned", let extra = object["pinned_node"] {
+            reader.fail(object.path("pinned_node"), extra, "only used with strategy: pinned")
+        }
+        if strategyName != "pinned", !nodes.isEmpty, nodes.allSatisfy({ $0.weight == 0 }) {
+            reader.fail(object.path("nodes"), object["nodes"], "every node has weight 0, so no node can receive traffic")
+        }
+        return Service(name: name, strategy: strategy, nodes: nodes)
+    }
+
+    private func node(_ item: ConfigTree, _ path: String) -> Node? {
+        guard let object = reader.object(item, path, allowed: ["name", "host", "port", "weight", "tags"]) else { return nil }
+        let name = object.require("name", item).flatMap { n in
+            reader.string(n, object.path("name")).flatMap { value in
+                HTTPSyntax.isName(value) ? value : { reader.fail(object.path("name"), n, "node names may use letters, digits, '-', '_' and '.' only"); return nil }()
+            }
+        }
+        let host = object.require("host", item).flatMap { n in
+            reader.string(n, object.path("host")).flatMap { value in
+                HTTPSyntax.isHost(value) ? value : { reader.fail(object.path("host"), n, "'\(value)' is not an IP address or host name"); return nil }()
+            }
+        }
+        let port = object.require("port", item).flatMap { reader.int($0, object.path("port"), in: 1...65535) }
+        let weight = object["weight"].map { reader.int($0, object.path("weight"), in: 0...10_000) } ?? 1
+        let tags = object["tags"].map { reader.strings($0, object.path("tags")) } ?? []
+        guard let name, let host, let port, let weight, let tags else { return nil }
+        return Node(name: name, host: host, port: port, weight: weight, tags: tags)
+    }
+
+    // MARK: routes
+
+    private func routes(_ node: ConfigTree, _ path: String, services: [Service]) -> [Route] {
+        var result: [Route] = []
+        var names: Set<String> = []
+        for (index, item) in reader.list(node, path).enumerated() {
+            let routePath = "\(path)[\(index)]"
+            guard let object = reader.object(item, routePath, allowed: ["name", "match", "service", "node"]) else { continue }
+            let name = object.require("name", item).flatMap { reader.string($0, object.path("name")) }
+            if let name, !names.insert(name).inserted {
+                reader.fail(object.path("name"), object["name"], "route name '\(name)' is used twice")
+            }
+            let match = object["match"].map { self.match($0, object.path("match")) } ?? RouteMatch()
+            let target = target(item, routePath, services: services, allowed: nil)
+            if let name, let match, let target { result.append(Route(name: name, match: match, target: target)) }
+        }
+        return result
+    }
+
+    /// Reads `service` and `node` from a mapping; `allowed` checks the keys when the mapping is only a target.
+    private func target(_ node: ConfigTree, _ path: String, services: [Service], allowed: [String]?) -> RouteTarget? {
+        let object: ConfigObject?
+        if let allowed {
+            object = reader.object(node, path, allowed: allowed)
+        } else if case .mapping(let pairs, _) = node {
+            object = ConfigObject(path: path, fields: Dictionary(pairs, uniquingKeysWith: { a, _ in a }), reader: reader)
+        } else {
+            object = nil
+        }
+        guard let object, let serviceNode = object.require("service", node),
+            let serviceName = reader.string(serviceNode, object.path("service"))
+        else { return nil }
+        let service = services.first { $0.name == serviceName }
+        if service == nil {
+            reader.fail(object.path("service"), serviceNode, "no service named '\(serviceName)'")
+        }
+        var target = RouteTarget(service: serviceName)
+        if let nodeNode = object["node"], let nodeName = reader.string(nodeNode, object.path("node")) {
+            if let service, service.nodeIndex(named: nodeName) == nil {
+                reader.fail(object.path("node"), nodeNode, "service '\(serviceName)' has no node '\(nodeName)'")
+            }
+            target.node = nodeName
+        }
+        return target
+    }
+
+    private func match(_ node: ConfigTree, _ path: String) -> RouteMatch? {
+        let fields = ["host", "path", "path_prefix", "path_regex", "methods", "headers", "query", "cookies"]
+        guard let object = reader.object(node, path, allowed: fields) else { return nil }
+        var match = RouteMatch()
+        let before = reader.issues.count
+
+        if let hostNode = object["host"], let hosts = reader.strings(hostNode, object.path("host")) {
+            for host in hosts where !HTTPSyntax.isHostPattern(host) {
+                reader.fail(object.path("host"), hostNode, "'\(host)' is not a host name or *.domain pattern")
+            }
+            match.hosts = hosts.map { $0.lowercased() }
+        }
+
+        let pathKinds = ["path", "path_prefix", "path_regex"].filter { object[$0] != nil }
+        if pathKinds.count > 1 {
+            reader.fail(path, node, "use only one of \(pathKinds.joined(separator: ", "))")
+        } else if let kind = pathKinds.first, let valueNode = object[kind], let value = reader.string(valueNode, object.path(kind)) {
+            switch kind {
+            case "path", "path_prefix":
+                if !value.hasPrefix("/") {
+                    reader.fail(object.path(kind), valueNode, "must start with '/'")
+                }
+                match.path = kind == "path" ? .exact(value) : .prefix(value)
+            default:
+                if let problem = PathPattern.compileError(value) {
+                    reader.fail(object.path(kind), valueNode, "invalid regular expression: \(problem)")
+                }
+                match.path = .regex(value)
+            }
+        }
+
+        if let methodsNode = object["methods"], let methods = reader.strings(methodsNode, object.path("methods")) {
+            for method in methods where !HTTPSyntax.isToken(method) || method.uppercased() != method {
+                reader.fail(object.path("methods"), methodsNode, "'\(method)' is not an upper-case HTTP method")
+            }
+            match.methods = methods
+        }
+        match.headers = conditions(object["headers"], object.path("headers"), validName: HTTPSyntax.isToken)
+        match.query = conditions(object["query"], object.path("query"), validName: { !$0.isEmpty })
+        match.cookies = conditions(object["cookies"], object.path("cookies"), validName: HTTPSyntax.isToken)
+        return reader.issues.count == before ? match : nil
+    }
+
+    private func conditions(_ node: ConfigTree?, _ path: String, validName: (String) -> Bool) -> [ValueCondition] {
+        guard let node else { return [] }
+        var result: [ValueCondition] = []
+        for (name, value) in reader.namedEntries(node, path) {
+            let entryPath = "\(path).\(name)"
+            if !validName(name) { reader.fail(entryPath, value, "'\(name)' is not a valid name") }
+            if let values = reader.strings(value, entryPath) {
+                result.append(ValueCondition(name: name, values: values))
+            }
+        }
+        return result
+    }
+
+    // MARK: error pages
+
+    private func errorPages(_ node: ConfigTree, _ path: String) -> [Int: ErrorPage] {
+        var pages: [Int: ErrorPage] = [:]
+        for (key, value) in reader.namedEntries(node, path) {
+            let pagePath = "\(path).\(key)"
+            guard let status = Int(key), (400...599).contains(status) else {
+                reader.fail(pagePath, value, "keys are status codes from 400 to 599")
+                continue
+            }
+            guard let object = reader.object(value, pagePath, allowed: ["content_type", "body"]) else { continue }
+            var page = ErrorPage(body: "")
+            if let n = object.require("body", value), let body = reader.string(n, object.path("body"), allowEmpty: true) {
+                page.body = body
+            }
+            if let n = object["content_type"], let type = reader.string(n, object.path("content_type")) {
+                page.contentType = type
+            }
+            pages[status] = page
+        }
+        return pages
+    }
+}

@@ -1,0 +1,265 @@
+/// A complete, validated Fulcrum configuration: what to listen on, the services and their nodes,
+/// the routes that lead to them, and how the proxy behaves. Parsed from YAML or JSON by
+/// ``FulcrumConfig/parse(_:)``; an instance only exists if every check passed.
+public struct FulcrumConfig: Sendable, Equatable {
+    /// The addresses the data plane accepts client connections on.
+    public var listeners: [Listener]
+    /// Event-loop threads serving traffic; `nil` means one per CPU core.
+    public var workers: Int?
+    /// Connect, response and idle timeouts.
+    public var timeouts: Timeouts
+    /// Whether one access-log line is written per request.
+    public var accessLog: Bool
+    /// The request ID header passed through when present and generated when absent.
+    public var requestIDHeader: String
+    /// How long a graceful shutdown (SIGTERM) waits for in-flight requests.
+    public var drainTimeout: Duration
+    /// Services in declaration order.
+    public var services: [Service]
+    /// Routes in declaration order.
+    public var routes: [Route]
+    /// Where a request goes when no route matches; `nil` answers 404.
+    public var defaultTarget: RouteTarget?
+    /// Bodies for the responses Fulcrum itself produces, by status code.
+    public var errorPages: [Int: ErrorPage]
+
+    public init(
+        listeners: [Listener], workers: Int? = nil, timeouts: Timeouts = Timeouts(), accessLog: Bool = true,
+        requestIDHeader: String = "X-Request-ID", drainTimeout: Duration = .seconds(30),
+        services: [Service], routes: [Route] = [], defaultTarget: RouteTarget? = nil, errorPages: [Int: ErrorPage] = [:]
+    ) {
+        self.listeners = listeners
+        self.workers = workers
+        self.timeouts = timeouts
+        self.accessLog = accessLog
+        self.requestIDHeader = requestIDHeader
+        self.drainTimeout = drainTimeout
+        self.services = services
+        self.routes = routes
+        self.defaultTarget = defaultTarget
+        self.errorPages = errorPages
+    }
+
+    /// The service called `name`, if any.
+    public func service(named name: String) -> Service? {
+        services.first { $0.name == name }
+    }
+}
+
+/// An address and port to accept connections on.
+public struct Listener: Sendable, Equatable {
+    public var address: String
+    public var port: Int
+
+    public init(address: String = "0.0.0.0", port: Int) {
+        self.address = address
+        self.port = port
+    }
+}
+
+/// The timeouts of the data plane.
+public struct Timeouts: Sendable, Equatable {
+    /// Establishing a TCP connection to a node.
+    public var connect: Duration
+    /// From the end of sending a request upstream to the response head arriving (then 504).
+    public var upstreamResponse: Duration
+    /// A client keep-alive connection with no request in progress is closed after this.
+    public var clientIdle: Duration
+    /// An idle pooled upstream connection is closed after this.
+    public var upstreamIdle: Duration
+
+    public init(
+        connect: Duration = .seconds(3), upstreamResponse: Duration = .seconds(60),
+        clientIdle: Duration = .seconds(60), upstreamIdle: Duration = .seconds(60)
+    ) {
+        self.connect = connect
+        self.upstreamResponse = upstreamResponse
+        self.clientIdle = clientIdle
+        self.upstreamIdle = upstreamIdle
+    }
+}
+
+/// A named group of interchangeable nodes and the strategy that picks one per request.
+public struct Service: Sendable, Equatable {
+    public var name: String
+    public var strategy: BalancingStrategy
+    public var nodes: [Node]
+
+    public init(name: String, strategy: BalancingStrategy = .roundRobin, nodes: [Node]) {
+        self.name = name
+        self.strategy = strategy
+        self.nodes = nodes
+    }
+
+    /// The index of the node called `name`, if any.
+    public func nodeIndex(named name: String) -> Int? {
+        nodes.firstIndex { $0.name == name }
+    }
+}
+
+/// One upstream server of a service.
+public struct Node: Sendable, Equatable {
+    /// Unique within its service; used by routes, logs and headers.
+    public var name: String
+    public var host: String
+    public var port: Int
+    /// Relative share of traffic; 0 takes the node out of rotation (it can still be pinned).
+    public var weight: Int
+    public var tags: [String]
+
+    public init(name: String, host: String, port: Int, weight: Int = 1, tags: [String] = []) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.weight = weight
+        self.tags = tags
+    }
+}
+
+/// How a service chooses a node for each request.
+public enum BalancingStrategy: Sendable, Equatable {
+    /// Smooth weighted round robin (nginx's algorithm): exact shares, evenly interleaved.
+    case roundRobin
+    /// Weighted random choice.
+    case random
+    /// Power of two random choices, keeping the one with fewer requests in flight (weighted).
+    case leastConnections
+    /// Consistent hashing of a request key onto a ring of nodes.
+    case hash(HashKey)
+    /// Always the named node.
+    case pinned(node: String)
+
+    /// The configuration spelling of the strategy.
+    public var name: String {
+        switch self {
+        case .roundRobin: return "round_robin"
+        case .random: return "random"
+        case .leastConnections: return "least_conn"
+        case .hash: return "hash"
+        case .pinned: return "pinned"
+        }
+    }
+}
+
+/// The part of a request that consistent hashing uses as its key.
+public enum HashKey: Sendable, Equatable, CustomStringConvertible {
+    case clientIP
+    case header(String)
+    case cookie(String)
+    case query(String)
+    case path
+
+    /// Parses `client_ip`, `path`, `header:NAME`, `cookie:NAME` or `query:NAME`.
+    public init?(parsing text: String) {
+        switch text {
+        case "client_ip": self = .clientIP
+        case "path": self = .path
+        default:
+            guard let colon = text.firstIndex(of: ":") else { return nil }
+            let name = String(text[text.index(after: colon)...])
+            guard !name.isEmpty else { return nil }
+            switch text[..<colon] {
+            case "header": self = .header(name)
+            case "cookie": self = .cookie(name)
+            case "query": self = .query(name)
+            default: return nil
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .clientIP: return "client_ip"
+        case .path: return "path"
+        case .header(let name): return "header:\(name)"
+        case .cookie(let name): return "cookie:\(name)"
+        case .query(let name): return "query:\(name)"
+        }
+    }
+}
+
+/// A named rule: requests that satisfy `match` go to `target`.
+public struct Route: Sendable, Equatable {
+    public var name: String
+    public var match: RouteMatch
+    public var target: RouteTarget
+
+    public init(name: String, match: RouteMatch, target: RouteTarget) {
+        self.name = name
+        self.match = match
+        self.target = target
+    }
+}
+
+/// How a route matches the request path.
+public enum PathMatch: Sendable, Equatable {
+    /// The path (without query) equals the string.
+    case exact(String)
+    /// The path starts with the string; among prefixes the longest wins.
+    case prefix(String)
+    /// The regular expression matches somewhere in the path (anchor it with `^` and `$`).
+    case regex(String)
+}
+
+/// The conditions of a route. Every condition present must hold; absent ones always hold.
+public struct RouteMatch: Sendable, Equatable {
+    /// Accepted host names (without port, case-insensitive); `*.example.com` matches any subdomain.
+    public var hosts: [String]
+    /// The path condition; `nil` matches every path (like the prefix `/`).
+    public var path: PathMatch?
+    /// Accepted methods (upper case).
+    public var methods: [String]
+    /// Header name → accepted values.
+    public var headers: [ValueCondition]
+    /// Query parameter name → accepted values.
+    public var query: [ValueCondition]
+    /// Cookie name → accepted values.
+    public var cookies: [ValueCondition]
+
+    public init(
+        hosts: [String] = [], path: PathMatch? = nil, methods: [String] = [],
+        headers: [ValueCondition] = [], query: [ValueCondition] = [], cookies: [ValueCondition] = []
+    ) {
+        self.hosts = hosts
+        self.path = path
+        self.methods = methods
+        self.headers = headers
+        self.query = query
+        self.cookies = cookies
+    }
+}
+
+/// A named request value and the values that satisfy it.
+public struct ValueCondition: Sendable, Equatable {
+    public var name: String
+    /// Any of these values satisfies the condition.
+    public var values: [String]
+
+    public init(name: String, values: [String]) {
+        self.name = name
+        self.values = values
+    }
+}
+
+/// The service (and optionally the single node) a route sends traffic to.
+public struct RouteTarget: Sendable, Equatable {
+    public var service: String
+    /// When set, the request goes to this node only, bypassing the service's strategy.
+    public var node: String?
+
+    public init(service: String, node: String? = nil) {
+        self.service = service
+        self.node = node
+    }
+}
+
+/// The response Fulcrum sends for one of its own statuses (404, 502, 503, 504...).
+public struct ErrorPage: Sendable, Equatable {
+    public var contentType: String
+    public var body: String
+
+    public init(contentType: String = "text/plain; charset=utf-8", body: String) {
+        self.contentType = contentType
+        self.body = body
+    }
+}

@@ -1,0 +1,171 @@
+/// Where the router sends a request.
+public struct RouteDecision: Sendable, Equatable {
+    /// The index of the matched route in ``FulcrumConfig/routes``, or `nil` for the default target.
+    public var routeIndex: Int?
+    /// The index of the target service in ``FulcrumConfig/services``.
+    public var serviceIndex: Int
+    /// The node the route pins to, when it does.
+    public var pinnedNode: Int?
+}
+
+/// The routes of a configuration compiled into lookup structures.
+///
+/// Matching order:
+/// 1. routes with an exact `path` equal to the request path, in declaration order;
+/// 2. routes with a `path_prefix` of the request path, longest prefix first (equal prefixes in
+///    declaration order); routes without a path condition count as the prefix `/`;
+/// 3. routes with a `path_regex` that matches the path, in declaration order;
+/// 4. the `default` target.
+/// Within each step a candidate is taken only when all its other conditions (host, methods,
+/// headers, query, cookies) hold. Steps 1 and 2 cost one walk down a byte trie, whatever the
+/// number of routes.
+public struct Router: Sendable {
+    struct CompiledRoute: Sendable {
+        let name: String
+        let kind: PathKind
+        let predicates: RoutePredicates
+        let pattern: PathPattern?
+        let serviceIndex: Int
+        let pinnedNode: Int?
+    }
+
+    enum PathKind: String, Sendable {
+        case exact, prefix, regex
+    }
+
+    let routes: [CompiledRoute]
+    private let tree: PrefixTree
+    private let regexRoutes: [Int]
+    private let defaultDecision: RouteDecision?
+
+    /// Compiles the routes of a validated configuration.
+    public init(config: FulcrumConfig) {
+        var tree = PrefixTree()
+        var regexRoutes: [Int] = []
+        var routes: [CompiledRoute] = []
+        func resolve(_ target: RouteTarget) -> (Int, Int?) {
+            let serviceIndex = config.services.firstIndex { $0.name == target.service }!
+            return (serviceIndex, target.node.flatMap { config.services[serviceIndex].nodeIndex(named: $0) })
+        }
+        for (index, route) in config.routes.enumerated() {
+            let (serviceIndex, pinned) = resolve(route.target)
+            let kind: PathKind
+            var pattern: PathPattern? = nil
+            switch route.match.path {
+            case .exact(let path):
+                kind = .exact
+                tree.insert(path, route: index, exact: true)
+            case .prefix(let prefix):
+                kind = .prefix
+                tree.insert(prefix, route: index, exact: false)
+            case nil:
+                kind = .prefix
+                tree.insert("/", route: index, exact: false)
+            case .regex(let source):
+                kind = .regex
+                pattern = try? PathPattern(source)  // validated when parsed
+                regexRoutes.append(index)
+            }
+            routes.append(CompiledRoute(
+                name: route.name, kind: kind, predicates: RoutePredicates(route.match), pattern: pattern,
+                serviceIndex: serviceIndex, pinnedNode: pinned))
+        }
+        self.routes = routes
+        self.tree = tree
+        self.regexRoutes = regexRoutes
+        self.defaultDecision = config.defaultTarget.map { target in
+            let (serviceIndex, pinned) = resolve(target)
+            return RouteDecision(routeIndex: nil, serviceIndex: serviceIndex, pinnedNode: pinned)
+        }
+    }
+
+    /// The decision for `request`, or `nil` when nothing matches and there is no default.
+    public func route<Request: RoutingRequest>(_ request: Request) -> RouteDecision? {
+        let (deepest, isExact) = tree.deepestMatch(request.path.utf8)
+        let nodes = tree.nodes
+        if isExact {
+            for index in nodes[deepest].exactRoutes where routes[index].predicates.mismatch(request) == nil {
+                return decision(index)
+            }
+        }
+        var node = deepest
+        while node >= 0 {
+            for index in nodes[node].prefixRoutes where routes[index].predicates.mismatch(request) == nil {
+                return decision(index)
+            }
+            node = nodes[node].parent
+        }
+        for index in regexRoutes {
+            let route = routes[index]
+            if route.pattern?.matches(request.path) == true, route.predicates.mismatch(request) == nil {
+                return decision(index)
+            }
+        }
+        return defaultDecision
+    }
+
+    private func decision(_ index: Int) -> RouteDecision {
+        RouteDecision(routeIndex: index, serviceIndex: routes[index].serviceIndex, pinnedNode: routes[index].pinnedNode)
+    }
+
+    /// Every route in match order with the reason it was or was not taken, for `fulcrum route`
+    /// and the admin API. Not for the hot path.
+    public func explain<Request: RoutingRequest>(_ request: Request) -> RouteExplanation {
+        var ordered: [Int] = []
+        let (deepest, isExact) = tree.deepestMatch(request.path.utf8)
+        if isExact { ordered += tree.nodes[deepest].exactRoutes }
+        var node = deepest
+        while node >= 0 {
+            ordered += tree.nodes[node].prefixRoutes
+            node = tree.nodes[node].parent
+        }
+        ordered += regexRoutes
+        let pathMatched = Set(ordered.filter { routes[$0].kind != .regex || routes[$0].pattern?.matches(request.path) == true })
+        ordered += routes.indices.filter { !ordered.contains($0) }
+
+        var steps: [RouteExplanation.Step] = []
+        var chosen: RouteDecision? = nil
+        for index in ordered {
+            let route = routes[index]
+            let outcome: RouteExplanation.Outcome
+            if !pathMatched.contains(index) {
+                outcome = .rejected(.path)
+            } else if let mismatch = route.predicates.mismatch(request) {
+                outcome = .rejected(mismatch)
+            } else if chosen == nil {
+                outcome = .matched
+                chosen = decision(index)
+            } else {
+                outcome = .shadowed
+            }
+            steps.append(.init(routeIndex: index, routeName: route.name, pathKind: route.kind.rawValue, outcome: outcome))
+        }
+        return RouteExplanation(steps: steps, decision: chosen ?? defaultDecision, usedDefault: chosen == nil && defaultDecision != nil)
+    }
+}
+
+/// The router's reasoning for one request: each route in match order and what happened to it.
+public struct RouteExplanation: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        /// This route serves the request.
+        case matched
+        /// This route's conditions reject the request.
+        case rejected(RouteMismatch)
+        /// This route would match but an earlier one already did.
+        case shadowed
+    }
+
+    public struct Step: Sendable {
+        public var routeIndex: Int
+        public var routeName: String
+        /// `exact`, `prefix` or `regex`.
+        public var pathKind: String
+        public var outcome: Outcome
+    }
+
+    public var steps: [Step]
+    /// The final decision, or `nil` for 404.
+    public var decision: RouteDecision?
+    /// True when no route matched and the default target was used.
+    public var usedDefault: Bool
+}

@@ -1,0 +1,175 @@
+import Testing
+@testable import FulcrumCore
+
+@Suite struct ConfigParsingTests {
+    static let sample = """
+        listen: [{ address: 0.0.0.0, port: 8080 }]
+        services:
+          users:
+            strategy: round_robin
+            nodes:
+              - { name: users-a, host: 127.0.0.1, port: 9001, weight: 3 }
+              - { name: users-b, host: 127.0.0.1, port: 9002, weight: 1, tags: [canary] }
+          search:
+            strategy: hash
+            hash_key: header:X-User
+            nodes:
+              - { name: s1, host: localhost, port: 9101 }
+        routes:
+          - name: admin-api
+            match: { path_prefix: /api/admin/, methods: [GET, POST], headers: { X-Tenant: acme } }
+            service: users
+          - name: v1
+            match: { path_regex: '^/api/v[0-9]+/', query: { lang: zh }, cookies: { beta: "1" } }
+            service: users
+            node: users-b
+        default: { service: users }
+        errors:
+          503: { body: "busy", content_type: text/plain }
+        """
+
+    @Test func parsesTheDocumentedSample() throws {
+        let config = try FulcrumConfig.parse(Self.sample)
+        #expect(config.listeners == [Listener(address: "0.0.0.0", port: 8080)])
+        #expect(config.services.map(\.name) == ["users", "search"])
+        #expect(config.services[0].nodes[0] == Node(name: "users-a", host: "127.0.0.1", port: 9001, weight: 3))
+        #expect(config.services[0].nodes[1].tags == ["canary"])
+        #expect(config.services[1].strategy == .hash(.header("X-User")))
+        #expect(config.routes[0].match.path == .prefix("/api/admin/"))
+        #expect(config.routes[0].match.methods == ["GET", "POST"])
+        #expect(config.routes[0].match.headers == [ValueCondition(name: "X-Tenant", values: ["acme"])])
+        #expect(config.routes[1].match.path == .regex("^/api/v[0-9]+/"))
+        #expect(config.routes[1].target == RouteTarget(service: "users", node: "users-b"))
+        #expect(config.routes[1].match.cookies == [ValueCondition(name: "beta", values: ["1"])])
+        #expect(config.defaultTarget == RouteTarget(service: "users"))
+        #expect(config.errorPages[503] == ErrorPage(contentType: "text/plain", body: "busy"))
+        #expect(config.timeouts == Timeouts())
+        #expect(config.accessLog)
+    }
+
+    @Test func jsonIsTheSameModel() throws {
+        let json = """
+            {"listen": [{"address": "0.0.0.0", "port": 8080}],
+             "services": {"users": {"strategy": "round_robin", "nodes": [
+                {"name": "users-a", "host": "127.0.0.1", "port": 9001, "weight": 3},
+                {"name": "users-b", "host": "127.0.0.1", "port": 9002, "weight": 1, "tags": ["canary"]}]},
+              "search": {"strategy": "hash", "hash_key": "header:X-User", "nodes": [{"name": "s1", "host": "localhost", "port": 9101}]}},
+             "routes": [
+               {"name": "admin-api", "match": {"path_prefix": "/api/admin/", "methods": ["GET", "POST"], "headers": {"X-Tenant": "acme"}}, "service": "users"},
+               {"name": "v1", "match": {"path_regex": "^/api/v[0-9]+/", "query": {"lang": "zh"}, "cookies": {"beta": "1"}}, "service": "users", "node": "users-b"}],
+             "default": {"service": "users"},
+             "errors": {"503": {"body": "busy", "content_type": "text/plain"}}}
+            """
+        #expect(try FulcrumConfig.parse(json) == FulcrumConfig.parse(Self.sample))
+    }
+
+    @Test func durationsAndTopLevelSettings() throws {
+        let config = try FulcrumConfig.parse("""
+            listen: [{ port: 80 }]
+            workers: 2
+            access_log: false
+            request_id_header: X-Trace
+            drain_timeout: 1.5s
+            timeouts: { connect: 250ms, upstream_response: 2m, client_idle: 10, upstream_idle: 1h }
+            services: { a: { nodes: [{ name: n, host: 10.0.0.1, port: 1 }] } }
+            """)
+        #expect(config.workers == 2)
+        #expect(!config.accessLog)
+        #expect(config.requestIDHeader == "X-Trace")
+        #expect(config.drainTimeout == .milliseconds(1500))
+        #expect(config.timeouts == Timeouts(connect: .milliseconds(250), upstreamResponse: .seconds(120), clientIdle: .seconds(10), upstreamIdle: .seconds(3600)))
+        #expect(config.listeners == [Listener(address: "0.0.0.0", port: 80)])
+    }
+
+    private func issues(_ text: String) -> [ConfigIssue] {
+        do {
+            _ = try FulcrumConfig.parse(text)
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test func reportsEveryErrorWithPathAndLine() {
+        let found = issues("""
+            listen: [{ port: 70000 }]
+            services:
+              users:
+                strategy: round_robin
+                nodes:
+                  - { name: a, host: 127.0.0.1, port: 9001, wieght: 2 }
+                  - { name: a, host: 127.0.0.1, port: "x" }
+            routes:
+              - name: r0
+                match: { path_prefix: /x }
+                service: users
+              - name: r1
+                match: { path_regex: '^/api/(v1' }
+                service: users
+              - name: r2
+                match: { path: /y }
+                service: nope
+              - name: r2
+                service: users
+                node: ghost
+            """)
+        let rendered = found.map(\.description)
+        #expect(rendered.contains("listen[0].port (line 1): 70000 is out of range 1...65535"))
+        #expect(rendered.contains("services.users.nodes[0].wieght (line 6): unknown field (did you mean 'weight'?)"))
+        #expect(rendered.contains("services.users.nodes[1].port (line 7): expected a whole number, found a string"))
+        #expect(rendered.contains { $0.hasPrefix("routes[1].match.path_regex (line 13): invalid regular expression") })
+        #expect(rendered.contains("routes[2].service (line 17): no service named 'nope'"))
+        #expect(rendered.contains("routes[3].name (line 18): route name 'r2' is used twice"))
+        #expect(rendered.contains("routes[3].node (line 20): service 'users' has no node 'ghost'"))
+        let duplicate = issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1}, {name: a, host: h, port: 2}] } }")
+        #expect(duplicate.map(\.description) == ["services.s.nodes[1].name (line 2): node name 'a' is used twice in service 's'"])
+    }
+
+    @Test func rejectsStructuralMistakes() {
+        #expect(issues("services: {}").map(\.description).contains("listen (line 1): is required"))
+        #expect(issues("listen: 80\nservices: {}").contains { $0.path == "listen" && $0.message == "expected a list, found a number" })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [] } }").contains { $0.path == "services.s.nodes" && $0.message.contains("at least one node") })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1, weight: 0}] } }").contains {
+            $0.path == "services.s.nodes" && $0.message.contains("weight 0")
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { strategy: fastest, nodes: [{name: a, host: h, port: 1}] } }").contains {
+            $0.path == "services.s.strategy" && $0.message.contains("not one of round_robin")
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { strategy: hash, nodes: [{name: a, host: h, port: 1}] } }").contains {
+            $0.path == "services.s.hash_key" && $0.message == "is required"
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { strategy: pinned, pinned_node: z, nodes: [{name: a, host: h, port: 1}] } }").contains {
+            $0.path == "services.s.pinned_node" && $0.message.contains("no node 'z'")
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: 'bad host', port: 1}] } }").contains {
+            $0.path == "services.s.nodes[0].host"
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }\nroutes: [{name: r, service: s, match: {path: /a, path_prefix: /b}}]").contains {
+            $0.path == "routes[0].match" && $0.message.contains("only one of")
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }\nroutes: [{name: r, service: s, match: {path_prefix: x}}]").contains {
+            $0.path == "routes[0].match.path_prefix" && $0.message == "must start with '/'"
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }\ntimeouts: {connect: soon}").contains {
+            $0.path == "timeouts.connect"
+        })
+        #expect(issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }\nerrors: {200: {body: x}}").contains {
+            $0.path == "errors.200"
+        })
+    }
+
+    @Test func syntaxAndDuplicateKeyErrorsCarryLines() {
+        let syntax = issues("listen: [{ port: 80 }\nservices: {}")
+        #expect(syntax.count == 1 && syntax[0].line != nil && syntax[0].message.hasPrefix("syntax error"))
+        let duplicate = issues("listen: [{ port: 80 }]\nlisten: [{ port: 81 }]\nservices: {}")
+        #expect(duplicate.count == 1 && duplicate[0].message.contains("duplicate key 'listen'"))
+    }
+
+    @Test func durationFormatRoundTrips() {
+        for text in ["250ms", "2s", "1m", "1h"] {
+            #expect(ConfigDuration.format(ConfigDuration.parse(text)!) == text)
+        }
+        #expect(ConfigDuration.parse("-1s") == nil)
+        #expect(ConfigDuration.parse("fast") == nil)
+    }
+}
