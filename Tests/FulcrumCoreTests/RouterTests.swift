@@ -14,7 +14,7 @@ import Testing
             """)
     }
 
-    func routeName(_ router: Router, _ config: FulcrumConfig, _ request: TestRequest) -> String? {
+    func routeName(_ router: Router, _ config: FulcrumConfig, _ request: DescribedRequest) -> String? {
         guard let decision = router.route(request) else { return nil }
         return decision.routeIndex.map { config.routes[$0].name } ?? "default"
     }

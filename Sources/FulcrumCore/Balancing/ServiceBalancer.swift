@@ -54,7 +54,7 @@ public struct ServiceBalancer: Sendable {
 
     /// The request's value for a hash key; `nil` when the request does not carry it
     /// (such requests are spread by weighted random choice instead).
-    static func keyValue<Request: RoutingRequest>(_ key: HashKey, of request: Request) -> Substring? {
+    public static func keyValue<Request: RoutingRequest>(_ key: HashKey, of request: Request) -> Substring? {
         switch key {
         case .clientIP: return request.clientIP
         case .path: return request.path

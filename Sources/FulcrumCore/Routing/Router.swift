@@ -104,6 +104,11 @@ public struct Router: Sendable {
         return defaultDecision
     }
 
+    /// The name of the route behind a decision, `default` for the default target.
+    public func routeName(_ decision: RouteDecision) -> String {
+        decision.routeIndex.map { routes[$0].name } ?? "default"
+    }
+
     private func decision(_ index: Int) -> RouteDecision {
         RouteDecision(routeIndex: index, serviceIndex: routes[index].serviceIndex, pinnedNode: routes[index].pinnedNode)
     }

@@ -1,0 +1,53 @@
+import FulcrumCore
+import NIOCore
+import NIOHTTP1
+
+/// One request/response exchange between a client and a node, from the request head to the end
+/// of the response: what was decided for it and how far it has got.
+final class Exchange {
+    let head: HTTPRequestHead
+    let upstreamHead: HTTPRequestHead
+    let runtime: RuntimeConfig
+    let decision: RouteDecision
+    let requestID: String
+    let start: NIODeadline
+    let clientKeepAlive: Bool
+    /// The node currently tried.
+    var node: Int
+    /// The node tried first, when a retry moved the request elsewhere.
+    var failedNode: Int?
+    var attempts = 1
+    /// Request parts received before an upstream connection was attached.
+    var buffered: [HTTPServerRequestPart] = []
+    var requestEnded = false
+    var responseStarted = false
+    var status: UInt = 0
+    var responseBytes = 0
+    var upstreamKeepAlive = true
+    var responseTimeout: Scheduled<Void>?
+    /// True when the attached connection came from the idle pool (it may have been closed by the node).
+    var usesReusedConnection = false
+
+    init(head: HTTPRequestHead, upstreamHead: HTTPRequestHead, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: String) {
+        self.head = head
+        self.upstreamHead = upstreamHead
+        self.runtime = runtime
+        self.decision = decision
+        self.node = node
+        self.requestID = requestID
+        self.start = .now()
+        self.clientKeepAlive = head.isKeepAlive
+    }
+
+    /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).
+    var isIdempotent: Bool {
+        switch head.method {
+        case .GET, .HEAD, .PUT, .DELETE, .OPTIONS, .TRACE: return true
+        default: return false
+        }
+    }
+
+    var serviceName: String { runtime.config.services[decision.serviceIndex].name }
+    var nodeName: String { runtime.config.services[decision.serviceIndex].nodes[node].name }
+    var routeName: String { decision.routeIndex.map { runtime.config.routes[$0].name } ?? "default" }
+}

@@ -1,0 +1,106 @@
+import FulcrumCore
+import NIOCore
+
+/// Everything one event loop needs to serve requests without locks: the configuration it is
+/// currently using, its balancers, its random generator and its upstream connection pools.
+/// Created for and only touched on its own event loop.
+final class LoopContext {
+    let eventLoop: EventLoop
+    private(set) var runtime: RuntimeConfig
+    /// Balancers per service of `runtime`.
+    var balancers: [ServiceBalancer]
+    /// Pools per service and node of `runtime`.
+    private(set) var pools: [[NodePool]]
+    var random = FastRandom()
+    let logs: ProxyLogs
+    /// Set when draining: connections close after their current exchange.
+    var isDraining = false
+
+    init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs) {
+        self.eventLoop = eventLoop
+        self.runtime = runtime
+        self.logs = logs
+        self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
+        self.pools = []
+        self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
+        self.scheduleIdleSweep()
+    }
+
+    /// Switches to a new configuration. Pools of nodes that still exist (same address) are kept,
+    /// with their idle connections; pools of removed nodes close their idle connections.
+    func install(_ runtime: RuntimeConfig) {
+        var existing: [SocketAddress: NodePool] = [:]
+        for pool in pools.joined() { existing[pool.address] = pool }
+        let newPools = Self.makePools(for: runtime, reusing: existing, eventLoop: eventLoop)
+        let kept = Set(newPools.joined().map { ObjectIdentifier($0) })
+        for pool in existing.values where !kept.contains(ObjectIdentifier(pool)) { pool.closeIdle() }
+        self.pools = newPools
+        self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
+        self.runtime = runtime
+    }
+
+    private static func makePools(for runtime: RuntimeConfig, reusing existing: [SocketAddress: NodePool], eventLoop: EventLoop) -> [[NodePool]] {
+        var created: [SocketAddress: NodePool] = existing
+        return runtime.nodeAddresses.map { addresses in
+            addresses.map { address in
+                if let pool = created[address] { return pool }
+                let pool = NodePool(address: address, eventLoop: eventLoop)
+                created[address] = pool
+                return pool
+            }
+        }
+    }
+
+    /// The pool for the exchange's current node; found by address when the exchange began under
+    /// an earlier configuration.
+    func pool(for exchange: Exchange) -> NodePool {
+        let service = exchange.decision.serviceIndex
+        if exchange.runtime === runtime { return pools[service][exchange.node] }
+        let address = exchange.runtime.nodeAddresses[service][exchange.node]
+        if let pool = pools.joined().first(where: { $0.address == address }) { return pool }
+        let orphan = NodePool(address: address, eventLoop: eventLoop)
+        orphan.closeIdle()  // retired from the start: its connections are not kept
+        return orphan
+    }
+
+    private var connections: [ObjectIdentifier: ProxyHandler] = [:]
+
+    func connectionOpened(_ handler: ProxyHandler) {
+        connections[ObjectIdentifier(handler)] = handler
+    }
+
+    func connectionClosed(_ handler: ProxyHandler) {
+        connections[ObjectIdentifier(handler)] = nil
+    }
+
+    var openConnectionCount: Int { connections.count }
+
+    /// Closes every client connection now; returns how many there were.
+    func closeAllConnections() -> Int {
+        let open = Array(connections.values)
+        for handler in open { handler.closeNow() }
+        return open.count
+    }
+
+    /// Starts draining this loop: idle connections close now, busy ones after their exchange.
+    func drain() {
+        isDraining = true
+        for handler in connections.values { handler.closeIfIdle() }
+    }
+
+    private func scheduleIdleSweep() {
+        eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
+            let limit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.upstreamIdle)
+            for pool in pools.joined() { pool.closeIdle(olderThan: limit) }
+            let clientLimit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.clientIdle)
+            for handler in connections.values { handler.closeIfIdle(since: clientLimit) }
+            scheduleIdleSweep()
+        }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .milliseconds(duration.milliseconds)
+    }
+}

@@ -1,0 +1,75 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Keep-alive connections to one node, owned by one event loop, so a client connection and its
+/// upstream connection always share a thread. Idle connections are reused last-in first-out
+/// (the warmest first) and closed by the loop's sweeper once idle longer than `upstream_idle`.
+final class NodePool {
+    let address: SocketAddress
+    private let eventLoop: EventLoop
+    private var idle: [UpstreamHandler] = []
+    /// Set when the node left the configuration: connections are closed instead of pooled.
+    private var isRetired = false
+
+    init(address: SocketAddress, eventLoop: EventLoop) {
+        self.address = address
+        self.eventLoop = eventLoop
+    }
+
+    /// An idle connection, if one is open.
+    func takeIdle() -> UpstreamHandler? {
+        while let connection = idle.popLast() {
+            if connection.isActive { return connection }
+        }
+        return nil
+    }
+
+    /// Opens a new connection to the node.
+    func connect(timeout: TimeAmount) -> EventLoopFuture<UpstreamHandler> {
+        let handler = UpstreamHandler(pool: self)
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
+                    try channel.pipeline.syncOperations.addHandlers(
+                        HTTPRequestEncoder(), ByteToMessageHandler(decoder), handler)
+                }
+            }
+            .connect(to: address)
+            .map { _ in handler }
+    }
+
+    /// Returns a connection whose exchange finished cleanly and that the node keeps open.
+    func release(_ connection: UpstreamHandler) {
+        guard connection.isActive else { return }
+        if isRetired {
+            connection.close()
+            return
+        }
+        connection.idleSince = .now()
+        idle.append(connection)
+    }
+
+    func remove(_ connection: UpstreamHandler) {
+        if let index = idle.firstIndex(where: { $0 === connection }) { idle.remove(at: index) }
+    }
+
+    /// Closes idle connections unused since `deadline`.
+    func closeIdle(olderThan deadline: NIODeadline) {
+        guard idle.contains(where: { $0.idleSince < deadline }) else { return }
+        let expired = idle.filter { $0.idleSince < deadline }
+        idle.removeAll { $0.idleSince < deadline }
+        for connection in expired { connection.close() }
+    }
+
+    /// Retires the pool: idle connections close now, busy ones when they are released.
+    func closeIdle() {
+        isRetired = true
+        let connections = idle
+        idle.removeAll()
+        for connection in connections { connection.close() }
+    }
+}

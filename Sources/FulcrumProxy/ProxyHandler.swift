@@ -1,0 +1,463 @@
+import FulcrumCore
+import NIOCore
+import NIOHTTP1
+
+/// Serves one client connection: routes each request, picks a node, attaches a pooled upstream
+/// connection on the same event loop, and streams both bodies with backpressure. Answers by itself
+/// with 400 (malformed request), 404 (no route), 502 (node unreachable), 503 (no node) and 504
+/// (node too slow).
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let loop: LoopContext
+    private var context: ChannelHandlerContext?
+    private var state: ClientConnectionState = .idle
+    private var readGate = ReadGate()
+    /// Parts of pipelined requests that arrived while an earlier exchange was still running.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var clientIP = "-"
+    /// When the connection last became idle (no exchange running).
+    private var idleSince = NIODeadline.now()
+
+    init(loop: LoopContext) {
+        self.loop = loop
+    }
+
+    // MARK: channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { registerConnection(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        registerConnection(context)
+        context.fireChannelActive()
+    }
+
+    private func registerConnection(_ context: ChannelHandlerContext) {
+        clientIP = context.channel.remoteAddress?.ipAddress ?? "-"
+        loop.connectionOpened(self)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        switch state {
+        case .proxying(let exchange, let upstream):
+            // The client went away mid-exchange: the upstream connection is in an unknown state.
+            upstream.exchange = nil
+            upstream.close()
+            finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
+        case .acquiring(let exchange):
+            finish(exchange, status: 499)
+        default:
+            break
+        }
+        state = .closed
+        loop.connectionClosed(self)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if !queued.isEmpty || state.exchange?.requestEnded == true {
+            queued.append(part)  // a pipelined request: served when the current exchange ends
+            readGate.pause()
+            return
+        }
+        handle(part)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch (state, part) {
+        case (.idle, .head(let head)):
+            start(head)
+        case (.acquiring(let exchange), .body), (.acquiring(let exchange), .end):
+            exchange.buffered.append(part)
+            if case .end = part { exchange.requestEnded = true }
+        case (.proxying(let exchange, let upstream), .body(let body)):
+            upstream.write(.body(.byteBuffer(body)))
+            if !upstream.isWritable { readGate.pause() }
+            _ = exchange
+        case (.proxying(let exchange, let upstream), .end(let trailers)):
+            exchange.requestEnded = true
+            upstream.write(.end(trailers))
+            upstream.flush()
+            armResponseTimeout(exchange, upstream)
+        case (.answeredLocally(let close), .end):
+            afterLocalResponse(close: close)
+        case (.answeredLocally, .body), (.closed, _), (.tunneling, _):
+            break
+        default:
+            // A head while a request is still in progress cannot happen with a conforming decoder.
+            closeConnection()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if case .proxying(_, let upstream) = state { upstream.flush() }
+        context.flush()
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .proxying(_, let upstream) = state {
+            upstream.resumeReading()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        readGate.read(context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if error is HTTPParserError {
+            // Malformed or ambiguous framing: never forwarded. Answer 400 if no response has begun.
+            let responding = state.exchange?.responseStarted ?? false
+            if case .proxying(let exchange, let upstream) = state {
+                upstream.exchange = nil
+                upstream.close()
+                finish(exchange, status: 400)
+            }
+            if !responding { writeLocalResponse(.badRequest, head: nil, close: true) }
+            closeConnection(afterFlushing: true)
+            return
+        }
+        closeConnection()
+    }
+
+    // MARK: starting an exchange
+
+    private func start(_ head: HTTPRequestHead) {
+        let runtime = loop.runtime
+        let request = HeadRoutingRequest(head: head, clientIP: clientIP[...])
+        let requestIDHeader = runtime.config.requestIDHeader
+        let incomingID = head.headers.first(name: requestIDHeader)
+        let requestID = incomingID ?? RequestID.make(using: &loop.random)
+
+        guard let decision = runtime.router.route(request) else {
+            answerLocally(.notFound, head: head, requestID: requestID, route: "-")
+            return
+        }
+        let node: Int?
+        if let pinned = decision.pinnedNode {
+            node = pinned
+        } else {
+            node = loop.balancers[decision.serviceIndex].pick(for: request, random: &loop.random, isEligible: { _ in true })
+        }
+        guard let node else {
+            answerLocally(.serviceUnavailable, head: head, requestID: requestID, route: runtime.router.routeName(decision))
+            return
+        }
+        let isUpgrade = head.headers.contains(name: "upgrade")
+        let upstreamHead = HeaderRewriter.upstreamRequest(
+            head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID,
+            generatedID: incomingID == nil, isUpgrade: isUpgrade)
+        let exchange = Exchange(
+            head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
+        if runtime === loop.runtime { loop.balancers[decision.serviceIndex].started(node) }
+        connect(exchange)
+    }
+
+    /// Attaches an idle pooled connection to the exchange's node, or opens one.
+    private func connect(_ exchange: Exchange) {
+        let pool = loop.pool(for: exchange)
+        if let idle = pool.takeIdle() {
+            exchange.usesReusedConnection = true
+            attach(exchange, idle)
+            return
+        }
+        exchange.usesReusedConnection = false
+        state = .acquiring(exchange)
+        readGate.pause()
+        let timeout = TimeAmount(exchange.runtime.config.timeouts.connect)
+        pool.connect(timeout: timeout).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let upstream):
+                guard case .acquiring(let current) = state, current === exchange else {
+                    pool.release(upstream)  // the client left meanwhile
+                    return
+                }
+                attach(exchange, upstream)
+            case .failure(let error):
+                guard case .acquiring(let current) = state, current === exchange else { return }
+                loop.logs.events.warning("cannot connect to node", metadata: [
+                    "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
+                ])
+                retryOrFail(exchange, status: .badGateway)
+            }
+        }
+    }
+
+    private func attach(_ exchange: Exchange, _ upstream: UpstreamHandler) {
+        upstream.exchange = self
+        state = .proxying(exchange, upstream)
+        upstream.write(.head(exchange.upstreamHead))
+        for part in exchange.buffered {
+            switch part {
+            case .body(let body): upstream.write(.body(.byteBuffer(body)))
+            case .end(let trailers): upstream.write(.end(trailers))
+            case .head: break
+            }
+        }
+        upstream.flush()
+        if exchange.requestEnded { armResponseTimeout(exchange, upstream) }
+        if upstream.isWritable, let context { readGate.resume(context) }
+    }
+
+    /// Sends the request to another node when that is safe (an idempotent request that has not
+    /// been answered at all), otherwise answers with `status`.
+    private func retryOrFail(_ exchange: Exchange, status: HTTPResponseStatus) {
+        if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted,
+            exchange.requestEnded || exchange.buffered.isEmpty || !exchange.usesReusedConnection
+        {
+            let failed = exchange.node
+            let next = exchange.usesReusedConnection
+                ? failed  // a stale pooled connection: the node itself may be fine
+                : loop.balancers[exchange.decision.serviceIndex].pick(
+                    for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
+                    isEligible: { $0 != failed })
+            if let next, exchange.runtime === loop.runtime || next == failed {
+                exchange.attempts += 1
+                exchange.failedNode = failed
+                moveInFlight(exchange, to: next)
+                connect(exchange)
+                return
+            }
+        }
+        state = .answeredLocally(closeAfterRequest: !exchange.requestEnded || !exchange.clientKeepAlive)
+        finish(exchange, status: status.code)
+        writeLocalResponse(status, head: exchange.head, requestID: exchange.requestID, close: !exchange.clientKeepAlive || !exchange.requestEnded)
+        if exchange.requestEnded { afterLocalResponse(close: !exchange.clientKeepAlive) }
+    }
+
+    private func moveInFlight(_ exchange: Exchange, to node: Int) {
+        if exchange.runtime === loop.runtime {
+            loop.balancers[exchange.decision.serviceIndex].finished(exchange.node)
+            loop.balancers[exchange.decision.serviceIndex].started(node)
+        }
+        exchange.node = node
+    }
+
+    private func armResponseTimeout(_ exchange: Exchange, _ upstream: UpstreamHandler) {
+        guard !exchange.responseStarted, exchange.responseTimeout == nil else { return }
+        let limit = TimeAmount(exchange.runtime.config.timeouts.upstreamResponse)
+        exchange.responseTimeout = loop.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
+            guard case .proxying(let current, let attached) = state, current === exchange, !exchange.responseStarted else { return }
+            loop.logs.events.warning("node did not answer in time", metadata: [
+                "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(limit)",
+            ])
+            attached.exchange = nil
+            attached.close()
+            state = .answeredLocally(closeAfterRequest: true)
+            finish(exchange, status: 504)
+            writeLocalResponse(.gatewayTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
+            afterLocalResponse(close: true)
+        }
+    }
+
+    // MARK: upstream events (called by the attached UpstreamHandler)
+
+    func upstreamReceived(_ part: HTTPClientResponsePart) {
+        guard case .proxying(let exchange, let upstream) = state, let context else { return }
+        switch part {
+        case .head(let head):
+            if head.status.code >= 100 && head.status.code < 200 && head.status != .switchingProtocols {
+                context.write(wrapOutboundOut(.head(head)), promise: nil)  // 100 Continue, 103 Early Hints
+                return
+            }
+            exchange.responseTimeout?.cancel()
+            exchange.responseStarted = true
+            exchange.status = head.status.code
+            exchange.upstreamKeepAlive = head.isKeepAlive
+            if head.status == .switchingProtocols {
+                let response = HeaderRewriter.clientResponse(
+                    head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID, close: false,
+                    keepUpgrade: true)
+                context.write(wrapOutboundOut(.head(response)), promise: nil)
+                return
+            }
+            let close = !exchange.clientKeepAlive || loop.isDraining
+            let response = HeaderRewriter.clientResponse(
+                head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID, close: close)
+            context.write(wrapOutboundOut(.head(response)), promise: nil)
+        case .body(let body):
+            exchange.responseBytes += body.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            if !context.channel.isWritable { upstream.pauseReading() }
+        case .end(let trailers):
+            if exchange.status == 101 {
+                finish(exchange, status: 101)
+                startTunnel(upstream)
+                return
+            }
+            context.write(wrapOutboundOut(.end(trailers)), promise: nil)
+            upstream.exchange = nil
+            if exchange.upstreamKeepAlive && exchange.requestEnded {
+                upstream.pool.release(upstream)
+            } else {
+                upstream.close()
+            }
+            finish(exchange, status: exchange.status)
+            if !exchange.clientKeepAlive || loop.isDraining || !exchange.requestEnded {
+                closeConnection(afterFlushing: true)
+            } else {
+                context.flush()  // the upstream is detached, so its read-complete will not flush for us
+                becomeIdle()
+            }
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable, let context { readGate.resume(context) }
+    }
+
+    func upstreamClosed(_ upstream: UpstreamHandler) {
+        upstreamFailed(upstream, error: ChannelError.eof)
+    }
+
+    func upstreamFailed(_ upstream: UpstreamHandler, error: Error) {
+        guard case .proxying(let exchange, let attached) = state, attached === upstream else { return }
+        upstream.exchange = nil
+        exchange.responseTimeout?.cancel()
+        if exchange.responseStarted {
+            // Part of the response is already with the client: the only honest signal left is closing.
+            finish(exchange, status: exchange.status)
+            state = .closed
+            closeConnection()
+            return
+        }
+        loop.logs.events.warning("node failed before answering", metadata: [
+            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
+        ])
+        retryOrFail(exchange, status: .badGateway)
+    }
+
+    // MARK: finishing
+
+    private func finish(_ exchange: Exchange, status: UInt) {
+        exchange.responseTimeout?.cancel()
+        if exchange.runtime === loop.runtime { loop.balancers[exchange.decision.serviceIndex].finished(exchange.node) }
+        loop.logs.logAccess(
+            clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
+            route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID)
+    }
+
+    private func answerLocally(_ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String) {
+        let close = !head.isKeepAlive || loop.isDraining
+        let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close)
+        loop.logs.logAccess(
+            clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: .now(), route: route, node: "-",
+            requestID: requestID)
+        state = .answeredLocally(closeAfterRequest: close)
+    }
+
+    /// After a locally generated response to a request whose end was already received.
+    private func afterLocalResponse(close: Bool) {
+        if close { closeConnection(afterFlushing: true) } else { becomeIdle() }
+    }
+
+    @discardableResult
+    private func writeLocalResponse(_ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool) -> Int {
+        guard let context else { return 0 }
+        let page = loop.runtime.errorPage(for: status)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: page.contentType)
+        headers.add(name: "Content-Length", value: String(page.body.utf8.count))
+        if let requestID { headers.add(name: loop.runtime.config.requestIDHeader, value: requestID) }
+        if close { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        var bytes = 0
+        if head?.method != .HEAD {
+            var buffer = context.channel.allocator.buffer(capacity: page.body.utf8.count)
+            buffer.writeString(page.body)
+            bytes = buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        return bytes
+    }
+
+    /// Ready for the next request: replays any pipelined parts that were held back.
+    private func becomeIdle() {
+        state = .idle
+        idleSince = .now()
+        if loop.isDraining, queued.isEmpty {
+            closeConnection()
+            return
+        }
+        while let part = queued.popFirst() {
+            handle(part)
+            if state.exchange?.requestEnded == true { break }
+        }
+        if queued.isEmpty, let context { readGate.resume(context) }
+    }
+
+    /// Closes the client connection, after everything written so far has reached the socket when
+    /// `afterFlushing` is set (closing at once would drop queued response bytes).
+    private func closeConnection(afterFlushing: Bool = false) {
+        state = .closed
+        guard let context else { return }
+        if afterFlushing {
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: promise)
+            promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Closes the connection now if it is between requests; otherwise after the current exchange.
+    func closeIfIdle() {
+        if case .idle = state { closeConnection() }
+    }
+
+    /// Closes the connection if it has been between requests since before `deadline`.
+    func closeIfIdle(since deadline: NIODeadline) {
+        if case .idle = state, idleSince < deadline { closeConnection() }
+    }
+
+    /// Closes the connection whatever it is doing (end of a drain).
+    func closeNow() {
+        closeConnection()
+    }
+
+    // MARK: upgrade
+
+    /// After a 101 response: both pipelines drop their HTTP handlers and relay bytes as they are.
+    private func startTunnel(_ upstream: UpstreamHandler) {
+        guard let context, let upstreamChannel = upstream.channel else { return closeConnection() }
+        state = .tunneling
+        upstream.exchange = nil
+        context.flush()
+        let client = context.channel
+        do {
+            let clientSide = TunnelHandler()
+            let upstreamSide = TunnelHandler()
+            TunnelHandler.pair(clientSide, upstreamSide)
+            let upstreamPipeline = upstreamChannel.pipeline.syncOperations
+            try upstreamPipeline.addHandler(upstreamSide)
+            upstreamPipeline.removeHandler(upstream, promise: nil)
+            upstreamPipeline.removeHandler(context: try upstreamPipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
+            upstreamPipeline.removeHandler(
+                context: try upstreamPipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+
+            let clientPipeline = client.pipeline.syncOperations
+            try clientPipeline.addHandler(clientSide)
+            clientPipeline.removeHandler(
+                context: try clientPipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+            clientPipeline.removeHandler(context: try clientPipeline.context(handlerType: HTTPResponseEncoder.self), promise: nil)
+            clientPipeline.removeHandler(context: context, promise: nil)
+        } catch {
+            loop.logs.events.warning("upgrade failed", metadata: ["error": "\(error)"])
+            upstreamChannel.close(promise: nil)
+            client.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The data plane's loggers: operational events, and the access log (one line per request).
+public struct ProxyLogs: Sendable {
+    public var events: Logger
+    /// `nil` when the access log is switched off.
+    public var access: Logger?
+
+    public init(events: Logger = Logger(label: "fulcrum"), access: Logger? = Logger(label: "fulcrum.access")) {
+        self.events = events
+        self.access = access
+    }
+
+    /// Writes one access-log line: client, method, target, status, response body bytes, duration,
+    /// route, node and request ID (the log handler adds the time).
+    func logAccess(
+        clientIP: String, head: HTTPRequestHead, status: UInt, bytes: Int, start: NIODeadline,
+        route: String, node: String, requestID: String
+    ) {
+        guard let access else { return }
+        let micros = (NIODeadline.now() - start).nanoseconds / 1000
+        let millis = "\(micros / 1000).\(String(micros % 1000 + 1000).dropFirst())"
+        access.info("\(clientIP) \"\(head.method.rawValue) \(head.uri)\" \(status) \(bytes) \(millis)ms route=\(route) node=\(node) id=\(requestID)")
+    }
+}

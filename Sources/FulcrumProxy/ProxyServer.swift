@@ -1,0 +1,114 @@
+import FulcrumCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOConcurrencyHelpers
+
+/// The data plane: listeners, one ``LoopContext`` per event loop, configuration reloads and
+/// graceful drain. Client connections are accepted on every loop; each exchange stays on the
+/// loop that accepted its client.
+public final class ProxyServer: Sendable {
+    private let group: MultiThreadedEventLoopGroup
+    private let contexts: [NIOLoopBound<LoopContext>]
+    private let serverChannels: NIOLockedValueBox<[Channel]>
+    private let current: NIOLockedValueBox<RuntimeConfig>
+    private let logs: ProxyLogs
+
+    /// Creates the event loops (``FulcrumConfig/workers`` threads, default one per core).
+    public init(runtime: RuntimeConfig, logs: ProxyLogs = ProxyLogs()) throws {
+        let threads = runtime.config.workers ?? System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        self.group = group
+        var logs = logs
+        if !runtime.config.accessLog { logs.access = nil }
+        let effectiveLogs = logs
+        self.logs = effectiveLogs
+        self.contexts = try group.makeIterator().map { loop in
+            try loop.submit { NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, logs: effectiveLogs), eventLoop: loop) }.wait()
+        }
+        self.serverChannels = NIOLockedValueBox([])
+        self.current = NIOLockedValueBox(runtime)
+    }
+
+    /// The configuration currently served.
+    public var runtime: RuntimeConfig { current.withLockedValue { $0 } }
+
+    /// Binds every listener of the configuration and returns the bound addresses.
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        var bound: [SocketAddress] = []
+        for listener in runtime.config.listeners {
+            let channel = try await makeBootstrap().bind(host: listener.address, port: listener.port).get()
+            serverChannels.withLockedValue { $0.append(channel) }
+            if let address = channel.localAddress { bound.append(address) }
+            logs.events.info("listening", metadata: ["address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)"])
+        }
+        return bound
+    }
+
+    private func makeBootstrap() -> ServerBootstrap {
+        let contexts = self.contexts
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let bound = contexts.first(where: { $0.eventLoop === channel.eventLoop }) else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    try pipeline.addHandler(ProxyHandler(loop: bound.value))
+                }
+            }
+    }
+
+    /// Switches every event loop to `runtime`. New requests use it at once; requests in flight
+    /// finish with the configuration they started with.
+    public func apply(_ runtime: RuntimeConfig) {
+        current.withLockedValue { $0 = runtime }
+        for bound in contexts {
+            bound.eventLoop.execute { bound.value.install(runtime) }
+        }
+    }
+
+    /// Stops accepting, lets in-flight exchanges finish (idle keep-alive connections are closed at
+    /// once, busy ones after their response) and returns when every connection is closed or
+    /// `timeout` has passed, whichever comes first. Returns the number of connections cut off.
+    public func drain(timeout: Duration) async -> Int {
+        let channels = serverChannels.withLockedValue { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+        for bound in contexts { bound.eventLoop.execute { bound.value.drain() } }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if await openConnections() == 0 { return 0 }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        var remaining = 0
+        for bound in contexts {
+            remaining += (try? await bound.eventLoop.submit { bound.value.closeAllConnections() }.get()) ?? 0
+        }
+        return remaining
+    }
+
+    /// The number of client connections open across all loops.
+    public func openConnections() async -> Int {
+        var total = 0
+        for bound in contexts {
+            total += (try? await bound.eventLoop.submit { bound.value.openConnectionCount }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// Closes everything and stops the event loops.
+    public func shutdown() async throws {
+        _ = await drain(timeout: .zero)
+        try await group.shutdownGracefully()
+    }
+}

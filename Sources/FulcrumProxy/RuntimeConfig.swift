@@ -1,0 +1,50 @@
+import FulcrumCore
+import NIOCore
+import NIOHTTP1
+
+/// A configuration compiled for the data plane: the router, node addresses resolved once, and
+/// Fulcrum's own responses pre-rendered. Immutable; a reload builds a new one and every event loop
+/// switches to it, while requests already in flight keep the one they started with.
+public final class RuntimeConfig: Sendable {
+    /// The validated configuration this was compiled from.
+    public let config: FulcrumConfig
+    /// The compiled routes.
+    public let router: Router
+    /// Node addresses per service, in configuration order.
+    let nodeAddresses: [[SocketAddress]]
+    /// Increases by one with every configuration applied.
+    public let generation: Int
+
+    /// Compiles `config`, resolving every node's host name once.
+    ///
+    /// - Throws: ``ConfigError`` naming each node whose host cannot be resolved.
+    public init(config: FulcrumConfig, generation: Int) throws(ConfigError) {
+        var issues: [ConfigIssue] = []
+        var addresses: [[SocketAddress]] = []
+        for service in config.services {
+            var resolved: [SocketAddress] = []
+            for (index, node) in service.nodes.enumerated() {
+                do {
+                    resolved.append(try SocketAddress.makeAddressResolvingHost(node.host, port: node.port))
+                } catch {
+                    issues.append(ConfigIssue(
+                        path: "services.\(service.name).nodes[\(index)].host", line: nil,
+                        message: "cannot resolve '\(node.host)': \(error)"))
+                    resolved.append(try! SocketAddress(ipAddress: "0.0.0.0", port: node.port))
+                }
+            }
+            addresses.append(resolved)
+        }
+        guard issues.isEmpty else { throw ConfigError(issues: issues) }
+        self.config = config
+        self.router = Router(config: config)
+        self.nodeAddresses = addresses
+        self.generation = generation
+    }
+
+    /// The body and content type Fulcrum answers with for `status`.
+    func errorPage(for status: HTTPResponseStatus) -> ErrorPage {
+        if let page = config.errorPages[Int(status.code)] { return page }
+        return ErrorPage(body: "\(status.code) \(status.reasonPhrase)\n")
+    }
+}

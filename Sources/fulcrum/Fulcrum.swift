@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `fulcrum` command line: serve traffic, check and explain configurations, run a demo.
+@main
+struct Fulcrum: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fulcrum: a load balancer and API gateway on SwiftNIO.",
+        subcommands: [ServeCommand.self, CheckCommand.self, RouteCommand.self, DemoCommand.self]
+    )
+}
