@@ -210,9 +210,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Sends the request to another node when that is safe (an idempotent request that has not
     /// been answered at all), otherwise answers with `status`.
     private func retryOrFail(_ exchange: Exchange, status: HTTPResponseStatus) {
-        if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted,
-            exchange.requestEnded || exchange.buffered.isEmpty || !exchange.usesReusedConnection
-        {
+        // A pinned request may only be retried on a fresh connection to the same node.
+        let mayMove = exchange.decision.pinnedNode == nil || exchange.usesReusedConnection
+        if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted, mayMove {
             let failed = exchange.node
             let next = exchange.usesReusedConnection
                 ? failed  // a stale pooled connection: the node itself may be fine

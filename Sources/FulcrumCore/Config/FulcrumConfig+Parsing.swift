@@ -80,7 +80,7 @@ struct ConfigDocumentParser {
                 }
             }
             guard let portNode = object.require("port", item),
-                let port = reader.int(portNode, object.path("port"), in: 1...65535)
+                let port = reader.int(portNode, object.path("port"), in: 0...65535)
             else { continue }
             listener.port = port
             if !seen.insert("\(listener.address):\(port)").inserted {

@@ -1,0 +1,41 @@
+import FulcrumCore
+import FulcrumProxy
+import Logging
+import NIOCore
+
+/// A running proxy on an ephemeral 127.0.0.1 port in front of named test backends.
+struct ProxyFixture {
+    let server: ProxyServer
+    let port: Int
+    let backends: [String: TestBackend]
+
+    /// Starts the backends, then the proxy with the configuration `yaml` returns for the backends'
+    /// ports (keyed by name). The listener is added by the fixture.
+    static func start(backends names: [String], workers: Int = 2, _ yaml: ([String: Int]) -> String) async throws -> ProxyFixture {
+        var backends: [String: TestBackend] = [:]
+        for name in names { backends[name] = try await TestBackend.start(name) }
+        let ports = backends.mapValues(\.port)
+        let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: \(workers)\naccess_log: false\n" + yaml(ports)
+        let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
+        var logger = Logger(label: "fulcrum.test")
+        logger.logLevel = .critical
+        let server = try ProxyServer(runtime: runtime, logs: ProxyLogs(events: logger, access: nil))
+        let addresses = try await server.start()
+        return ProxyFixture(server: server, port: addresses[0].port!, backends: backends)
+    }
+
+    func client() async throws -> TestClient {
+        try await TestClient.connect(port: port)
+    }
+
+    /// Applies a new configuration (listener and settings as at start).
+    func reload(_ yaml: String, generation: Int) throws {
+        let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: 2\naccess_log: false\n" + yaml
+        server.apply(try RuntimeConfig(config: FulcrumConfig.parse(text), generation: generation))
+    }
+
+    func stop() async {
+        try? await server.shutdown()
+        for backend in backends.values { await backend.stop() }
+    }
+}

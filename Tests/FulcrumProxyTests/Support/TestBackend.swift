@@ -1,0 +1,184 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// A real HTTP server on 127.0.0.1 whose behaviour the path chooses:
+/// `/slow/MS` answers after MS milliseconds, `/status/CODE` answers CODE, `/upload` counts the
+/// body bytes it receives, `/download/BYTES` streams BYTES bytes, `/ws` accepts a WebSocket and
+/// echoes text frames, `Expect: 100-continue` gets a 100 first; anything else answers with the
+/// backend's name and the request headers it saw (one `name: value` per line).
+final class TestBackend: Sendable {
+    let name: String
+    private let channel: Channel
+
+    static func start(_ name: String, port: Int = 0) async throws -> TestBackend {
+        let counter = NIOLockedValueBox(0)
+        let upgrader = NIOWebSocketServerUpgrader(
+            shouldUpgrade: { channel, head in channel.eventLoop.makeSucceededFuture(head.uri == "/ws" ? HTTPHeaders() : nil) },
+            upgradePipelineHandler: { channel, _ in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    sync.removeHandler(try sync.handler(type: TestBackendHandler.self), promise: nil)
+                    try sync.addHandler(WebSocketEchoHandler())
+                }
+            })
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
+                    try channel.pipeline.syncOperations.addHandler(TestBackendHandler(name: name, counter: counter))
+                }
+            }
+            .bind(host: "127.0.0.1", port: port).get()
+        return TestBackend(name: name, channel: channel, counter: counter)
+    }
+
+    private init(name: String, channel: Channel, counter: NIOLockedValueBox<Int>) {
+        self.name = name
+        self.channel = channel
+        self.counterBox = counter
+    }
+
+    private let counterBox: NIOLockedValueBox<Int>
+
+    var port: Int { channel.localAddress!.port! }
+
+    /// Open connections per backend name (backend names are unique across tests).
+    static let openConnections = NIOLockedValueBox<[String: Int]>([:])
+
+    /// Connections currently open to this backend.
+    var connections: Int { Self.openConnections.withLockedValue { $0[name, default: 0] } }
+
+    /// Requests this backend has received.
+    var requests: Int { counterBox.withLockedValue { $0 } }
+
+    func stop() async {
+        try? await channel.close()
+    }
+}
+
+private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let name: String
+    let counter: NIOLockedValueBox<Int>
+    private var head: HTTPRequestHead?
+    private var received = 0
+
+    func channelActive(context: ChannelHandlerContext) {
+        TestBackend.openConnections.withLockedValue { $0[name, default: 0] += 1 }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        TestBackend.openConnections.withLockedValue { $0[name, default: 0] -= 1 }
+        context.fireChannelInactive()
+    }
+
+    init(name: String, counter: NIOLockedValueBox<Int>) {
+        self.name = name
+        self.counter = counter
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            received = 0
+            counter.withLockedValue { $0 += 1 }
+            if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
+        case .body(let body):
+            received += body.readableBytes
+        case .end:
+            guard let head else { return }
+            respond(context, head)
+            self.head = nil
+        }
+    }
+
+    private func respond(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        let parts = head.uri.split(separator: "?")[0].split(separator: "/")
+        switch parts.first {
+        case "slow":
+            let delay = Int64(parts.dropFirst().first.flatMap { Int64($0) } ?? 100)
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+                let (handler, context) = loopBound.value
+                handler.send(context, .ok, "\(handler.name) slow\n")
+            }
+        case "status":
+            let code = parts.dropFirst().first.flatMap { Int($0) } ?? 500
+            send(context, HTTPResponseStatus(statusCode: code), "\(name) status \(code)\n")
+        case "upload":
+            send(context, .ok, "\(name) received \(received)\n")
+        case "download":
+            let total = parts.dropFirst().first.flatMap { Int($0) } ?? 0
+            var headers = HTTPHeaders([("X-Backend", name), ("Content-Length", String(total))])
+            headers.add(name: "Content-Type", value: "application/octet-stream")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            Downloader(total: total, context: context).next()
+        default:
+            var lines = "\(name)\n"
+            for (field, value) in head.headers { lines += "\(field.lowercased()): \(value)\n" }
+            send(context, .ok, lines)
+        }
+    }
+
+    fileprivate func send(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ body: String) {
+        let headers = HTTPHeaders([("X-Backend", name), ("Content-Length", String(body.utf8.count)), ("Content-Type", "text/plain")])
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if head?.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+/// Streams a response body in 64 KiB pieces, waiting for each write before the next, so the
+/// backend never holds more than one piece.
+private struct Downloader {
+    let total: Int
+    let context: ChannelHandlerContext
+
+    func next(sent: Int = 0) {
+        if sent >= total {
+            context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)), promise: nil)
+            return
+        }
+        let size = min(65_536, total - sent)
+        let buffer = context.channel.allocator.buffer(repeating: UInt8(ascii: "x"), count: size)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))).whenSuccess {
+            loopBound.value.next(sent: sent + size)
+        }
+    }
+}
+
+/// Echoes WebSocket text frames; answers close with close.
+private final class WebSocketEchoHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            var payload = frame.unmaskedData
+            let text = payload.readString(length: payload.readableBytes) ?? ""
+            let reply = context.channel.allocator.buffer(string: "echo: \(text)")
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: frame.opcode, data: reply)), promise: nil)
+        case .connectionClose:
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer())))
+                .whenComplete { _ in context.close(promise: nil) }
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A complete response as the test client received it.
+struct TestResponse: Sendable {
+    var status: HTTPResponseStatus
+    var headers: HTTPHeaders
+    var body: String
+    /// Informational (1xx) statuses received before the final response.
+    var informational: [HTTPResponseStatus] = []
+
+    var backend: String? { headers.first(name: "X-Backend") }
+}
+
+enum TestClientError: Error {
+    case closedBeforeResponse
+}
+
+/// A keep-alive HTTP/1.1 client over a real socket, sending one request at a time.
+final class TestClient: Sendable {
+    let channel: Channel
+    private let collector: NIOLoopBound<ResponseCollector>
+
+    static func connect(port: Int) async throws -> TestClient {
+        let collector = ResponseCollector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
+                    try channel.pipeline.syncOperations.addHandlers(HTTPRequestEncoder(), ByteToMessageHandler(decoder), collector)
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        let bound = try await channel.eventLoop.submit { NIOLoopBound(collector, eventLoop: channel.eventLoop) }.get()
+        return TestClient(channel: channel, collector: bound)
+    }
+
+    private init(channel: Channel, collector: NIOLoopBound<ResponseCollector>) {
+        self.channel = channel
+        self.collector = collector
+    }
+
+    func request(
+        _ method: HTTPMethod = .GET, _ uri: String, headers: [(String, String)] = [], body: String? = nil
+    ) async throws -> TestResponse {
+        var fields = HTTPHeaders(headers)
+        if !fields.contains(name: "host") { fields.add(name: "Host", value: "localhost") }
+        if let body, !fields.contains(name: "transfer-encoding") { fields.add(name: "Content-Length", value: String(body.utf8.count)) }
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: fields)
+        let collector = self.collector
+        let channel = self.channel
+        let future = try await channel.eventLoop.submit {
+            let promise = channel.eventLoop.makePromise(of: TestResponse.self)
+            collector.value.expect(promise)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            if let body { channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil) }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            return promise.futureResult
+        }.get()
+        return try await future.get()
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+final class ResponseCollector: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private var pending = CircularBuffer<EventLoopPromise<TestResponse>>()
+    private var current: TestResponse?
+    private var informational: [HTTPResponseStatus] = []
+
+    func expect(_ promise: EventLoopPromise<TestResponse>) { pending.append(promise) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if head.status.code < 200 && head.status != .switchingProtocols {
+                informational.append(head.status)
+            } else {
+                current = TestResponse(status: head.status, headers: head.headers, body: "", informational: informational)
+                informational = []
+            }
+        case .body(var body):
+            current?.body += body.readString(length: body.readableBytes) ?? ""
+        case .end:
+            if let response = current, let promise = pending.popFirst() { promise.succeed(response) }
+            current = nil
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        while let promise = pending.popFirst() { promise.fail(TestClientError.closedBeforeResponse) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        while let promise = pending.popFirst() { promise.fail(error) }
+        context.close(promise: nil)
+    }
+}
+
+/// Sends raw bytes and collects everything the server sends back until it closes the connection
+/// or `timeout` passes, for framing tests that a well-behaved client cannot express.
+enum RawClient {
+    struct Result {
+        var text: String
+        var serverClosed: Bool
+    }
+
+    static func exchange(port: Int, _ bytes: String, timeout: TimeAmount = .seconds(2)) async throws -> Result {
+        let done = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Result.self)
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RawCollector(done: done)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: bytes))
+        let collector = try await channel.pipeline.handler(type: RawCollector.self).get()
+        channel.eventLoop.scheduleTask(in: timeout) {
+            _ = collector
+            channel.close(promise: nil)
+        }
+        return try await done.futureResult.get()
+    }
+}
+
+final class RawCollector: ChannelDuplexHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    private var text = ""
+    private var closedByTimeout = false
+    private let done: EventLoopPromise<RawClient.Result>
+
+    init(done: EventLoopPromise<RawClient.Result>) { self.done = done }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        text += buffer.readString(length: buffer.readableBytes) ?? ""
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        done.succeed(RawClient.Result(text: text, serverClosed: !closedByTimeout))
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        closedByTimeout = true
+        context.close(mode: mode, promise: promise)
+    }
+}
