@@ -106,6 +106,15 @@ public final class ProxyServer: Sendable {
         return total
     }
 
+    /// Requests currently forwarded to nodes, across all loops.
+    public func inFlightRequests() async -> Int {
+        var total = 0
+        for bound in contexts {
+            total += (try? await bound.eventLoop.submit { bound.value.balancers.reduce(0) { $0 + $1.inFlight.reduce(0, +) } }.get()) ?? 0
+        }
+        return total
+    }
+
     /// Closes everything and stops the event loops.
     public func shutdown() async throws {
         _ = await drain(timeout: .zero)

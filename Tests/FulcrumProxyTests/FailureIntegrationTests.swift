@@ -1,0 +1,94 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Upstream failures: dead nodes, slow nodes, clients that leave.
+@Suite struct FailureIntegrationTests {
+    /// A port with nothing listening: bound once by a backend that is then stopped.
+    static func deadPort() async throws -> Int {
+        let backend = try await TestBackend.start("dead-\(Int.random(in: 0..<1_000_000))")
+        let port = backend.port
+        await backend.stop()
+        return port
+    }
+
+    @Test func idempotentRequestsToADeadNodeAreRetriedOnAnother() async throws {
+        let dead = try await Self.deadPort()
+        let fixture = try await ProxyFixture.start(backends: ["retry-live"]) { p in
+            """
+            services:
+              s:
+                nodes:
+                  - { name: dead, host: 127.0.0.1, port: \(dead) }
+                  - { name: live, host: 127.0.0.1, port: \(p["retry-live"]!) }
+              dead-only: { nodes: [{ name: dead, host: 127.0.0.1, port: \(dead) }] }
+            routes:
+              - { name: pinned-dead, match: { path_prefix: /pinned }, service: s, node: dead }
+              - { name: only-dead, match: { path_prefix: /only-dead }, service: dead-only }
+            default: { service: s }
+            """
+        }
+        let client = try await fixture.client()
+        for _ in 0..<20 {
+            let response = try await client.request(.GET, "/")
+            #expect(response.status == .ok)
+            #expect(response.backend == "retry-live")
+        }
+        // POST is not idempotent: the round robin turn of the dead node yields 502 (first pick is "dead" or "live")
+        var statuses: [HTTPResponseStatus] = []
+        for _ in 0..<4 { statuses.append(try await client.request(.POST, "/", body: "x").status) }
+        #expect(statuses.filter { $0 == .badGateway }.count == 2)
+        #expect(statuses.filter { $0 == .ok }.count == 2)
+        // a pinned route never moves to another node
+        let pinned = try await client.request(.GET, "/pinned")
+        #expect(pinned.status == .badGateway)
+        #expect(pinned.body.contains("502"))
+        let onlyDead = try await client.request(.GET, "/only-dead")
+        #expect(onlyDead.status == .badGateway)
+        await client.close()
+        await fixture.stop()
+    }
+
+    @Test func aSlowNodeGets504AfterTheResponseTimeout() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["slow"]) { p in
+            """
+            timeouts: { upstream_response: 200ms }
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["slow"]!) }] } }
+            default: { service: s }
+            errors: { 504: { body: "too slow\\n" } }
+            """
+        }
+        let client = try await fixture.client()
+        let started = ContinuousClock.now
+        let response = try await client.request(.GET, "/slow/2000")
+        let elapsed = ContinuousClock.now - started
+        #expect(response.status == .gatewayTimeout)
+        #expect(response.body == "too slow\n")
+        #expect(elapsed < .milliseconds(1500), "answered after \(elapsed)")
+        // a fast request on a new connection still works
+        let other = try await fixture.client()
+        #expect(try await other.request(.GET, "/slow/10").status == .ok)
+        await client.close()
+        await other.close()
+        await fixture.stop()
+    }
+
+    @Test func aClientThatLeavesReleasesItsUpstreamConnection() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["abort"]) { p in
+            "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["abort"]!) }] } }\ndefault: { service: s }"
+        }
+        let backend = fixture.backends["abort"]!
+        let client = try await fixture.client()
+        let pending = Task { try await client.request(.GET, "/slow/3000") }
+        // wait until the request reached the backend
+        for _ in 0..<100 where backend.requests == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(backend.requests == 1)
+        #expect(backend.connections == 1)
+        await client.close()
+        _ = try? await pending.value
+        for _ in 0..<100 where backend.connections > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(backend.connections == 0, "the proxy closed its upstream connection long before the 3 s answer")
+        #expect(await fixture.server.inFlightRequests() == 0)
+        await fixture.stop()
+    }
+}

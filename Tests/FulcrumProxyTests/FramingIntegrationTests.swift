@@ -1,0 +1,88 @@
+import NIOCore
+import NIOHTTP1
+import Foundation
+import Testing
+
+/// HTTP/1.1 framing through the proxy: ambiguous framing is refused, everything else forwarded.
+@Suite struct FramingIntegrationTests {
+    static func fixture(_ name: String) async throws -> ProxyFixture {
+        try await ProxyFixture.start(backends: [name]) { p in
+            "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p[name]!) }] } }\ndefault: { service: s }"
+        }
+    }
+
+    @Test(arguments: [
+        ("content-length and chunked", "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("two content lengths", "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde"),
+        ("invalid chunk size", "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+        ("chunked not last", "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+        ("bad content length", "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4x\r\n\r\nabcd"),
+        ("space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n"),
+    ])
+    func smugglingShapesAreRejectedAndNeverForwarded(_ shape: String, _ request: String) async throws {
+        let name = "smuggle-\(shape.replacingOccurrences(of: " ", with: "-"))"
+        let fixture = try await Self.fixture(name)
+        let result = try await RawClient.exchange(port: fixture.port, request)
+        #expect(result.text.hasPrefix("HTTP/1.1 400 "), "\(shape): \(result.text)")
+        #expect(result.serverClosed, "\(shape): the connection must be closed")
+        #expect(fixture.backends[name]!.requests == 0, "\(shape): nothing reaches the node")
+        await fixture.stop()
+    }
+
+    @Test func chunkedRequestBodiesAreStreamedThrough() async throws {
+        let fixture = try await Self.fixture("chunked")
+        let result = try await RawClient.exchange(
+            port: fixture.port,
+            "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        #expect(result.text.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(result.text.hasSuffix("chunked received 11\n"))
+        await fixture.stop()
+    }
+
+    @Test func expectContinueIsRelayed() async throws {
+        let fixture = try await Self.fixture("continue")
+        let client = try await fixture.client()
+        let response = try await client.request(.POST, "/upload", headers: [("Expect", "100-continue")], body: "0123456789")
+        #expect(response.informational == [.continue])
+        #expect(response.status == .ok)
+        #expect(response.body == "continue received 10\n")
+        await client.close()
+        await fixture.stop()
+    }
+
+    @Test func headResponsesHaveNoBody() async throws {
+        let fixture = try await Self.fixture("head")
+        let client = try await fixture.client()
+        let head = try await client.request(.HEAD, "/status/200")
+        #expect(head.status == .ok)
+        #expect(head.body.isEmpty)
+        #expect(head.headers.first(name: "Content-Length") == "16")
+        // the connection is still in sync afterwards
+        #expect(try await client.request(.GET, "/status/200").body == "head status 200\n")
+        await client.close()
+        await fixture.stop()
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        let fixture = try await Self.fixture("pipeline")
+        let result = try await RawClient.exchange(
+            port: fixture.port,
+            "GET /status/201 HTTP/1.1\r\nHost: a\r\n\r\nGET /slow/50 HTTP/1.1\r\nHost: a\r\n\r\nGET /status/202 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        let statuses = result.text.components(separatedBy: .newlines).filter { $0.hasPrefix("HTTP/1.1 ") }
+        #expect(statuses == ["HTTP/1.1 201 Created", "HTTP/1.1 200 OK", "HTTP/1.1 202 Accepted"], "\(result.text)")
+        #expect(result.serverClosed)
+        await fixture.stop()
+    }
+
+    @Test func upstreamStatusesAndErrorsPassThrough() async throws {
+        let fixture = try await Self.fixture("statuses")
+        let client = try await fixture.client()
+        for code in [204, 304, 404, 500, 503] {
+            let response = try await client.request(.GET, "/status/\(code)")
+            #expect(response.status.code == UInt(code))
+            #expect(response.backend == "statuses")
+        }
+        await client.close()
+        await fixture.stop()
+    }
+}
