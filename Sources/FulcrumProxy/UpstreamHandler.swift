@@ -9,7 +9,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    unowned let pool: NodePool
+    // Strong: a connection may outlive its pool's place in the configuration (reload) and must
+    // still be able to leave it. The pool holds the connection only while it is idle.
+    let pool: NodePool
     /// The client exchange using this connection, or `nil` while pooled.
     var exchange: ProxyHandler?
     var idleSince: NIODeadline = .now()

@@ -114,7 +114,7 @@ import Testing
                 node: ghost
             """)
         let rendered = found.map(\.description)
-        #expect(rendered.contains("listen[0].port (line 1): 70000 is out of range 1...65535"))
+        #expect(rendered.contains("listen[0].port (line 1): 70000 is out of range 0...65535"))
         #expect(rendered.contains("services.users.nodes[0].wieght (line 6): unknown field (did you mean 'weight'?)"))
         #expect(rendered.contains("services.users.nodes[1].port (line 7): expected a whole number, found a string"))
         #expect(rendered.contains { $0.hasPrefix("routes[1].match.path_regex (line 13): invalid regular expression") })

@@ -2,6 +2,7 @@ import FulcrumCore
 import FulcrumProxy
 import Logging
 import NIOCore
+import Foundation
 
 /// A running proxy on an ephemeral 127.0.0.1 port in front of named test backends.
 struct ProxyFixture {
@@ -18,7 +19,7 @@ struct ProxyFixture {
         let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: \(workers)\naccess_log: false\n" + yaml(ports)
         let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
         var logger = Logger(label: "fulcrum.test")
-        logger.logLevel = .critical
+        logger.logLevel = ProcessInfo.processInfo.environment["FULCRUM_TEST_LOG"] == nil ? .critical : .debug
         let server = try ProxyServer(runtime: runtime, logs: ProxyLogs(events: logger, access: nil))
         let addresses = try await server.start()
         return ProxyFixture(server: server, port: addresses[0].port!, backends: backends)

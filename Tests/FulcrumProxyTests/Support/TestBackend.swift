@@ -155,8 +155,10 @@ private struct Downloader {
         let size = min(65_536, total - sent)
         let buffer = context.channel.allocator.buffer(repeating: UInt8(ascii: "x"), count: size)
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        // Continue from a fresh stack frame: writes that complete at once would otherwise recurse,
+        // and every frame would keep its piece alive.
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))).whenSuccess {
-            loopBound.value.next(sent: sent + size)
+            loopBound.eventLoop.execute { loopBound.value.next(sent: sent + size) }
         }
     }
 }

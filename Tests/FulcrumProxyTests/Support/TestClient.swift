@@ -8,6 +8,8 @@ struct TestResponse: Sendable {
     var status: HTTPResponseStatus
     var headers: HTTPHeaders
     var body: String
+    /// Body bytes received (the text in `body` stops at 1 MiB).
+    var bodyBytes = 0
     /// Informational (1xx) statuses received before the final response.
     var informational: [HTTPResponseStatus] = []
 
@@ -62,8 +64,100 @@ final class TestClient: Sendable {
         return try await future.get()
     }
 
+    /// Sends a `total`-byte body in 64 KiB pieces, each written only after the previous one reached
+    /// the socket, so the client holds at most one piece however slow the other side is.
+    func upload(_ uri: String, total: Int) async throws -> TestResponse {
+        let head = HTTPRequestHead(
+            version: .http1_1, method: .POST, uri: uri,
+            headers: ["Host": "localhost", "Content-Length": String(total)])
+        let collector = self.collector
+        let channel = self.channel
+        let response = try await channel.eventLoop.submit {
+            let promise = channel.eventLoop.makePromise(of: TestResponse.self)
+            collector.value.expect(promise)
+            channel.write(HTTPClientRequestPart.head(head), promise: nil)
+            return promise.futureResult
+        }.get()
+        let piece = ByteBuffer(repeating: UInt8(ascii: "u"), count: 65_536)
+        var sent = 0
+        while sent < total {
+            let size = min(piece.readableBytes, total - sent)
+            try await channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(piece.getSlice(at: 0, length: size)!)))
+            sent += size
+        }
+        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil))
+        return try await response.get()
+    }
+
     func close() async {
         try? await channel.close()
+    }
+}
+
+/// A raw TCP connection for protocols past HTTP (WebSocket after the upgrade).
+final class RawConnection: Sendable {
+    private let channel: Channel
+    private let received: NIOLockedValueBox<[UInt8]>
+
+    static func connect(port: Int) async throws -> RawConnection {
+        let received = NIOLockedValueBox<[UInt8]>([])
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ByteSink(received: received)) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawConnection(channel: channel, received: received)
+    }
+
+    private init(channel: Channel, received: NIOLockedValueBox<[UInt8]>) {
+        self.channel = channel
+        self.received = received
+    }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    /// Waits until at least `count` bytes arrived (or 3 s passed) and takes them.
+    func receive(count: Int) async throws -> [UInt8] {
+        for _ in 0..<300 {
+            let taken: [UInt8]? = received.withLockedValue { bytes in
+                guard bytes.count >= count else { return nil }
+                defer { bytes.removeFirst(count) }
+                return Array(bytes.prefix(count))
+            }
+            if let taken { return taken }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return received.withLockedValue { $0 }
+    }
+
+    /// Waits for an HTTP head (up to the blank line) and returns it as text.
+    func receiveHead() async throws -> String {
+        for _ in 0..<300 {
+            let head: String? = received.withLockedValue { bytes in
+                guard let end = bytes.indices.dropLast(3).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 && bytes[$0 + 2] == 13 && bytes[$0 + 3] == 10 }) else { return nil }
+                defer { bytes.removeFirst(end + 4) }
+                return String(decoding: bytes[..<end], as: UTF8.self)
+            }
+            if let head { return head }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return ""
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+private final class ByteSink: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let received: NIOLockedValueBox<[UInt8]>
+    init(received: NIOLockedValueBox<[UInt8]>) { self.received = received }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        received.withLockedValue { $0 += buffer.readableBytesView }
     }
 }
 
@@ -74,7 +168,11 @@ final class ResponseCollector: ChannelInboundHandler {
     private var current: TestResponse?
     private var informational: [HTTPResponseStatus] = []
 
-    func expect(_ promise: EventLoopPromise<TestResponse>) { pending.append(promise) }
+    private var isClosed = false
+
+    func expect(_ promise: EventLoopPromise<TestResponse>) {
+        if isClosed { promise.fail(TestClientError.closedBeforeResponse) } else { pending.append(promise) }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -86,7 +184,10 @@ final class ResponseCollector: ChannelInboundHandler {
                 informational = []
             }
         case .body(var body):
-            current?.body += body.readString(length: body.readableBytes) ?? ""
+            current?.bodyBytes += body.readableBytes
+            if (current?.body.utf8.count ?? 0) < 1 << 20 {
+                current?.body += body.readString(length: body.readableBytes) ?? ""
+            }
         case .end:
             if let response = current, let promise = pending.popFirst() { promise.succeed(response) }
             current = nil
@@ -94,6 +195,7 @@ final class ResponseCollector: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
         while let promise = pending.popFirst() { promise.fail(TestClientError.closedBeforeResponse) }
     }
 

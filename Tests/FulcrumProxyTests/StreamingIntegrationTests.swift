@@ -1,0 +1,147 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Large bodies, upgrades, reloads and drains through a running proxy.
+@Suite struct StreamingIntegrationTests {
+    static func fixture(_ name: String) async throws -> ProxyFixture {
+        try await ProxyFixture.start(backends: [name]) { p in
+            "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p[name]!) }] } }\ndefault: { service: s }"
+        }
+    }
+
+    /// Resident memory of this process in bytes.
+    static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    /// Runs `body` while sampling resident memory; returns its result and the peak growth.
+    static func peakGrowth<T: Sendable>(_ body: () async throws -> T) async throws -> (T, Int) {
+        let baseline = residentBytes()
+        let sampler = Task {
+            var peak = 0
+            while !Task.isCancelled {
+                peak = max(peak, residentBytes())
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return peak
+        }
+        let result = try await body()
+        sampler.cancel()
+        return (result, max(0, await sampler.value - baseline))
+    }
+
+    @Test func largeBodiesStreamBothWaysWithBoundedMemory() async throws {
+        let fixture = try await Self.fixture("stream")
+        let client = try await fixture.client()
+        let total = 256 << 20
+        let (upload, uploadGrowth) = try await Self.peakGrowth { try await client.upload("/upload", total: total) }
+        #expect(upload.status == .ok)
+        #expect(upload.body == "stream received \(total)\n")
+        #expect(uploadGrowth < 64 << 20, "resident memory grew by \(uploadGrowth >> 20) MiB while uploading 256 MiB")
+
+        let (download, downloadGrowth) = try await Self.peakGrowth { try await client.request(.GET, "/download/\(total)") }
+        #expect(download.status == .ok)
+        #expect(download.bodyBytes == total)
+        #expect(downloadGrowth < 64 << 20, "resident memory grew by \(downloadGrowth >> 20) MiB while downloading 256 MiB")
+        await client.close()
+        await fixture.stop()
+    }
+
+    @Test func webSocketEchoThroughTheProxy() async throws {
+        let fixture = try await Self.fixture("websocket")
+        let connection = try await RawConnection.connect(port: fixture.port)
+        try await connection.send(Array("""
+            GET /ws HTTP/1.1\r
+            Host: localhost\r
+            Upgrade: websocket\r
+            Connection: Upgrade\r
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r
+            Sec-WebSocket-Version: 13\r
+            \r
+
+            """.utf8))
+        let head = try await connection.receiveHead()
+        #expect(head.hasPrefix("HTTP/1.1 101 Switching Protocols"), "\(head)")
+        #expect(head.lowercased().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "\(head)")
+        #expect(head.lowercased().contains("upgrade: websocket"))
+
+        for message in ["hello", "second message"] {
+            let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+            let payload = Array(message.utf8).enumerated().map { $0.element ^ mask[$0.offset % 4] }
+            try await connection.send([0x81, 0x80 | UInt8(payload.count)] + mask + payload)
+            let expected = "echo: \(message)"
+            let frame = try await connection.receive(count: 2 + expected.utf8.count)
+            #expect(frame.first == 0x81)
+            #expect(frame.count > 1 && Int(frame[1]) == expected.utf8.count)
+            #expect(String(decoding: frame.dropFirst(2), as: UTF8.self) == expected)
+        }
+        await connection.close()
+        await fixture.stop()
+    }
+
+    @Test func hotReloadUnderTrafficFailsNoRequest() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["reload-old", "reload-new"]) { p in
+            "services: { s: { nodes: [{ name: old, host: 127.0.0.1, port: \(p["reload-old"]!) }] } }\ndefault: { service: s }"
+        }
+        let old = fixture.backends["reload-old"]!.port
+        let new = fixture.backends["reload-new"]!.port
+        let stop = ContinuousClock.now + .milliseconds(1500)
+        let port = fixture.port
+        let traffic = (0..<4).map { _ in
+            Task {
+                var results: [UInt] = []
+                let client = try await TestClient.connect(port: port)
+                while ContinuousClock.now < stop {
+                    results.append((try? await client.request(.GET, "/").status.code) ?? 0)
+                }
+                await client.close()
+                return results
+            }
+        }
+        for generation in 2...21 {
+            let target = generation % 2 == 0 ? new : old
+            try fixture.reload("services: { s: { nodes: [{ name: n\(generation), host: 127.0.0.1, port: \(target) }] } }\ndefault: { service: s }", generation: generation)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        var statuses: [UInt] = []
+        for task in traffic { statuses += try await task.value }
+        #expect(statuses.count > 100)
+        #expect(statuses.allSatisfy { $0 == 200 }, "failed: \(statuses.filter { $0 != 200 }.count) of \(statuses.count)")
+        // the last configuration (generation 21: the old backend) serves new requests
+        let client = try await fixture.client()
+        #expect(try await client.request(.GET, "/").backend == "reload-old")
+        try fixture.reload("services: { s: { nodes: [{ name: z, host: 127.0.0.1, port: \(new) }] } }\ndefault: { service: s }", generation: 22)
+        var backend: String? = nil
+        for _ in 0..<50 {
+            backend = try await client.request(.GET, "/").backend
+            if backend == "reload-new" { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(backend == "reload-new")
+        await client.close()
+        await fixture.stop()
+    }
+
+    @Test func drainFinishesRequestsInFlightAndStopsAccepting() async throws {
+        let fixture = try await Self.fixture("drain")
+        let busy = try await fixture.client()
+        let idle = try await fixture.client()
+        #expect(try await idle.request(.GET, "/").status == .ok)
+        let inFlight = Task { try await busy.request(.GET, "/slow/400") }
+        for _ in 0..<100 where fixture.backends["drain"]!.requests < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        let server = fixture.server
+        let drain = Task { await server.drain(timeout: .seconds(5)) }
+        try await Task.sleep(for: .milliseconds(100))
+        await #expect(throws: (any Error).self) { try await TestClient.connect(port: fixture.port) }
+        await #expect(throws: (any Error).self) { try await idle.request(.GET, "/") }
+        let response = try await inFlight.value
+        #expect(response.status == .ok)
+        #expect(response.headers.first(name: "Connection") == "close")
+        #expect(await drain.value == 0, "no connection had to be cut")
+        await fixture.stop()
+    }
+}
