@@ -44,6 +44,16 @@ let package = Package(
         ),
         .testTarget(name: "FulcrumCoreTests", dependencies: ["FulcrumCore"]),
         .testTarget(
+            name: "fulcrumTests",
+            dependencies: [
+                "fulcrum",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "FulcrumProxyTests",
             dependencies: [
                 "FulcrumProxy",

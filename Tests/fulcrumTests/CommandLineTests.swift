@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+
+/// The `fulcrum` binary run as a user runs it: exit codes, output, signals.
+@Suite(.serialized) struct CommandLineTests {
+    /// The binary built beside the test bundle.
+    static let binary: URL = {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("fulcrum").path), directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("fulcrum")
+    }()
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Output {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+
+    static func write(_ text: String, name: String = UUID().uuidString + ".yaml") throws -> String {
+        let path = NSTemporaryDirectory() + name
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static let valid = """
+        listen: [{ address: 127.0.0.1, port: 0 }]
+        services:
+          users:
+            nodes:
+              - { name: users-a, host: 127.0.0.1, port: 9001, weight: 3 }
+              - { name: users-b, host: 127.0.0.1, port: 9002, weight: 1 }
+          search:
+            strategy: hash
+            hash_key: header:X-User
+            nodes: [{ name: s1, host: 127.0.0.1, port: 9101 }, { name: s2, host: 127.0.0.1, port: 9102 }]
+        routes:
+          - { name: admin, match: { path_prefix: /api/admin/, methods: [POST] }, service: users }
+          - { name: v1, match: { path_regex: '^/api/v[0-9]+/', cookies: { beta: "1" } }, service: users, node: users-b }
+          - { name: search, match: { path_prefix: /search }, service: search }
+        default: { service: users }
+        """
+
+    @Test func checkAcceptsAValidFileAndRejectsAnInvalidOneWithEveryError() throws {
+        let good = try Self.run(["check", "-c", try Self.write(Self.valid)])
+        #expect(good.status == 0)
+        #expect(good.stdout.contains("ok (1 listeners, 2 services, 4 nodes, 3 routes)"))
+
+        let bad = try Self.run(["check", "-c", try Self.write("""
+            listen: [{ port: 80 }]
+            services:
+              users:
+                nodes: [{ name: a, host: 127.0.0.1, port: 99999, wieght: 1 }]
+            routes:
+              - { name: r, match: { path_regex: '(' }, service: nobody }
+            """)])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("invalid configuration (4 errors)"))
+        #expect(bad.stdout.contains("services.users.nodes[0].port (line 4): 99999 is out of range 1...65535"))
+        #expect(bad.stdout.contains("services.users.nodes[0].wieght (line 4): unknown field (did you mean 'weight'?)"))
+        #expect(bad.stdout.contains("routes[0].match.path_regex (line 6): invalid regular expression"))
+        #expect(bad.stdout.contains("routes[0].service (line 6): no service named 'nobody'"))
+
+        let missing = try Self.run(["check", "-c", "/nonexistent.yaml"])
+        #expect(missing.status == 1)
+        #expect(missing.stdout.contains("cannot read /nonexistent.yaml"))
+    }
+
+    @Test func routeExplainsTheDecision() throws {
+        let path = try Self.write(Self.valid)
+        let pinned = try Self.run(["route", "-c", path, "GET", "/api/v2/items?x=1", "-H", "Cookie: beta=1"])
+        #expect(pinned.status == 0)
+        #expect(pinned.stdout.contains("admin [prefix] no: path does not match"))
+        let method = try Self.run(["route", "-c", path, "GET", "/api/admin/users"])
+        #expect(method.stdout.contains("admin [prefix] no: method not accepted"))
+        #expect(pinned.stdout.contains("v1 [regex] MATCH"))
+        #expect(pinned.stdout.contains("search [prefix] no: path does not match"))
+        #expect(pinned.stdout.contains("node: users-b (127.0.0.1:9002) (pinned by the route)"))
+
+        let hashed = try Self.run(["route", "-c", path, "GET", "/search?q=x", "-H", "X-User: alice"])
+        #expect(hashed.stdout.contains("service: search (strategy hash)"))
+        #expect(hashed.stdout.contains("(hash of header:X-User; the same key always gets this node)"))
+        let again = try Self.run(["route", "-c", path, "GET", "/search", "-H", "X-User: alice"])
+        let node = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("node:") } }
+        #expect(node(hashed.stdout) == node(again.stdout))
+
+        let fallback = try Self.run(["route", "-c", path, "GET", "/nowhere"])
+        #expect(fallback.stdout.contains("route: default"))
+        #expect(fallback.stdout.contains("node: chosen per request by round_robin over users-a=3, users-b=1"))
+    }
+
+    @Test func serveReloadsOnSIGHUPKeepsTheOldConfigOnABadFileAndDrainsOnSIGTERM() async throws {
+        let backendA = try await LineBackend.start(name: "cli-a")
+        let backendB = try await LineBackend.start(name: "cli-b")
+        let port = Int.random(in: 20_000..<40_000)
+        func config(_ backend: LineBackend) -> String {
+            "listen: [{ address: 127.0.0.1, port: \(port) }]\naccess_log: true\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(backend.port) }] } }\ndefault: { service: s }\n"
+        }
+        let path = try Self.write(config(backendA))
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "-c", path]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        #expect(try await LineBackend.get(port: port, retries: 100) == "cli-a")
+        try config(backendB).write(toFile: path, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        var seen = ""
+        for _ in 0..<100 {
+            seen = (try? await LineBackend.get(port: port)) ?? ""
+            if seen == "cli-b" { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(seen == "cli-b")
+
+        try "listen: [{ port: nope }]".write(toFile: path, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await LineBackend.get(port: port) == "cli-b", "the running configuration keeps serving")
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("configuration reloaded"))
+        #expect(log.contains("configuration rejected, the running one keeps serving"))
+        #expect(log.contains("listen[0].port (line 1): expected a whole number"))
+        #expect(log.contains("\"GET /\" 200"), "access log lines are written")
+        #expect(log.contains("stopped"))
+        await backendA.stop()
+        await backendB.stop()
+    }
+}
