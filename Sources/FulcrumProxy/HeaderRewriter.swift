@@ -2,24 +2,35 @@ import NIOHTTP1
 
 /// The header changes a reverse proxy makes in each direction, in one pass over the headers.
 enum HeaderRewriter {
-    /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+    /// Whether `name` is a hop-by-hop header: one that describes a single connection and must not
+    /// be forwarded (RFC 9110 §7.6.1), or one named in the message's `Connection` header.
     /// `Transfer-Encoding` is kept: it frames the body that is streamed on as it arrived.
-    private static let hopByHop: [String] = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade",
-        "proxy-authenticate", "proxy-authorization",
-    ]
-
     static func isHopByHop(_ name: String, connectionTokens: [String]) -> Bool {
-        hopByHop.contains { equalsIgnoringCase(name, $0) } || connectionTokens.contains { equalsIgnoringCase(name, $0) }
+        let isStandard: Bool
+        switch name.utf8.count {  // one length switch rejects most names without comparing bytes
+        case 2: isStandard = equalsIgnoringCase(name, "te")
+        case 7: isStandard = equalsIgnoringCase(name, "trailer") || equalsIgnoringCase(name, "upgrade")
+        case 10: isStandard = equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
+        case 16: isStandard = equalsIgnoringCase(name, "proxy-connection")
+        case 18: isStandard = equalsIgnoringCase(name, "proxy-authenticate")
+        case 19: isStandard = equalsIgnoringCase(name, "proxy-authorization")
+        default: isStandard = false
+        }
+        return isStandard || (!connectionTokens.isEmpty && connectionTokens.contains { equalsIgnoringCase(name, $0) })
     }
 
-    /// The names listed in `Connection` headers (besides the standard tokens themselves).
+    /// The extra header names listed in `Connection` headers (not `close`, `keep-alive`, `upgrade`),
+    /// lower-cased. Allocates only when there are some.
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
         var tokens: [String] = []
-        for value in headers[canonicalForm: "connection"] {
-            let token = value.drop { $0 == " " }
-            if !equalsIgnoringCase(token, "close"), !equalsIgnoringCase(token, "keep-alive"), !equalsIgnoringCase(token, "upgrade") {
-                tokens.append(token.lowercased())
+        for (name, value) in headers where equalsIgnoringCase(name, "connection") {
+            for token in value.split(separator: ",") {
+                let trimmed = token.drop { $0 == " " || $0 == "\t" }
+                if !trimmed.isEmpty, !equalsIgnoringCase(trimmed, "close"), !equalsIgnoringCase(trimmed, "keep-alive"),
+                    !equalsIgnoringCase(trimmed, "upgrade")
+                {
+                    tokens.append(trimmed.lowercased())
+                }
             }
         }
         return tokens
@@ -36,14 +47,16 @@ enum HeaderRewriter {
         var forwardedFor: String? = nil
         var forwardedHost: String? = nil
         for (name, value) in head.headers {
-            if equalsIgnoringCase(name, "x-forwarded-for") {
-                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-                continue
-            }
-            if equalsIgnoringCase(name, "x-forwarded-proto") || equalsIgnoringCase(name, "x-forwarded-host")
-                || equalsIgnoringCase(name, "x-real-ip")
-            {
-                continue
+            if name.utf8.first == UInt8(ascii: "x") || name.utf8.first == UInt8(ascii: "X") {
+                if equalsIgnoringCase(name, "x-forwarded-for") {
+                    forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
+                    continue
+                }
+                if equalsIgnoringCase(name, "x-forwarded-proto") || equalsIgnoringCase(name, "x-forwarded-host")
+                    || equalsIgnoringCase(name, "x-real-ip")
+                {
+                    continue
+                }
             }
             if equalsIgnoringCase(name, "host") { forwardedHost = value }
             if isHopByHop(name, connectionTokens: tokens) {

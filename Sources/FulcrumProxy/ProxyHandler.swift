@@ -344,6 +344,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func finish(_ exchange: Exchange, status: UInt) {
         exchange.responseTimeout?.cancel()
         if exchange.runtime === loop.runtime { loop.balancers[exchange.decision.serviceIndex].finished(exchange.node) }
+        guard loop.logs.access != nil else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
             route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID)
