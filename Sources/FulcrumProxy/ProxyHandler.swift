@@ -227,10 +227,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
-        state = .answeredLocally(closeAfterRequest: !exchange.requestEnded || !exchange.clientKeepAlive)
+        // With the request body still arriving (its reads were paused), the connection cannot be
+        // reused: answer and close at once.
+        let close = !exchange.clientKeepAlive || !exchange.requestEnded || loop.isDraining
+        state = .answeredLocally(closeAfterRequest: close)
         finish(exchange, status: status.code)
-        writeLocalResponse(status, head: exchange.head, requestID: exchange.requestID, close: !exchange.clientKeepAlive || !exchange.requestEnded)
-        if exchange.requestEnded { afterLocalResponse(close: !exchange.clientKeepAlive) }
+        writeLocalResponse(status, head: exchange.head, requestID: exchange.requestID, close: close)
+        afterLocalResponse(close: close)
     }
 
     private func moveInFlight(_ exchange: Exchange, to node: Int) {
@@ -344,7 +347,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func finish(_ exchange: Exchange, status: UInt) {
         exchange.responseTimeout?.cancel()
         if exchange.runtime === loop.runtime { loop.balancers[exchange.decision.serviceIndex].finished(exchange.node) }
-        guard loop.logs.access != nil else { return }
+        guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
             route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID)
@@ -352,11 +355,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answerLocally(_ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String) {
         let close = !head.isKeepAlive || loop.isDraining
+        state = .answeredLocally(closeAfterRequest: close)
         let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close)
+        guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: .now(), route: route, node: "-",
             requestID: requestID)
-        state = .answeredLocally(closeAfterRequest: close)
     }
 
     /// After a locally generated response to a request whose end was already received.

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// The data plane's loggers: operational events, and the access log (one line per request).
 public struct ProxyLogs: Sendable {
     public var events: Logger
-    /// `nil` when the access log is switched off.
+    /// Where access-log lines go when the configuration's `access_log` is on; `nil` writes none.
     public var access: Logger?
 
     public init(events: Logger = Logger(label: "fulcrum"), access: Logger? = Logger(label: "fulcrum.access")) {

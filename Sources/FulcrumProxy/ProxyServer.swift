@@ -20,12 +20,9 @@ public final class ProxyServer: Sendable {
         let threads = runtime.config.workers ?? System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
-        var logs = logs
-        if !runtime.config.accessLog { logs.access = nil }
-        let effectiveLogs = logs
-        self.logs = effectiveLogs
+        self.logs = logs
         self.contexts = try group.makeIterator().map { loop in
-            try loop.submit { NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, logs: effectiveLogs), eventLoop: loop) }.wait()
+            try loop.submit { NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, logs: logs), eventLoop: loop) }.wait()
         }
         self.serverChannels = NIOLockedValueBox([])
         self.current = NIOLockedValueBox(runtime)
@@ -71,7 +68,13 @@ public final class ProxyServer: Sendable {
     /// Switches every event loop to `runtime`. New requests use it at once; requests in flight
     /// finish with the configuration they started with.
     public func apply(_ runtime: RuntimeConfig) {
-        current.withLockedValue { $0 = runtime }
+        let previous = current.withLockedValue { current in
+            defer { current = runtime }
+            return current
+        }
+        if previous.config.listeners != runtime.config.listeners || previous.config.workers != runtime.config.workers {
+            logs.events.warning("changes to listen and workers take effect after a restart; the rest is applied now")
+        }
         for bound in contexts {
             bound.eventLoop.execute { bound.value.install(runtime) }
         }

@@ -49,6 +49,21 @@ import Testing
         await fixture.stop()
     }
 
+    @Test func aFailedNodeWhileTheBodyIsStillArrivingAnswers502AndCloses() async throws {
+        let dead = try await Self.deadPort()
+        let fixture = try await ProxyFixture.start(backends: []) { _ in
+            "services: { s: { nodes: [{ name: dead, host: 127.0.0.1, port: \(dead) }] } }\ndefault: { service: s }"
+        }
+        let started = ContinuousClock.now
+        let result = try await RawClient.exchange(
+            port: fixture.port, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\nfirst bytes", timeout: .seconds(5))
+        #expect(result.text.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(result.text)")
+        #expect(result.text.contains("Connection: close\r\n"))
+        #expect(result.serverClosed)
+        #expect(ContinuousClock.now - started < .seconds(2), "closed at once, not after a timeout")
+        await fixture.stop()
+    }
+
     @Test func aSlowNodeGets504AfterTheResponseTimeout() async throws {
         let fixture = try await ProxyFixture.start(backends: ["slow"]) { p in
             """
