@@ -25,9 +25,9 @@ final class NodePool {
         return nil
     }
 
-    /// Opens a new connection to the node.
+    /// Opens a new connection to the node (on this pool's event loop).
     func connect(timeout: TimeAmount) -> EventLoopFuture<UpstreamHandler> {
-        let handler = UpstreamHandler(pool: self)
+        let pool = NIOLoopBound(self, eventLoop: eventLoop)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -35,11 +35,13 @@ final class NodePool {
                 channel.eventLoop.makeCompletedFuture {
                     let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
                     try channel.pipeline.syncOperations.addHandlers(
-                        HTTPRequestEncoder(), ByteToMessageHandler(decoder), handler)
+                        HTTPRequestEncoder(), ByteToMessageHandler(decoder), UpstreamHandler(pool: pool.value))
                 }
             }
             .connect(to: address)
-            .map { _ in handler }
+            .assumeIsolated()
+            .flatMapThrowing { channel in try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) }
+            .nonisolated()
     }
 
     /// Returns a connection whose exchange finished cleanly and that the node keeps open.

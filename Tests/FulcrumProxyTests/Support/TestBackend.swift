@@ -157,7 +157,7 @@ private struct Downloader {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         // Continue from a fresh stack frame: writes that complete at once would otherwise recurse,
         // and every frame would keep its piece alive.
-        context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))).whenSuccess {
+        context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))).assumeIsolated().whenSuccess {
             loopBound.eventLoop.execute { loopBound.value.next(sent: sent + size) }
         }
     }
@@ -178,7 +178,7 @@ private final class WebSocketEchoHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: frame.opcode, data: reply)), promise: nil)
         case .connectionClose:
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer())))
-                .whenComplete { _ in context.close(promise: nil) }
+                .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         default:
             break
         }

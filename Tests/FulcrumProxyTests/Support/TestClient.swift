@@ -26,16 +26,17 @@ final class TestClient: Sendable {
     private let collector: NIOLoopBound<ResponseCollector>
 
     static func connect(port: Int) async throws -> TestClient {
-        let collector = ResponseCollector()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
-                    try channel.pipeline.syncOperations.addHandlers(HTTPRequestEncoder(), ByteToMessageHandler(decoder), collector)
+                    try channel.pipeline.syncOperations.addHandlers(HTTPRequestEncoder(), ByteToMessageHandler(decoder), ResponseCollector())
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
-        let bound = try await channel.eventLoop.submit { NIOLoopBound(collector, eventLoop: channel.eventLoop) }.get()
+        let bound = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ResponseCollector.self), eventLoop: channel.eventLoop)
+        }.get()
         return TestClient(channel: channel, collector: bound)
     }
 
