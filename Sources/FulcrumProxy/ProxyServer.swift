@@ -36,7 +36,12 @@ public final class ProxyServer: Sendable {
     public func start() async throws -> [SocketAddress] {
         var bound: [SocketAddress] = []
         for listener in runtime.config.listeners {
-            let channel = try await makeBootstrap().bind(host: listener.address, port: listener.port).get()
+            let channel: Channel
+            do {
+                channel = try await makeBootstrap().bind(host: listener.address, port: listener.port).get()
+            } catch {
+                throw ListenError(address: "\(listener.address):\(listener.port)", underlying: error)
+            }
             serverChannels.withLockedValue { $0.append(channel) }
             if let address = channel.localAddress { bound.append(address) }
             logs.events.info("listening", metadata: ["address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)"])
@@ -125,4 +130,12 @@ public final class ProxyServer: Sendable {
         _ = await drain(timeout: .zero)
         try await group.shutdownGracefully()
     }
+}
+
+/// A listener could not be opened (address in use, not local, no permission...).
+public struct ListenError: Error, CustomStringConvertible {
+    public var address: String
+    public var underlying: Error
+
+    public var description: String { "cannot listen on \(address): \(underlying)" }
 }

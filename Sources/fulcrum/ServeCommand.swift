@@ -35,7 +35,13 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let server = try ProxyServer(runtime: runtime)
-        try await server.start()
+        do {
+            try await server.start()
+        } catch {
+            logger.critical("\(error)")
+            try? await server.shutdown()
+            throw ExitCode(1)
+        }
         logger.info("serving", metadata: ["config": "\(config)", "generation": "1"])
         let configPath = config
         let exitCode = await SignalLoop.run(

@@ -104,6 +104,16 @@ import Testing
         #expect(fallback.stdout.contains("node: chosen per request by round_robin over users-a=3, users-b=1"))
     }
 
+    @Test func serveExplainsAListenerItCannotOpen() async throws {
+        let occupant = try await LineBackend.start(name: "occupant")
+        let path = try Self.write(
+            "listen: [{ address: 127.0.0.1, port: \(occupant.port) }]\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }\n")
+        let result = try Self.run(["serve", "-c", path])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(occupant.port)"))
+        await occupant.stop()
+    }
+
     @Test func serveReloadsOnSIGHUPKeepsTheOldConfigOnABadFileAndDrainsOnSIGTERM() async throws {
         let backendA = try await LineBackend.start(name: "cli-a")
         let backendB = try await LineBackend.start(name: "cli-b")
