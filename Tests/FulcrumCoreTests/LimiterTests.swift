@@ -1,0 +1,82 @@
+import Testing
+@testable import FulcrumCore
+
+@Suite struct LimiterTests {
+    let second: UInt64 = 1_000_000_000
+
+    /// Admissions over `seconds` of requests arriving every `gap` nanoseconds.
+    func admitted(_ acquire: (UInt64) -> LimitDecision, seconds: UInt64, gap: UInt64, start: UInt64 = 0) -> Int {
+        var count = 0
+        var now = start
+        while now < start + seconds * second {
+            if acquire(now).isAdmitted { count += 1 }
+            now += gap
+        }
+        return count
+    }
+
+    @Test func tokenBucketStartsFullThenAdmitsTheRate() {
+        var bucket = TokenBucket(rate: 10, burst: 5, now: 0)
+        for expected in (0..<5).reversed() {
+            #expect(bucket.acquire(now: 0) == .allowed(remaining: expected, reset: .nanoseconds(Int64(Double(5 - expected) / 10 * 1e9))))
+        }
+        #expect(bucket.acquire(now: 0) == .rejected(retryAfter: .milliseconds(100), reset: .milliseconds(500)))
+        #expect(bucket.acquire(now: 100_000_000).isAdmitted)
+        // sustained: 1000 requests/s offered for 10 s, 10/s admitted (+ the burst)
+        var sustained = TokenBucket(rate: 10, burst: 5, now: 0)
+        let count = admitted({ sustained.acquire(now: $0) }, seconds: 10, gap: 1_000_000)
+        #expect(count >= 104 && count <= 106, "admitted \(count)")
+    }
+
+    @Test func tokenBucketIgnoresAClockThatStepsBack() {
+        var bucket = TokenBucket(rate: 1, burst: 1, now: 10 * second)
+        #expect(bucket.acquire(now: 10 * second).isAdmitted)
+        #expect(!bucket.acquire(now: 5 * second).isAdmitted, "going back in time refills nothing")
+        #expect(bucket.acquire(now: 11 * second).isAdmitted)
+        #expect(!bucket.isIdle(now: 11 * second))
+        #expect(bucket.isIdle(now: 12 * second))
+    }
+
+    @Test func leakyBucketSmoothsBurstsAndRejectsBeyondTheMaximumDelay() {
+        var bucket = LeakyBucket(rate: 10, maxDelay: .milliseconds(300), now: 0)
+        #expect(bucket.acquire(now: 0) == .allowed(remaining: 3, reset: .milliseconds(100)))
+        #expect(bucket.acquire(now: 0) == .delayed(.milliseconds(100), remaining: 2, reset: .milliseconds(200)))
+        #expect(bucket.acquire(now: 0) == .delayed(.milliseconds(200), remaining: 1, reset: .milliseconds(300)))
+        #expect(bucket.acquire(now: 0) == .delayed(.milliseconds(300), remaining: 0, reset: .milliseconds(400)))
+        #expect(bucket.acquire(now: 0) == .rejected(retryAfter: .milliseconds(100), reset: .milliseconds(400)))
+        #expect(!bucket.isIdle(now: 0))
+        #expect(bucket.isIdle(now: 400_000_000))
+        var sustained = LeakyBucket(rate: 50, maxDelay: .milliseconds(100), now: 0)
+        let count = admitted({ sustained.acquire(now: $0) }, seconds: 10, gap: 1_000_000)
+        #expect(count >= 500 && count <= 506, "admitted \(count)")
+    }
+
+    @Test func slidingWindowCountsAcrossTheWindowBoundary() {
+        var window = SlidingWindow(limit: 10, window: .seconds(1), now: 0)
+        for _ in 0..<10 { #expect(window.acquire(now: 900_000_000).isAdmitted) }
+        #expect(!window.acquire(now: 900_000_000).isAdmitted)
+        // at 1.5 s half of the previous window still counts: 10 * 0.5 = 5 used, 5 left
+        var admittedAtHalf = 0
+        for _ in 0..<10 where window.acquire(now: 1_500_000_000).isAdmitted { admittedAtHalf += 1 }
+        #expect(admittedAtHalf == 5)
+        // two windows later nothing is remembered
+        #expect(window.acquire(now: 3_100_000_000) == .allowed(remaining: 9, reset: .milliseconds(900)))
+        #expect(window.isIdle(now: 5 * second))
+        var sustained = SlidingWindow(limit: 100, window: .seconds(1), now: 0)
+        let count = admitted({ sustained.acquire(now: $0) }, seconds: 10, gap: 1_000_000)
+        #expect(count >= 990 && count <= 1_010, "admitted \(count) of an allowed 1000")
+    }
+
+    @Test func slidingWindowRejectionTellsWhenToRetry() {
+        var window = SlidingWindow(limit: 2, window: .seconds(10), now: 0)
+        _ = window.acquire(now: 0)
+        _ = window.acquire(now: 0)
+        guard case .rejected(let retryAfter, let reset) = window.acquire(now: second) else {
+            Issue.record("expected a rejection")
+            return
+        }
+        #expect(reset == .seconds(9))
+        #expect(retryAfter > .zero && retryAfter <= .seconds(19))
+        #expect(!window.acquire(now: 5 * second).isAdmitted)
+    }
+}
