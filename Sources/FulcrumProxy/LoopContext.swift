@@ -16,10 +16,20 @@ final class LoopContext {
     /// Set when draining: connections close after their current exchange.
     var isDraining = false
 
-    init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs) {
+    /// Ejected nodes, as last published by the health board.
+    var health: HealthSnapshot
+    /// Where failure streaks are reported; `nil` in handler tests without a server.
+    let healthBoard: HealthBoard?
+    /// Consecutive failures per service and node seen on this loop.
+    private var failureStreaks: [[Int]]
+
+    init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
         self.eventLoop = eventLoop
         self.runtime = runtime
         self.logs = logs
+        self.healthBoard = healthBoard
+        self.health = HealthSnapshot.empty(for: runtime)
+        self.failureStreaks = runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) }
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.pools = []
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
@@ -36,7 +46,32 @@ final class LoopContext {
         for pool in existing.values where !kept.contains(ObjectIdentifier(pool)) { pool.closeIdle() }
         self.pools = newPools
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
+        self.failureStreaks = runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) }
+        if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
         self.runtime = runtime
+    }
+
+    /// Takes a snapshot from the health board if it belongs to the configuration in use.
+    func install(_ snapshot: HealthSnapshot) {
+        if snapshot.generation == runtime.generation { health = snapshot }
+    }
+
+    /// Records how an exchange with a node ended, for passive health. Only exchanges of the
+    /// configuration in use count.
+    func recordOutcome(_ exchange: Exchange, failed: Bool) {
+        guard exchange.runtime === runtime, let passive = runtime.config.services[exchange.decision.serviceIndex].passiveHealth else {
+            return
+        }
+        let service = exchange.decision.serviceIndex
+        if !failed {
+            failureStreaks[service][exchange.node] = 0
+            return
+        }
+        failureStreaks[service][exchange.node] += 1
+        guard failureStreaks[service][exchange.node] >= passive.policy.consecutiveFailures else { return }
+        failureStreaks[service][exchange.node] = 0
+        healthBoard?.reportFailureStreak(
+            generation: runtime.generation, service: service, node: exchange.node, now: NIODeadline.now().uptimeNanoseconds)
     }
 
     private static func makePools(for runtime: RuntimeConfig, reusing existing: [SocketAddress: NodePool], eventLoop: EventLoop) -> [[NodePool]] {

@@ -141,14 +141,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             answerLocally(.notFound, head: head, requestID: requestID, route: "-")
             return
         }
-        let node: Int?
+        let service = decision.serviceIndex
+        let health = loop.health
+        let checksHealth = health.generation == runtime.generation && health.hasEjections[service]
+        let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
+        let usable = { (node: Int) in !checksHealth || !health.isEjected(service: service, node: node, now: now) }
+        var node: Int?
         if let pinned = decision.pinnedNode {
-            node = pinned
+            node = usable(pinned) ? pinned : nil
         } else {
-            node = loop.balancers[decision.serviceIndex].pick(for: request, random: &loop.random, isEligible: { _ in true })
+            node = loop.balancers[service].pick(for: request, random: &loop.random, isEligible: usable)
+        }
+        if node == nil, runtime.config.services[service].whenNoNode == .panic {
+            // panic mode: health is ignored rather than refusing everything
+            node = decision.pinnedNode ?? loop.balancers[service].pick(for: request, random: &loop.random, isEligible: { _ in true })
         }
         guard let node else {
-            answerLocally(.serviceUnavailable, head: head, requestID: requestID, route: runtime.router.routeName(decision))
+            let name = runtime.config.services[service].name
+            answerLocally(
+                .serviceUnavailable, head: head, requestID: requestID, route: runtime.router.routeName(decision),
+                detail: "no usable node in service '\(name)'")
             return
         }
         let isUpgrade = head.headers.contains(name: "upgrade")
@@ -183,6 +195,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 attach(exchange, upstream)
             case .failure(let error):
                 guard case .acquiring(let current) = state, current === exchange else { return }
+                loop.recordOutcome(exchange, failed: true)
                 loop.logs.events.warning("cannot connect to node", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
                 ])
@@ -214,11 +227,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let mayMove = exchange.decision.pinnedNode == nil || exchange.usesReusedConnection
         if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted, mayMove {
             let failed = exchange.node
+            let service = exchange.decision.serviceIndex
+            let health = loop.health
+            let now = NIODeadline.now().uptimeNanoseconds
             let next = exchange.usesReusedConnection
                 ? failed  // a stale pooled connection: the node itself may be fine
-                : loop.balancers[exchange.decision.serviceIndex].pick(
+                : loop.balancers[service].pick(
                     for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
-                    isEligible: { $0 != failed })
+                    isEligible: { node in
+                        node != failed && (health.generation != exchange.runtime.generation || !health.isEjected(service: service, node: node, now: now))
+                    })
             if let next, exchange.runtime === loop.runtime || next == failed {
                 exchange.attempts += 1
                 exchange.failedNode = failed
@@ -249,6 +267,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let limit = TimeAmount(exchange.runtime.config.timeouts.upstreamResponse)
         exchange.responseTimeout = loop.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
             guard case .proxying(let current, let attached) = state, current === exchange, !exchange.responseStarted else { return }
+            loop.recordOutcome(exchange, failed: true)
             loop.logs.events.warning("node did not answer in time", metadata: [
                 "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(limit)",
             ])
@@ -274,6 +293,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.responseTimeout?.cancel()
             exchange.responseStarted = true
             exchange.status = head.status.code
+            let failureStatuses = exchange.runtime.config.services[exchange.decision.serviceIndex].passiveHealth?.failureStatuses ?? []
+            loop.recordOutcome(exchange, failed: failureStatuses.contains(Int(head.status.code)))
             exchange.upstreamKeepAlive = head.isKeepAlive
             if head.status == .switchingProtocols {
                 let response = HeaderRewriter.clientResponse(
@@ -336,6 +357,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             closeConnection()
             return
         }
+        loop.recordOutcome(exchange, failed: true)
         loop.logs.events.warning("node failed before answering", metadata: [
             "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
         ])
@@ -353,10 +375,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID)
     }
 
-    private func answerLocally(_ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String) {
+    private func answerLocally(_ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String, detail: String? = nil) {
         let close = !head.isKeepAlive || loop.isDraining
         state = .answeredLocally(closeAfterRequest: close)
-        let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close)
+        let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close, detail: detail)
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: .now(), route: route, node: "-",
@@ -369,9 +391,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     @discardableResult
-    private func writeLocalResponse(_ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool) -> Int {
+    private func writeLocalResponse(
+        _ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil
+    ) -> Int {
         guard let context else { return 0 }
-        let page = loop.runtime.errorPage(for: status)
+        let page = loop.runtime.errorPage(for: status, detail: detail)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: page.contentType)
         headers.add(name: "Content-Length", value: String(page.body.utf8.count))

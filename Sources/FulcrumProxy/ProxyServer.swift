@@ -14,6 +14,7 @@ public final class ProxyServer: Sendable {
     private let serverChannels: NIOLockedValueBox<[Channel]>
     private let current: NIOLockedValueBox<RuntimeConfig>
     private let logs: ProxyLogs
+    private let healthBoard: HealthBoard
 
     /// Creates the event loops (``FulcrumConfig/workers`` threads, default one per core).
     public init(runtime: RuntimeConfig, logs: ProxyLogs = ProxyLogs()) throws {
@@ -21,9 +22,20 @@ public final class ProxyServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         self.logs = logs
-        self.contexts = try group.makeIterator().map { loop in
-            try loop.submit { NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, logs: logs), eventLoop: loop) }.wait()
+        let published = NIOLockedValueBox<[NIOLoopBound<LoopContext>]>([])
+        let board = HealthBoard(runtime: runtime, logger: logs.events) { snapshot in
+            for bound in published.withLockedValue({ $0 }) {
+                bound.eventLoop.execute { bound.value.install(snapshot) }
+            }
         }
+        self.healthBoard = board
+        let contexts = try group.makeIterator().map { loop in
+            try loop.submit {
+                NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, logs: logs, healthBoard: board), eventLoop: loop)
+            }.wait()
+        }
+        published.withLockedValue { $0 = contexts }
+        self.contexts = contexts
         self.serverChannels = NIOLockedValueBox([])
         self.current = NIOLockedValueBox(runtime)
     }
@@ -83,6 +95,7 @@ public final class ProxyServer: Sendable {
         for bound in contexts {
             bound.eventLoop.execute { bound.value.install(runtime) }
         }
+        healthBoard.apply(runtime)
     }
 
     /// Stops accepting, lets in-flight exchanges finish (idle keep-alive connections are closed at

@@ -42,9 +42,10 @@ public final class RuntimeConfig: Sendable {
         self.generation = generation
     }
 
-    /// The body and content type Fulcrum answers with for `status`.
-    func errorPage(for status: HTTPResponseStatus) -> ErrorPage {
+    /// The body and content type Fulcrum answers with for `status`: the configured page, or the
+    /// status line with `detail` when there is none.
+    func errorPage(for status: HTTPResponseStatus, detail: String? = nil) -> ErrorPage {
         if let page = config.errorPages[Int(status.code)] { return page }
-        return ErrorPage(body: "\(status.code) \(status.reasonPhrase)\n")
+        return ErrorPage(body: "\(status.code) \(status.reasonPhrase)\(detail.map { ": " + $0 } ?? "")\n")
     }
 }

@@ -173,3 +173,44 @@ import Testing
         #expect(ConfigDuration.parse("fast") == nil)
     }
 }
+
+@Suite struct PassiveHealthConfigTests {
+    @Test func passiveHealthAndNoNodePolicyParse() throws {
+        let config = try FulcrumConfig.parse("""
+            listen: [{ port: 80 }]
+            services:
+              s:
+                passive_health: { consecutive_failures: 3, base_ejection: 10s, max_ejection: 2m, max_ejected_percent: 30, failure_statuses: [500, 503] }
+                when_no_node: panic
+                nodes: [{ name: a, host: h, port: 1 }]
+              t: { nodes: [{ name: a, host: h, port: 1 }] }
+            """)
+        let health = try #require(config.services[0].passiveHealth)
+        #expect(health.policy == OutlierDetection.Policy(consecutiveFailures: 3, baseEjection: .seconds(10), maxEjection: .seconds(120), maxEjectedPercent: 30))
+        #expect(health.failureStatuses == [500, 503])
+        #expect(config.services[0].whenNoNode == .panic)
+        #expect(config.services[1].passiveHealth == nil)
+        #expect(config.services[1].whenNoNode == .reject)
+    }
+
+    @Test func passiveHealthErrorsNameTheField() {
+        do {
+            _ = try FulcrumConfig.parse("""
+                listen: [{ port: 80 }]
+                services:
+                  s:
+                    passive_health: { consecutive_failures: 0, base_ejection: 1m, max_ejection: 10s, failure_statuses: [404], retries: 2 }
+                    when_no_node: shrug
+                    nodes: [{ name: a, host: h, port: 1 }]
+                """)
+            Issue.record("expected errors")
+        } catch {
+            let rendered = error.issues.map(\.description)
+            #expect(rendered.contains("services.s.passive_health.retries (line 4): unknown field"))
+            #expect(rendered.contains("services.s.passive_health.consecutive_failures (line 4): 0 is out of range 1...1000"))
+            #expect(rendered.contains("services.s.passive_health.max_ejection (line 4): must not be shorter than base_ejection"))
+            #expect(rendered.contains("services.s.passive_health.failure_statuses[0] (line 4): 404 is out of range 500...599"))
+            #expect(rendered.contains { $0.hasPrefix("services.s.when_no_node (line 5): 'shrug' is not one of reject, panic") })
+        }
+    }
+}

@@ -121,7 +121,7 @@ struct ConfigDocumentParser {
     }
 
     private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
-        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes"]) else {
+        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node"]) else {
             return nil
         }
         var nodes: [Node] = []
@@ -173,7 +173,36 @@ struct ConfigDocumentParser {
         if strategyName != "pinned", !nodes.isEmpty, nodes.allSatisfy({ $0.weight == 0 }) {
             reader.fail(object.path("nodes"), object["nodes"], "every node has weight 0, so no node can receive traffic")
         }
-        return Service(name: name, strategy: strategy, nodes: nodes)
+        let passive = object["passive_health"].flatMap { passiveHealth($0, object.path("passive_health")) }
+        let whenNoNode = object["when_no_node"].flatMap {
+            reader.oneOf($0, object.path("when_no_node"), [("reject", NoNodePolicy.reject), ("panic", NoNodePolicy.panic)])
+        } ?? .reject
+        return Service(name: name, strategy: strategy, nodes: nodes, passiveHealth: passive, whenNoNode: whenNoNode)
+    }
+
+    private func passiveHealth(_ node: ConfigTree, _ path: String) -> PassiveHealth? {
+        let fields = ["consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent", "failure_statuses"]
+        guard let object = reader.object(node, path, allowed: fields) else { return nil }
+        var health = PassiveHealth()
+        if let n = object["consecutive_failures"], let v = reader.int(n, object.path("consecutive_failures"), in: 1...1000) {
+            health.policy.consecutiveFailures = v
+        }
+        if let n = object["base_ejection"], let v = reader.duration(n, object.path("base_ejection")) { health.policy.baseEjection = v }
+        if let n = object["max_ejection"], let v = reader.duration(n, object.path("max_ejection")) { health.policy.maxEjection = v }
+        if health.policy.maxEjection < health.policy.baseEjection {
+            reader.fail(object.path("max_ejection"), object["max_ejection"] ?? node, "must not be shorter than base_ejection")
+        }
+        if let n = object["max_ejected_percent"], let v = reader.int(n, object.path("max_ejected_percent"), in: 0...100) {
+            health.policy.maxEjectedPercent = v
+        }
+        if let n = object["failure_statuses"] {
+            var statuses: [Int] = []
+            for (index, item) in reader.list(n, object.path("failure_statuses")).enumerated() {
+                if let status = reader.int(item, "\(object.path("failure_statuses"))[\(index)]", in: 500...599) { statuses.append(status) }
+            }
+            health.failureStatuses = statuses
+        }
+        return health
     }
 
     private func node(_ item: ConfigTree, _ path: String) -> Node? {

@@ -84,11 +84,20 @@ public struct Service: Sendable, Equatable {
     public var name: String
     public var strategy: BalancingStrategy
     public var nodes: [Node]
+    /// Passive health checking (outlier detection) of real traffic; `nil` when off.
+    public var passiveHealth: PassiveHealth?
+    /// What to do when every node is ejected or down.
+    public var whenNoNode: NoNodePolicy
 
-    public init(name: String, strategy: BalancingStrategy = .roundRobin, nodes: [Node]) {
+    public init(
+        name: String, strategy: BalancingStrategy = .roundRobin, nodes: [Node], passiveHealth: PassiveHealth? = nil,
+        whenNoNode: NoNodePolicy = .reject
+    ) {
         self.name = name
         self.strategy = strategy
         self.nodes = nodes
+        self.passiveHealth = passiveHealth
+        self.whenNoNode = whenNoNode
     }
 
     /// The index of the node called `name`, if any.
@@ -262,4 +271,25 @@ public struct ErrorPage: Sendable, Equatable {
         self.contentType = contentType
         self.body = body
     }
+}
+
+/// Passive health settings of a service: which outcomes count as failures and how ejection works.
+public struct PassiveHealth: Sendable, Equatable {
+    /// Ejection thresholds and times.
+    public var policy: OutlierDetection.Policy
+    /// Response statuses that count as failures (connection errors and timeouts always do).
+    public var failureStatuses: [Int]
+
+    public init(policy: OutlierDetection.Policy = .init(), failureStatuses: [Int] = [502, 503, 504]) {
+        self.policy = policy
+        self.failureStatuses = failureStatuses
+    }
+}
+
+/// What a service does when no node is usable.
+public enum NoNodePolicy: String, Sendable, Equatable {
+    /// Answer 503 at once with a clear body.
+    case reject
+    /// Ignore health and spread over all nodes.
+    case panic
 }
