@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "fulcrum", targets: ["fulcrum"]),
         .library(name: "FulcrumCore", targets: ["FulcrumCore"]),
         .library(name: "FulcrumProxy", targets: ["FulcrumProxy"]),
+        .library(name: "FulcrumHealth", targets: ["FulcrumHealth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -31,11 +32,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "FulcrumHealth",
+            dependencies: [
+                "FulcrumCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "fulcrum",
             dependencies: [
                 "FulcrumCore",
                 "FulcrumProxy",
+                "FulcrumHealth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -57,6 +69,7 @@ let package = Package(
             name: "FulcrumProxyTests",
             dependencies: [
                 "FulcrumProxy",
+                "FulcrumHealth",
                 "FulcrumCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

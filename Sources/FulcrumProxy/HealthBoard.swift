@@ -3,40 +3,52 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Which nodes are ejected, as one event loop sees it: an immutable copy of the board's state
-/// for one configuration generation, replaced (never mutated) when the board changes.
+/// Which nodes are unusable, as one event loop sees it: an immutable copy of the board's state for
+/// one configuration generation, replaced (never mutated) when the board changes.
 final class HealthSnapshot: Sendable {
     let generation: Int
     /// Per service and node: ejected until (monotonic nanoseconds), 0 when not ejected.
     private let ejectedUntil: [[UInt64]]
-    /// Per service: whether any node has ever been ejected in this snapshot (fast path when not).
-    let hasEjections: [Bool]
+    /// Per service and node: marked down by active probes.
+    private let down: [[Bool]]
+    /// Per service: whether any node is ejected or down in this snapshot (fast path when not).
+    let hasUnusable: [Bool]
 
-    init(generation: Int, ejectedUntil: [[UInt64]]) {
+    init(generation: Int, ejectedUntil: [[UInt64]], down: [[Bool]]) {
         self.generation = generation
         self.ejectedUntil = ejectedUntil
-        self.hasEjections = ejectedUntil.map { $0.contains { $0 > 0 } }
+        self.down = down
+        self.hasUnusable = zip(ejectedUntil, down).map { ejected, down in ejected.contains { $0 > 0 } || down.contains(true) }
     }
 
     static func empty(for runtime: RuntimeConfig) -> HealthSnapshot {
-        HealthSnapshot(generation: runtime.generation, ejectedUntil: runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) })
+        let shape = runtime.config.services.map { Array(repeating: 0 as UInt64, count: $0.nodes.count) }
+        return HealthSnapshot(generation: runtime.generation, ejectedUntil: shape, down: shape.map { $0.map { _ in false } })
     }
 
-    func isEjected(service: Int, node: Int, now: UInt64) -> Bool {
-        ejectedUntil[service][node] > now
+    /// Whether the node is down (probes) or ejected (passive health) at `now`.
+    func isUnusable(service: Int, node: Int, now: UInt64) -> Bool {
+        down[service][node] || ejectedUntil[service][node] > now
     }
 }
 
-/// The one place that decides ejections for every event loop. Loops count failure streaks on
+/// The one place that decides node health for every event loop. Loops count failure streaks on
 /// their own traffic and report a node when its streak reaches the service's threshold; the board
-/// applies the ejection policy (growing ejection time, the cap on ejected nodes) and publishes a new
-/// snapshot to every loop. Reports are rare (one per streak), so the lock is off the request path.
+/// applies the ejection policy (growing ejection time, the cap on ejected nodes). Active probe
+/// results arrive here too and move each node's ``ProbeHealth``. Every change is published to all
+/// loops as a new snapshot. Reports are rare (one per streak or probe), so the lock is off the
+/// request path.
 final class HealthBoard: Sendable {
     private struct State {
         var runtime: RuntimeConfig
         /// Per service: the ejection bookkeeping (each report counts as one strike).
         var detections: [OutlierDetection?]
         var ejectedUntil: [[UInt64]]
+        var probes: [[ProbeHealth]]
+
+        var snapshot: HealthSnapshot {
+            HealthSnapshot(generation: runtime.generation, ejectedUntil: ejectedUntil, down: probes.map { $0.map { !$0.isUp } })
+        }
     }
 
     private let state: NIOLockedValueBox<State>
@@ -53,7 +65,7 @@ final class HealthBoard: Sendable {
     func apply(_ runtime: RuntimeConfig) {
         let snapshot = state.withLockedValue { state in
             state = Self.makeState(runtime, carrying: state)
-            return HealthSnapshot(generation: runtime.generation, ejectedUntil: state.ejectedUntil)
+            return state.snapshot
         }
         publish(snapshot)
     }
@@ -66,7 +78,7 @@ final class HealthBoard: Sendable {
             state.detections[service] = detection
             if case .ejected(_, let until, _) = event { state.ejectedUntil[service][node] = until }
             let config = state.runtime.config.services[service]
-            return (HealthSnapshot(generation: generation, ejectedUntil: state.ejectedUntil), event, config.name, config.nodes[node].name)
+            return (state.snapshot, event, config.name, config.nodes[node].name)
         }
         guard let (snapshot, event, service, node) = outcome else { return }
         switch event {
@@ -84,18 +96,65 @@ final class HealthBoard: Sendable {
         }
     }
 
+    /// One line per node: `service/node up`, `down` (probes) or `ejected for 12.3s` (passive).
+    func summary(now: UInt64) -> String {
+        state.withLockedValue { state in
+            var lines: [String] = []
+            for (s, service) in state.runtime.config.services.enumerated() {
+                for (n, node) in service.nodes.enumerated() {
+                    var words: [String] = [state.probes[s][n].isUp ? "up" : "down"]
+                    if state.ejectedUntil[s][n] > now {
+                        words.append("ejected for \(Double(state.ejectedUntil[s][n] - now) / 1e9)s")
+                    }
+                    lines.append("\(service.name)/\(node.name) \(words.joined(separator: ", "))")
+                }
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+
+    /// Records one active probe result for a node named in the current configuration.
+    func recordProbe(service serviceName: String, node nodeName: String, success: Bool, detail: String) {
+        let change: (HealthSnapshot, String)? = state.withLockedValue { state in
+            let services = state.runtime.config.services
+            guard let service = services.firstIndex(where: { $0.name == serviceName }),
+                let node = services[service].nodeIndex(named: nodeName),
+                let check = services[service].healthCheck
+            else { return nil }
+            var message: String? = nil
+            switch state.probes[service][node].record(success: success, thresholds: check.thresholds) {
+            case .wentDown: message = "node down"
+            case .cameUp: message = "node up"
+            case nil: break
+            }
+            if success, state.ejectedUntil[service][node] > 0 {
+                state.detections[service]?.reinstate(node)
+                state.ejectedUntil[service][node] = 0
+                message = message ?? "node reinstated by a successful probe"
+            }
+            return message.map { (state.snapshot, $0) }
+        }
+        guard let (snapshot, message) = change else { return }
+        logger.warning("\(message)", metadata: ["service": "\(serviceName)", "node": "\(nodeName)", "reason": "\(detail)"])
+        publish(snapshot)
+    }
+
     private static func makeState(_ runtime: RuntimeConfig, carrying previous: State?) -> State {
         var detections: [OutlierDetection?] = []
         var ejectedUntil: [[UInt64]] = []
+        var probes: [[ProbeHealth]] = []
         for service in runtime.config.services {
             let old = previous.flatMap { p in p.runtime.config.services.firstIndex { $0.name == service.name }.map { (p, $0) } }
             if let (p, index) = old, p.runtime.config.services[index].nodes.map(\.name) == service.nodes.map(\.name),
-                p.runtime.config.services[index].passiveHealth == service.passiveHealth
+                p.runtime.config.services[index].passiveHealth == service.passiveHealth,
+                p.runtime.config.services[index].healthCheck == service.healthCheck
             {
                 detections.append(p.detections[index])
                 ejectedUntil.append(p.ejectedUntil[index])
+                probes.append(p.probes[index])
                 continue
             }
+            probes.append(Array(repeating: .up(failures: 0), count: service.nodes.count))
             detections.append(service.passiveHealth.map { health in
                 var policy = health.policy
                 policy.consecutiveFailures = 1  // loops count the streaks; each report is one strike
@@ -103,6 +162,6 @@ final class HealthBoard: Sendable {
             })
             ejectedUntil.append(Array(repeating: 0, count: service.nodes.count))
         }
-        return State(runtime: runtime, detections: detections, ejectedUntil: ejectedUntil)
+        return State(runtime: runtime, detections: detections, ejectedUntil: ejectedUntil, probes: probes)
     }
 }

@@ -143,9 +143,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let service = decision.serviceIndex
         let health = loop.health
-        let checksHealth = health.generation == runtime.generation && health.hasEjections[service]
+        let checksHealth = health.generation == runtime.generation && health.hasUnusable[service]
         let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
-        let usable = { (node: Int) in !checksHealth || !health.isEjected(service: service, node: node, now: now) }
+        let usable = { (node: Int) in !checksHealth || !health.isUnusable(service: service, node: node, now: now) }
         var node: Int?
         if let pinned = decision.pinnedNode {
             node = usable(pinned) ? pinned : nil
@@ -235,7 +235,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 : loop.balancers[service].pick(
                     for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
                     isEligible: { node in
-                        node != failed && (health.generation != exchange.runtime.generation || !health.isEjected(service: service, node: node, now: now))
+                        node != failed && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
                     })
             if let next, exchange.runtime === loop.runtime || next == failed {
                 exchange.attempts += 1

@@ -129,6 +129,17 @@ public final class ProxyServer: Sendable {
         return total
     }
 
+    /// Records an active health probe result (from ``FulcrumHealth``'s checker): moves the node's
+    /// probe state and publishes the change to every event loop.
+    public func recordProbe(service: String, node: String, success: Bool, detail: String) {
+        healthBoard.recordProbe(service: service, node: node, success: success, detail: detail)
+    }
+
+    /// One line per node of every service: `service/node up|down|ejected`, for SIGUSR1 and tests.
+    public func healthSummary() async -> String {
+        healthBoard.summary(now: NIODeadline.now().uptimeNanoseconds)
+    }
+
     /// Requests currently forwarded to nodes, across all loops.
     public func inFlightRequests() async -> Int {
         var total = 0

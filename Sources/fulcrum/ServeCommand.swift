@@ -1,8 +1,10 @@
 import ArgumentParser
 import Dispatch
 import FulcrumCore
+import FulcrumHealth
 import FulcrumProxy
 import Logging
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -15,8 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Run the load balancer.",
         discussion: """
             Signals: SIGHUP re-reads the configuration file (an invalid file is rejected and the running \
-            configuration keeps serving); SIGTERM or SIGINT stops accepting connections, lets requests in \
-            flight finish (up to drain_timeout) and exits 0.
+            configuration keeps serving); SIGUSR1 logs the health of every node; SIGTERM or SIGINT stops \
+            accepting connections, lets requests in flight finish (up to drain_timeout) and exits 0.
             """)
 
     @Option(name: .shortAndLong, help: "The configuration file (YAML or JSON).")
@@ -42,14 +44,25 @@ struct ServeCommand: AsyncParsableCommand {
             try? await server.shutdown()
             throw ExitCode(1)
         }
-        logger.info("serving", metadata: ["config": "\(config)", "generation": "1"])
+        let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { service, node, result in
+            server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
+        }
+        checker.apply(runtime.config)
+        logger.info("serving", metadata: ["config": "\(config)", "generation": "1", "probed_nodes": "\(checker.probedNodes)"])
         let configPath = config
         let exitCode = await SignalLoop.run(
+            onStatus: {
+                Task {
+                    let summary = await server.healthSummary()
+                    logger.notice("health summary\n\(summary)")
+                }
+            },
             onReload: {
                 let next = server.runtime.generation + 1
                 do {
                     let compiled = try ConfigFile.compile(configPath, generation: next)
                     server.apply(compiled)
+                    checker.apply(compiled.config)
                     logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "generation": "\(next)"])
                 } catch {
                     logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(configPath)", "error": "\(error)"])
@@ -58,6 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
             onStop: {
                 let timeout = server.runtime.config.drainTimeout
                 logger.info("draining", metadata: ["timeout": "\(ConfigDuration.format(timeout))"])
+                checker.stop()
                 let cut = await server.drain(timeout: timeout)
                 if cut > 0 { logger.warning("drain timeout reached, connections closed", metadata: ["count": "\(cut)"]) }
                 try? await server.shutdown()
@@ -83,16 +97,21 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
-/// Turns SIGHUP into reloads and SIGTERM/SIGINT into one graceful stop.
+/// Turns SIGHUP into reloads, SIGUSR1 into a status report and SIGTERM/SIGINT into one graceful stop.
 enum SignalLoop {
-    static func run(onReload: @escaping @Sendable () -> Void, onStop: @escaping @Sendable () async -> Int32) async -> Int32 {
+    static func run(
+        onStatus: @escaping @Sendable () -> Void = {}, onReload: @escaping @Sendable () -> Void,
+        onStop: @escaping @Sendable () async -> Int32
+    ) async -> Int32 {
         let queue = DispatchQueue(label: "fulcrum.signals")
         var sources: [DispatchSourceSignal] = []
-        for sig in [SIGHUP, SIGTERM, SIGINT] { signal(sig, SIG_IGN) }
-        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: queue)
-        reload.setEventHandler(handler: onReload)
-        reload.resume()
-        sources.append(reload)
+        for sig in [SIGHUP, SIGUSR1, SIGTERM, SIGINT] { signal(sig, SIG_IGN) }
+        for (sig, handler) in [(SIGHUP, onReload), (SIGUSR1, onStatus)] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler(handler: handler)
+            source.resume()
+            sources.append(source)
+        }
         let code: Int32 = await withCheckedContinuation { continuation in
             let once = OnceFlag()
             for sig in [SIGTERM, SIGINT] {

@@ -214,3 +214,55 @@ import Testing
         }
     }
 }
+
+@Suite struct ActiveHealthConfigTests {
+    @Test func serviceChecksMergeOverTheTopLevelDefaults() throws {
+        let config = try FulcrumConfig.parse("""
+            listen: [{ port: 80 }]
+            health_check_defaults: { interval: 10s, timeout: 2s, path: /healthz, unhealthy_threshold: 5 }
+            services:
+              web:
+                health_check: { expected_statuses: [200, 300-302], body_contains: ok, headers: { X-Probe: "1" } }
+                nodes: [{ name: a, host: h, port: 1 }]
+              db:
+                health_check: { type: tcp, interval: 1s, timeout: 500ms }
+                nodes: [{ name: a, host: h, port: 1 }]
+              plain: { nodes: [{ name: a, host: h, port: 1 }] }
+            """)
+        let web = try #require(config.services[0].healthCheck)
+        #expect(web.kind == .http && web.interval == .seconds(10) && web.timeout == .seconds(2) && web.path == "/healthz")
+        #expect(web.thresholds == ProbeHealth.Thresholds(healthy: 2, unhealthy: 5))
+        #expect(web.expectedStatuses == [200...200, 300...302])
+        #expect(web.accepts(status: 301) && !web.accepts(status: 204))
+        #expect(web.bodyContains == "ok")
+        #expect(web.headers == [ValueCondition(name: "X-Probe", values: ["1"])])
+        let db = try #require(config.services[1].healthCheck)
+        #expect(db.kind == .tcp && db.interval == .seconds(1) && db.timeout == .milliseconds(500))
+        #expect(config.services[2].healthCheck == nil)
+    }
+
+    @Test func healthCheckErrorsNameTheField() {
+        do {
+            _ = try FulcrumConfig.parse("""
+                listen: [{ port: 80 }]
+                services:
+                  s:
+                    health_check: { type: udp, interval: 1s, timeout: 2s, path: healthz, expected_statuses: [200-100, 700], healthy_threshold: 0 }
+                    nodes: [{ name: a, host: h, port: 1 }]
+                  t:
+                    health_check: { type: tcp, path: /x }
+                    nodes: [{ name: a, host: h, port: 1 }]
+                """)
+            Issue.record("expected errors")
+        } catch {
+            let rendered = error.issues.map(\.description)
+            #expect(rendered.contains { $0.hasPrefix("services.s.health_check.type (line 4): 'udp' is not one of http, tcp") })
+            #expect(rendered.contains("services.s.health_check.timeout (line 4): must not be longer than the interval (1s)"))
+            #expect(rendered.contains("services.s.health_check.path (line 4): must start with '/' and contain no spaces or line breaks"))
+            #expect(rendered.contains("services.s.health_check.expected_statuses[0] (line 4): '200-100' is not a status (100-599) or a range such as 200-299"))
+            #expect(rendered.contains("services.s.health_check.expected_statuses[1] (line 4): '700' is not a status (100-599) or a range such as 200-299"))
+            #expect(rendered.contains("services.s.health_check.healthy_threshold (line 4): 0 is out of range 1...100"))
+            #expect(rendered.contains("services.t.health_check.path (line 7): only used with type: http"))
+        }
+    }
+}

@@ -147,6 +147,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await LineBackend.get(port: port) == "cli-b", "the running configuration keeps serving")
 
+        kill(process.processIdentifier, SIGUSR1)
+        try await Task.sleep(for: .milliseconds(200))
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
@@ -156,6 +158,7 @@ import Testing
         #expect(log.contains("listen[0].port (line 1): expected a whole number"))
         #expect(log.contains("\"GET /\" 200"), "access log lines are written")
         #expect(log.contains("stopped"))
+        #expect(log.contains("health summary\ns/n up"), "SIGUSR1 logs every node's health")
         await backendA.stop()
         await backendB.stop()
     }

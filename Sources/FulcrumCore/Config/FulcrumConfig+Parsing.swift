@@ -19,7 +19,7 @@ struct ConfigDocumentParser {
 
     static let topLevelFields = [
         "listen", "workers", "timeouts", "access_log", "request_id_header", "drain_timeout",
-        "services", "routes", "default", "errors",
+        "services", "routes", "default", "errors", "health_check_defaults",
     ]
 
     func parse(_ root: ConfigTree) -> FulcrumConfig? {
@@ -46,8 +46,12 @@ struct ConfigDocumentParser {
         if let node = object["drain_timeout"], let value = reader.duration(node, "drain_timeout") {
             config.drainTimeout = value
         }
+        var checkDefaults = ActiveHealthCheck()
+        if let node = object["health_check_defaults"] {
+            checkDefaults = healthCheck(node, "health_check_defaults", base: checkDefaults) ?? checkDefaults
+        }
         if let node = object.require("services", root) {
-            config.services = services(node, "services")
+            config.services = services(node, "services", checkDefaults: checkDefaults)
         }
         if let node = object["routes"] {
             config.routes = routes(node, "routes", services: config.services)
@@ -106,7 +110,7 @@ struct ConfigDocumentParser {
 
     // MARK: services
 
-    private func services(_ node: ConfigTree, _ path: String) -> [Service] {
+    private func services(_ node: ConfigTree, _ path: String, checkDefaults: ActiveHealthCheck) -> [Service] {
         let entries = reader.namedEntries(node, path)
         if entries.isEmpty, case .mapping = node { reader.fail(path, node, "at least one service is required") }
         var result: [Service] = []
@@ -115,13 +119,18 @@ struct ConfigDocumentParser {
             if !HTTPSyntax.isName(name) {
                 reader.fail(servicePath, value, "service names may use letters, digits, '-', '_' and '.' only")
             }
-            if let service = service(name, value, servicePath) { result.append(service) }
+            if var service = service(name, value, servicePath) {
+                if case .mapping(let pairs, _) = value, let check = pairs.first(where: { $0.key == "health_check" })?.value {
+                    service.healthCheck = healthCheck(check, "\(servicePath).health_check", base: checkDefaults)
+                }
+                result.append(service)
+            }
         }
         return result
     }
 
     private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
-        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node"]) else {
+        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node", "health_check"]) else {
             return nil
         }
         var nodes: [Node] = []
@@ -178,6 +187,74 @@ struct ConfigDocumentParser {
             reader.oneOf($0, object.path("when_no_node"), [("reject", NoNodePolicy.reject), ("panic", NoNodePolicy.panic)])
         } ?? .reject
         return Service(name: name, strategy: strategy, nodes: nodes, passiveHealth: passive, whenNoNode: whenNoNode)
+    }
+
+    private func healthCheck(_ node: ConfigTree, _ path: String, base: ActiveHealthCheck) -> ActiveHealthCheck? {
+        let fields = [
+            "type", "interval", "timeout", "method", "path", "host", "headers", "raw_request", "expected_statuses",
+            "body_contains", "healthy_threshold", "unhealthy_threshold",
+        ]
+        guard let object = reader.object(node, path, allowed: fields) else { return nil }
+        var check = base
+        if let n = object["type"], let v = reader.oneOf(n, object.path("type"), [("http", ActiveHealthCheck.Kind.http), ("tcp", .tcp)]) {
+            check.kind = v
+        }
+        if let n = object["interval"], let v = reader.duration(n, object.path("interval"), minimum: .milliseconds(10)) { check.interval = v }
+        if let n = object["timeout"], let v = reader.duration(n, object.path("timeout")) { check.timeout = v }
+        if check.timeout > check.interval {
+            reader.fail(object.path("timeout"), object["timeout"] ?? node, "must not be longer than the interval (\(ConfigDuration.format(check.interval)))")
+        }
+        if let n = object["method"], let v = reader.string(n, object.path("method")) {
+            if HTTPSyntax.isToken(v) && v.uppercased() == v { check.method = v } else {
+                reader.fail(object.path("method"), n, "'\(v)' is not an upper-case HTTP method")
+            }
+        }
+        if let n = object["path"], let v = reader.string(n, object.path("path")) {
+            if v.hasPrefix("/") && !v.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) { check.path = v } else {
+                reader.fail(object.path("path"), n, "must start with '/' and contain no spaces or line breaks")
+            }
+        }
+        if let n = object["host"], let v = reader.string(n, object.path("host")) { check.host = v }
+        if let n = object["headers"] {
+            check.headers = []
+            for (name, value) in reader.namedEntries(n, object.path("headers")) {
+                let entryPath = "\(object.path("headers")).\(name)"
+                if !HTTPSyntax.isToken(name) { reader.fail(entryPath, value, "'\(name)' is not a valid header name") }
+                if let text = reader.string(value, entryPath, allowEmpty: true) { check.headers.append(ValueCondition(name: name, values: [text])) }
+            }
+        }
+        if let n = object["raw_request"], let v = reader.string(n, object.path("raw_request")) { check.rawRequest = v }
+        if let n = object["expected_statuses"] {
+            var ranges: [ClosedRange<Int>] = []
+            for (index, item) in reader.list(n, object.path("expected_statuses")).enumerated() {
+                let itemPath = "\(object.path("expected_statuses"))[\(index)]"
+                guard case .scalar(let text, _, _) = item else {
+                    reader.fail(itemPath, item, "expected a status such as 200 or a range such as 200-299")
+                    continue
+                }
+                let bounds = text.split(separator: "-", maxSplits: 1).map { Int($0.filter { $0 != " " }) }
+                if bounds.count == 1, let low = bounds[0], (100...599).contains(low) {
+                    ranges.append(low...low)
+                } else if bounds.count == 2, let low = bounds[0], let high = bounds[1], 100 <= low, low <= high, high <= 599 {
+                    ranges.append(low...high)
+                } else {
+                    reader.fail(itemPath, item, "'\(text)' is not a status (100-599) or a range such as 200-299")
+                }
+            }
+            check.expectedStatuses = ranges
+        }
+        if let n = object["body_contains"], let v = reader.string(n, object.path("body_contains")) { check.bodyContains = v }
+        var healthy = check.thresholds.healthy
+        var unhealthy = check.thresholds.unhealthy
+        if let n = object["healthy_threshold"], let v = reader.int(n, object.path("healthy_threshold"), in: 1...100) { healthy = v }
+        if let n = object["unhealthy_threshold"], let v = reader.int(n, object.path("unhealthy_threshold"), in: 1...100) { unhealthy = v }
+        check.thresholds = ProbeHealth.Thresholds(healthy: healthy, unhealthy: unhealthy)
+        if check.kind == .tcp {
+            for field in ["method", "path", "host", "headers", "raw_request", "expected_statuses", "body_contains"] where object[field] != nil {
+                reader.fail(object.path(field), object[field], "only used with type: http")
+            }
+        }
+        return check
     }
 
     private func passiveHealth(_ node: ConfigTree, _ path: String) -> PassiveHealth? {

@@ -86,6 +86,8 @@ public struct Service: Sendable, Equatable {
     public var nodes: [Node]
     /// Passive health checking (outlier detection) of real traffic; `nil` when off.
     public var passiveHealth: PassiveHealth?
+    /// Active health checking (probes); `nil` when off.
+    public var healthCheck: ActiveHealthCheck?
     /// What to do when every node is ejected or down.
     public var whenNoNode: NoNodePolicy
 

@@ -24,24 +24,31 @@ final class TestBackend: Sendable {
                     try sync.addHandler(WebSocketEchoHandler())
                 }
             })
+        let children = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let id = ObjectIdentifier(channel)
+                children.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in children.withLockedValue { $0[id] = nil } }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in }))
                     try channel.pipeline.syncOperations.addHandler(TestBackendHandler(name: name, counter: counter))
                 }
             }
             .bind(host: "127.0.0.1", port: port).get()
-        return TestBackend(name: name, channel: channel, counter: counter)
+        return TestBackend(name: name, channel: channel, counter: counter, children: children)
     }
 
-    private init(name: String, channel: Channel, counter: NIOLockedValueBox<Int>) {
+    private init(name: String, channel: Channel, counter: NIOLockedValueBox<Int>, children: NIOLockedValueBox<[ObjectIdentifier: Channel]>) {
         self.name = name
         self.channel = channel
         self.counterBox = counter
+        self.children = children
     }
+
+    private let children: NIOLockedValueBox<[ObjectIdentifier: Channel]>
 
     private let counterBox: NIOLockedValueBox<Int>
 
@@ -56,8 +63,10 @@ final class TestBackend: Sendable {
     /// Requests this backend has received.
     var requests: Int { counterBox.withLockedValue { $0 } }
 
+    /// Stops like a killed process: the listener and every accepted connection close.
     func stop() async {
         try? await channel.close()
+        for child in children.withLockedValue({ Array($0.values) }) { try? await child.close() }
     }
 }
 
