@@ -27,6 +27,8 @@ final class Exchange {
     var responseTimeout: Scheduled<Void>?
     /// True when the attached connection came from the idle pool (it may have been closed by the node).
     var usesReusedConnection = false
+    /// How the service's circuit breaker admitted the request, when it has one.
+    var breakerAdmission: CircuitBreaker.Admission?
 
     init(head: HTTPRequestHead, upstreamHead: HTTPRequestHead, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: String) {
         self.head = head

@@ -22,6 +22,8 @@ final class LoopContext {
     let healthBoard: HealthBoard?
     /// Consecutive failures per service and node seen on this loop.
     private var failureStreaks: [[Int]]
+    /// Circuit breakers per service, for this loop's share of the traffic.
+    var breakers: [CircuitBreaker?]
 
     init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
         self.eventLoop = eventLoop
@@ -30,6 +32,7 @@ final class LoopContext {
         self.healthBoard = healthBoard
         self.health = HealthSnapshot.empty(for: runtime)
         self.failureStreaks = runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) }
+        self.breakers = runtime.config.services.map { $0.circuitBreaker.map { CircuitBreaker(policy: $0.policy) } }
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.pools = []
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
@@ -47,6 +50,15 @@ final class LoopContext {
         self.pools = newPools
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.failureStreaks = runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) }
+        let previous = self.runtime.config.services
+        let oldBreakers = self.breakers
+        self.breakers = runtime.config.services.map { service in
+            // an unchanged breaker keeps its state (an open circuit stays open across a reload)
+            if let index = previous.firstIndex(where: { $0.name == service.name }), previous[index].circuitBreaker == service.circuitBreaker {
+                return oldBreakers[index]
+            }
+            return service.circuitBreaker.map { CircuitBreaker(policy: $0.policy) }
+        }
         if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
         self.runtime = runtime
     }
@@ -56,13 +68,23 @@ final class LoopContext {
         if snapshot.generation == runtime.generation { health = snapshot }
     }
 
-    /// Records how an exchange with a node ended, for passive health. Only exchanges of the
-    /// configuration in use count.
-    func recordOutcome(_ exchange: Exchange, failed: Bool) {
-        guard exchange.runtime === runtime, let passive = runtime.config.services[exchange.decision.serviceIndex].passiveHealth else {
-            return
-        }
+    /// Records how an exchange with a node ended, for passive health and the circuit breaker:
+    /// `status` is the response status, `nil` for a connection failure or a timeout. Only
+    /// exchanges of the configuration in use count.
+    func recordOutcome(_ exchange: Exchange, status: UInt?) {
+        guard exchange.runtime === runtime else { return }
         let service = exchange.decision.serviceIndex
+        let settings = runtime.config.services[service]
+        if let breaker = settings.circuitBreaker, let admission = exchange.breakerAdmission {
+            let now = NIODeadline.now().uptimeNanoseconds
+            let failed = status.map { breaker.failureStatuses.contains(Int($0)) } ?? true
+            let latency = Duration.nanoseconds(Int64(now - exchange.start.uptimeNanoseconds))
+            if let change = breakers[service]?.record(failed ? .failure : .success(latency: latency), admission: admission, now: now) {
+                logs.events.warning("circuit \(change.name) (on one event loop)", metadata: ["service": "\(settings.name)"])
+            }
+        }
+        guard let passive = settings.passiveHealth else { return }
+        let failed = status.map { passive.failureStatuses.contains(Int($0)) } ?? true
         if !failed {
             failureStreaks[service][exchange.node] = 0
             return

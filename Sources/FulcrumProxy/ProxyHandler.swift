@@ -142,6 +142,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let service = decision.serviceIndex
+        var admission: CircuitBreaker.Admission? = nil
+        if loop.breakers[service] != nil {
+            let decisionOfBreaker = loop.breakers[service]!.admit(now: NIODeadline.now().uptimeNanoseconds)
+            if case .rejected(let retryAfter) = decisionOfBreaker {
+                let seconds = max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000)
+                answerLocally(
+                    .serviceUnavailable, head: head, requestID: requestID, route: runtime.router.routeName(decision),
+                    detail: "circuit open for service '\(runtime.config.services[service].name)'",
+                    extraHeaders: [("Retry-After", String(seconds))])
+                return
+            }
+            admission = decisionOfBreaker
+        }
         let health = loop.health
         let checksHealth = health.generation == runtime.generation && health.hasUnusable[service]
         let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
@@ -169,6 +182,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             generatedID: incomingID == nil, isUpgrade: isUpgrade)
         let exchange = Exchange(
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
+        exchange.breakerAdmission = admission
         if runtime === loop.runtime { loop.balancers[decision.serviceIndex].started(node) }
         connect(exchange)
     }
@@ -195,7 +209,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 attach(exchange, upstream)
             case .failure(let error):
                 guard case .acquiring(let current) = state, current === exchange else { return }
-                loop.recordOutcome(exchange, failed: true)
+                loop.recordOutcome(exchange, status: nil)
                 loop.logs.events.warning("cannot connect to node", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
                 ])
@@ -267,7 +281,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let limit = TimeAmount(exchange.runtime.config.timeouts.upstreamResponse)
         exchange.responseTimeout = loop.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
             guard case .proxying(let current, let attached) = state, current === exchange, !exchange.responseStarted else { return }
-            loop.recordOutcome(exchange, failed: true)
+            loop.recordOutcome(exchange, status: nil)
             loop.logs.events.warning("node did not answer in time", metadata: [
                 "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(limit)",
             ])
@@ -293,8 +307,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             exchange.responseTimeout?.cancel()
             exchange.responseStarted = true
             exchange.status = head.status.code
-            let failureStatuses = exchange.runtime.config.services[exchange.decision.serviceIndex].passiveHealth?.failureStatuses ?? []
-            loop.recordOutcome(exchange, failed: failureStatuses.contains(Int(head.status.code)))
+            loop.recordOutcome(exchange, status: head.status.code)
             exchange.upstreamKeepAlive = head.isKeepAlive
             if head.status == .switchingProtocols {
                 let response = HeaderRewriter.clientResponse(
@@ -357,7 +370,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             closeConnection()
             return
         }
-        loop.recordOutcome(exchange, failed: true)
+        loop.recordOutcome(exchange, status: nil)
         loop.logs.events.warning("node failed before answering", metadata: [
             "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
         ])
@@ -375,10 +388,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID)
     }
 
-    private func answerLocally(_ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String, detail: String? = nil) {
+    private func answerLocally(
+        _ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String, detail: String? = nil,
+        extraHeaders: [(String, String)] = []
+    ) {
         let close = !head.isKeepAlive || loop.isDraining
         state = .answeredLocally(closeAfterRequest: close)
-        let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close, detail: detail)
+        let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close, detail: detail, extraHeaders: extraHeaders)
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: .now(), route: route, node: "-",
@@ -392,11 +408,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     @discardableResult
     private func writeLocalResponse(
-        _ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil
+        _ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil,
+        extraHeaders: [(String, String)] = []
     ) -> Int {
         guard let context else { return 0 }
         let page = loop.runtime.errorPage(for: status, detail: detail)
-        var headers = HTTPHeaders()
+        var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "Content-Type", value: page.contentType)
         headers.add(name: "Content-Length", value: String(page.body.utf8.count))
         if let requestID { headers.add(name: loop.runtime.config.requestIDHeader, value: requestID) }

@@ -266,3 +266,39 @@ import Testing
         }
     }
 }
+
+@Suite struct CircuitBreakerConfigTests {
+    @Test func circuitBreakerSettingsParse() throws {
+        let config = try FulcrumConfig.parse("""
+            listen: [{ port: 80 }]
+            services:
+              s:
+                circuit_breaker: { window: 5s, minimum_requests: 10, failure_ratio: 25%, slow_threshold: 800ms, slow_ratio: 0.9, cool_down: 15s, trial_requests: 4, failure_statuses: [500, 502] }
+                nodes: [{ name: a, host: h, port: 1 }]
+            """)
+        let breaker = try #require(config.services[0].circuitBreaker)
+        #expect(breaker.policy == CircuitBreaker.Policy(
+            window: .seconds(5), minimumRequests: 10, failureRatio: 0.25, slowThreshold: .milliseconds(800), slowRatio: 0.9,
+            coolDown: .seconds(15), trialRequests: 4))
+        #expect(breaker.failureStatuses == [500, 502])
+    }
+
+    @Test func circuitBreakerErrorsNameTheField() {
+        do {
+            _ = try FulcrumConfig.parse("""
+                listen: [{ port: 80 }]
+                services:
+                  s:
+                    circuit_breaker: { window: 1.5s, failure_ratio: 150%, slow_ratio: 0, trial_requests: 0 }
+                    nodes: [{ name: a, host: h, port: 1 }]
+                """)
+            Issue.record("expected errors")
+        } catch {
+            let rendered = error.issues.map(\.description)
+            #expect(rendered.contains("services.s.circuit_breaker.window (line 4): must be a whole number of seconds"))
+            #expect(rendered.contains("services.s.circuit_breaker.failure_ratio (line 4): '150%' is not a ratio above 0 and at most 1 (or 100%)"))
+            #expect(rendered.contains("services.s.circuit_breaker.slow_ratio (line 4): '0' is not a ratio above 0 and at most 1 (or 100%)"))
+            #expect(rendered.contains("services.s.circuit_breaker.trial_requests (line 4): 0 is out of range 1...1000"))
+        }
+    }
+}

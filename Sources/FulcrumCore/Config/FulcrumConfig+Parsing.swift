@@ -130,7 +130,7 @@ struct ConfigDocumentParser {
     }
 
     private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
-        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node", "health_check"]) else {
+        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node", "health_check", "circuit_breaker"]) else {
             return nil
         }
         var nodes: [Node] = []
@@ -186,7 +186,56 @@ struct ConfigDocumentParser {
         let whenNoNode = object["when_no_node"].flatMap {
             reader.oneOf($0, object.path("when_no_node"), [("reject", NoNodePolicy.reject), ("panic", NoNodePolicy.panic)])
         } ?? .reject
-        return Service(name: name, strategy: strategy, nodes: nodes, passiveHealth: passive, whenNoNode: whenNoNode)
+        var service = Service(name: name, strategy: strategy, nodes: nodes, passiveHealth: passive, whenNoNode: whenNoNode)
+        service.circuitBreaker = object["circuit_breaker"].flatMap { circuitBreaker($0, object.path("circuit_breaker")) }
+        return service
+    }
+
+    private func circuitBreaker(_ node: ConfigTree, _ path: String) -> CircuitBreakerSettings? {
+        let fields = [
+            "window", "minimum_requests", "failure_ratio", "slow_threshold", "slow_ratio", "cool_down", "trial_requests",
+            "failure_statuses",
+        ]
+        guard let object = reader.object(node, path, allowed: fields) else { return nil }
+        var settings = CircuitBreakerSettings()
+        if let n = object["window"], let v = reader.duration(n, object.path("window"), minimum: .seconds(1)) {
+            if v.milliseconds % 1000 == 0 { settings.policy.window = v } else {
+                reader.fail(object.path("window"), n, "must be a whole number of seconds")
+            }
+        }
+        if let n = object["minimum_requests"], let v = reader.int(n, object.path("minimum_requests"), in: 1...1_000_000) {
+            settings.policy.minimumRequests = v
+        }
+        if let n = object["failure_ratio"], let v = ratio(n, object.path("failure_ratio")) { settings.policy.failureRatio = v }
+        if let n = object["slow_threshold"], let v = reader.duration(n, object.path("slow_threshold")) { settings.policy.slowThreshold = v }
+        if let n = object["slow_ratio"], let v = ratio(n, object.path("slow_ratio")) { settings.policy.slowRatio = v }
+        if let n = object["cool_down"], let v = reader.duration(n, object.path("cool_down")) { settings.policy.coolDown = v }
+        if let n = object["trial_requests"], let v = reader.int(n, object.path("trial_requests"), in: 1...1000) {
+            settings.policy.trialRequests = v
+        }
+        if let n = object["failure_statuses"] {
+            settings.failureStatuses = []
+            for (index, item) in reader.list(n, object.path("failure_statuses")).enumerated() {
+                if let status = reader.int(item, "\(object.path("failure_statuses"))[\(index)]", in: 400...599) {
+                    settings.failureStatuses.append(status)
+                }
+            }
+        }
+        return settings
+    }
+
+    /// A number from 0 to 1 (`0.5`) or a percentage (`50%`).
+    private func ratio(_ node: ConfigTree, _ path: String) -> Double? {
+        guard case .scalar(let text, _, _) = node else {
+            reader.fail(path, node, "expected a ratio such as 0.5 or 50%")
+            return nil
+        }
+        let value = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
+        guard let value, value > 0, value <= 1 else {
+            reader.fail(path, node, "'\(text)' is not a ratio above 0 and at most 1 (or 100%)")
+            return nil
+        }
+        return value
     }
 
     private func healthCheck(_ node: ConfigTree, _ path: String, base: ActiveHealthCheck) -> ActiveHealthCheck? {

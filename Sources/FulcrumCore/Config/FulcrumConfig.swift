@@ -88,6 +88,8 @@ public struct Service: Sendable, Equatable {
     public var passiveHealth: PassiveHealth?
     /// Active health checking (probes); `nil` when off.
     public var healthCheck: ActiveHealthCheck?
+    /// The service's circuit breaker; `nil` when off.
+    public var circuitBreaker: CircuitBreakerSettings?
     /// What to do when every node is ejected or down.
     public var whenNoNode: NoNodePolicy
 
@@ -294,4 +296,16 @@ public enum NoNodePolicy: String, Sendable, Equatable {
     case reject
     /// Ignore health and spread over all nodes.
     case panic
+}
+
+/// A service's circuit breaker: its policy and which response statuses count as failures
+/// (connection errors and timeouts always do).
+public struct CircuitBreakerSettings: Sendable, Equatable {
+    public var policy: CircuitBreaker.Policy
+    public var failureStatuses: [Int]
+
+    public init(policy: CircuitBreaker.Policy = .init(), failureStatuses: [Int] = [502, 503, 504]) {
+        self.policy = policy
+        self.failureStatuses = failureStatuses
+    }
 }

@@ -7,4 +7,13 @@ public enum CircuitState: Sendable, Equatable {
     /// After the cool-down: `admitted` trial requests were let through so far, `succeeded` of them
     /// succeeded.
     case halfOpen(admitted: Int, succeeded: Int)
+
+    /// `closed`, `open` or `half-open`, for logs and the state API.
+    public var name: String {
+        switch self {
+        case .closed: return "closed"
+        case .open: return "open"
+        case .halfOpen: return "half-open"
+        }
+    }
 }
