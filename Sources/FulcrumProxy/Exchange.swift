@@ -1,3 +1,4 @@
+import Atomics
 import FulcrumCore
 import NIOCore
 import NIOHTTP1
@@ -29,6 +30,10 @@ final class Exchange {
     var usesReusedConnection = false
     /// How the service's circuit breaker admitted the request, when it has one.
     var breakerAdmission: CircuitBreaker.Admission?
+    /// Whether an outcome (status, failure) was recorded for passive health and the breaker.
+    var outcomeRecorded = false
+    /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
+    var heldSlots: [ManagedAtomic<Int>] = []
 
     init(head: HTTPRequestHead, upstreamHead: HTTPRequestHead, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: String) {
         self.head = head

@@ -24,6 +24,9 @@ final class LoopContext {
     private var failureStreaks: [[Int]]
     /// Circuit breakers per service, for this loop's share of the traffic.
     var breakers: [CircuitBreaker?]
+    /// Rate limiter states per route and per service, for this loop's share of the traffic.
+    var routeLimiters: [KeyedLimiter?]
+    var serviceLimiters: [KeyedLimiter?]
 
     init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
         self.eventLoop = eventLoop
@@ -33,6 +36,8 @@ final class LoopContext {
         self.health = HealthSnapshot.empty(for: runtime)
         self.failureStreaks = runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) }
         self.breakers = runtime.config.services.map { $0.circuitBreaker.map { CircuitBreaker(policy: $0.policy) } }
+        self.routeLimiters = runtime.config.routes.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
+        self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.pools = []
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
@@ -59,6 +64,8 @@ final class LoopContext {
             }
             return service.circuitBreaker.map { CircuitBreaker(policy: $0.policy) }
         }
+        self.routeLimiters = runtime.config.routes.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
+        self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
         self.runtime = runtime
     }
@@ -72,6 +79,7 @@ final class LoopContext {
     /// `status` is the response status, `nil` for a connection failure or a timeout. Only
     /// exchanges of the configuration in use count.
     func recordOutcome(_ exchange: Exchange, status: UInt?) {
+        exchange.outcomeRecorded = true
         guard exchange.runtime === runtime else { return }
         let service = exchange.decision.serviceIndex
         let settings = runtime.config.services[service]
@@ -149,6 +157,9 @@ final class LoopContext {
         eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
             let limit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.upstreamIdle)
             for pool in pools.joined() { pool.closeIdle(olderThan: limit) }
+            let now = NIODeadline.now().uptimeNanoseconds
+            for index in routeLimiters.indices { routeLimiters[index]?.sweep(now: now) }
+            for index in serviceLimiters.indices { serviceLimiters[index]?.sweep(now: now) }
             let clientLimit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.clientIdle)
             for handler in connections.values { handler.closeIfIdle(since: clientLimit) }
             scheduleIdleSweep()

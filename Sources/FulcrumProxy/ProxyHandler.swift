@@ -1,3 +1,4 @@
+import Atomics
 import FulcrumCore
 import NIOCore
 import NIOHTTP1
@@ -142,19 +143,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let service = decision.serviceIndex
+        let routeName = runtime.router.routeName(decision)
+        let serviceName = runtime.config.services[service].name
+
+        // 1. rate limits, the route's then the service's (a leaky bucket may ask for a delay)
+        var delay: Int64 = 0
+        if let routeIndex = decision.routeIndex, let limit = loop.routeLimiters[routeIndex]?.limit {
+            let outcome = loop.routeLimiters[routeIndex]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
+            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else { return }
+        }
+        if let limit = loop.serviceLimiters[service]?.limit {
+            let outcome = loop.serviceLimiters[service]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
+            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else { return }
+        }
+
+        // 2. the service's circuit breaker
         var admission: CircuitBreaker.Admission? = nil
         if loop.breakers[service] != nil {
-            let decisionOfBreaker = loop.breakers[service]!.admit(now: NIODeadline.now().uptimeNanoseconds)
-            if case .rejected(let retryAfter) = decisionOfBreaker {
-                let seconds = max(1, (retryAfter.nanoseconds + 999_999_999) / 1_000_000_000)
+            let verdict = loop.breakers[service]!.admit(now: NIODeadline.now().uptimeNanoseconds)
+            if case .rejected(let retryAfter) = verdict {
                 answerLocally(
-                    .serviceUnavailable, head: head, requestID: requestID, route: runtime.router.routeName(decision),
-                    detail: "circuit open for service '\(runtime.config.services[service].name)'",
-                    extraHeaders: [("Retry-After", String(seconds))])
+                    .serviceUnavailable, head: head, requestID: requestID, route: routeName,
+                    detail: "circuit open for service '\(serviceName)'", extraHeaders: [("Retry-After", String(Self.wholeSeconds(retryAfter)))])
                 return
             }
-            admission = decisionOfBreaker
+            admission = verdict
         }
+        /// Refuses after the breaker admitted: its admission is given back.
+        func refuse(_ detail: String) {
+            if let admission { loop.breakers[service]?.cancel(admission) }
+            answerLocally(.serviceUnavailable, head: head, requestID: requestID, route: routeName, detail: detail)
+        }
+
+        // 3. a usable node
         let health = loop.health
         let checksHealth = health.generation == runtime.generation && health.hasUnusable[service]
         let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
@@ -169,13 +190,24 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // panic mode: health is ignored rather than refusing everything
             node = decision.pinnedNode ?? loop.balancers[service].pick(for: request, random: &loop.random, isEligible: { _ in true })
         }
-        guard let node else {
-            let name = runtime.config.services[service].name
-            answerLocally(
-                .serviceUnavailable, head: head, requestID: requestID, route: runtime.router.routeName(decision),
-                detail: "no usable node in service '\(name)'")
-            return
+        guard let node else { return refuse("no usable node in service '\(serviceName)'") }
+
+        // 4. concurrency limits, shared by all event loops
+        var slots: [ManagedAtomic<Int>] = []
+        if let routeIndex = decision.routeIndex, let counter = runtime.routeInFlight[routeIndex] {
+            guard RuntimeConfig.takeSlot(counter, limit: runtime.config.routes[routeIndex].maxInFlight ?? 0) else {
+                return refuse("too many requests in flight for route '\(routeName)'")
+            }
+            slots.append(counter)
         }
+        if let counter = runtime.serviceInFlight[service] {
+            guard RuntimeConfig.takeSlot(counter, limit: runtime.config.services[service].maxInFlight ?? 0) else {
+                for slot in slots { slot.wrappingDecrement(ordering: .relaxed) }
+                return refuse("too many requests in flight for service '\(serviceName)'")
+            }
+            slots.append(counter)
+        }
+
         let isUpgrade = head.headers.contains(name: "upgrade")
         let upstreamHead = HeaderRewriter.upstreamRequest(
             head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID,
@@ -183,8 +215,54 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let exchange = Exchange(
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
+        exchange.heldSlots = slots
         if runtime === loop.runtime { loop.balancers[decision.serviceIndex].started(node) }
-        connect(exchange)
+        guard delay > 0 else { return connect(exchange) }
+        // leaky bucket: the request waits its turn with its body held back
+        state = .acquiring(exchange)
+        readGate.pause()
+        loop.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) { [self] in
+            guard case .acquiring(let current) = state, current === exchange else { return }
+            connect(exchange)
+        }
+    }
+
+    /// The state key of a rate limit for this request; requests without the key share one state.
+    private func limitKey(_ key: RateLimit.Key, _ request: HeadRoutingRequest) -> String {
+        switch key {
+        case .clientIP: return clientIP
+        case .header(let name): return request.header(name).map(String.init) ?? ""
+        case .cookie(let name): return request.cookie(name).map(String.init) ?? ""
+        case .query(let name): return request.queryParameter(name).map(String.init) ?? ""
+        case .whole: return ""
+        }
+    }
+
+    /// Applies a rate limiter's decision: true to go on (after `delay` at the latest), false when
+    /// a 429 was sent.
+    private func admit(
+        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: HTTPRequestHead, requestID: String, route: String, delay: inout Int64
+    ) -> Bool {
+        switch outcome {
+        case .untracked, .limited(.allowed):
+            return true
+        case .limited(.delayed(let wait, _, _)):
+            delay = max(delay, wait.nanoseconds)
+            return true
+        case .limited(.rejected(let retryAfter, let reset)):
+            answerLocally(
+                .tooManyRequests, head: head, requestID: requestID, route: route, body: limit.body,
+                extraHeaders: [
+                    ("Retry-After", String(Self.wholeSeconds(retryAfter))), ("RateLimit-Limit", String(limit.advertisedLimit)),
+                    ("RateLimit-Remaining", "0"), ("RateLimit-Reset", String(Self.wholeSeconds(reset))),
+                ])
+            return false
+        }
+    }
+
+    /// Seconds for `Retry-After` and `RateLimit-Reset`: rounded up, at least 1.
+    private static func wholeSeconds(_ duration: Duration) -> Int64 {
+        max(1, (duration.nanoseconds + 999_999_999) / 1_000_000_000)
     }
 
     /// Attaches an idle pooled connection to the exchange's node, or opens one.
@@ -381,6 +459,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func finish(_ exchange: Exchange, status: UInt) {
         exchange.responseTimeout?.cancel()
+        for slot in exchange.heldSlots { slot.wrappingDecrement(ordering: .relaxed) }
+        exchange.heldSlots = []
+        if let admission = exchange.breakerAdmission, !exchange.outcomeRecorded, exchange.runtime === loop.runtime {
+            loop.breakers[exchange.decision.serviceIndex]?.cancel(admission)
+        }
         if exchange.runtime === loop.runtime { loop.balancers[exchange.decision.serviceIndex].finished(exchange.node) }
         guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
@@ -390,11 +473,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func answerLocally(
         _ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String, detail: String? = nil,
-        extraHeaders: [(String, String)] = []
+        body: String? = nil, extraHeaders: [(String, String)] = []
     ) {
         let close = !head.isKeepAlive || loop.isDraining
         state = .answeredLocally(closeAfterRequest: close)
-        let bytes = writeLocalResponse(status, head: head, requestID: requestID, close: close, detail: detail, extraHeaders: extraHeaders)
+        let bytes = writeLocalResponse(
+            status, head: head, requestID: requestID, close: close, detail: detail, body: body, extraHeaders: extraHeaders)
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: .now(), route: route, node: "-",
@@ -409,10 +493,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     @discardableResult
     private func writeLocalResponse(
         _ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil,
-        extraHeaders: [(String, String)] = []
+        body: String? = nil, extraHeaders: [(String, String)] = []
     ) -> Int {
         guard let context else { return 0 }
-        let page = loop.runtime.errorPage(for: status, detail: detail)
+        let page = body.map { ErrorPage(body: $0) } ?? loop.runtime.errorPage(for: status, detail: detail)
         var headers = HTTPHeaders(extraHeaders)
         headers.add(name: "Content-Type", value: page.contentType)
         headers.add(name: "Content-Length", value: String(page.body.utf8.count))

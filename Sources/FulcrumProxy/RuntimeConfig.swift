@@ -1,3 +1,4 @@
+import Atomics
 import FulcrumCore
 import NIOCore
 import NIOHTTP1
@@ -14,6 +15,10 @@ public final class RuntimeConfig: Sendable {
     let nodeAddresses: [[SocketAddress]]
     /// Increases by one with every configuration applied.
     public let generation: Int
+    /// Requests in flight per route with `max_in_flight`, shared by all event loops.
+    let routeInFlight: [ManagedAtomic<Int>?]
+    /// Requests in flight per service with `max_in_flight`, shared by all event loops.
+    let serviceInFlight: [ManagedAtomic<Int>?]
 
     /// Compiles `config`, resolving every node's host name once.
     ///
@@ -40,6 +45,15 @@ public final class RuntimeConfig: Sendable {
         self.router = Router(config: config)
         self.nodeAddresses = addresses
         self.generation = generation
+        self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
+        self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
+    }
+
+    /// Takes one in-flight slot of `counter` if fewer than `limit` are taken.
+    static func takeSlot(_ counter: ManagedAtomic<Int>, limit: Int) -> Bool {
+        if counter.loadThenWrappingIncrement(ordering: .relaxed) < limit { return true }
+        counter.wrappingDecrement(ordering: .relaxed)
+        return false
     }
 
     /// The body and content type Fulcrum answers with for `status`: the configured page, or the

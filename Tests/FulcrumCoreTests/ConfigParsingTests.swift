@@ -302,3 +302,46 @@ import Testing
         }
     }
 }
+
+@Suite struct RateLimitConfigTests {
+    @Test func rateLimitsAndConcurrencyLimitsParse() throws {
+        let config = try FulcrumConfig.parse("""
+            listen: [{ port: 80 }]
+            services:
+              s:
+                rate_limit: { algorithm: sliding_window, limit: 600, window: 1m, key: service }
+                max_in_flight: 100
+                nodes: [{ name: a, host: h, port: 1 }]
+            routes:
+              - { name: t, service: s, rate_limit: { rate: 10, burst: 20, key: header:X-User, max_keys: 5000, body: "no" } }
+              - { name: l, service: s, max_in_flight: 2, rate_limit: { algorithm: leaky_bucket, rate: 5, max_delay: 200ms, key: cookie:sid } }
+              - { name: d, service: s, rate_limit: { rate: 3 } }
+            """)
+        #expect(config.services[0].rateLimit == RateLimit(algorithm: .slidingWindow(limit: 600, window: .seconds(60)), key: .whole))
+        #expect(config.services[0].maxInFlight == 100)
+        #expect(config.routes[0].rateLimit == RateLimit(algorithm: .tokenBucket(rate: 10, burst: 20), key: .header("X-User"), maxKeys: 5000, body: "no"))
+        #expect(config.routes[1].rateLimit == RateLimit(algorithm: .leakyBucket(rate: 5, maxDelay: .milliseconds(200)), key: .cookie("sid")))
+        #expect(config.routes[1].maxInFlight == 2)
+        #expect(config.routes[2].rateLimit == RateLimit(algorithm: .tokenBucket(rate: 3, burst: 3), key: .clientIP), "burst defaults to the rate")
+    }
+
+    @Test func rateLimitErrorsNameTheField() {
+        do {
+            _ = try FulcrumConfig.parse("""
+                listen: [{ port: 80 }]
+                services: { s: { nodes: [{ name: a, host: h, port: 1 }], max_in_flight: 0 } }
+                routes:
+                  - { name: a, service: s, rate_limit: { algorithm: token_bucket, rate: -1, window: 1s } }
+                  - { name: b, service: s, rate_limit: { algorithm: sliding_window, limit: 5, key: ip } }
+                """)
+            Issue.record("expected errors")
+        } catch {
+            let rendered = error.issues.map(\.description)
+            #expect(rendered.contains("services.s.max_in_flight (line 2): 0 is out of range 1...10000000"))
+            #expect(rendered.contains("routes[0].rate_limit.rate (line 4): expected requests per second, a number above 0"))
+            #expect(rendered.contains("routes[0].rate_limit.window (line 4): not used by algorithm token_bucket"))
+            #expect(rendered.contains("routes[1].rate_limit.window (line 5): is required"))
+            #expect(rendered.contains("routes[1].rate_limit.key (line 5): 'ip' is not client_ip, route, service, header:NAME, cookie:NAME or query:NAME"))
+        }
+    }
+}

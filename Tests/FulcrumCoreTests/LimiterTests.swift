@@ -80,3 +80,28 @@ import Testing
         #expect(!window.acquire(now: 5 * second).isAdmitted)
     }
 }
+
+@Suite struct KeyedLimiterTests {
+    @Test func eachKeyHasItsOwnStateAndMemoryIsBounded() {
+        var limiter = KeyedLimiter(limit: RateLimit(algorithm: .tokenBucket(rate: 1, burst: 1), maxKeys: 3))
+        #expect(limiter.acquire(key: "a", now: 0) != .limited(.rejected(retryAfter: .seconds(1), reset: .seconds(1))))
+        #expect(limiter.acquire(key: "a", now: 0) == .limited(.rejected(retryAfter: .seconds(1), reset: .seconds(1))))
+        #expect(limiter.acquire(key: "b", now: 0) == .limited(.allowed(remaining: 0, reset: .seconds(1))))
+        #expect(limiter.acquire(key: "c", now: 0) == .limited(.allowed(remaining: 0, reset: .seconds(1))))
+        #expect(limiter.trackedKeys == 3)
+        // full, nothing idle: a new key passes untracked instead of evicting a limited one
+        #expect(limiter.acquire(key: "d", now: 0) == .untracked)
+        #expect(limiter.acquire(key: "a", now: 0) == .limited(.rejected(retryAfter: .seconds(1), reset: .seconds(1))))
+        // a second later every bucket is full again (idle): room is made for the new key
+        #expect(limiter.acquire(key: "d", now: 1_000_000_000) == .limited(.allowed(remaining: 0, reset: .seconds(1))))
+        #expect(limiter.trackedKeys == 1)
+        limiter.sweep(now: 2_000_000_000)
+        #expect(limiter.trackedKeys == 0)
+    }
+
+    @Test func advertisedLimits() {
+        #expect(RateLimit(algorithm: .tokenBucket(rate: 5, burst: 20)).advertisedLimit == 20)
+        #expect(RateLimit(algorithm: .leakyBucket(rate: 10, maxDelay: .milliseconds(500))).advertisedLimit == 6)
+        #expect(RateLimit(algorithm: .slidingWindow(limit: 100, window: .seconds(60))).advertisedLimit == 100)
+    }
+}

@@ -130,7 +130,10 @@ struct ConfigDocumentParser {
     }
 
     private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
-        guard let object = reader.object(node, path, allowed: ["strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node", "health_check", "circuit_breaker"]) else {
+        guard let object = reader.object(node, path, allowed: [
+                "strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node", "health_check", "circuit_breaker",
+                "rate_limit", "max_in_flight",
+            ]) else {
             return nil
         }
         var nodes: [Node] = []
@@ -188,6 +191,8 @@ struct ConfigDocumentParser {
         } ?? .reject
         var service = Service(name: name, strategy: strategy, nodes: nodes, passiveHealth: passive, whenNoNode: whenNoNode)
         service.circuitBreaker = object["circuit_breaker"].flatMap { circuitBreaker($0, object.path("circuit_breaker")) }
+        service.rateLimit = object["rate_limit"].flatMap { rateLimit($0, object.path("rate_limit")) }
+        service.maxInFlight = object["max_in_flight"].flatMap { reader.int($0, object.path("max_in_flight"), in: 1...10_000_000) }
         return service
     }
 
@@ -222,6 +227,64 @@ struct ConfigDocumentParser {
             }
         }
         return settings
+    }
+
+    private func rateLimit(_ node: ConfigTree, _ path: String) -> RateLimit? {
+        let fields = ["algorithm", "rate", "burst", "max_delay", "limit", "window", "key", "max_keys", "body"]
+        guard let object = reader.object(node, path, allowed: fields) else { return nil }
+        let name = object["algorithm"].flatMap {
+            reader.oneOf($0, object.path("algorithm"), [
+                ("token_bucket", "token_bucket"), ("leaky_bucket", "leaky_bucket"), ("sliding_window", "sliding_window"),
+            ])
+        } ?? "token_bucket"
+        func rate() -> Double? {
+            guard let n = object.require("rate", node) else { return nil }
+            guard case .scalar(let text, false, _) = n, let value = Double(text), value > 0, value <= 1e7 else {
+                reader.fail(object.path("rate"), n, "expected requests per second, a number above 0")
+                return nil
+            }
+            return value
+        }
+        let allowedFields: [String]
+        var algorithm: RateLimit.Algorithm? = nil
+        switch name {
+        case "leaky_bucket":
+            allowedFields = ["rate", "max_delay"]
+            let maxDelay = object["max_delay"].flatMap { reader.duration($0, object.path("max_delay"), minimum: .zero) } ?? .zero
+            if let rate = rate() { algorithm = .leakyBucket(rate: rate, maxDelay: maxDelay) }
+        case "sliding_window":
+            allowedFields = ["limit", "window"]
+            let limit = object.require("limit", node).flatMap { reader.int($0, object.path("limit"), in: 1...100_000_000) }
+            let window = object.require("window", node).flatMap { reader.duration($0, object.path("window")) }
+            if let limit, let window { algorithm = .slidingWindow(limit: limit, window: window) }
+        default:
+            allowedFields = ["rate", "burst"]
+            let rate = rate()
+            let burst = object["burst"].flatMap { reader.int($0, object.path("burst"), in: 1...100_000_000) } ?? max(1, Int(rate ?? 1))
+            if let rate { algorithm = .tokenBucket(rate: rate, burst: burst) }
+        }
+        for field in ["rate", "burst", "max_delay", "limit", "window"] where object[field] != nil && !allowedFields.contains(field) {
+            reader.fail(object.path(field), object[field], "not used by algorithm \(name)")
+        }
+        var key = RateLimit.Key.clientIP
+        if let n = object["key"], let text = reader.string(n, object.path("key")) {
+            switch text {
+            case "client_ip": key = .clientIP
+            case "route", "service": key = .whole
+            default:
+                switch HashKey(parsing: text) {
+                case .header(let header)?: key = .header(header)
+                case .cookie(let cookie)?: key = .cookie(cookie)
+                case .query(let query)?: key = .query(query)
+                default: reader.fail(object.path("key"), n, "'\(text)' is not client_ip, route, service, header:NAME, cookie:NAME or query:NAME")
+                }
+            }
+        }
+        guard let algorithm else { return nil }
+        var limit = RateLimit(algorithm: algorithm, key: key)
+        if let n = object["max_keys"], let v = reader.int(n, object.path("max_keys"), in: 1...100_000_000) { limit.maxKeys = v }
+        if let n = object["body"], let v = reader.string(n, object.path("body"), allowEmpty: true) { limit.body = v }
+        return limit
     }
 
     /// A number from 0 to 1 (`0.5`) or a percentage (`50%`).
@@ -357,14 +420,23 @@ struct ConfigDocumentParser {
         var names: Set<String> = []
         for (index, item) in reader.list(node, path).enumerated() {
             let routePath = "\(path)[\(index)]"
-            guard let object = reader.object(item, routePath, allowed: ["name", "match", "service", "node"]) else { continue }
+            guard let object = reader.object(item, routePath, allowed: ["name", "match", "service", "node", "rate_limit", "max_in_flight"]) else {
+                continue
+            }
             let name = object.require("name", item).flatMap { reader.string($0, object.path("name")) }
             if let name, !names.insert(name).inserted {
                 reader.fail(object.path("name"), object["name"], "route name '\(name)' is used twice")
             }
             let match = object["match"].map { self.match($0, object.path("match")) } ?? RouteMatch()
             let target = target(item, routePath, services: services, allowed: nil)
-            if let name, let match, let target { result.append(Route(name: name, match: match, target: target)) }
+            let limit = object["rate_limit"].flatMap { rateLimit($0, object.path("rate_limit")) }
+            let maxInFlight = object["max_in_flight"].flatMap { reader.int($0, object.path("max_in_flight"), in: 1...10_000_000) }
+            if let name, let match, let target {
+                var route = Route(name: name, match: match, target: target)
+                route.rateLimit = limit
+                route.maxInFlight = maxInFlight
+                result.append(route)
+            }
         }
         return result
     }

@@ -90,6 +90,10 @@ public struct Service: Sendable, Equatable {
     public var healthCheck: ActiveHealthCheck?
     /// The service's circuit breaker; `nil` when off.
     public var circuitBreaker: CircuitBreakerSettings?
+    /// A rate limit on all requests to the service; `nil` when off.
+    public var rateLimit: RateLimit?
+    /// Most requests in flight to the service (all event loops together); `nil` for no limit.
+    public var maxInFlight: Int?
     /// What to do when every node is ejected or down.
     public var whenNoNode: NoNodePolicy
 
@@ -196,6 +200,10 @@ public struct Route: Sendable, Equatable {
     public var name: String
     public var match: RouteMatch
     public var target: RouteTarget
+    /// A rate limit on the requests this route matches; `nil` when off.
+    public var rateLimit: RateLimit?
+    /// Most requests of this route in flight (all event loops together); `nil` for no limit.
+    public var maxInFlight: Int?
 
     public init(name: String, match: RouteMatch, target: RouteTarget) {
         self.name = name

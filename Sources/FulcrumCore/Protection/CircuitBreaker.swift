@@ -113,6 +113,14 @@ public struct CircuitBreaker: Sendable {
         }
     }
 
+    /// Gives back an admission whose outcome will never be known (the client left, or a later
+    /// check refused the request), so that a half-open circuit does not wait for it forever.
+    public mutating func cancel(_ admission: Admission) {
+        if case .trial = admission, case .halfOpen(let admitted, let succeeded) = state, admitted > 0 {
+            state = .halfOpen(admitted: admitted - 1, succeeded: succeeded)
+        }
+    }
+
     private mutating func open(now: UInt64) -> CircuitState {
         state = .open(until: now + UInt64(policy.coolDown.nanoseconds))
         window.reset()
