@@ -96,20 +96,13 @@ final class HealthBoard: Sendable {
         }
     }
 
-    /// One line per node: `service/node up`, `down` (probes) or `ejected for 12.3s` (passive).
-    func summary(now: UInt64) -> String {
+    /// Per service and node: up according to probes, and seconds of ejection left (nil when none).
+    func nodeHealth(now: UInt64) -> (generation: Int, nodes: [[(up: Bool, ejectedFor: Double?)]]) {
         state.withLockedValue { state in
-            var lines: [String] = []
-            for (s, service) in state.runtime.config.services.enumerated() {
-                for (n, node) in service.nodes.enumerated() {
-                    var words: [String] = [state.probes[s][n].isUp ? "up" : "down"]
-                    if state.ejectedUntil[s][n] > now {
-                        words.append("ejected for \(Double(state.ejectedUntil[s][n] - now) / 1e9)s")
-                    }
-                    lines.append("\(service.name)/\(node.name) \(words.joined(separator: ", "))")
-                }
+            let nodes = zip(state.probes, state.ejectedUntil).map { probes, ejected in
+                zip(probes, ejected).map { probe, until in (up: probe.isUp, ejectedFor: until > now ? Double(until - now) / 1e9 : nil) }
             }
-            return lines.joined(separator: "\n")
+            return (state.runtime.generation, nodes)
         }
     }
 

@@ -27,6 +27,11 @@ final class LoopContext {
     /// Rate limiter states per route and per service, for this loop's share of the traffic.
     var routeLimiters: [KeyedLimiter?]
     var serviceLimiters: [KeyedLimiter?]
+    /// 429s per route and per service since the configuration was installed, and at the last log line.
+    private(set) var routeRejections: [Int] = []
+    private(set) var serviceRejections: [Int] = []
+    private var routeRejectionsLogged: [Int] = []
+    private var serviceRejectionsLogged: [Int] = []
 
     init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
         self.eventLoop = eventLoop
@@ -40,6 +45,7 @@ final class LoopContext {
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.pools = []
+        resetRejectionCounts()
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
         self.scheduleIdleSweep()
     }
@@ -68,6 +74,35 @@ final class LoopContext {
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
         self.runtime = runtime
+        resetRejectionCounts()
+    }
+
+    private func resetRejectionCounts() {
+        routeRejections = Array(repeating: 0, count: runtime.config.routes.count)
+        serviceRejections = Array(repeating: 0, count: runtime.config.services.count)
+        routeRejectionsLogged = routeRejections
+        serviceRejectionsLogged = serviceRejections
+    }
+
+    /// Counts a 429 of a route's (or, with `route` nil, the service's) rate limit.
+    func countRejection(route: Int?, service: Int) {
+        if let route { routeRejections[route] += 1 } else { serviceRejections[service] += 1 }
+    }
+
+    /// Logs, once a second, the limits that refused requests during that second.
+    private func logRejections() {
+        for (index, count) in routeRejections.enumerated() where count != routeRejectionsLogged[index] {
+            logs.events.notice("rate limit rejected requests", metadata: [
+                "route": "\(runtime.config.routes[index].name)", "count": "\(count - routeRejectionsLogged[index])", "period": "1s",
+            ])
+        }
+        for (index, count) in serviceRejections.enumerated() where count != serviceRejectionsLogged[index] {
+            logs.events.notice("rate limit rejected requests", metadata: [
+                "service": "\(runtime.config.services[index].name)", "count": "\(count - serviceRejectionsLogged[index])", "period": "1s",
+            ])
+        }
+        routeRejectionsLogged = routeRejections
+        serviceRejectionsLogged = serviceRejections
     }
 
     /// Takes a snapshot from the health board if it belongs to the configuration in use.
@@ -160,6 +195,7 @@ final class LoopContext {
             let now = NIODeadline.now().uptimeNanoseconds
             for index in routeLimiters.indices { routeLimiters[index]?.sweep(now: now) }
             for index in serviceLimiters.indices { serviceLimiters[index]?.sweep(now: now) }
+            logRejections()
             let clientLimit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.clientIdle)
             for handler in connections.values { handler.closeIfIdle(since: clientLimit) }
             scheduleIdleSweep()

@@ -150,11 +150,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var delay: Int64 = 0
         if let routeIndex = decision.routeIndex, let limit = loop.routeLimiters[routeIndex]?.limit {
             let outcome = loop.routeLimiters[routeIndex]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
-            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else { return }
+            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else {
+                return loop.countRejection(route: routeIndex, service: service)
+            }
         }
         if let limit = loop.serviceLimiters[service]?.limit {
             let outcome = loop.serviceLimiters[service]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
-            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else { return }
+            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else {
+                return loop.countRejection(route: nil, service: service)
+            }
         }
 
         // 2. the service's circuit breaker

@@ -1,3 +1,4 @@
+import Atomics
 import FulcrumCore
 import Logging
 import NIOCore
@@ -135,18 +136,58 @@ public final class ProxyServer: Sendable {
         healthBoard.recordProbe(service: service, node: node, success: success, detail: detail)
     }
 
-    /// One line per node of every service: `service/node up|down|ejected`, for SIGUSR1 and tests.
-    public func healthSummary() async -> String {
-        healthBoard.summary(now: NIODeadline.now().uptimeNanoseconds)
+    /// What the data plane is doing now: node health, ejections, breakers, limits, requests in flight.
+    public func state() async -> ProxyState {
+        let runtime = self.runtime
+        let config = runtime.config
+        let health = healthBoard.nodeHealth(now: NIODeadline.now().uptimeNanoseconds)
+        var inFlight = config.services.map { Array(repeating: 0, count: $0.nodes.count) }
+        var breakers: [[String]] = config.services.map { _ in [] }
+        var serviceLimits: [ProxyState.LimitState?] = config.services.map { $0.rateLimit.map { _ in .init(rejected: 0, trackedKeys: 0) } }
+        var routeLimits: [ProxyState.LimitState?] = config.routes.map { $0.rateLimit.map { _ in .init(rejected: 0, trackedKeys: 0) } }
+        for bound in contexts {
+            let view = try? await bound.eventLoop.submit { () -> LoopView? in
+                let loop = bound.value
+                guard loop.runtime === runtime else { return nil }  // this loop has not switched yet
+                return LoopView(
+                    inFlight: loop.balancers.map(\.inFlight), breakers: loop.breakers.map { $0?.state.name },
+                    serviceLimits: zip(loop.serviceLimiters, loop.serviceRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } },
+                    routeLimits: zip(loop.routeLimiters, loop.routeRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } })
+            }.get()
+            guard let view = view ?? nil else { continue }
+            for (s, nodes) in view.inFlight.enumerated() { for (n, count) in nodes.enumerated() { inFlight[s][n] += count } }
+            for (s, name) in view.breakers.enumerated() { if let name { breakers[s].append(name) } }
+            for (s, counts) in view.serviceLimits.enumerated() {
+                if let (rejected, keys) = counts { serviceLimits[s]?.rejected += rejected; serviceLimits[s]?.trackedKeys += keys }
+            }
+            for (r, counts) in view.routeLimits.enumerated() {
+                if let (rejected, keys) = counts { routeLimits[r]?.rejected += rejected; routeLimits[r]?.trackedKeys += keys }
+            }
+        }
+        let sameGeneration = health.generation == runtime.generation
+        let services = config.services.enumerated().map { s, service in
+            ProxyState.ServiceState(
+                name: service.name,
+                nodes: service.nodes.enumerated().map { n, node in
+                    ProxyState.NodeState(
+                        name: node.name, up: sameGeneration ? health.nodes[s][n].up : true,
+                        ejectedFor: sameGeneration ? health.nodes[s][n].ejectedFor : nil, inFlight: inFlight[s][n])
+                },
+                breakers: breakers[s], rateLimit: serviceLimits[s],
+                limitedInFlight: runtime.serviceInFlight[s]?.load(ordering: .relaxed))
+        }
+        let routes = config.routes.enumerated().map { r, route in
+            ProxyState.RouteState(name: route.name, rateLimit: routeLimits[r], limitedInFlight: runtime.routeInFlight[r]?.load(ordering: .relaxed))
+        }
+        return ProxyState(generation: runtime.generation, services: services, routes: routes)
     }
 
-    /// Requests currently forwarded to nodes, across all loops.
-    public func inFlightRequests() async -> Int {
-        var total = 0
-        for bound in contexts {
-            total += (try? await bound.eventLoop.submit { bound.value.balancers.reduce(0) { $0 + $1.inFlight.reduce(0, +) } }.get()) ?? 0
-        }
-        return total
+    /// One loop's part of ``state()``.
+    private struct LoopView: Sendable {
+        var inFlight: [[Int]]
+        var breakers: [String?]
+        var serviceLimits: [(Int, Int)?]
+        var routeLimits: [(Int, Int)?]
     }
 
     /// Closes everything and stops the event loops.

@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         let exitCode = await SignalLoop.run(
             onStatus: {
                 Task {
-                    let summary = await server.healthSummary()
+                    let summary = await server.state().summary
                     logger.notice("health summary\n\(summary)")
                 }
             },

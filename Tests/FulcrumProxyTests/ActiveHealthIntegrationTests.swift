@@ -39,7 +39,7 @@ import Testing
         // detection shows as node b no longer being tried: wait until the probes mark it down
         var detectedAfter: Duration? = nil
         while ContinuousClock.now - killed < .seconds(3) {
-            let health = await server.healthSummary()
+            let health = await server.state().summary
             if health.contains("s/b down") { detectedAfter = ContinuousClock.now - killed; break }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -58,7 +58,7 @@ import Testing
         let back = ContinuousClock.now
         var cameBackAfter: Duration? = nil
         while ContinuousClock.now - back < .seconds(3) {
-            if await server.healthSummary().contains("s/b up") { cameBackAfter = ContinuousClock.now - back; break }
+            if await server.state().summary.contains("s/b up") { cameBackAfter = ContinuousClock.now - back; break }
             try await Task.sleep(for: .milliseconds(10))
         }
         let recovery = try #require(cameBackAfter, "node b never came back")

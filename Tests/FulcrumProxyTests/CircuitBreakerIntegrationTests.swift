@@ -26,6 +26,7 @@ import Testing
         #expect(refused.headers.first(name: "Retry-After") == "1")
         #expect(refused.body == "503 Service Unavailable: circuit open for service 's'\n")
         #expect(backend.requests == forwarded, "an open circuit sends nothing to the node")
+        #expect(await fixture.server.state().services[0].breakers.contains("open"), "the state API shows the open circuit")
 
         try await Task.sleep(for: .milliseconds(350))
         // half-open: two trials; a failed trial reopens

@@ -1,3 +1,4 @@
+import FulcrumProxy
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -25,6 +26,9 @@ import Testing
         #expect(limited.headers.first(name: "RateLimit-Remaining") == "0")
         #expect(limited.headers.first(name: "RateLimit-Reset") == "1")
         #expect(try await client.request(.GET, "/api/x", headers: [("X-User", "bob")]).status == .ok, "another key has its own bucket")
+        let state = await fixture.server.state()
+        #expect(state.routes[0].rateLimit?.rejected == 1 && state.routes[0].rateLimit?.trackedKeys == 2)
+        #expect(state.summary.contains("route api rate limit: 1 rejected, 2 keys"))
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await client.request(.GET, "/api/x", headers: [("X-User", "alice")]).status == .ok, "refilled at 4/s")
         await client.close()
@@ -114,6 +118,7 @@ import Testing
         let refused = try await second.request(.GET, "/slow/1")
         #expect(refused.status == .serviceUnavailable)
         #expect(refused.body == "503 Service Unavailable: too many requests in flight for route 'one-at-a-time'\n")
+        #expect(await fixture.server.state().routes[0].limitedInFlight == 1)
         #expect(try await slow.value.status == .ok)
         #expect(try await second.request(.GET, "/slow/1").status == .ok, "the slot is free again")
         await first.close()
