@@ -326,13 +326,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let service = exchange.decision.serviceIndex
             let health = loop.health
             let now = NIODeadline.now().uptimeNanoseconds
-            let next = exchange.usesReusedConnection
-                ? failed  // a stale pooled connection: the node itself may be fine
-                : loop.balancers[service].pick(
-                    for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
-                    isEligible: { node in
-                        node != failed && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
-                    })
+            // another usable node if there is one; a failed pooled connection may also just have been
+            // stale, so its own node is the fallback (and the only choice for a pinned route)
+            let other = exchange.decision.pinnedNode != nil ? nil : loop.balancers[service].pick(
+                for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
+                isEligible: { node in
+                    node != failed && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
+                })
+            let next = other ?? (exchange.usesReusedConnection ? failed : nil)
             if let next, exchange.runtime === loop.runtime || next == failed {
                 exchange.attempts += 1
                 exchange.failedNode = failed
