@@ -163,8 +163,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
         // 2. the service's circuit breaker
         var admission: CircuitBreaker.Admission? = nil
-        if loop.breakers[service] != nil {
+        if let before = loop.breakers[service]?.state {
             let verdict = loop.breakers[service]!.admit(now: NIODeadline.now().uptimeNanoseconds)
+            if case .open = before, case .trial = verdict {
+                loop.logs.events.warning("circuit half-open (on one event loop)", metadata: ["service": "\(serviceName)"])
+            }
             if case .rejected(let retryAfter) = verdict {
                 answerLocally(
                     .serviceUnavailable, head: head, requestID: requestID, route: routeName,

@@ -1,4 +1,5 @@
 import FulcrumCore
+import NIOConcurrencyHelpers
 import FulcrumHealth
 import NIOCore
 import NIOHTTP1
@@ -98,5 +99,67 @@ import Testing
             == "GET /healthz HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nUser-Agent: fulcrum-health-check\r\nConnection: close\r\nX-Probe: 1\r\n\r\n")
         check.rawRequest = "GET / HTTP/1.0\nHost: app\n"
         #expect(check.requestText(nodeHost: "h", nodePort: 1) == "GET / HTTP/1.0\r\nHost: app\r\n\r\n")
+    }
+}
+
+@Suite struct HealthCheckerReloadTests {
+    static func config(_ yaml: String) throws -> FulcrumConfig {
+        try FulcrumConfig.parse("listen: [{ port: 0 }]\n" + yaml)
+    }
+
+    @Test func probeLoopsFollowTheConfiguration() throws {
+        let seen = NIOLockedValueBox<Set<String>>([])
+        let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { service, node, _ in
+            _ = seen.withLockedValue { $0.insert("\(service)/\(node)") }
+        }
+        checker.apply(try Self.config("""
+            services:
+              s: { health_check: { type: tcp, interval: 1h, timeout: 1s }, nodes: [{ name: a, host: 127.0.0.1, port: 9 }, { name: b, host: 127.0.0.1, port: 9 }] }
+              t: { nodes: [{ name: c, host: 127.0.0.1, port: 9 }] }
+            """))
+        #expect(checker.probedNodes == 2, "only services with a health_check are probed")
+        checker.apply(try Self.config("""
+            services:
+              s: { health_check: { type: tcp, interval: 1h, timeout: 1s }, nodes: [{ name: a, host: 127.0.0.1, port: 9 }, { name: d, host: 127.0.0.1, port: 9 }] }
+              t: { health_check: { type: tcp, interval: 1h, timeout: 1s }, nodes: [{ name: c, host: 127.0.0.1, port: 9 }] }
+            """))
+        #expect(checker.probedNodes == 3, "b forgotten, d and c added")
+        checker.apply(try Self.config("services: { s: { nodes: [{ name: a, host: 127.0.0.1, port: 9 }] } }"))
+        #expect(checker.probedNodes == 0)
+        checker.stop()
+    }
+
+    @Test func aSuccessfulProbeEndsAPassiveEjection() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["reinstate-a", "reinstate-b"]) { p in
+            """
+            services:
+              s:
+                passive_health: { consecutive_failures: 2, base_ejection: 60s, failure_statuses: [500] }
+                health_check: { path: /status/200, interval: 200ms, timeout: 150ms }
+                nodes:
+                  - { name: a, host: 127.0.0.1, port: \(p["reinstate-a"]!) }
+                  - { name: b, host: 127.0.0.1, port: \(p["reinstate-b"]!) }
+            default: { service: s }
+            """
+        }
+        let server = fixture.server
+        let client = try await fixture.client()
+        // /status/500 fails on both nodes: the first to reach two failures is ejected (the cap keeps the other)
+        for _ in 0..<4 { _ = try await client.request(.GET, "/status/500") }
+        let ejected = await server.state().services[0].nodes.filter { $0.ejectedFor != nil }
+        #expect(ejected.count == 1, "one node ejected for 60 s")
+        let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { service, node, result in
+            server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
+        }
+        checker.apply(server.runtime.config)
+        var reinstated = false
+        for _ in 0..<200 {
+            if await server.state().services[0].nodes.allSatisfy({ $0.ejectedFor == nil }) { reinstated = true; break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(reinstated, "the node's /status/200 probe succeeded long before the 60 s ejection ended")
+        checker.stop()
+        await client.close()
+        await fixture.stop()
     }
 }
