@@ -105,3 +105,20 @@ import Testing
         #expect(RateLimit(algorithm: .slidingWindow(limit: 100, window: .seconds(60))).advertisedLimit == 100)
     }
 }
+
+@Suite struct KeyedLimiterFloodTests {
+    @Test func aMillionDistinctKeysStayWithinTheBound() {
+        // (with a sweep per new key instead of one per 100 ms this loop would take hours)
+        var limiter = KeyedLimiter(limit: RateLimit(algorithm: .tokenBucket(rate: 1, burst: 1), maxKeys: 10_000))
+        var untracked = 0
+        for key in 0..<1_000_000 {
+            // all at nearly the same time: every tracked bucket is active (not idle)
+            if limiter.acquire(key: String(key), now: UInt64(key)) == .untracked { untracked += 1 }
+        }
+        #expect(limiter.trackedKeys == 10_000)
+        #expect(untracked == 990_000)
+        // a second later the buckets are full again (idle): new keys are tracked again
+        #expect(limiter.acquire(key: "late", now: 2_000_000_000) != .untracked)
+        #expect(limiter.trackedKeys == 1)
+    }
+}

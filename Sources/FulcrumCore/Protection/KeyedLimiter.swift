@@ -1,7 +1,8 @@
 /// The limiter states of one rate limit on one event loop, one per key, with bounded memory:
 /// at most `maxKeys` states; idle ones (back to their full allowance) are dropped by ``sweep(now:)``
-/// and, when the table is full, before a new key is added. If no state is idle, a new key is let
-/// through without a state (``Decision/untracked``) rather than evicting a key that is being limited.
+/// and, when the table is full, before a new key is added (at most once per 100 ms). If no state is
+/// idle, a new key is let through without a state (``Decision/untracked``) rather than evicting a
+/// key that is being limited.
 public struct KeyedLimiter: Sendable {
     private enum State: Sendable {
         case token(TokenBucket)
@@ -25,6 +26,9 @@ public struct KeyedLimiter: Sendable {
 
     public let limit: RateLimit
     private var states: [String: State] = [:]
+    /// When the table was last swept because it was full. Sweeping is O(keys), so a flood of new
+    /// keys against a full table of active ones triggers at most one sweep per 100 ms.
+    private var lastFullSweep: UInt64?
 
     public init(limit: RateLimit) {
         self.limit = limit
@@ -41,6 +45,8 @@ public struct KeyedLimiter: Sendable {
             return .limited(decision)
         }
         if states.count >= limit.maxKeys {
+            guard lastFullSweep.map({ now &- $0 >= 100_000_000 }) ?? true else { return .untracked }
+            lastFullSweep = now
             sweep(now: now)
             guard states.count < limit.maxKeys else { return .untracked }
         }
