@@ -9,7 +9,7 @@ import Testing
             """
             services:
               s:
-                circuit_breaker: { window: 10s, minimum_requests: 4, failure_ratio: 50%, cool_down: 300ms, trial_requests: 2, failure_statuses: [500] }
+                circuit_breaker: { window: 10s, minimum_requests: 4, failure_ratio: 50%, cool_down: 1s, trial_requests: 2, failure_statuses: [500] }
                 nodes: [{ name: n, host: 127.0.0.1, port: \(p["breaker"]!) }]
             default: { service: s }
             """
@@ -28,11 +28,11 @@ import Testing
         #expect(backend.requests == forwarded, "an open circuit sends nothing to the node")
         #expect(await fixture.server.state().services[0].breakers.contains("open"), "the state API shows the open circuit")
 
-        try await Task.sleep(for: .milliseconds(350))
+        try await Task.sleep(for: .milliseconds(1100))
         // half-open: two trials; a failed trial reopens
         #expect(try await client.request(.GET, "/status/500").status == .internalServerError)
         #expect(try await client.request(.GET, "/status/200").status == .serviceUnavailable, "reopened by the failed trial")
-        try await Task.sleep(for: .milliseconds(350))
+        try await Task.sleep(for: .milliseconds(1100))
         #expect(try await client.request(.GET, "/status/200").status == .ok)
         #expect(try await client.request(.GET, "/status/200").status == .ok, "two successful trials close the circuit")
         for _ in 0..<5 { #expect(try await client.request(.GET, "/status/200").status == .ok) }
