@@ -476,7 +476,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
-            route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID)
+            route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID,
+            retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
 
     private func answerLocally(

@@ -14,14 +14,15 @@ public struct ProxyLogs: Sendable {
     }
 
     /// Writes one access-log line: client, method, target, status, response body bytes, duration,
-    /// route, node and request ID (the log handler adds the time).
+    /// route, node, request ID and, after a retry, the node that failed (the log handler adds the time).
     func logAccess(
         clientIP: String, head: HTTPRequestHead, status: UInt, bytes: Int, start: NIODeadline,
-        route: String, node: String, requestID: String
+        route: String, node: String, requestID: String, retriedFrom: String? = nil
     ) {
         guard let access else { return }
         let micros = (NIODeadline.now() - start).nanoseconds / 1000
         let millis = "\(micros / 1000).\(String(micros % 1000 + 1000).dropFirst())"
-        access.info("\(clientIP) \"\(head.method.rawValue) \(head.uri)\" \(status) \(bytes) \(millis)ms route=\(route) node=\(node) id=\(requestID)")
+        let retry = retriedFrom.map { " retried_from=\($0)" } ?? ""
+        access.info("\(clientIP) \"\(head.method.rawValue) \(head.uri)\" \(status) \(bytes) \(millis)ms route=\(route) node=\(node) id=\(requestID)\(retry)")
     }
 }

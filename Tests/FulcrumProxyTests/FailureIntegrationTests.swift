@@ -1,4 +1,6 @@
 import Glibc
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -57,6 +59,30 @@ import Testing
         #expect(onlyDead.status == .badGateway)
         await client.close()
         await fixture.stop()
+    }
+
+    @Test func theAccessLogShowsEachRequestAndItsRetry() async throws {
+        let dead = try await Self.deadPort()
+        let lines = NIOLockedValueBox<[String]>([])
+        let access = Logger(label: "test.access") { _ in CapturingLogHandler(lines: lines) }
+        let fixture = try await ProxyFixture.start(backends: ["logged"], accessLog: access) { p in
+            """
+            services:
+              s: { nodes: [{ name: dead, host: 127.0.0.1, port: \(dead) }, { name: live, host: 127.0.0.1, port: \(p["logged"]!) }] }
+              t: { nodes: [{ name: live, host: 127.0.0.1, port: \(p["logged"]!) }] }
+            routes: [{ name: plain, match: { path: /plain }, service: t }]
+            default: { service: s }
+            """
+        }
+        let client = try await fixture.client()
+        #expect(try await client.request(.GET, "/plain?x=1", headers: [("X-Request-ID", "r-1")]).status == .ok)
+        // round robin starts with the dead node: the GET is retried on the live one
+        #expect(try await client.request(.GET, "/other", headers: [("X-Request-ID", "r-2")]).status == .ok)
+        await client.close()
+        await fixture.stop()
+        let log = lines.withLockedValue { $0 }
+        #expect(log.contains { $0.hasPrefix("127.0.0.1 \"GET /plain?x=1\" 200 ") && $0.hasSuffix("route=plain node=live id=r-1") }, "\(log)")
+        #expect(log.contains { $0.contains("\"GET /other\" 200 ") && $0.hasSuffix("route=default node=live id=r-2 retried_from=dead") }, "\(log)")
     }
 
     @Test func aFailedNodeWhileTheBodyIsStillArrivingAnswers502AndCloses() async throws {

@@ -1,6 +1,7 @@
 import FulcrumCore
 import FulcrumProxy
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Foundation
 
@@ -12,15 +13,17 @@ struct ProxyFixture {
 
     /// Starts the backends, then the proxy with the configuration `yaml` returns for the backends'
     /// ports (keyed by name). The listener is added by the fixture.
-    static func start(backends names: [String], workers: Int = 2, _ yaml: ([String: Int]) -> String) async throws -> ProxyFixture {
+    static func start(
+        backends names: [String], workers: Int = 2, accessLog: Logger? = nil, _ yaml: ([String: Int]) -> String
+    ) async throws -> ProxyFixture {
         var backends: [String: TestBackend] = [:]
         for name in names { backends[name] = try await TestBackend.start(name) }
         let ports = backends.mapValues(\.port)
-        let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: \(workers)\naccess_log: false\n" + yaml(ports)
+        let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: \(workers)\naccess_log: \(accessLog != nil)\n" + yaml(ports)
         let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
         var logger = Logger(label: "fulcrum.test")
         logger.logLevel = ProcessInfo.processInfo.environment["FULCRUM_TEST_LOG"] == nil ? .critical : .debug
-        let server = try ProxyServer(runtime: runtime, logs: ProxyLogs(events: logger, access: nil))
+        let server = try ProxyServer(runtime: runtime, logs: ProxyLogs(events: logger, access: accessLog))
         let addresses = try await server.start()
         return ProxyFixture(server: server, port: addresses[0].port!, backends: backends)
     }
@@ -38,5 +41,21 @@ struct ProxyFixture {
     func stop() async {
         try? await server.shutdown()
         for backend in backends.values { await backend.stop() }
+    }
+}
+
+/// Collects log messages, for tests that read the access log.
+struct CapturingLogHandler: LogHandler {
+    let lines: NIOLockedValueBox<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.withLockedValue { $0.append("\(event.message)") }
     }
 }
