@@ -1,11 +1,13 @@
 import ArgumentParser
 import FulcrumCore
+import FulcrumHealth
 import FulcrumProxy
 import Logging
 import NIOPosix
 
 /// `fulcrum demo`: three demo backends on loopback and the balancer in front of them, with an
-/// embedded configuration that shows weighted round robin, a pinned route and header routing.
+/// embedded configuration that shows weighted round robin, a pinned route, header routing,
+/// consistent hashing and health checks.
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Start demo backends and the balancer with a built-in configuration.")
@@ -26,6 +28,8 @@ struct DemoCommand: AsyncParsableCommand {
         services:
           web:
             strategy: round_robin
+            health_check: { path: /, interval: 2s, timeout: 500ms }
+            passive_health: { consecutive_failures: 3, base_ejection: 10s }
             nodes:
               - { name: web-a, host: 127.0.0.1, port: \(backendPorts[0]), weight: 2 }
               - { name: web-b, host: 127.0.0.1, port: \(backendPorts[1]), weight: 1 }
@@ -62,6 +66,10 @@ struct DemoCommand: AsyncParsableCommand {
         let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
         let server = try ProxyServer(runtime: runtime)
         try await server.start()
+        let checker = HealthChecker(group: group) { service, node, result in
+            server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
+        }
+        checker.apply(runtime.config)
         print("""
             Fulcrum demo is running on http://127.0.0.1:\(port)/ with 3 backends on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
             Try:
@@ -69,10 +77,16 @@ struct DemoCommand: AsyncParsableCommand {
               curl -s -H 'X-Beta: 1' http://127.0.0.1:\(port)/hello                   # pinned to web-b by a header route
               curl -s -H 'X-User: alice' http://127.0.0.1:\(port)/api/orders          # consistent hashing: same user, same node
               curl -s -i http://127.0.0.1:\(port)/ | head -n 12                        # proxy headers, request ID
-            See the configuration with: fulcrum demo --print-config. Stop with Ctrl-C.
+            See the configuration with: fulcrum demo --print-config; node health with: kill -USR1 <pid>. Stop with Ctrl-C.
             """)
         let started = backends
-        let exitCode = await SignalLoop.run(onReload: {}, onStop: {
+        let exitCode = await SignalLoop.run(onStatus: {
+            Task {
+                let summary = await server.state().summary
+                print(summary)
+            }
+        }, onReload: {}, onStop: {
+            checker.stop()
             _ = await server.drain(timeout: .seconds(5))
             try? await server.shutdown()
             for backend in started { try? await backend.stop() }

@@ -81,6 +81,15 @@ import Testing
         #expect(missing.stdout.contains("cannot read /nonexistent.yaml"))
     }
 
+    @Test func theDemoConfigurationIsValid() throws {
+        let printed = try Self.run(["demo", "--print-config"])
+        #expect(printed.status == 0)
+        #expect(printed.stdout.contains("health_check"))
+        let checked = try Self.run(["check", "-c", try Self.write(printed.stdout)])
+        #expect(checked.status == 0, "\(checked.stdout)")
+        #expect(checked.stdout.contains("ok (1 listeners, 2 services, 4 nodes, 2 routes)"))
+    }
+
     @Test func routeExplainsTheDecision() throws {
         let path = try Self.write(Self.valid)
         let pinned = try Self.run(["route", "-c", path, "GET", "/api/v2/items?x=1", "-H", "Cookie: beta=1"])
