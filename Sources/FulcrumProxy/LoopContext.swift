@@ -117,16 +117,16 @@ final class LoopContext {
         exchange.outcomeRecorded = true
         guard exchange.runtime === runtime else { return }
         let service = exchange.decision.serviceIndex
-        let settings = runtime.config.services[service]
-        if let breaker = settings.circuitBreaker, let admission = exchange.breakerAdmission {
+        // read the two settings, not a copy of the whole service, on every response
+        if let breaker = runtime.config.services[service].circuitBreaker, let admission = exchange.breakerAdmission {
             let now = NIODeadline.now().uptimeNanoseconds
             let failed = status.map { breaker.failureStatuses.contains(Int($0)) } ?? true
             let latency = Duration.nanoseconds(Int64(now - exchange.start.uptimeNanoseconds))
             if let change = breakers[service]?.record(failed ? .failure : .success(latency: latency), admission: admission, now: now) {
-                logs.events.warning("circuit \(change.name) (on one event loop)", metadata: ["service": "\(settings.name)"])
+                logs.events.warning("circuit \(change.name) (on one event loop)", metadata: ["service": "\(runtime.config.services[service].name)"])
             }
         }
-        guard let passive = settings.passiveHealth else { return }
+        guard let passive = runtime.config.services[service].passiveHealth else { return }
         let failed = status.map { passive.failureStatuses.contains(Int($0)) } ?? true
         if !failed {
             failureStreaks[service][exchange.node] = 0

@@ -143,8 +143,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         let service = decision.serviceIndex
-        let routeName = runtime.router.routeName(decision)
-        let serviceName = runtime.config.services[service].name
+        // names are only needed when refusing: looked up then, not on every request
+        var routeName: String { runtime.router.routeName(decision) }
+        var serviceName: String { runtime.config.services[service].name }
 
         // 1. rate limits, the route's then the service's (a leaky bucket may ask for a delay)
         var delay: Int64 = 0

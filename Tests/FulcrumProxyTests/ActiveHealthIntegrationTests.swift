@@ -97,8 +97,8 @@ import Testing
         check.headers = [ValueCondition(name: "X-Probe", values: ["1"])]
         #expect(check.requestText(nodeHost: "10.0.0.1", nodePort: 8080)
             == "GET /healthz HTTP/1.1\r\nHost: 10.0.0.1:8080\r\nUser-Agent: fulcrum-health-check\r\nConnection: close\r\nX-Probe: 1\r\n\r\n")
-        check.rawRequest = "GET / HTTP/1.0\nHost: app\n"
-        #expect(check.requestText(nodeHost: "h", nodePort: 1) == "GET / HTTP/1.0\r\nHost: app\r\n\r\n")
+        check.rawRequest = "GET / HTTP/1.0\r\nHost: app\nX-Mixed: 1\r\n"
+        #expect(check.requestText(nodeHost: "h", nodePort: 1) == "GET / HTTP/1.0\r\nHost: app\r\nX-Mixed: 1\r\n\r\n")
     }
 }
 

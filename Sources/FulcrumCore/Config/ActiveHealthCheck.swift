@@ -47,11 +47,10 @@ public struct ActiveHealthCheck: Sendable, Equatable {
 extension String {
     /// `\n` line endings turned into `\r\n` (raw requests are usually written in YAML with `\n`).
     func replacingLineEndings() -> String {
+        // "\r\n" is a single Character in Swift, so only lone "\n" reaches the first branch
         var result = ""
-        var previous: Character? = nil
         for character in self {
-            if character == "\n" && previous != "\r" { result += "\r\n" } else if character == "\r\n" { result += "\r\n" } else { result.append(character) }
-            previous = character
+            if character == "\n" { result += "\r\n" } else { result.append(character) }
         }
         return result
     }
