@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "FulcrumCore", targets: ["FulcrumCore"]),
         .library(name: "FulcrumProxy", targets: ["FulcrumProxy"]),
         .library(name: "FulcrumHealth", targets: ["FulcrumHealth"]),
+        .library(name: "FulcrumStore", targets: ["FulcrumStore"]),
+        .library(name: "FulcrumAdmin", targets: ["FulcrumAdmin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -16,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .target(
@@ -44,12 +49,33 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "FulcrumStore",
+            dependencies: [
+                "FulcrumCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "FulcrumAdmin",
+            dependencies: [
+                "FulcrumCore",
+                "FulcrumProxy",
+                "FulcrumStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "fulcrum",
             dependencies: [
                 "FulcrumCore",
                 "FulcrumProxy",
                 "FulcrumHealth",
+                "FulcrumStore",
+                "FulcrumAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -57,6 +83,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FulcrumCoreTests", dependencies: ["FulcrumCore"]),
+        .testTarget(
+            name: "FulcrumStoreTests",
+            dependencies: ["FulcrumStore", "FulcrumCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "fulcrumTests",
             dependencies: [

@@ -3,7 +3,10 @@ extension FulcrumConfig {
     ///
     /// - Throws: ``ConfigError`` with every problem found (path, line, reason); nothing partial is returned.
     public static func parse(_ text: String) throws(ConfigError) -> FulcrumConfig {
-        let tree = try ConfigTree.parse(text)
+        try parse(tree: ConfigTree.parse(text))
+    }
+
+    static func parse(tree: ConfigTree) throws(ConfigError) -> FulcrumConfig {
         let reader = ConfigReader()
         let config = ConfigDocumentParser(reader: reader).parse(tree)
         guard reader.issues.isEmpty, let config else {

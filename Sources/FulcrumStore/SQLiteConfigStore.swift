@@ -1,0 +1,297 @@
+import FulcrumCore
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file (through GRDB) in WAL mode with full synchronous commits, so
+/// that a version is on disk when ``commit(_:audit:)`` returns and a process killed at any moment
+/// leaves either the whole change or none of it. Several processes may open the same file (the
+/// server and a `fulcrum` command); writes take the database's write lock at their start
+/// (`BEGIN IMMEDIATE`) and wait up to ``busyTimeout`` for it.
+///
+/// Versions and audit entries are immutable: triggers refuse to update or delete them.
+public final class SQLiteConfigStore: ConfigStore {
+    /// How long a write waits for another process's write to finish.
+    public static let busyTimeout: TimeInterval = 10
+
+    private let database: DatabasePool
+    /// The file this store was opened from.
+    public let path: String
+
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        self.path = path
+        self.database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE config_version (
+                    number INTEGER PRIMARY KEY,
+                    created_at INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    message TEXT NOT NULL,
+                    based_on INTEGER,
+                    document TEXT NOT NULL
+                );
+                CREATE TABLE active_version (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    number INTEGER NOT NULL REFERENCES config_version(number)
+                );
+                CREATE TABLE audit_entry (
+                    sequence INTEGER PRIMARY KEY,
+                    time INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    client TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    target TEXT NOT NULL,
+                    result TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    version INTEGER,
+                    previous_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE INDEX audit_entry_time ON audit_entry(time);
+                CREATE INDEX audit_entry_actor ON audit_entry(actor, sequence);
+                CREATE TABLE admin_token (
+                    name TEXT PRIMARY KEY,
+                    role TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TRIGGER config_version_no_update BEFORE UPDATE ON config_version
+                    BEGIN SELECT RAISE(ABORT, 'configuration versions are immutable'); END;
+                CREATE TRIGGER config_version_no_delete BEFORE DELETE ON config_version
+                    BEGIN SELECT RAISE(ABORT, 'configuration versions are immutable'); END;
+                CREATE TRIGGER audit_entry_no_update BEFORE UPDATE ON audit_entry
+                    BEGIN SELECT RAISE(ABORT, 'audit entries are immutable'); END;
+                CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry
+                    BEGIN SELECT RAISE(ABORT, 'audit entries are immutable'); END;
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: versions
+
+    public func activeVersion() async throws -> ConfigVersion? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT v.* FROM config_version v JOIN active_version a ON a.number = v.number")
+                .map(Self.version(from:))
+        }
+    }
+
+    public func version(_ number: Int) async throws -> ConfigVersion? {
+        try await database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM config_version WHERE number = ?", arguments: [number]).map(Self.version(from:))
+        }
+    }
+
+    public func versions(limit: Int, before: Int?) async throws -> [ConfigVersion.Summary] {
+        try await database.read { db in
+            let active = try Int.fetchOne(db, sql: "SELECT number FROM active_version WHERE id = 1")
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT number, created_at, actor, source, message, based_on FROM config_version
+                    WHERE number < ? ORDER BY number DESC LIMIT ?
+                    """,
+                arguments: [before ?? Int.max, limit])
+            return try rows.map { row in
+                ConfigVersion.Summary(
+                    number: row["number"], createdAt: Self.date(row["created_at"]), actor: row["actor"],
+                    source: try Self.source(row["source"]), message: row["message"], basedOn: row["based_on"],
+                    active: row["number"] == active)
+            }
+        }
+    }
+
+    public func commit(_ proposal: VersionProposal, audit: AuditRecord) async throws -> ConfigVersion {
+        let now = Date()
+        let documentText = proposal.document.jsonText()
+        return try await database.writeWithoutTransaction { db in
+            var committed: ConfigVersion?
+            try db.inTransaction(.immediate) {
+                let active = try Int.fetchOne(db, sql: "SELECT number FROM active_version WHERE id = 1")
+                guard active == proposal.basedOn else { throw StoreError.conflict(active: active) }
+                let number = (try Int.fetchOne(db, sql: "SELECT max(number) FROM config_version") ?? 0) + 1
+                try db.execute(
+                    sql: """
+                        INSERT INTO config_version (number, created_at, actor, source, message, based_on, document)
+                        VALUES (?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        number, AuditChain.milliseconds(now), proposal.actor, proposal.source.rawValue, proposal.message,
+                        proposal.basedOn, documentText,
+                    ])
+                try db.execute(
+                    sql: "INSERT INTO active_version (id, number) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET number = excluded.number",
+                    arguments: [number])
+                _ = try Self.append(audit, version: number, in: db)
+                committed = ConfigVersion(
+                    number: number, createdAt: Self.date(AuditChain.milliseconds(now)), actor: proposal.actor,
+                    source: proposal.source, message: proposal.message, basedOn: proposal.basedOn, document: proposal.document)
+                return .commit
+            }
+            return committed!
+        }
+    }
+
+    private static func version(from row: Row) throws -> ConfigVersion {
+        let text: String = row["document"]
+        let document: ConfigDocument
+        do {
+            document = try JSONDocumentReader.parse(text)
+        } catch {
+            throw StoreError.corrupt("version \(row["number"] as Int): \(error)")
+        }
+        return ConfigVersion(
+            number: row["number"], createdAt: date(row["created_at"]), actor: row["actor"], source: try source(row["source"]),
+            message: row["message"], basedOn: row["based_on"], document: document)
+    }
+
+    private static func source(_ text: String) throws -> ChangeSource {
+        guard let source = ChangeSource(rawValue: text) else { throw StoreError.corrupt("unknown change source '\(text)'") }
+        return source
+    }
+
+    private static func date(_ milliseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+    }
+
+    // MARK: audit
+
+    @discardableResult
+    public func appendAudit(_ record: AuditRecord) async throws -> AuditEntry {
+        try await database.writeWithoutTransaction { db in
+            var entry: AuditEntry?
+            try db.inTransaction(.immediate) {
+                entry = try Self.append(record, version: nil, in: db)
+                return .commit
+            }
+            return entry!
+        }
+    }
+
+    private static func append(_ record: AuditRecord, version: Int?, in db: Database) throws -> AuditEntry {
+        let last = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_entry ORDER BY sequence DESC LIMIT 1")
+        let sequence = (last?["sequence"] as Int? ?? 0) + 1
+        let previous = last?["hash"] as String? ?? AuditChain.genesis
+        var stored = record
+        stored.time = date(AuditChain.milliseconds(record.time))
+        let hash = AuditChain.hash(previous: previous, sequence: sequence, record: stored, version: version)
+        try db.execute(
+            sql: """
+                INSERT INTO audit_entry (sequence, time, actor, client, operation, target, result, detail, version, previous_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                sequence, AuditChain.milliseconds(stored.time), stored.actor, stored.client, stored.operation, stored.target,
+                stored.result, stored.detail, version, previous, hash,
+            ])
+        return AuditEntry(sequence: sequence, record: stored, version: version, previousHash: previous, hash: hash)
+    }
+
+    public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {
+        var conditions = ["sequence < ?"]
+        var arguments: StatementArguments = [query.before ?? Int.max]
+        if let since = query.since {
+            conditions.append("time >= ?")
+            _ = arguments.append(contentsOf: [AuditChain.milliseconds(since)])
+        }
+        if let until = query.until {
+            conditions.append("time <= ?")
+            _ = arguments.append(contentsOf: [AuditChain.milliseconds(until)])
+        }
+        if let actor = query.actor {
+            conditions.append("actor = ?")
+            _ = arguments.append(contentsOf: [actor])
+        }
+        if let prefix = query.targetPrefix {
+            conditions.append("substr(target, 1, length(?)) = ?")
+            _ = arguments.append(contentsOf: [prefix, prefix])
+        }
+        _ = arguments.append(contentsOf: [query.limit])
+        let sql = "SELECT * FROM audit_entry WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence DESC LIMIT ?"
+        let finalArguments = arguments
+        return try await database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.entry(from:))
+        }
+    }
+
+    public func verifyAuditChain() async throws -> AuditVerification {
+        try await database.read { db in
+            var previous = AuditChain.genesis
+            var count = 0
+            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_entry ORDER BY sequence")
+            var expectedSequence = 1
+            while let row = try cursor.next() {
+                let entry = Self.entry(from: row)
+                count += 1
+                if entry.sequence != expectedSequence {
+                    return AuditVerification(
+                        entries: count, firstBroken: entry.sequence, problem: "entry \(expectedSequence) is missing", headHash: previous)
+                }
+                if entry.previousHash != previous {
+                    return AuditVerification(
+                        entries: count, firstBroken: entry.sequence, problem: "does not link to the entry before it", headHash: previous)
+                }
+                let recomputed = AuditChain.hash(previous: previous, sequence: entry.sequence, record: entry.record, version: entry.version)
+                if recomputed != entry.hash {
+                    return AuditVerification(
+                        entries: count, firstBroken: entry.sequence, problem: "its content does not match its hash", headHash: previous)
+                }
+                previous = entry.hash
+                expectedSequence += 1
+            }
+            return AuditVerification(entries: count, firstBroken: nil, problem: nil, headHash: previous)
+        }
+    }
+
+    private static func entry(from row: Row) -> AuditEntry {
+        AuditEntry(
+            sequence: row["sequence"],
+            record: AuditRecord(
+                time: date(row["time"]), actor: row["actor"], client: row["client"], operation: row["operation"],
+                target: row["target"], result: row["result"], detail: row["detail"]),
+            version: row["version"], previousHash: row["previous_hash"], hash: row["hash"])
+    }
+
+    // MARK: tokens
+
+    public func tokens() async throws -> [StoredToken] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM admin_token ORDER BY name").map { row in
+                let roleText: String = row["role"]
+                guard let role = TokenRole(rawValue: roleText) else { throw StoreError.corrupt("unknown token role '\(roleText)'") }
+                return StoredToken(name: row["name"], role: role, secretHash: row["secret_hash"], createdAt: Self.date(row["created_at"]))
+            }
+        }
+    }
+
+    public func addToken(_ token: StoredToken) async throws {
+        try await database.write { db in
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM admin_token WHERE name = ?", arguments: [token.name]) == true {
+                throw StoreError.duplicateToken(token.name)
+            }
+            try db.execute(
+                sql: "INSERT INTO admin_token (name, role, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [token.name, token.role.rawValue, token.secretHash, AuditChain.milliseconds(token.createdAt)])
+        }
+    }
+
+    public func removeToken(named name: String) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM admin_token WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+}
