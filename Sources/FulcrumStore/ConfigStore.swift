@@ -57,6 +57,11 @@ public struct ConfigVersion: Sendable, Equatable {
         public var basedOn: Int?
         public var active: Bool
     }
+
+    /// The version without its document.
+    public func summary(active: Bool) -> Summary {
+        Summary(number: number, createdAt: createdAt, actor: actor, source: source, message: message, basedOn: basedOn, active: active)
+    }
 }
 
 /// Where a change came from.

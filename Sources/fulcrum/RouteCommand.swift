@@ -43,60 +43,6 @@ struct RouteCommand: ParsableCommand {
     }
 }
 
-/// The human-readable answer of `fulcrum route`.
-struct RouteReport {
-    let config: FulcrumConfig
-    let request: DescribedRequest
-
-    var text: String {
-        let router = Router(config: config)
-        let explanation = router.explain(request)
-        var lines = ["\(request.method) \(request.path)\(request.query.isEmpty ? "" : "?" + request.query)", "routes in match order:"]
-        for step in explanation.steps {
-            let verdict: String
-            switch step.outcome {
-            case .matched: verdict = "MATCH"
-            case .shadowed: verdict = "would match, but an earlier route already did"
-            case .rejected(let reason): verdict = "no: \(reason)"
-            }
-            lines.append("  \(step.routeName) [\(step.pathKind)] \(verdict)")
-        }
-        if explanation.steps.isEmpty { lines.append("  (no routes)") }
-        guard let decision = explanation.decision else {
-            lines.append("result: 404, no route matches and there is no default")
-            return lines.joined(separator: "\n")
-        }
-        let service = config.services[decision.serviceIndex]
-        lines.append("route: \(explanation.usedDefault ? "default" : router.routeName(decision))")
-        lines.append("service: \(service.name) (strategy \(service.strategy.name))")
-        if let pinned = decision.pinnedNode {
-            lines.append("node: \(describe(service.nodes[pinned])) (pinned by the route)")
-            return lines.joined(separator: "\n")
-        }
-        var balancer = ServiceBalancer(service: service)
-        var random = FastRandom(seed: 0)
-        let pick = balancer.pick(for: request, random: &random, isEligible: { _ in true }).map { service.nodes[$0] }
-        switch service.strategy {
-        case .pinned:
-            lines.append("node: \(pick.map(describe) ?? "none") (the service pins every request)")
-        case .hash(let key):
-            if ServiceBalancer.keyValue(key, of: request) != nil {
-                lines.append("node: \(pick.map(describe) ?? "none") (hash of \(key); the same key always gets this node)")
-            } else {
-                lines.append("node: any, by weight (the request has no \(key), so hashing falls back to weighted random)")
-            }
-        case .roundRobin, .random, .leastConnections:
-            let weights = service.nodes.map { "\($0.name)=\($0.weight)" }.joined(separator: ", ")
-            lines.append("node: chosen per request by \(service.strategy.name) over \(weights); a fresh balancer picks \(pick.map(describe) ?? "none")")
-        }
-        return lines.joined(separator: "\n")
-    }
-
-    private func describe(_ node: Node) -> String {
-        "\(node.name) (\(node.host):\(node.port))"
-    }
-}
-
 extension String {
     var trimmingSpaces: String {
         var text = self[...]

@@ -1,8 +1,10 @@
 import ArgumentParser
 import Dispatch
+import FulcrumAdmin
 import FulcrumCore
 import FulcrumHealth
 import FulcrumProxy
+import FulcrumStore
 import Logging
 import NIOPosix
 
@@ -21,19 +23,44 @@ struct ServeCommand: AsyncParsableCommand {
             accepting connections, lets requests in flight finish (up to drain_timeout) and exits 0.
             """)
 
-    @Option(name: .shortAndLong, help: "The configuration file (YAML or JSON).")
-    var config: String
+    @Option(name: .shortAndLong, help: "The configuration file (YAML or JSON). With --store, it is imported only into an empty store, and again as a new version on SIGHUP.")
+    var config: String?
+
+    @Option(help: "Keep configuration versions, the audit log and admin tokens in this SQLite file and serve the admin API.")
+    var store: String?
+
+    @Option(help: "The admin API's address, with --store.")
+    var admin = "127.0.0.1:9901"
+
+    @Option(help: "A file holding the secret of the first admin token (used when the store has no token yet; or set FULCRUM_ADMIN_TOKEN).")
+    var adminTokenFile: String?
 
     @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if store == nil, config == nil { throw ValidationError("give --config FILE, --store FILE or both") }
+        if HostAndPort(admin) == nil { throw ValidationError("--admin must be HOST:PORT, e.g. 127.0.0.1:9901") }
+    }
 
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "fulcrum")
         let runtime: RuntimeConfig
+        var storeMode: StoreMode?
+        var activeVersion: ConfigVersion?
         do {
-            runtime = try ConfigFile.compile(config, generation: 1)
+            if let store {
+                let mode = StoreMode(store: try SQLiteConfigStore(path: store), configPath: config, logger: logger)
+                let version = try await mode.bootstrap()
+                runtime = try StoreMode.compile(FulcrumConfig.parse(document: version.document), version.number)
+                try await mode.ensureFirstToken(tokenFile: adminTokenFile)
+                storeMode = mode
+                activeVersion = version
+            } else {
+                runtime = try ConfigFile.compile(config ?? "", generation: 1)
+            }
         } catch {
-            print("\(config): \(error)")
+            print("\(config ?? store ?? ""): \(error)")
             throw ExitCode(1)
         }
         let server = try ProxyServer(runtime: runtime)
@@ -48,8 +75,41 @@ struct ServeCommand: AsyncParsableCommand {
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
         checker.apply(runtime.config)
-        logger.info("serving", metadata: ["config": "\(config)", "generation": "1", "probed_nodes": "\(checker.probedNodes)"])
+        var adminServer: AdminServer?
+        var controller: ConfigController?
+        var refresher: Task<Void, Never>?
+        if let storeMode, let activeVersion, let address = HostAndPort(admin) {
+            let control = ConfigController(
+                store: storeMode.store, active: activeVersion, compile: StoreMode.compile,
+                activate: { runtime in
+                    server.apply(runtime)
+                    checker.apply(runtime.config)
+                }, logger: logger)
+            do {
+                adminServer = try await AdminServer.start(api: AdminAPI(controller: control, proxy: server, logger: logger), host: address.host, port: address.port)
+            } catch {
+                logger.critical("\(error)")
+                try? await server.shutdown()
+                throw ExitCode(1)
+            }
+            logger.info("admin API listening", metadata: ["address": "\(address.host):\(adminServer?.address.port ?? address.port)", "store": "\(storeMode.store.path)"])
+            refresher = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(2))
+                    do {
+                        try await control.refresh()
+                    } catch {
+                        logger.error("cannot activate the store's active version", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            controller = control
+        }
+        logger.info("serving", metadata: ["config": "\(config ?? "-")", "generation": "\(runtime.generation)", "probed_nodes": "\(checker.probedNodes)"])
         let configPath = config
+        let finalController = controller
+        let finalAdmin = adminServer
+        let finalRefresher = refresher
         let exitCode = await SignalLoop.run(
             onStatus: {
                 Task {
@@ -58,6 +118,14 @@ struct ServeCommand: AsyncParsableCommand {
                 }
             },
             onReload: {
+                guard let configPath else {
+                    logger.notice("SIGHUP ignored: there is no configuration file to import")
+                    return
+                }
+                if let finalController {
+                    Task { await StoreMode.importFile(configPath, into: finalController, logger: logger) }
+                    return
+                }
                 let next = server.runtime.generation + 1
                 do {
                     let compiled = try ConfigFile.compile(configPath, generation: next)
@@ -72,6 +140,8 @@ struct ServeCommand: AsyncParsableCommand {
                 let timeout = server.runtime.config.drainTimeout
                 logger.info("draining", metadata: ["timeout": "\(ConfigDuration.format(timeout))"])
                 checker.stop()
+                finalRefresher?.cancel()
+                await finalAdmin?.stop()
                 let cut = await server.drain(timeout: timeout)
                 if cut > 0 { logger.warning("drain timeout reached, connections closed", metadata: ["count": "\(cut)"]) }
                 try? await server.shutdown()

@@ -108,3 +108,23 @@ import Testing
         #expect(least.inFlight == [1, 0, 2])
     }
 }
+
+@Suite struct DrainTests {
+    @Test func aDrainingNodeGetsNoBalancedRequestsButKeepsItsWeight() throws {
+        let config = try FulcrumConfig.parse("""
+            listen: [{ port: 8080 }]
+            services:
+              web:
+                nodes:
+                  - { name: a, host: 127.0.0.1, port: 9001, weight: 2 }
+                  - { name: b, host: 127.0.0.1, port: 9002, weight: 2, drain: true }
+            """)
+        let service = try #require(config.service(named: "web"))
+        #expect(service.nodes[1].weight == 2 && service.nodes[1].effectiveWeight == 0)
+        var balancer = ServiceBalancer(service: service)
+        var random = FastRandom(seed: 1)
+        let request = DescribedRequest(target: "/")
+        let picks = (0..<100).compactMap { _ in balancer.pick(for: request, random: &random, isEligible: { _ in true }) }
+        #expect(picks.count == 100 && picks.allSatisfy { $0 == 0 })
+    }
+}

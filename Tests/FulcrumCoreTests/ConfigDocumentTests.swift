@@ -148,3 +148,24 @@ import Testing
         #expect(before.changes(to: before).isEmpty)
     }
 }
+
+@Suite struct ConfigDocumentEditingTests {
+    @Test func mergePatchFollowsRFC7396() throws {
+        // The examples of RFC 7396, section 3.
+        let target = try JSONDocumentReader.parse(#"{"title":"Goodbye!","author":{"givenName":"John","familyName":"Doe"},"tags":["example","sample"],"content":"This will be unchanged"}"#)
+        let patch = try JSONDocumentReader.parse(#"{"title":"Hello!","phoneNumber":"+01-123-456-7890","author":{"familyName":null},"tags":["example"]}"#)
+        let expected = try JSONDocumentReader.parse(#"{"title":"Hello!","author":{"givenName":"John"},"tags":["example"],"content":"This will be unchanged","phoneNumber":"+01-123-456-7890"}"#)
+        #expect(target.merged(with: patch) == expected)
+        #expect(ConfigDocument.string("a").merged(with: try JSONDocumentReader.parse(#"{"b":{"c":null}}"#)) == .mapping([.init("b", .emptyMapping)]))
+        #expect(ConfigDocument.emptyMapping.merged(with: .list([.int(1)])) == .list([.int(1)]))
+    }
+
+    @Test func valuesAreReadAndWrittenByPath() {
+        var document = ConfigDocument.emptyMapping
+        document.setValue(.int(3), at: ["services", "web", "max_in_flight"])
+        #expect(document.value(at: ["services", "web", "max_in_flight"]) == .int(3))
+        document.setValue(nil, at: ["services", "web", "max_in_flight"])
+        #expect(document == .mapping([.init("services", .mapping([.init("web", .emptyMapping)]))]))
+        #expect(document.value(at: ["services", "api"]) == nil)
+    }
+}

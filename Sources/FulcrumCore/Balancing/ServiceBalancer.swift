@@ -15,7 +15,7 @@ public struct ServiceBalancer: Sendable {
     public private(set) var inFlight: [Int]
 
     public init(service: Service) {
-        let weights = service.nodes.map(\.weight)
+        let weights = service.nodes.map(\.effectiveWeight)
         switch service.strategy {
         case .roundRobin: picker = .roundRobin(SmoothWeightedRoundRobin(weights: weights))
         case .random: picker = .random(WeightedRandom(weights: weights))

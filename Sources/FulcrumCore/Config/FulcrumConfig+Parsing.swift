@@ -398,7 +398,7 @@ struct ConfigDocumentParser {
     }
 
     private func node(_ item: ConfigTree, _ path: String) -> Node? {
-        guard let object = reader.object(item, path, allowed: ["name", "host", "port", "weight", "tags"]) else { return nil }
+        guard let object = reader.object(item, path, allowed: ["name", "host", "port", "weight", "tags", "drain"]) else { return nil }
         let name = object.require("name", item).flatMap { n in
             reader.string(n, object.path("name")).flatMap { value in
                 HTTPSyntax.isName(value) ? value : { reader.fail(object.path("name"), n, "node names may use letters, digits, '-', '_' and '.' only"); return nil }()
@@ -412,8 +412,9 @@ struct ConfigDocumentParser {
         let port = object.require("port", item).flatMap { reader.int($0, object.path("port"), in: 1...65535) }
         let weight = object["weight"].map { reader.int($0, object.path("weight"), in: 0...10_000) } ?? 1
         let tags = object["tags"].map { reader.strings($0, object.path("tags")) } ?? []
-        guard let name, let host, let port, let weight, let tags else { return nil }
-        return Node(name: name, host: host, port: port, weight: weight, tags: tags)
+        let drain = object["drain"].map { reader.bool($0, object.path("drain")) } ?? false
+        guard let name, let host, let port, let weight, let tags, let drain else { return nil }
+        return Node(name: name, host: host, port: port, weight: weight, tags: tags, drain: drain)
     }
 
     // MARK: routes

@@ -123,14 +123,21 @@ public struct Node: Sendable, Equatable {
     /// Relative share of traffic; 0 takes the node out of rotation (it can still be pinned).
     public var weight: Int
     public var tags: [String]
+    /// A draining node receives no new balanced requests (as if its weight were 0) but keeps its
+    /// weight, its pinned routes and its health checks; requests in flight finish.
+    public var drain: Bool
 
-    public init(name: String, host: String, port: Int, weight: Int = 1, tags: [String] = []) {
+    public init(name: String, host: String, port: Int, weight: Int = 1, tags: [String] = [], drain: Bool = false) {
         self.name = name
         self.host = host
         self.port = port
         self.weight = weight
         self.tags = tags
+        self.drain = drain
     }
+
+    /// The weight balancing uses: 0 while draining.
+    public var effectiveWeight: Int { drain ? 0 : weight }
 }
 
 /// How a service chooses a node for each request.

@@ -1,7 +1,7 @@
 /// Character-level checks for names that end up in HTTP messages or host lookups.
-enum HTTPSyntax {
+public enum HTTPSyntax {
     /// An RFC 9110 token (header names, methods, cookie names).
-    static func isToken(_ text: String) -> Bool {
+    public static func isToken(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.allSatisfy(isTokenByte)
     }
 

@@ -1,0 +1,96 @@
+import FulcrumCore
+import FulcrumStore
+
+extension AdminContext {
+    /// Live state, the audit log and tokens.
+    func observationEndpoints() -> [AdminEndpoint] {
+        let store = self.store
+        let proxy = self.proxy
+        let context = self
+        return [
+            AdminEndpoint("GET", "/api/v1/state", .viewer, "Live state: node health, ejections, breakers, limiter counts, requests in flight") { _ in
+                .json(AdminDocuments.state(await proxy.state()))
+            },
+            AdminEndpoint("GET", "/api/v1/audit", .viewer, "Audit entries, newest first (query: since, until, actor, target, before, limit)") { call throws(AdminError) in
+                var query = AuditQuery(limit: try call.intQuery("limit", default: 100, in: 1...1000) ?? 100)
+                query.before = try call.intQuery("before", in: 1...Int.max)
+                for (name, keyPath) in [("since", \AuditQuery.since), ("until", \AuditQuery.until)] {
+                    guard let text = call.query[name] else { continue }
+                    guard let date = AdminDocuments.parseTimestamp(text) else {
+                        throw .badRequest("'\(name)' must be an RFC 3339 time such as 2026-11-26T10:00:00Z")
+                    }
+                    query[keyPath: keyPath] = date
+                }
+                query.actor = call.query["actor"]
+                query.targetPrefix = call.query["target"]
+                do {
+                    let entries = try await store.auditEntries(query)
+                    return .json(.mapping([
+                        .init("items", .list(entries.map(AdminDocuments.audit))),
+                        .init("next_before", entries.count == query.limit ? entries.last.map { .int($0.sequence) } ?? .null : .null),
+                    ]))
+                } catch {
+                    throw .internalError("cannot read the audit log: \(error)")
+                }
+            },
+            AdminEndpoint("GET", "/api/v1/audit/verify", .viewer, "Recompute the audit hash chain") { _ throws(AdminError) in
+                do {
+                    let result = try await store.verifyAuditChain()
+                    return .json(.mapping([
+                        .init("intact", .bool(result.isIntact)), .init("entries", .int(result.entries)),
+                        .init("first_broken", result.firstBroken.map(ConfigDocument.int) ?? .null),
+                        .init("problem", result.problem.map(ConfigDocument.string) ?? .null),
+                        .init("head_hash", .string(result.headHash)),
+                    ]))
+                } catch {
+                    throw .internalError("cannot read the audit log: \(error)")
+                }
+            },
+            AdminEndpoint("GET", "/api/v1/tokens", .admin, "Admin tokens (names and roles; secrets are never shown again)") { _ throws(AdminError) in
+                do {
+                    return .json(.mapping([.init("items", .list(try await store.tokens().map(AdminDocuments.token)))]))
+                } catch {
+                    throw .internalError("cannot read tokens: \(error)")
+                }
+            },
+            AdminEndpoint("POST", "/api/v1/tokens", .admin, "Create a token (body: name, role); the answer shows its secret once") { call throws(AdminError) in
+                let body = try call.requireObject()
+                guard let name = body["name"]?.stringValue, AdminTokens.isValidName(name) else {
+                    throw .badRequest("'name' must be 1 to 64 letters, digits, '-', '_' or '.'")
+                }
+                guard let role = body["role"]?.stringValue.flatMap(TokenRole.init(rawValue:)) else {
+                    throw .badRequest("'role' must be one of: \(TokenRole.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let secret = AdminTokens.generateSecret()
+                let token = StoredToken(name: name, role: role, secretHash: AdminTokens.hash(secret))
+                do {
+                    try await store.addToken(token)
+                } catch let error as StoreError {
+                    throw .exists("\(error)")
+                } catch {
+                    throw .internalError("cannot store the token: \(error)")
+                }
+                await context.audit(AuditRecord(
+                    actor: call.token?.name ?? "-", client: call.client, operation: "POST /api/v1/tokens", target: "tokens/\(name)",
+                    result: "ok", detail: "created with role \(role.rawValue)"))
+                var document = AdminDocuments.token(token)
+                document["secret"] = .string(secret)
+                return .json(document, status: 201)
+            },
+            AdminEndpoint("DELETE", "/api/v1/tokens/{name}", .admin, "Revoke a token") { call throws(AdminError) in
+                let name = call.parameter("name")
+                let removed: Bool
+                do {
+                    removed = try await store.removeToken(named: name)
+                } catch {
+                    throw .internalError("cannot remove the token: \(error)")
+                }
+                guard removed else { throw .notFound("there is no token '\(name)'") }
+                await context.audit(AuditRecord(
+                    actor: call.token?.name ?? "-", client: call.client, operation: "DELETE \(call.path)", target: "tokens/\(name)",
+                    result: "ok", detail: "revoked"))
+                return .json(.mapping([.init("revoked", .string(name))]))
+            },
+        ]
+    }
+}

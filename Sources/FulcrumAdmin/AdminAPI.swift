@@ -1,0 +1,228 @@
+import Foundation
+import FulcrumCore
+import FulcrumProxy
+import FulcrumStore
+import Logging
+
+/// What endpoint handlers work with.
+struct AdminContext: Sendable {
+    let controller: ConfigController
+    let store: any ConfigStore
+    let proxy: ProxyServer
+    let logger: Logger
+
+    /// Appends an audit entry; a failure is logged (the operation's own result stands).
+    func audit(_ record: AuditRecord) async {
+        do {
+            try await store.appendAudit(record)
+        } catch {
+            logger.error("cannot write the audit log", metadata: ["error": "\(error)", "operation": "\(record.operation)"])
+        }
+    }
+}
+
+/// The admin API, independent of the HTTP server that carries it: finds the endpoint, checks the
+/// token, its role and `If-Match`, parses the body, runs the handler and turns refusals into JSON
+/// errors. Every change, accepted or refused, and every failed authentication is audited.
+public final class AdminAPI: Sendable {
+    /// Larger bodies are refused with 413.
+    public static let maximumBodySize = 1 << 20
+
+    /// One HTTP request as the API sees it.
+    public struct Request: Sendable {
+        public var method: String
+        /// The path as sent (percent-encoded).
+        public var path: String
+        /// The query string without `?`.
+        public var query: String
+        public var authorization: String?
+        public var ifMatch: String?
+        public var contentType: String?
+        /// The body; `nil` when there was none.
+        public var body: [UInt8]?
+        /// True when the body exceeded ``maximumBodySize`` (and was not read).
+        public var bodyTooLarge: Bool
+        public var client: String
+
+        public init(
+            method: String, path: String, query: String, authorization: String?, ifMatch: String?, contentType: String?,
+            body: [UInt8]?, bodyTooLarge: Bool, client: String
+        ) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.authorization = authorization
+            self.ifMatch = ifMatch
+            self.contentType = contentType
+            self.body = body
+            self.bodyTooLarge = bodyTooLarge
+            self.client = client
+        }
+    }
+
+    /// One HTTP response.
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: String
+    }
+
+    let context: AdminContext
+    let endpoints: [AdminEndpoint]
+
+    public init(controller: ConfigController, proxy: ProxyServer, logger: Logger = Logger(label: "fulcrum.admin")) {
+        let context = AdminContext(controller: controller, store: controller.store, proxy: proxy, logger: logger)
+        self.context = context
+        endpoints = context.configEndpoints() + context.resourceEndpoints() + context.observationEndpoints()
+    }
+
+    /// Answers one request.
+    public func respond(to request: Request) async -> Response {
+        do {
+            let reply = try await dispatch(request)
+            return render(reply)
+        } catch {
+            var response = render(AdminReply(status: error.status, body: .json(error.document)))
+            if error.status == 401 { response.headers.append(("WWW-Authenticate", "Bearer")) }
+            if error.status == 405, let allowed = allowedMethods(request.path) {
+                response.headers.append(("Allow", allowed.joined(separator: ", ")))
+            }
+            return response
+        }
+    }
+
+    private func dispatch(_ request: Request) async throws(AdminError) -> AdminReply {
+        guard let segments = Self.segments(request.path) else { throw .badRequest("the path is not valid percent-encoding") }
+        var allowed: [String] = []
+        var found: (AdminEndpoint, [String: String])?
+        for endpoint in endpoints {
+            guard let parameters = endpoint.template.match(segments) else { continue }
+            allowed.append(endpoint.method)
+            if endpoint.method == request.method { found = (endpoint, parameters) }
+        }
+        guard let (endpoint, parameters) = found else {
+            if allowed.isEmpty { throw .notFound("there is no endpoint \(request.path)") }
+            throw .methodNotAllowed(allowed)
+        }
+        let operation = "\(request.method) \(request.path)"
+        let target = segments.dropFirst(2).joined(separator: "/")
+
+        var token: StoredToken?
+        if endpoint.access != .open {
+            token = try await authenticate(request)
+            guard let token else {
+                await audit(AuditRecord(actor: "-", client: request.client, operation: operation, target: target, result: "401 unauthorized",
+                    detail: request.authorization == nil ? "no token" : "unknown token"))
+                throw .unauthorized
+            }
+            if token.role != .admin, endpoint.access == .admin || endpoint.access == .configChange {
+                await audit(AuditRecord(actor: token.name, client: request.client, operation: operation, target: target, result: "403 forbidden",
+                    detail: "viewer token"))
+                throw .forbidden
+            }
+        }
+        do throws(AdminError) {
+            let precondition = try Self.precondition(request.ifMatch)
+            if endpoint.access == .configChange, precondition == .none { throw .preconditionRequired }
+            if request.bodyTooLarge { throw .payloadTooLarge }
+            let body = try Self.body(request)
+            let call = AdminCall(
+                method: request.method, path: request.path, parameters: parameters, query: Self.query(request.query), body: body,
+                token: token, client: request.client, precondition: precondition, endpoint: endpoint)
+            return try await endpoint.handler(call)
+        } catch {
+            if endpoint.access == .admin || endpoint.access == .configChange {
+                await audit(AuditRecord(
+                    actor: token?.name ?? "-", client: request.client, operation: operation, target: target,
+                    result: "\(error.status) \(error.code)", detail: error.description))
+            }
+            throw error
+        }
+    }
+
+    private func audit(_ record: AuditRecord) async { await context.audit(record) }
+
+    private func authenticate(_ request: Request) async throws(AdminError) -> StoredToken? {
+        guard let header = request.authorization else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let tokens: [StoredToken]
+        do {
+            tokens = try await context.store.tokens()
+        } catch {
+            throw .internalError("cannot read tokens: \(error)")
+        }
+        return AdminTokens.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces), among: tokens)
+    }
+
+    private func allowedMethods(_ path: String) -> [String]? {
+        guard let segments = Self.segments(path) else { return nil }
+        let methods = endpoints.filter { $0.template.match(segments) != nil }.map(\.method)
+        return methods.isEmpty ? nil : methods
+    }
+
+    private func render(_ reply: AdminReply) -> Response {
+        var headers: [(String, String)] = [("Cache-Control", "no-store")]
+        if let version = reply.version { headers.append(("ETag", "\"\(version)\"")) }
+        let body: String
+        switch reply.body {
+        case .json(let document):
+            headers.append(("Content-Type", "application/json; charset=utf-8"))
+            body = document.jsonText(pretty: true) + "\n"
+        case .text(let text, let contentType):
+            headers.append(("Content-Type", contentType))
+            body = text
+        case .empty:
+            body = ""
+        }
+        return Response(status: reply.status, headers: headers, body: body)
+    }
+
+    // MARK: request parts
+
+    static func segments(_ path: String) -> [String]? {
+        var result: [String] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = String(part).removingPercentEncoding else { return nil }
+            result.append(decoded)
+        }
+        return result
+    }
+
+    static func query(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) -> String {
+                String(part).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(part)
+            }
+            result[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return result
+    }
+
+    static func precondition(_ header: String?) throws(AdminError) -> AdminCall.Precondition {
+        guard var text = header?.trimmingCharacters(in: .whitespaces), !text.isEmpty else { return .none }
+        if text == "*" { return .any }
+        if text.hasPrefix("W/") { text.removeFirst(2) }
+        if text.count >= 2, text.hasPrefix("\""), text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
+        guard let number = Int(text), number > 0 else {
+            throw .badRequest("If-Match must be a version number in quotes (\"12\") or *")
+        }
+        return .version(number)
+    }
+
+    static func body(_ request: Request) throws(AdminError) -> ConfigDocument? {
+        guard let bytes = request.body, !bytes.isEmpty else { return nil }
+        if let type = request.contentType {
+            let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            guard mediaType == "application/json" || mediaType.hasSuffix("+json") else { throw .unsupportedMediaType(mediaType) }
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalidJSON("the body is not UTF-8") }
+        do {
+            return try JSONDocumentReader.parse(text)
+        } catch {
+            throw .invalidJSON("\(error)")
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import FulcrumCore
+import FulcrumProxy
+import FulcrumStore
+
+/// How store records and data-plane state look in API responses.
+enum AdminDocuments {
+    static func timestamp(_ date: Date) -> ConfigDocument {
+        .string(formatter().string(from: date))
+    }
+
+    /// Reads an RFC 3339 time, with or without fractional seconds.
+    static func parseTimestamp(_ text: String) -> Date? {
+        let withFraction = formatter()
+        if let date = withFraction.date(from: text) { return date }
+        let plain = ISO8601DateFormatter()
+        return plain.date(from: text)
+    }
+
+    private static func formatter() -> ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+
+    static func summary(_ version: ConfigVersion.Summary) -> ConfigDocument {
+        .mapping([
+            .init("number", .int(version.number)), .init("created_at", timestamp(version.createdAt)),
+            .init("actor", .string(version.actor)), .init("source", .string(version.source.rawValue)),
+            .init("message", .string(version.message)), .init("based_on", version.basedOn.map(ConfigDocument.int) ?? .null),
+            .init("active", .bool(version.active)),
+        ])
+    }
+
+    static func version(_ version: ConfigVersion, active: Bool) -> ConfigDocument {
+        var document = summary(version.summary(active: active))
+        document["config"] = version.document
+        return document
+    }
+
+    static func change(_ change: DocumentChange) -> ConfigDocument {
+        .mapping([.init("path", .string(change.path)), .init("before", change.before ?? .null), .init("after", change.after ?? .null)])
+    }
+
+    static func audit(_ entry: AuditEntry) -> ConfigDocument {
+        .mapping([
+            .init("sequence", .int(entry.sequence)), .init("time", timestamp(entry.record.time)),
+            .init("actor", .string(entry.record.actor)), .init("client", .string(entry.record.client)),
+            .init("operation", .string(entry.record.operation)), .init("target", .string(entry.record.target)),
+            .init("result", .string(entry.record.result)), .init("detail", .string(entry.record.detail)),
+            .init("version", entry.version.map(ConfigDocument.int) ?? .null), .init("hash", .string(entry.hash)),
+        ])
+    }
+
+    static func token(_ token: StoredToken) -> ConfigDocument {
+        .mapping([.init("name", .string(token.name)), .init("role", .string(token.role.rawValue)), .init("created_at", timestamp(token.createdAt))])
+    }
+
+    static func state(_ state: ProxyState) -> ConfigDocument {
+        func limit(_ limit: ProxyState.LimitState?) -> ConfigDocument {
+            guard let limit else { return .null }
+            return .mapping([.init("rejected", .int(limit.rejected)), .init("tracked_keys", .int(limit.trackedKeys))])
+        }
+        return .mapping([
+            .init("version", .int(state.generation)),
+            .init("services", .list(state.services.map { service in
+                .mapping([
+                    .init("name", .string(service.name)),
+                    .init("nodes", .list(service.nodes.map { node in
+                        .mapping([
+                            .init("name", .string(node.name)), .init("up", .bool(node.up)),
+                            .init("ejected_for_seconds", node.ejectedFor.map { .number(String(format: "%.3f", $0)) } ?? .null),
+                            .init("in_flight", .int(node.inFlight)),
+                        ])
+                    })),
+                    .init("breakers", .list(service.breakers.map(ConfigDocument.string))),
+                    .init("rate_limit", limit(service.rateLimit)),
+                    .init("limited_in_flight", service.limitedInFlight.map(ConfigDocument.int) ?? .null),
+                ])
+            })),
+            .init("routes", .list(state.routes.map { route in
+                .mapping([
+                    .init("name", .string(route.name)), .init("rate_limit", limit(route.rateLimit)),
+                    .init("limited_in_flight", route.limitedInFlight.map(ConfigDocument.int) ?? .null),
+                ])
+            })),
+        ])
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import FulcrumCore
+import FulcrumProxy
+import FulcrumStore
+import Logging
+
+/// The one way configuration changes reach the data plane once a store is in use: a change is
+/// validated, compiled, committed to the store (with its audit entry) and only then swapped in.
+/// A change that fails any step leaves both the store and the data plane as they were.
+///
+/// Changes are serialised by the actor; ``ChangeRequest/expected`` gives optimistic concurrency
+/// between operators, and the store's own check covers other processes sharing the store.
+public actor ConfigController {
+    /// Compiles a validated configuration for the data plane (resolving addresses, building the
+    /// router); throws when it cannot be served.
+    public typealias Compile = @Sendable (FulcrumConfig, _ version: Int) throws -> RuntimeConfig
+    /// Swaps a compiled configuration in (data plane, health checker).
+    public typealias Activate = @Sendable (RuntimeConfig) -> Void
+
+    /// Who asks for a change, from where, and on which version it is based.
+    public struct ChangeRequest: Sendable {
+        public var actor: String
+        public var client: String
+        public var source: ChangeSource
+        /// e.g. `PUT /api/v1/services/users`.
+        public var operation: String
+        /// e.g. `services/users`.
+        public var target: String
+        public var message: String
+        /// The version the change was made from (`nil`: apply to whatever is active).
+        public var expected: Int?
+
+        public init(actor: String, client: String, source: ChangeSource, operation: String, target: String, message: String, expected: Int?) {
+            self.actor = actor
+            self.client = client
+            self.source = source
+            self.operation = operation
+            self.target = target
+            self.message = message
+            self.expected = expected
+        }
+    }
+
+    /// What a change did.
+    public struct Outcome: Sendable {
+        /// The active version after the change.
+        public var version: ConfigVersion
+        /// False when the edit changed nothing (no version was made).
+        public var created: Bool
+        public var changes: [DocumentChange]
+    }
+
+    public let store: any ConfigStore
+    private let compile: Compile
+    private let activate: Activate
+    private let logger: Logger
+    /// The version the data plane serves.
+    public private(set) var active: ConfigVersion
+
+    /// The version to serve from `store`: its active version or, when the store is empty,
+    /// `initialDocument()` validated, compiled and committed as version 1.
+    public static func bootstrap(
+        store: any ConfigStore, initialDocument: () throws -> ConfigDocument, compile: Compile, logger: Logger = Logger(label: "fulcrum.admin")
+    ) async throws -> ConfigVersion {
+        if let version = try await store.activeVersion() { return version }
+        let document = try initialDocument()
+        _ = try compile(try FulcrumConfig.parse(document: document), 1)
+        let version = try await store.commit(
+            VersionProposal(document: document, actor: "file", source: .file, message: "initial import of the configuration file", basedOn: nil),
+            audit: AuditRecord(
+                actor: "file", client: "-", operation: "config import", target: "config", result: "ok",
+                detail: "version 1: imported from the configuration file"))
+        logger.notice("the store was empty: imported the configuration file as version 1")
+        return version
+    }
+
+    /// A controller for a data plane that serves `active` (see ``bootstrap(store:initialDocument:compile:logger:)``).
+    public init(
+        store: any ConfigStore, active: ConfigVersion, compile: @escaping Compile, activate: @escaping Activate,
+        logger: Logger = Logger(label: "fulcrum.admin")
+    ) {
+        self.store = store
+        self.active = active
+        self.compile = compile
+        self.activate = activate
+        self.logger = logger
+    }
+
+    /// The configuration of the active version, validated again (a store edited by hand is caught here).
+    public func activeConfig() throws -> FulcrumConfig {
+        try FulcrumConfig.parse(document: active.document)
+    }
+
+    /// Applies `edit` to the active document and, if the result differs, stores and activates it.
+    ///
+    /// - Throws: ``AdminError`` — 412 when `expected` is not the active version, 422 when the
+    ///   result is invalid or cannot be compiled, or whatever `edit` throws.
+    public func change(_ request: ChangeRequest, edit: (ConfigDocument) throws(AdminError) -> ConfigDocument) async throws(AdminError) -> Outcome {
+        if let expected = request.expected, expected != active.number {
+            throw .versionConflict(active: active.number)
+        }
+        let document = try edit(active.document)
+        return try await commit(document, request: request)
+    }
+
+    /// Makes a new version equal to version `number` (history is never rewritten).
+    public func rollback(to number: Int, _ request: ChangeRequest) async throws(AdminError) -> Outcome {
+        if let expected = request.expected, expected != active.number {
+            throw .versionConflict(active: active.number)
+        }
+        let old: ConfigVersion?
+        do {
+            old = try await store.version(number)
+        } catch {
+            throw .internalError("cannot read version \(number): \(error)")
+        }
+        guard let old else { throw .notFound("there is no version \(number)") }
+        var request = request
+        request.source = .rollback
+        if request.message.isEmpty { request.message = "rollback to version \(number)" }
+        return try await commit(old.document, request: request)
+    }
+
+    private func commit(_ document: ConfigDocument, request: ChangeRequest) async throws(AdminError) -> Outcome {
+        let changes = active.document.changes(to: document)
+        guard !changes.isEmpty else { return Outcome(version: active, created: false, changes: []) }
+        let config: FulcrumConfig
+        do {
+            config = try FulcrumConfig.parse(document: document)
+        } catch {
+            throw .invalidConfig(error)
+        }
+        let nextNumber = active.number + 1
+        let runtime: RuntimeConfig
+        do {
+            runtime = try compile(config, nextNumber)
+        } catch let error as ConfigError {
+            throw .invalidConfig(error)
+        } catch {
+            throw .cannotApply("\(error)")
+        }
+        let detail = changes.map(\.description).joined(separator: "\n")
+        let committed: ConfigVersion
+        do {
+            committed = try await store.commit(
+                VersionProposal(document: document, actor: request.actor, source: request.source, message: request.message, basedOn: active.number),
+                audit: AuditRecord(
+                    actor: request.actor, client: request.client, operation: request.operation, target: request.target, result: "ok",
+                    detail: detail))
+        } catch let error as StoreError {
+            if case .some(let current) = error.conflictingActive { throw .versionConflict(active: current) }
+            throw .internalError("\(error)")
+        } catch {
+            throw .internalError("the store refused the change: \(error)")
+        }
+        // Every commit is based on the active version, which is the newest, so the number the
+        // store gave is the one the configuration was compiled with.
+        activate(runtime)
+        active = committed
+        logger.info(
+            "configuration changed",
+            metadata: ["version": "\(committed.number)", "actor": "\(request.actor)", "operation": "\(request.operation)", "changes": "\(changes.count)"])
+        return Outcome(version: committed, created: true, changes: changes)
+    }
+
+    /// Picks up a version activated by another process sharing the store (another Fulcrum instance
+    /// or a `fulcrum` command). Returns true when a new version was activated.
+    @discardableResult
+    public func refresh() async throws -> Bool {
+        guard let latest = try await store.activeVersion(), latest.number != active.number else { return false }
+        let config = try FulcrumConfig.parse(document: latest.document)
+        activate(try compile(config, latest.number))
+        active = latest
+        logger.notice("activated version \(latest.number) committed by another process", metadata: ["actor": "\(latest.actor)"])
+        return true
+    }
+}

@@ -1,0 +1,102 @@
+/// Where a request would go and why, worked out without sending anything: the answer of
+/// `fulcrum route` and of the admin API's route explanation (as ``text`` and ``document``).
+public struct RouteReport: Sendable {
+    /// One route in match order and what it made of the request.
+    public struct Step: Sendable, Equatable {
+        public var route: String
+        /// `exact`, `prefix` or `regex`.
+        public var pathKind: String
+        /// `MATCH`, or why not.
+        public var verdict: String
+        public var matched: Bool
+    }
+
+    /// The request line, e.g. `GET /api/users?lang=zh`.
+    public var request: String
+    public var steps: [Step]
+    /// The route that serves the request (`default` for the default target); `nil` for 404.
+    public var route: String?
+    /// The service and its strategy; `nil` for 404.
+    public var service: String?
+    public var strategy: String?
+    /// The node, when it is decided by the request alone (pinned, or hashed on a key the request has).
+    public var node: String?
+    /// How the node is chosen.
+    public var nodeReason: String?
+
+    public init(config: FulcrumConfig, request: DescribedRequest) {
+        let router = Router(config: config)
+        let explanation = router.explain(request)
+        self.request = "\(request.method) \(request.path)\(request.query.isEmpty ? "" : "?" + request.query)"
+        steps = explanation.steps.map { step in
+            let verdict: String
+            switch step.outcome {
+            case .matched: verdict = "MATCH"
+            case .shadowed: verdict = "would match, but an earlier route already did"
+            case .rejected(let reason): verdict = "no: \(reason)"
+            }
+            return Step(route: step.routeName, pathKind: step.pathKind, verdict: verdict, matched: step.outcome == .matched)
+        }
+        guard let decision = explanation.decision else { return }
+        let service = config.services[decision.serviceIndex]
+        route = explanation.usedDefault ? "default" : router.routeName(decision)
+        self.service = service.name
+        strategy = service.strategy.name
+        func describe(_ node: Node) -> String { "\(node.name) (\(node.host):\(node.port))" }
+        if let pinned = decision.pinnedNode {
+            node = describe(service.nodes[pinned])
+            nodeReason = "pinned by the route"
+            return
+        }
+        var balancer = ServiceBalancer(service: service)
+        var random = FastRandom(seed: 0)
+        let pick = balancer.pick(for: request, random: &random, isEligible: { _ in true }).map { service.nodes[$0] }
+        switch service.strategy {
+        case .pinned:
+            node = pick.map(describe)
+            nodeReason = "the service pins every request"
+        case .hash(let key):
+            if ServiceBalancer.keyValue(key, of: request) != nil {
+                node = pick.map(describe)
+                nodeReason = "hash of \(key); the same key always gets this node"
+            } else {
+                nodeReason = "any, by weight (the request has no \(key), so hashing falls back to weighted random)"
+            }
+        case .roundRobin, .random, .leastConnections:
+            let weights = service.nodes.map { "\($0.name)=\($0.effectiveWeight)" }.joined(separator: ", ")
+            nodeReason = "chosen per request by \(service.strategy.name) over \(weights); a fresh balancer picks \(pick.map(describe) ?? "none")"
+        }
+    }
+
+    /// The report as lines of text.
+    public var text: String {
+        var lines = [request, "routes in match order:"]
+        for step in steps { lines.append("  \(step.route) [\(step.pathKind)] \(step.verdict)") }
+        if steps.isEmpty { lines.append("  (no routes)") }
+        guard let route, let service, let strategy else {
+            lines.append("result: 404, no route matches and there is no default")
+            return lines.joined(separator: "\n")
+        }
+        lines.append("route: \(route)")
+        lines.append("service: \(service) (strategy \(strategy))")
+        if let node { lines.append("node: \(node) (\(nodeReason ?? ""))") } else { lines.append("node: \(nodeReason ?? "")") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The report as a JSON-ready document.
+    public var document: ConfigDocument {
+        func optional(_ text: String?) -> ConfigDocument { text.map(ConfigDocument.string) ?? .null }
+        return .mapping([
+            .init("request", .string(request)),
+            .init("steps", .list(steps.map { step in
+                .mapping([
+                    .init("route", .string(step.route)), .init("path_kind", .string(step.pathKind)),
+                    .init("matched", .bool(step.matched)), .init("verdict", .string(step.verdict)),
+                ])
+            })),
+            .init("status", route == nil ? .int(404) : .null),
+            .init("route", optional(route)), .init("service", optional(service)), .init("strategy", optional(strategy)),
+            .init("node", optional(node)), .init("node_reason", optional(nodeReason)),
+        ])
+    }
+}

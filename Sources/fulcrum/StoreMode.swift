@@ -1,0 +1,105 @@
+import FulcrumAdmin
+import FulcrumCore
+import FulcrumProxy
+import FulcrumStore
+import Foundation
+import Logging
+
+/// `serve --store`: the store holds the configuration versions; the file only seeds an empty store
+/// (and is imported again as a new version on SIGHUP); the admin API makes changes.
+struct StoreMode {
+    let store: SQLiteConfigStore
+    let configPath: String?
+    let logger: Logger
+
+    static func compile(_ config: FulcrumConfig, _ version: Int) throws -> RuntimeConfig {
+        try RuntimeConfig(config: config, generation: version)
+    }
+
+    /// The version to serve, importing the file into an empty store.
+    func bootstrap() async throws -> ConfigVersion {
+        try await ConfigController.bootstrap(
+            store: store,
+            initialDocument: {
+                guard let configPath else {
+                    throw ConfigFile.LoadError(description: "the store \(store.path) is empty: give --config FILE to import a first configuration")
+                }
+                return try ConfigDocument.parse(ConfigFile.read(configPath))
+            },
+            compile: Self.compile, logger: logger)
+    }
+
+    /// Makes sure the admin API can be used: with no token stored, stores the one given by
+    /// `FULCRUM_ADMIN_TOKEN` or `--admin-token-file`, or creates one and prints it once.
+    func ensureFirstToken(tokenFile: String?) async throws {
+        let given: String?
+        if let secret = ProcessInfo.processInfo.environment["FULCRUM_ADMIN_TOKEN"], !secret.isEmpty {
+            given = secret
+        } else if let tokenFile {
+            given = try ConfigFile.read(tokenFile).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else {
+            given = nil
+        }
+        let tokens = try await store.tokens()
+        guard tokens.isEmpty else {
+            if let given, AdminTokens.authenticate(given, among: tokens) == nil {
+                logger.warning("the given admin token is not in the store and is ignored: the store already has tokens (manage them with 'fulcrum token')")
+            }
+            return
+        }
+        let secret = given ?? AdminTokens.generateSecret()
+        guard secret.count >= 16 else { throw ConfigFile.LoadError(description: "the admin token must be at least 16 characters long") }
+        try await store.addToken(StoredToken(name: "admin", role: .admin, secretHash: AdminTokens.hash(secret)))
+        try await store.appendAudit(AuditRecord(
+            actor: "-", client: "-", operation: "token bootstrap", target: "tokens/admin", result: "ok",
+            detail: given == nil ? "generated on first start" : "from FULCRUM_ADMIN_TOKEN or --admin-token-file"))
+        if given == nil {
+            FileHandle.standardError.write(Data("""
+
+                ================================================================
+                Created the admin token 'admin' (role admin). It is shown only once:
+
+                    \(secret)
+
+                Use it as 'Authorization: Bearer TOKEN' on the admin API.
+                ================================================================
+
+                """.utf8))
+        }
+    }
+
+    /// SIGHUP with a store: the file becomes a new version (when it differs from the active one).
+    static func importFile(_ path: String, into controller: ConfigController, logger: Logger) async {
+        let request = ConfigController.ChangeRequest(
+            actor: "file", client: "-", source: .file, operation: "config import (SIGHUP)", target: "config",
+            message: "reloaded from \(path)", expected: nil)
+        do {
+            let document = try ConfigDocument.parse(ConfigFile.read(path))
+            let outcome = try await controller.change(request) { _ in document }
+            if outcome.created {
+                logger.info("configuration file imported", metadata: ["config": "\(path)", "version": "\(outcome.version.number)"])
+            } else {
+                logger.info("configuration file unchanged from the active version", metadata: ["version": "\(outcome.version.number)"])
+            }
+        } catch {
+            logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(path)", "error": "\(error)"])
+            _ = try? await controller.store.appendAudit(AuditRecord(
+                actor: "file", client: "-", operation: request.operation, target: "config", result: "rejected", detail: "\(error)"))
+        }
+    }
+}
+
+/// `HOST:PORT` (or `[IPv6]:PORT`) for the admin listener.
+struct HostAndPort {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+}
