@@ -5,6 +5,8 @@ import ArgumentParser
 struct Fulcrum: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fulcrum: a load balancer and API gateway on SwiftNIO.",
-        subcommands: [ServeCommand.self, CheckCommand.self, RouteCommand.self, DemoCommand.self]
+        subcommands: [
+            ServeCommand.self, CheckCommand.self, RouteCommand.self, DemoCommand.self, ConfigCommand.self, AuditCommand.self, TokenCommand.self,
+        ]
     )
 }
