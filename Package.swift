@@ -90,6 +90,16 @@ let package = Package(
             dependencies: ["FulcrumStore", "FulcrumCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
+            name: "FulcrumAdminTests",
+            dependencies: [
+                "FulcrumAdmin",
+                "FulcrumProxy",
+                "FulcrumStore",
+                "FulcrumCore",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "fulcrumTests",
             dependencies: [
                 "fulcrum",

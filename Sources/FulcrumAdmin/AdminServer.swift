@@ -106,6 +106,8 @@ struct AdminResponder: HTTPResponder {
         do {
             let buffer = try await request.collectBody(upTo: AdminAPI.maximumBodySize)
             if buffer.readableBytes > 0 { body = Array(buffer.readableBytesView) }
+        } catch is NIOTooManyBytesError {
+            tooLarge = true
         } catch let error as HTTPError where error.status == .contentTooLarge {
             tooLarge = true
         }

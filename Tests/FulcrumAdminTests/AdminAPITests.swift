@@ -1,0 +1,261 @@
+import Foundation
+import FulcrumAdmin
+import FulcrumCore
+import FulcrumStore
+import Testing
+
+/// The admin API over HTTP against a running data plane and a real SQLite store.
+@Suite(.serialized) struct AdminAPITests {
+    @Test func tokensAreRequiredRolesAreEnforcedAndRefusalsAudited() async throws {
+        let fixture = try await AdminFixture()
+        let health = try await fixture.call("GET", "/api/v1/health", as: .none)
+        #expect(health.status == 200 && health["status"] == .string("ok"))
+
+        let anonymous = try await fixture.call("GET", "/api/v1/config", as: .none)
+        #expect(anonymous.status == 401)
+        #expect(anonymous.headers["www-authenticate"] == "Bearer")
+        #expect(anonymous["error", "code"] == .string("unauthorized"))
+        #expect(try await fixture.call("GET", "/api/v1/config", as: .raw("Bearer fulcrum_wrong")).status == 401)
+        #expect(try await fixture.call("GET", "/api/v1/config", as: .raw("Basic \(fixture.adminSecret)")).status == 401)
+
+        let viewer = try await fixture.call("GET", "/api/v1/services", as: .viewer)
+        #expect(viewer.status == 200 && viewer.headers["etag"] == "\"1\"")
+        let forbidden = try await fixture.call("PATCH", "/api/v1/services/web", as: .viewer, ifMatch: "*", body: #"{"strategy":"random"}"#)
+        #expect(forbidden.status == 403)
+        #expect(try await fixture.call("GET", "/api/v1/tokens", as: .viewer).status == 403)
+        #expect(try await fixture.activeVersion() == 1, "nothing changed")
+
+        let audit = try await fixture.store.auditEntries(AuditQuery())
+        #expect(audit.filter { $0.record.result == "401 unauthorized" }.count == 3)
+        #expect(audit.contains { $0.record.result == "403 forbidden" && $0.record.actor == "watcher" && $0.record.target == "services/web" })
+        try await fixture.stop()
+    }
+
+    @Test func servicesNodesAndRoutesAreCreatedReadReplacedPatchedAndDeleted() async throws {
+        let fixture = try await AdminFixture()
+        let b = fixture.backends[1].port
+        // services
+        let created = try await fixture.call(
+            "POST", "/api/v1/services?message=add%20search", ifMatch: "\"1\"",
+            body: #"{"name":"search","strategy":"hash","hash_key":"header:X-User","nodes":[{"name":"s1","host":"127.0.0.1","port":\#(b)}]}"#)
+        #expect(created.status == 201)
+        #expect(created["version", "number"] == .int(2) && created["version", "message"] == .string("add search"))
+        #expect(created["item", "name"] == .string("search"))
+        #expect(created.headers["etag"] == "\"2\"")
+        #expect(try await fixture.call("POST", "/api/v1/services", ifMatch: "*", body: #"{"name":"search","nodes":[]}"#).status == 409)
+        let service = try await fixture.call("GET", "/api/v1/services/search")
+        #expect(service["strategy"] == .string("hash") && service["nodes"]?.items.count == 1)
+        let patched = try await fixture.call("PATCH", "/api/v1/services/search", ifMatch: "\"2\"", body: #"{"strategy":"random","hash_key":null}"#)
+        #expect(patched.status == 200 && patched["item", "strategy"] == .string("random") && patched["item", "hash_key"] == nil)
+        let replaced = try await fixture.call(
+            "PUT", "/api/v1/services/search", ifMatch: "\"3\"", body: #"{"nodes":[{"name":"s2","host":"127.0.0.1","port":\#(b)}]}"#)
+        #expect(replaced.status == 200 && replaced["item", "nodes"]?.items.first?["name"] == .string("s2") && replaced["item", "strategy"] == nil)
+        let renamed = try await fixture.call("PUT", "/api/v1/services/search", ifMatch: "*", body: #"{"name":"other","nodes":[]}"#)
+        #expect(renamed.status == 400)
+
+        // nodes
+        let node = try await fixture.call("POST", "/api/v1/services/search/nodes", ifMatch: "\"4\"", body: #"{"name":"s3","host":"127.0.0.1","port":\#(b),"weight":2}"#)
+        #expect(node.status == 201 && node["item", "weight"] == .int(2))
+        let nodes = try await fixture.call("GET", "/api/v1/services/search/nodes")
+        #expect(nodes["items"]?.items.compactMap { $0["name"]?.stringValue } == ["s2", "s3"])
+        #expect(try await fixture.call("PATCH", "/api/v1/services/search/nodes/s3", ifMatch: "\"5\"", body: #"{"weight":7}"#)["item", "weight"] == .int(7))
+        #expect(try await fixture.call("PUT", "/api/v1/services/search/nodes/s3", ifMatch: "\"6\"", body: #"{"host":"127.0.0.1","port":\#(b)}"#)["item", "weight"] == nil)
+        #expect(try await fixture.call("DELETE", "/api/v1/services/search/nodes/s3", ifMatch: "\"7\"").status == 200)
+        #expect(try await fixture.call("GET", "/api/v1/services/search/nodes/s3").status == 404)
+        #expect(try await fixture.call("GET", "/api/v1/services/nope/nodes").status == 404)
+
+        // routes, in order, and moved
+        let route = try await fixture.call(
+            "POST", "/api/v1/routes?position=0", ifMatch: "\"8\"", body: #"{"name":"find","match":{"path_prefix":"/find/"},"service":"search"}"#)
+        #expect(route.status == 201)
+        var order = try await fixture.call("GET", "/api/v1/routes")["items"]?.items.compactMap { $0["name"]?.stringValue }
+        #expect(order == ["find", "api"])
+        #expect(try await fixture.call("POST", "/api/v1/routes/find/move", ifMatch: "\"9\"", body: #"{"position":1}"#).status == 200)
+        order = try await fixture.call("GET", "/api/v1/routes")["items"]?.items.compactMap { $0["name"]?.stringValue }
+        #expect(order == ["api", "find"])
+        #expect(try await fixture.proxied("/find/x") == "b")
+        #expect(try await fixture.call("PATCH", "/api/v1/routes/find", ifMatch: "\"10\"", body: #"{"match":{"path_prefix":"/lookup/"}}"#).status == 200)
+        #expect(try await fixture.call("GET", "/api/v1/routes/find")["match", "path_prefix"] == .string("/lookup/"))
+
+        // a service still routed to cannot go; once its route is gone it can
+        let inUse = try await fixture.call("DELETE", "/api/v1/services/search", ifMatch: "*")
+        #expect(inUse.status == 422)
+        #expect(inUse["error", "issues"]?.items.first?["path"] == .string("routes[1].service"))
+        #expect(try await fixture.call("DELETE", "/api/v1/routes/find", ifMatch: "\"11\"").status == 200)
+        #expect(try await fixture.call("DELETE", "/api/v1/services/search", ifMatch: "\"12\"").status == 200)
+        #expect(try await fixture.activeVersion() == 13)
+        try await fixture.stop()
+    }
+
+    @Test func policiesAreSetReadAndRemoved() async throws {
+        let fixture = try await AdminFixture()
+        let set = try await fixture.call(
+            "PUT", "/api/v1/services/web/policies/circuit_breaker", ifMatch: "\"1\"", body: #"{"failure_ratio":0.5,"minimum_requests":20}"#)
+        #expect(set.status == 200, "\(set.text)")
+        #expect(try await fixture.call("GET", "/api/v1/services/web/policies/circuit_breaker")["failure_ratio"] == .number("0.5"))
+        let invalid = try await fixture.call("PUT", "/api/v1/routes/api/policies/rate_limit", ifMatch: "*", body: #"{"algorithm":"magic"}"#)
+        #expect(invalid.status == 422)
+        #expect(invalid["error", "issues"]?.items.first?["path"]?.stringValue?.hasPrefix("routes[0].rate_limit") == true)
+        #expect(try await fixture.call("PUT", "/api/v1/routes/api/policies/max_in_flight", ifMatch: "*", body: "5").status == 200)
+        #expect(try await fixture.call("GET", "/api/v1/routes/api/policies/max_in_flight").json == .int(5))
+        #expect(try await fixture.call("GET", "/api/v1/routes/api/policies/health_check").status == 404)
+        #expect(try await fixture.call("DELETE", "/api/v1/services/web/policies/circuit_breaker", ifMatch: "*").status == 200)
+        #expect(try await fixture.call("GET", "/api/v1/services/web/policies/circuit_breaker").json == .null)
+        try await fixture.stop()
+    }
+
+    @Test func writesNeedTheCurrentVersionAndConflictsChangeNothing() async throws {
+        let fixture = try await AdminFixture()
+        let missing = try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", body: #"{"weight":1}"#)
+        #expect(missing.status == 428 && missing["error", "code"] == .string("precondition_required"))
+        #expect(try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "\"1\"", body: #"{"weight":1}"#).status == 200)
+        let stale = try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "\"1\"", body: #"{"weight":9}"#)
+        #expect(stale.status == 412)
+        #expect(stale["error", "active_version"] == .int(2))
+        #expect(try await fixture.call("GET", "/api/v1/services/web/nodes/b")["weight"] == .int(1))
+        #expect(try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "W/\"2\"", body: #"{"weight":3}"#).status == 200)
+        #expect(try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "banana", body: "{}").status == 400)
+        // An edit that changes nothing makes no version.
+        let same = try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "*", body: #"{"weight":3}"#)
+        #expect(same.status == 200 && same["created"] == .bool(false) && same["version", "number"] == .int(3))
+        try await fixture.stop()
+    }
+
+    @Test func badBodiesGetPreciseErrorsAndNothingIsApplied() async throws {
+        let fixture = try await AdminFixture()
+        let regex = try await fixture.call(
+            "POST", "/api/v1/routes", ifMatch: "*", body: #"{"name":"bad","match":{"path_regex":"(["},"service":"web"}"#)
+        #expect(regex.status == 422)
+        #expect(regex["error", "issues"]?.items.first?["path"] == .string("routes[1].match.path_regex"))
+        let malformed = try await fixture.call("PUT", "/api/v1/config", ifMatch: "*", body: #"{"listen": [1,]}"#)
+        #expect(malformed.status == 400 && malformed["error", "code"] == .string("invalid_json"))
+        #expect(malformed["error", "message"]?.stringValue?.contains("line 1, column") == true)
+        #expect(try await fixture.call("PUT", "/api/v1/config", ifMatch: "*", body: "listen: []", contentType: "application/yaml").status == 415)
+        let huge = "{\"x\":\"" + String(repeating: "a", count: AdminAPI.maximumBodySize) + "\"}"
+        #expect(try await fixture.call("PUT", "/api/v1/config", ifMatch: "*", body: huge).status == 413)
+        #expect(try await fixture.call("PUT", "/api/v1/config", ifMatch: "*", body: "[1]").status == 400)
+        #expect(try await fixture.call("GET", "/api/v1/nothing").status == 404)
+        let wrongMethod = try await fixture.call("DELETE", "/api/v1/config")
+        #expect(wrongMethod.status == 405 && wrongMethod.headers["allow"] == "GET, PUT")
+        #expect(try await fixture.activeVersion() == 1)
+        #expect(try await fixture.store.versions(limit: 10, before: nil).count == 1)
+        let rejected = try await fixture.store.auditEntries(AuditQuery()).map(\.record.result)
+        #expect(rejected.contains("422 invalid_config") && rejected.contains("400 invalid_json") && rejected.contains("413 payload_too_large"))
+        try await fixture.stop()
+    }
+
+    @Test func dryRunValidationReportsWhatCheckReports() async throws {
+        let fixture = try await AdminFixture()
+        let text = """
+            {"listen": [{"port": 70000}], "services": {"web": {"strategy": "fastest", "nodes": []}}, "routes": [{"name": "r", "service": "nope"}]}
+            """
+        let reply = try await fixture.call("POST", "/api/v1/config/validate", as: .viewer, body: text)
+        #expect(reply.status == 200 && reply["valid"] == .bool(false))
+        var expected: [String] = []
+        let document = try JSONDocumentReader.parse(text)
+        do {
+            _ = try FulcrumConfig.parse(document: document)
+        } catch {
+            expected = error.issues.map(\.path)
+        }
+        #expect(!expected.isEmpty)
+        #expect(reply["issues"]?.items.compactMap { $0["path"]?.stringValue } == expected)
+        let good = try await fixture.call("GET", "/api/v1/config")["config"]!
+        #expect(try await fixture.call("POST", "/api/v1/config/validate", body: good.jsonText())["valid"] == .bool(true))
+        #expect(try await fixture.activeVersion() == 1)
+        try await fixture.stop()
+    }
+
+    @Test func explainGivesTheSameAnswerAsTheRouteCommand() async throws {
+        let fixture = try await AdminFixture()
+        let reply = try await fixture.call(
+            "POST", "/api/v1/explain", as: .viewer, body: #"{"method":"post","path":"/api/users?x=1","headers":{"Host":"example.com"},"cookies":{"beta":"1"}}"#)
+        let config = try await fixture.controller.activeConfig()
+        let report = RouteReport(
+            config: config,
+            request: DescribedRequest(method: "POST", target: "/api/users?x=1", headers: [("Host", "example.com"), ("Cookie", "beta=1")]))
+        #expect(reply.json == report.document)
+        #expect(reply["route"] == .string("api"))
+        #expect(try await fixture.call("POST", "/api/v1/explain", body: #"{"path":"no-slash"}"#).status == 400)
+        try await fixture.stop()
+    }
+
+    @Test func changesRollbackAndDrainTakeEffectOnTraffic() async throws {
+        let fixture = try await AdminFixture()
+        #expect(try await fixture.proxied("/api/x") == "a")
+        // Version 2: all traffic to b.
+        #expect(try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "\"1\"", body: #"{"weight":1}"#).status == 200)
+        #expect(try await fixture.call("POST", "/api/v1/services/web/nodes/a/drain", ifMatch: "\"2\"").status == 200)
+        for _ in 0..<10 { #expect(try await fixture.proxied("/api/x") == "b") }
+        let state = try await fixture.call("GET", "/api/v1/services/web/nodes/a")
+        #expect(state["drain"] == .bool(true) && state["weight"] == .int(1), "draining keeps the weight")
+
+        let diff = try await fixture.call("GET", "/api/v1/versions/1/diff?to=3")
+        #expect(diff["changes"]?.items.compactMap { $0["path"]?.stringValue } == ["services.web.nodes[0].drain", "services.web.nodes[1].weight"])
+
+        // Roll back to version 1: a new version 4 equal to 1, and traffic returns to a.
+        let rollback = try await fixture.call("POST", "/api/v1/versions/1/rollback?message=undo", ifMatch: "\"3\"")
+        #expect(rollback.status == 200)
+        #expect(rollback["version", "number"] == .int(4) && rollback["version", "source"] == .string("rollback"))
+        for _ in 0..<10 { #expect(try await fixture.proxied("/api/x") == "a") }
+        let v4 = try await fixture.call("GET", "/api/v1/versions/4")
+        let v1 = try await fixture.call("GET", "/api/v1/versions/1")
+        #expect(v4["config"] == v1["config"] && v4["active"] == .bool(true) && v1["active"] == .bool(false))
+        let listed = try await fixture.call("GET", "/api/v1/versions?limit=2")
+        #expect(listed["items"]?.items.compactMap { $0["number"]?.intValue } == [4, 3])
+        #expect(try await fixture.call("GET", "/api/v1/versions/99").status == 404)
+        #expect(try await fixture.call("POST", "/api/v1/versions/99/rollback", ifMatch: "*").status == 404)
+
+        // enable puts it back: weights 1:1 again after the rollback to 1 means only a; enable on a is a no-op
+        let enable = try await fixture.call("POST", "/api/v1/services/web/nodes/a/enable", ifMatch: "*")
+        #expect(enable.status == 200 && enable["created"] == .bool(false))
+        try await fixture.stop()
+    }
+
+    @Test func theAuditLogFiltersAndItsChainVerifies() async throws {
+        let fixture = try await AdminFixture()
+        _ = try await fixture.call("PATCH", "/api/v1/services/web/nodes/b", ifMatch: "*", body: #"{"weight":2}"#)
+        _ = try await fixture.call("GET", "/api/v1/config", as: .none)
+        let byOps = try await fixture.call("GET", "/api/v1/audit?actor=ops")
+        let entry = try #require(byOps["items"]?.items.first)
+        #expect(entry["operation"] == .string("PATCH /api/v1/services/web/nodes/b"))
+        #expect(entry["version"] == .int(2))
+        #expect(entry["detail"]?.stringValue?.contains("services.web.nodes[1].weight: 0 -> 2") == true)
+        let byTarget = try await fixture.call("GET", "/api/v1/audit?target=config")
+        #expect(byTarget["items"]?.items.allSatisfy { $0["target"]?.stringValue?.hasPrefix("config") == true } == true)
+        let future = try await fixture.call("GET", "/api/v1/audit?since=2999-01-01T00:00:00Z")
+        #expect(future["items"]?.items.isEmpty == true)
+        #expect(try await fixture.call("GET", "/api/v1/audit?since=yesterday").status == 400)
+        let page = try await fixture.call("GET", "/api/v1/audit?limit=1")
+        let next = try #require(page["next_before"]?.intValue)
+        #expect(try await fixture.call("GET", "/api/v1/audit?limit=1&before=\(next)")["items"]?.items.first?["sequence"] == .int(next - 1))
+        let verify = try await fixture.call("GET", "/api/v1/audit/verify")
+        #expect(verify["intact"] == .bool(true) && verify["entries"] == .int(3))
+        try await fixture.stop()
+    }
+
+    @Test func tokensAreCreatedUsedAndRevokedThroughTheAPI() async throws {
+        let fixture = try await AdminFixture()
+        let created = try await fixture.call("POST", "/api/v1/tokens", body: #"{"name":"dashboard","role":"viewer"}"#)
+        #expect(created.status == 201)
+        let secret = try #require(created["secret"]?.stringValue)
+        #expect(try await fixture.call("GET", "/api/v1/state", as: .raw("Bearer \(secret)")).status == 200)
+        let listed = try await fixture.call("GET", "/api/v1/tokens")
+        #expect(listed["items"]?.items.compactMap { $0["name"]?.stringValue } == ["dashboard", "ops", "watcher"])
+        #expect(!listed.text.contains(secret) && !listed.text.contains(AdminTokens.hash(secret)))
+        #expect(try await fixture.call("POST", "/api/v1/tokens", body: #"{"name":"dashboard","role":"viewer"}"#).status == 409)
+        #expect(try await fixture.call("POST", "/api/v1/tokens", body: #"{"name":"x","role":"root"}"#).status == 400)
+        #expect(try await fixture.call("DELETE", "/api/v1/tokens/dashboard").status == 200)
+        #expect(try await fixture.call("GET", "/api/v1/state", as: .raw("Bearer \(secret)")).status == 401)
+        try await fixture.stop()
+    }
+
+    @Test func stateShowsTheDataPlane() async throws {
+        let fixture = try await AdminFixture()
+        let state = try await fixture.call("GET", "/api/v1/state", as: .viewer)
+        #expect(state["version"] == .int(1))
+        let nodes = state["services"]?.items.first?["nodes"]?.items.compactMap { $0["name"]?.stringValue }
+        #expect(nodes == ["a", "b"])
+        try await fixture.stop()
+    }
+}
