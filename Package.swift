@@ -103,6 +103,8 @@ let package = Package(
             name: "fulcrumTests",
             dependencies: [
                 "fulcrum",
+                "FulcrumStore",
+                "FulcrumCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

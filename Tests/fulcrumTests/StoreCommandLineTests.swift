@@ -1,0 +1,180 @@
+import Foundation
+import FulcrumCore
+import FulcrumStore
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// `fulcrum serve --store` and the store commands, run as a user runs them.
+@Suite(.serialized) struct StoreCommandLineTests {
+    static let secret = "fulcrum_cli_test_secret_0123456789abcdef"
+
+    /// A `fulcrum serve --store` process and its admin API.
+    final class Server {
+        let process = Process()
+        let errors = Pipe()
+        let adminPort: Int
+        private let session = URLSession(configuration: .ephemeral)
+
+        let secret: String
+
+        /// `secret` is given as FULCRUM_ADMIN_TOKEN (empty: none) and used for requests.
+        init(config: String?, store: String, adminPort: Int, secret: String = StoreCommandLineTests.secret) throws {
+            self.adminPort = adminPort
+            self.secret = secret
+            process.executableURL = CommandLineTests.binary
+            process.arguments = ["serve", "--store", store, "--admin", "127.0.0.1:\(adminPort)"] + (config.map { ["-c", $0] } ?? [])
+            process.environment = ProcessInfo.processInfo.environment.merging(["FULCRUM_ADMIN_TOKEN": secret]) { $1 }
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        /// Waits until the admin API answers.
+        func ready() async throws {
+            for _ in 0..<300 {
+                if (try? await request("GET", "/api/v1/health").status) == 200 { return }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw CancellationError()
+        }
+
+        func request(_ method: String, _ path: String, body: String? = nil, ifMatch: String = "*") async throws -> (status: Int, json: ConfigDocument?) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(adminPort)\(path)")!)
+            request.httpMethod = method
+            request.timeoutInterval = 5
+            request.setValue("Bearer \(secret)", forHTTPHeaderField: "Authorization")
+            request.setValue(ifMatch, forHTTPHeaderField: "If-Match")
+            if let body {
+                request.httpBody = Data(body.utf8)
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            }
+            let (data, response) = try await session.data(for: request)
+            return ((response as! HTTPURLResponse).statusCode, try? JSONDocumentReader.parse(String(decoding: data, as: UTF8.self)))
+        }
+
+        func stop(signal: Int32 = SIGTERM) -> String {
+            if process.isRunning { kill(process.processIdentifier, signal) }
+            process.waitUntilExit()
+            return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+    }
+
+    static func config(weight: Int) -> String {
+        """
+        listen: [{ address: 127.0.0.1, port: 0 }]
+        access_log: false
+        services:
+          web:
+            nodes: [{ name: a, host: 127.0.0.1, port: 9, weight: \(weight) }]
+        default: { service: web }
+        """
+    }
+
+    static func temporaryStore() -> String {
+        NSTemporaryDirectory() + "fulcrum-\(UUID().uuidString).db"
+    }
+
+    static func adminPort() -> Int { Int.random(in: 20_000..<40_000) }
+
+    @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {
+        let store = Self.temporaryStore()
+        let file = try CommandLineTests.write(Self.config(weight: 1))
+        let first = try Server(config: file, store: store, adminPort: Self.adminPort(), secret: "")
+        try await first.ready()
+        let log = first.stop()
+        #expect(log.contains("imported the configuration file as version 1"))
+        #expect(log.contains("Created the admin token 'admin'"))
+        let printed = log.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("fulcrum_") }
+        let secret = try #require(printed).trimmingCharacters(in: .whitespaces)
+
+        // The file changes, the store wins; the token printed on first start still works.
+        try Self.config(weight: 7).write(toFile: file, atomically: true, encoding: .utf8)
+        let second = try Server(config: file, store: store, adminPort: Self.adminPort(), secret: secret)
+        try await second.ready()
+        let active = try await second.request("GET", "/api/v1/config")
+        #expect(active.status == 200)
+        #expect(active.json?.value(at: ["number"]) == .int(1))
+        #expect(active.json?.value(at: ["config", "services", "web"])?["nodes"]?.items.first?["weight"] == .int(1))
+
+        // SIGHUP imports the file as a new version.
+        kill(second.process.processIdentifier, SIGHUP)
+        var number: ConfigDocument?
+        for _ in 0..<100 {
+            number = try await second.request("GET", "/api/v1/config").json?["number"]
+            if number == .int(2) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(number == .int(2))
+        let secondLog = second.stop()
+        #expect(!secondLog.contains("Created the admin token"))
+
+        let history = try CommandLineTests.run(["config", "history", "--store", store])
+        #expect(history.stdout.contains("* 2\t") && history.stdout.contains("file\tfile\treloaded from"))
+        let exported = try CommandLineTests.run(["config", "export", "--store", store])
+        #expect(try FulcrumConfig.parse(exported.stdout).services[0].nodes[0].weight == 7)
+        let verified = try CommandLineTests.run(["audit", "verify", "--store", store])
+        #expect(verified.status == 0 && verified.stdout.contains("audit chain intact"))
+    }
+
+    @Test func tokenCommandsCreateListAndRevoke() async throws {
+        let store = Self.temporaryStore()
+        _ = try SQLiteConfigStore(path: store)
+        let created = try CommandLineTests.run(["token", "create", "--store", store, "--name", "ci", "--role", "admin"])
+        #expect(created.status == 0 && created.stdout.hasPrefix("fulcrum_"))
+        #expect(try CommandLineTests.run(["token", "create", "--store", store, "--name", "ci"]).status == 1)
+        #expect(try CommandLineTests.run(["token", "list", "--store", store]).stdout.hasPrefix("ci\tadmin\t"))
+        #expect(try CommandLineTests.run(["token", "revoke", "--store", store, "--name", "ci"]).status == 0)
+        #expect(try CommandLineTests.run(["token", "revoke", "--store", store, "--name", "ci"]).status == 1)
+        #expect(try CommandLineTests.run(["audit", "list", "--store", store]).stdout.contains("cli@-\ttoken revoke\ttokens/ci\tok"))
+        #expect(try CommandLineTests.run(["config", "export", "--store", "/nonexistent.db"]).status != 0)
+    }
+
+    /// kill -9 at random moments while changes and rollbacks are being made: every acknowledged
+    /// version is on disk with the content that was acknowledged, nothing half-applied is active,
+    /// the audit chain stays intact, and the next start serves the store's active version.
+    @Test func killingTheServerDuringChangesLosesNoCommittedVersion() async throws {
+        let store = Self.temporaryStore()
+        let file = try CommandLineTests.write(Self.config(weight: 1))
+        var acknowledged: [Int: Int] = [:]  // version → weight it set
+        for round in 0..<8 {
+            let server = try Server(config: file, store: store, adminPort: Self.adminPort())
+            try await server.ready()
+            let served = try await server.request("GET", "/api/v1/config").json?["number"]?.intValue
+            let expectedActive = try await SQLiteConfigStore(path: store).activeVersion()?.number
+            #expect(served == expectedActive, "round \(round): the restarted server serves the store's active version")
+            let pid = server.process.processIdentifier
+            let killer = Task {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 80...400)))
+                kill(pid, SIGKILL)
+            }
+            var weight = round * 1000
+            while server.process.isRunning {
+                weight += 1
+                let body = "{\"weight\": \(weight)}"
+                let reply = weight % 5 == 0
+                    ? try? await server.request("POST", "/api/v1/versions/1/rollback")
+                    : try? await server.request("PATCH", "/api/v1/services/web/nodes/a", body: body)
+                guard let reply, reply.status == 200, let number = reply.json?.value(at: ["version", "number"])?.intValue else { continue }
+                acknowledged[number] = weight % 5 == 0 ? 1 : weight
+            }
+            _ = try await killer.value
+            _ = server.stop()
+        }
+        let opened = try SQLiteConfigStore(path: store)
+        #expect(acknowledged.count > 20, "enough changes were acknowledged to make the test meaningful")
+        for (number, weight) in acknowledged {
+            let version = try #require(try await opened.version(number), "version \(number) was acknowledged")
+            let stored = try FulcrumConfig.parse(document: version.document)
+            #expect(stored.services[0].nodes[0].weight == weight, "version \(number)")
+        }
+        let versions = try await opened.versions(limit: 10_000, before: nil)
+        #expect(versions.first?.active == true, "the newest version is the active one")
+        #expect(versions.map(\.number) == Array((1...versions.count).reversed()), "versions are numbered without gaps")
+        let verification = try await opened.verifyAuditChain()
+        #expect(verification.isIntact, "\(verification)")
+        let audited = Set(try await opened.auditEntries(AuditQuery(limit: 100_000)).compactMap(\.version))
+        #expect(audited == Set(versions.map(\.number)), "every version has its audit entry")
+    }
+}
