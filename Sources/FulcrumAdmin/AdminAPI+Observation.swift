@@ -11,6 +11,21 @@ extension AdminContext {
             AdminEndpoint("GET", "/api/v1/state", .viewer, "Live state: node health, ejections, breakers, limiter counts, requests in flight") { _ in
                 .json(AdminDocuments.state(await proxy.state()))
             },
+            AdminEndpoint("GET", "/api/v1/stats", .viewer, "Traffic per route, service and node: totals and the last seconds (query: seconds, series)") { call throws(AdminError) in
+                let seconds = try call.intQuery("seconds", default: 60, in: 1...TrafficRecorder.windowSeconds) ?? 60
+                let series = call.query["series"] == "true"
+                let report = await proxy.traffic(seconds: seconds)
+                let version = await context.controller.active.number
+                return .json(.mapping([
+                    .init("version", .int(version)), .init("seconds", .int(seconds)),
+                    .init("routes", .list(report.routes.map { AdminDocuments.traffic($0, series: series) })),
+                    .init("services", .list(report.services.map { AdminDocuments.traffic($0, series: series) })),
+                    .init("nodes", .list(report.nodes.map { AdminDocuments.traffic($0, series: series) })),
+                ]))
+            },
+            AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)") { _ in
+                AdminReply(status: 200, body: .text(await context.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            },
             AdminEndpoint("GET", "/api/v1/audit", .viewer, "Audit entries, newest first (query: since, until, actor, target, before, limit)") { call throws(AdminError) in
                 var query = AuditQuery(limit: try call.intQuery("limit", default: 100, in: 1...1000) ?? 100)
                 query.before = try call.intQuery("before", in: 1...Int.max)

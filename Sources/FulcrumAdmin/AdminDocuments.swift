@@ -52,6 +52,50 @@ enum AdminDocuments {
         ])
     }
 
+    /// A decimal number with at most three decimals.
+    static func decimal(_ value: Double) -> ConfigDocument {
+        .number(String(format: "%.3f", value))
+    }
+
+    static func milliseconds(_ micros: Double?) -> ConfigDocument {
+        micros.map { decimal($0 / 1000) } ?? .null
+    }
+
+    static func byClass(_ counts: [some BinaryInteger]) -> ConfigDocument {
+        .mapping(counts.enumerated().map { .init("\($0 + 1)xx", .number(String($1))) })
+    }
+
+    /// One route's, service's or node's traffic.
+    static func traffic(_ entry: TrafficReport.Entry, series: Bool) -> ConfigDocument {
+        let snapshot = entry.traffic
+        let window = snapshot.windowSummary
+        var document = ConfigDocument.mapping([.init("name", .string(entry.name))])
+        if let service = entry.service {
+            document["service"] = .string(service)
+            document["connect_errors"] = .number(String(entry.connectErrors))
+        }
+        document["total"] = .mapping([
+            .init("requests", .number(String(snapshot.totals.requestCount))), .init("by_class", byClass(snapshot.totals.requests)),
+            .init("request_bytes", .number(String(snapshot.totals.requestBytes))),
+            .init("response_bytes", .number(String(snapshot.totals.responseBytes))),
+        ])
+        document["window"] = .mapping([
+            .init("requests", .int(window.total)), .init("rps", decimal(Double(window.total) / Double(max(snapshot.seconds, 1)))),
+            .init("by_class", byClass(window.requests)), .init("error_ratio", decimal(window.errorRatio)),
+            .init("p50_ms", milliseconds(window.p50Microseconds)), .init("p90_ms", milliseconds(window.p90Microseconds)),
+            .init("p99_ms", milliseconds(window.p99Microseconds)),
+        ])
+        if series {
+            document["series"] = .list(snapshot.perSecond.map { second in
+                .mapping([
+                    .init("requests", .int(second.total)), .init("errors", .int(second.requests[4])),
+                    .init("p50_ms", milliseconds(second.p50Microseconds)), .init("p99_ms", milliseconds(second.p99Microseconds)),
+                ])
+            })
+        }
+        return document
+    }
+
     static func token(_ token: StoredToken) -> ConfigDocument {
         .mapping([.init("name", .string(token.name)), .init("role", .string(token.role.rawValue)), .init("created_at", timestamp(token.createdAt))])
     }

@@ -24,6 +24,8 @@ final class Exchange {
     var responseStarted = false
     var status: UInt = 0
     var responseBytes = 0
+    /// Request body bytes received from the client.
+    var requestBytes = 0
     var upstreamKeepAlive = true
     var responseTimeout: Scheduled<Void>?
     /// True when the attached connection came from the idle pool (it may have been closed by the node).

@@ -15,6 +15,8 @@ final class LoopContext {
     let logs: ProxyLogs
     /// Set when draining: connections close after their current exchange.
     var isDraining = false
+    /// Traffic counts by route, service and node.
+    var statistics: LoopStatistics
 
     /// Ejected nodes, as last published by the health board.
     var health: HealthSnapshot
@@ -44,6 +46,7 @@ final class LoopContext {
         self.routeLimiters = runtime.config.routes.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
+        self.statistics = LoopStatistics(config: runtime.config)
         self.pools = []
         resetRejectionCounts()
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
@@ -73,6 +76,7 @@ final class LoopContext {
         self.routeLimiters = runtime.config.routes.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
+        statistics.install(runtime.config)
         self.runtime = runtime
         resetRejectionCounts()
     }

@@ -74,13 +74,16 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (state, part) {
         case (.idle, .head(let head)):
             start(head)
-        case (.acquiring(let exchange), .body), (.acquiring(let exchange), .end):
+        case (.acquiring(let exchange), .body(let body)):
+            exchange.requestBytes += body.readableBytes
             exchange.buffered.append(part)
-            if case .end = part { exchange.requestEnded = true }
+        case (.acquiring(let exchange), .end):
+            exchange.buffered.append(part)
+            exchange.requestEnded = true
         case (.proxying(let exchange, let upstream), .body(let body)):
+            exchange.requestBytes += body.readableBytes
             upstream.write(.body(.byteBuffer(body)))
             if !upstream.isWritable { readGate.pause() }
-            _ = exchange
         case (.proxying(let exchange, let upstream), .end(let trailers)):
             exchange.requestEnded = true
             upstream.write(.end(trailers))
@@ -122,7 +125,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 upstream.close()
                 finish(exchange, status: 400)
             }
-            if !responding { writeLocalResponse(.badRequest, head: nil, close: true) }
+            if !responding {
+                let start = NIODeadline.now()
+                let bytes = writeLocalResponse(.badRequest, head: nil, close: true)
+                if state.exchange == nil { recordLocal(400, decision: nil, responseBytes: bytes, start: start) }
+            }
             closeConnection(afterFlushing: true)
             return
         }
@@ -139,7 +146,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let requestID = incomingID ?? RequestID.make(using: &loop.random)
 
         guard let decision = runtime.router.route(request) else {
-            answerLocally(.notFound, head: head, requestID: requestID, route: "-")
+            answerLocally(.notFound, head: head, requestID: requestID, decision: nil)
             return
         }
         let service = decision.serviceIndex
@@ -151,13 +158,13 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var delay: Int64 = 0
         if let routeIndex = decision.routeIndex, let limit = loop.routeLimiters[routeIndex]?.limit {
             let outcome = loop.routeLimiters[routeIndex]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
-            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else {
+            guard admit(outcome, limit: limit, head: head, requestID: requestID, decision: decision, delay: &delay) else {
                 return loop.countRejection(route: routeIndex, service: service)
             }
         }
         if let limit = loop.serviceLimiters[service]?.limit {
             let outcome = loop.serviceLimiters[service]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
-            guard admit(outcome, limit: limit, head: head, requestID: requestID, route: routeName, delay: &delay) else {
+            guard admit(outcome, limit: limit, head: head, requestID: requestID, decision: decision, delay: &delay) else {
                 return loop.countRejection(route: nil, service: service)
             }
         }
@@ -171,7 +178,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             if case .rejected(let retryAfter) = verdict {
                 answerLocally(
-                    .serviceUnavailable, head: head, requestID: requestID, route: routeName,
+                    .serviceUnavailable, head: head, requestID: requestID, decision: decision,
                     detail: "circuit open for service '\(serviceName)'", extraHeaders: [("Retry-After", String(Self.wholeSeconds(retryAfter)))])
                 return
             }
@@ -180,7 +187,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// Refuses after the breaker admitted: its admission is given back.
         func refuse(_ detail: String) {
             if let admission { loop.breakers[service]?.cancel(admission) }
-            answerLocally(.serviceUnavailable, head: head, requestID: requestID, route: routeName, detail: detail)
+            answerLocally(.serviceUnavailable, head: head, requestID: requestID, decision: decision, detail: detail)
         }
 
         // 3. a usable node
@@ -249,7 +256,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Applies a rate limiter's decision: true to go on (after `delay` at the latest), false when
     /// a 429 was sent.
     private func admit(
-        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: HTTPRequestHead, requestID: String, route: String, delay: inout Int64
+        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: HTTPRequestHead, requestID: String, decision: RouteDecision, delay: inout Int64
     ) -> Bool {
         switch outcome {
         case .untracked, .limited(.allowed):
@@ -259,7 +266,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return true
         case .limited(.rejected(let retryAfter, let reset)):
             answerLocally(
-                .tooManyRequests, head: head, requestID: requestID, route: route, body: limit.body,
+                .tooManyRequests, head: head, requestID: requestID, decision: decision, body: limit.body,
                 extraHeaders: [
                     ("Retry-After", String(Self.wholeSeconds(retryAfter))), ("RateLimit-Limit", String(limit.advertisedLimit)),
                     ("RateLimit-Remaining", "0"), ("RateLimit-Reset", String(Self.wholeSeconds(reset))),
@@ -296,6 +303,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .failure(let error):
                 guard case .acquiring(let current) = state, current === exchange else { return }
                 loop.recordOutcome(exchange, status: nil)
+                if exchange.runtime === loop.runtime { loop.statistics.countConnectError(service: exchange.decision.serviceIndex, node: exchange.node) }
                 loop.logs.events.warning("cannot connect to node", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
                 ])
@@ -473,7 +481,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let admission = exchange.breakerAdmission, !exchange.outcomeRecorded, exchange.runtime === loop.runtime {
             loop.breakers[exchange.decision.serviceIndex]?.cancel(admission)
         }
-        if exchange.runtime === loop.runtime { loop.balancers[exchange.decision.serviceIndex].finished(exchange.node) }
+        let now = NIODeadline.now()
+        if exchange.runtime === loop.runtime {
+            loop.balancers[exchange.decision.serviceIndex].finished(exchange.node)
+            loop.statistics.record(
+                route: exchange.decision.routeIndex ?? loop.statistics.defaultRoute, service: exchange.decision.serviceIndex,
+                node: exchange.node, status: status, latencyNanoseconds: (now - exchange.start).nanoseconds,
+                requestBytes: exchange.requestBytes, responseBytes: exchange.responseBytes, now: now.uptimeNanoseconds)
+        }
         guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
@@ -481,18 +496,30 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
 
+    /// Answers with Fulcrum's own response; `decision` is the route taken, `nil` when none matched.
     private func answerLocally(
-        _ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, route: String, detail: String? = nil,
+        _ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, decision: RouteDecision?, detail: String? = nil,
         body: String? = nil, extraHeaders: [(String, String)] = []
     ) {
+        let start = NIODeadline.now()
         let close = !head.isKeepAlive || loop.isDraining
         state = .answeredLocally(closeAfterRequest: close)
         let bytes = writeLocalResponse(
             status, head: head, requestID: requestID, close: close, detail: detail, body: body, extraHeaders: extraHeaders)
+        recordLocal(status.code, decision: decision, responseBytes: bytes, start: start)
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
-            clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: .now(), route: route, node: "-",
-            requestID: requestID)
+            clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: start,
+            route: decision.map { loop.runtime.router.routeName($0) } ?? "-", node: "-", requestID: requestID)
+    }
+
+    /// Counts a response Fulcrum made itself in the traffic statistics.
+    private func recordLocal(_ status: UInt, decision: RouteDecision?, responseBytes: Int, start: NIODeadline) {
+        let now = NIODeadline.now()
+        loop.statistics.record(
+            route: decision.map { $0.routeIndex ?? loop.statistics.defaultRoute } ?? loop.statistics.unmatchedRoute,
+            service: decision?.serviceIndex, node: nil, status: status, latencyNanoseconds: (now - start).nanoseconds,
+            requestBytes: 0, responseBytes: responseBytes, now: now.uptimeNanoseconds)
     }
 
     /// After a locally generated response to a request whose end was already received.

@@ -182,6 +182,20 @@ public final class ProxyServer: Sendable {
         return ProxyState(generation: runtime.generation, services: services, routes: routes)
     }
 
+    /// Traffic by route, service and node, all event loops together: totals since start and each
+    /// of the last `seconds` complete seconds (at most ``TrafficRecorder/windowSeconds``).
+    public func traffic(seconds: Int) async -> TrafficReport {
+        let length = min(max(seconds, 1), TrafficRecorder.windowSeconds)
+        let lastComplete = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000) - 1
+        var report: TrafficReport?
+        for bound in contexts {
+            guard let part = try? await bound.eventLoop.submit({ bound.value.statistics.snapshot(endingAt: lastComplete, seconds: length) }).get()
+            else { continue }
+            if report == nil { report = part } else { report?.merge(part) }
+        }
+        return report ?? TrafficReport(seconds: length, routes: [], services: [], nodes: [])
+    }
+
     /// One loop's part of ``state()``.
     private struct LoopView: Sendable {
         var inFlight: [[Int]]

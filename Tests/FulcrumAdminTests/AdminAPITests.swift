@@ -250,6 +250,46 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func statisticsAndMetricsCountTheTraffic() async throws {
+        let fixture = try await AdminFixture()
+        for _ in 0..<20 { #expect(try await fixture.proxied("/api/x") == "a") }
+        for _ in 0..<5 { #expect(try await fixture.proxied("/other") == "a") }
+
+        let metrics = try await fixture.call("GET", "/metrics", as: .viewer)
+        #expect(metrics.status == 200 && metrics.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        for line in [
+            #"fulcrum_requests_total{route="api",class="2xx"} 20"#, #"fulcrum_requests_total{route="(default)",class="2xx"} 5"#,
+            #"fulcrum_node_requests_total{service="web",node="a",class="2xx"} 25"#, #"fulcrum_request_duration_seconds_count{route="api"} 20"#,
+            #"fulcrum_request_duration_seconds_bucket{route="api",le="+Inf"} 20"#, #"fulcrum_node_up{service="web",node="a"} 1"#,
+            #"fulcrum_upstream_connect_errors_total{service="web",node="b"} 0"#, "fulcrum_config_version 1",
+        ] {
+            #expect(metrics.text.contains(line + "\n"), "\(line)")
+        }
+        let sample = #/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_]+="([^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf)$/#
+        for line in metrics.text.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.wholeMatch(of: sample) != nil, "not a Prometheus sample: \(line)")
+        }
+        // buckets are cumulative
+        let buckets = metrics.text.split(separator: "\n").filter { $0.hasPrefix(#"fulcrum_request_duration_seconds_bucket{route="api""#) }
+        let counts = buckets.compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+        #expect(counts.count == buckets.count && counts == counts.sorted() && counts.last == 20)
+        #expect(try await fixture.call("GET", "/metrics", as: .none).status == 401)
+
+        // the window holds complete seconds: wait for the current one to end
+        try await Task.sleep(for: .milliseconds(1100))
+        let stats = try await fixture.call("GET", "/api/v1/stats?seconds=5&series=true", as: .viewer)
+        let api = try #require(stats["routes"]?.items.first { $0["name"] == .string("api") })
+        #expect(api["total"]?["requests"] == .int(20))
+        #expect(api["window"]?["requests"] == .int(20) && api["window"]?["by_class"]?["2xx"] == .int(20))
+        #expect(api["window"]?["p99_ms"] != .null && api["window"]?["error_ratio"] == .number("0.000"))
+        let series = try #require(api["series"]?.items)
+        #expect(series.count == 5 && series.compactMap { $0["requests"]?.intValue }.reduce(0, +) == 20)
+        let node = try #require(stats["nodes"]?.items.first { $0["name"] == .string("a") })
+        #expect(node["service"] == .string("web") && node["total"]?["requests"] == .int(25))
+        #expect(try await fixture.call("GET", "/api/v1/stats?seconds=0").status == 400)
+        try await fixture.stop()
+    }
+
     @Test func stateShowsTheDataPlane() async throws {
         let fixture = try await AdminFixture()
         let state = try await fixture.call("GET", "/api/v1/state", as: .viewer)

@@ -1,0 +1,156 @@
+/// The traffic of one route, service or node on one event loop: totals since start (for metrics)
+/// and a ring of one-second slots (for recent windows and live charts). Owned by one loop, so
+/// recording is plain arithmetic; the ring is allocated on the first request.
+public struct TrafficRecorder: Sendable {
+    /// Seconds of history kept.
+    public static let windowSeconds = 60
+    /// Counters per slot: requests by status class (1xx...5xx), then latency buckets.
+    static let slotWidth = 5 + LatencyBuckets.count
+
+    public private(set) var totals = TrafficTotals()
+    /// `windowSeconds` slots of `slotWidth` counters; slot `s % windowSeconds` holds second `s`.
+    private var slots: [Int32] = []
+    private var slotSeconds: [Int64] = []
+
+    public init() {}
+
+    /// Counts one response. `second` is a monotonic clock's whole seconds.
+    public mutating func record(status: UInt, latencyNanoseconds: Int64, requestBytes: Int, responseBytes: Int, second: Int64) {
+        let statusClass = min(max(Int(status / 100), 1), 5) - 1
+        let bucket = LatencyBuckets.index(nanoseconds: latencyNanoseconds)
+        totals.record(statusClass: statusClass, bucket: bucket, latencyNanoseconds: latencyNanoseconds, requestBytes: requestBytes, responseBytes: responseBytes)
+        if slots.isEmpty {
+            slots = Array(repeating: 0, count: Self.windowSeconds * Self.slotWidth)
+            slotSeconds = Array(repeating: -1, count: Self.windowSeconds)
+        }
+        let slot = Int(second % Int64(Self.windowSeconds))
+        let base = slot * Self.slotWidth
+        if slotSeconds[slot] != second {
+            for index in base..<base + Self.slotWidth { slots[index] = 0 }
+            slotSeconds[slot] = second
+        }
+        slots[base + statusClass] &+= 1
+        slots[base + 5 + bucket] &+= 1
+    }
+
+    /// The totals and the last `seconds` seconds up to `second` (inclusive), oldest first.
+    public func snapshot(endingAt second: Int64, seconds: Int) -> TrafficSnapshot {
+        let length = min(max(seconds, 0), Self.windowSeconds)
+        var window = Array(repeating: Int32(0), count: length * Self.slotWidth)
+        if !slots.isEmpty {
+            for offset in 0..<length {
+                let wanted = second - Int64(length - 1 - offset)
+                guard wanted >= 0 else { continue }
+                let slot = Int(wanted % Int64(Self.windowSeconds))
+                guard slotSeconds[slot] == wanted else { continue }
+                let from = slot * Self.slotWidth
+                let to = offset * Self.slotWidth
+                for index in 0..<Self.slotWidth { window[to + index] = slots[from + index] }
+            }
+        }
+        return TrafficSnapshot(totals: totals, endSecond: second, seconds: length, window: window)
+    }
+}
+
+/// Counts since start.
+public struct TrafficTotals: Sendable, Equatable {
+    /// Requests by status class: index 0 is 1xx ... index 4 is 5xx.
+    public var requests: [Int64] = Array(repeating: 0, count: 5)
+    /// Requests per latency bucket (``LatencyBuckets``); empty until the first request.
+    public var latencyBuckets: [Int64] = []
+    public var latencySumNanoseconds: Int64 = 0
+    public var requestBytes: Int64 = 0
+    public var responseBytes: Int64 = 0
+
+    public var requestCount: Int64 { requests.reduce(0, +) }
+
+    mutating func record(statusClass: Int, bucket: Int, latencyNanoseconds: Int64, requestBytes: Int, responseBytes: Int) {
+        if latencyBuckets.isEmpty { latencyBuckets = Array(repeating: 0, count: LatencyBuckets.count) }
+        requests[statusClass] &+= 1
+        latencyBuckets[bucket] &+= 1
+        latencySumNanoseconds &+= latencyNanoseconds
+        self.requestBytes &+= Int64(requestBytes)
+        self.responseBytes &+= Int64(responseBytes)
+    }
+
+    /// Adds another loop's totals.
+    public mutating func merge(_ other: TrafficTotals) {
+        for index in requests.indices { requests[index] += other.requests[index] }
+        if !other.latencyBuckets.isEmpty {
+            if latencyBuckets.isEmpty { latencyBuckets = Array(repeating: 0, count: LatencyBuckets.count) }
+            for index in latencyBuckets.indices { latencyBuckets[index] += other.latencyBuckets[index] }
+        }
+        latencySumNanoseconds += other.latencySumNanoseconds
+        requestBytes += other.requestBytes
+        responseBytes += other.responseBytes
+    }
+}
+
+/// A copy of a recorder (or several, merged) for reporting: totals and recent per-second slots.
+public struct TrafficSnapshot: Sendable, Equatable {
+    public var totals: TrafficTotals
+    /// The second of the last slot.
+    public var endSecond: Int64
+    /// Slots in `window`.
+    public var seconds: Int
+    /// `seconds` slots of ``TrafficRecorder/slotWidth`` counters, oldest first.
+    var window: [Int32]
+
+    public init(seconds: Int, endSecond: Int64) {
+        totals = TrafficTotals()
+        self.endSecond = endSecond
+        self.seconds = seconds
+        window = Array(repeating: 0, count: seconds * TrafficRecorder.slotWidth)
+    }
+
+    init(totals: TrafficTotals, endSecond: Int64, seconds: Int, window: [Int32]) {
+        self.totals = totals
+        self.endSecond = endSecond
+        self.seconds = seconds
+        self.window = window
+    }
+
+    /// Adds another snapshot of the same window (another event loop's).
+    public mutating func merge(_ other: TrafficSnapshot) {
+        totals.merge(other.totals)
+        guard other.seconds == seconds, other.endSecond == endSecond else { return }
+        for index in window.indices { window[index] &+= other.window[index] }
+    }
+
+    /// One second (or the whole window) summarised.
+    public struct Summary: Sendable, Equatable {
+        /// Requests by status class, 1xx first.
+        public var requests: [Int]
+        public var p50Microseconds: Double?
+        public var p90Microseconds: Double?
+        public var p99Microseconds: Double?
+
+        public var total: Int { requests.reduce(0, +) }
+        /// 5xx responses over all responses (0 without requests).
+        public var errorRatio: Double { total == 0 ? 0 : Double(requests[4]) / Double(total) }
+    }
+
+    /// The whole window.
+    public var windowSummary: Summary {
+        summary(of: 0..<seconds)
+    }
+
+    /// Each second of the window, oldest first.
+    public var perSecond: [Summary] {
+        (0..<seconds).map { summary(of: $0..<$0 + 1) }
+    }
+
+    private func summary(of range: Range<Int>) -> Summary {
+        let width = TrafficRecorder.slotWidth
+        var requests = Array(repeating: 0, count: 5)
+        var latency = Array(repeating: 0, count: LatencyBuckets.count)
+        for slot in range {
+            let base = slot * width
+            for index in 0..<5 { requests[index] += Int(window[base + index]) }
+            for index in 0..<LatencyBuckets.count { latency[index] += Int(window[base + 5 + index]) }
+        }
+        return Summary(
+            requests: requests, p50Microseconds: LatencyBuckets.quantile(0.5, counts: latency),
+            p90Microseconds: LatencyBuckets.quantile(0.9, counts: latency), p99Microseconds: LatencyBuckets.quantile(0.99, counts: latency))
+    }
+}
