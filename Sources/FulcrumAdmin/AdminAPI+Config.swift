@@ -8,23 +8,23 @@ extension AdminContext {
         let controller = self.controller
         let store = self.store
         return [
-            AdminEndpoint("GET", "/api/v1/health", .open, "Liveness: answers while the admin listener runs") { _ in
+            AdminEndpoint("GET", "/api/v1/health", .open, "Liveness: answers while the admin listener runs", returns: "Health") { _ in
                 .json(.mapping([.init("status", .string("ok"))]))
             },
-            AdminEndpoint("GET", "/api/v1/config", .viewer, "The active version and its configuration") { _ in
+            AdminEndpoint("GET", "/api/v1/config", .viewer, "The active version and its configuration", returns: "Version") { _ in
                 let active = await controller.active
                 return .json(AdminDocuments.version(active, active: true), version: active.number)
             },
-            AdminEndpoint("GET", "/api/v1/config/yaml", .viewer, "The active configuration as YAML") { _ in
+            AdminEndpoint("GET", "/api/v1/config/yaml", .viewer, "The active configuration as YAML", returns: "YAML") { _ in
                 let active = await controller.active
                 return AdminReply(status: 200, body: .text(active.document.yamlText(), contentType: "application/yaml; charset=utf-8"), version: active.number)
             },
-            AdminEndpoint("PUT", "/api/v1/config", .configChange, "Replace the whole configuration") { call throws(AdminError) in
+            AdminEndpoint("PUT", "/api/v1/config", .configChange, "Replace the whole configuration", body: "Config", returns: "ChangeResult") { call throws(AdminError) in
                 let body = try call.requireObject()
                 let outcome = try await controller.change(call.changeRequest(target: "config")) { _ in body }
                 return Self.changeReply(outcome)
             },
-            AdminEndpoint("POST", "/api/v1/config/validate", .viewer, "Validate a configuration without applying it (dry run)") { call throws(AdminError) in
+            AdminEndpoint("POST", "/api/v1/config/validate", .viewer, "Validate a configuration without applying it (dry run)", body: "AnyJSON", returns: "Validation") { call throws(AdminError) in
                 let body = try call.requireBody()
                 var issues: [ConfigIssue] = []
                 do throws(ConfigError) {
@@ -34,7 +34,7 @@ extension AdminContext {
                 }
                 return .json(.mapping([.init("valid", .bool(issues.isEmpty)), .init("issues", .list(issues.map(\.document)))]))
             },
-            AdminEndpoint("POST", "/api/v1/explain", .viewer, "Explain which route, service and node a request would get") { call throws(AdminError) in
+            AdminEndpoint("POST", "/api/v1/explain", .viewer, "Explain which route, service and node a request would get", body: "ExplainRequest", returns: "RouteReport") { call throws(AdminError) in
                 let request = try Self.describedRequest(call.requireObject())
                 let config: FulcrumConfig
                 do {
@@ -44,7 +44,12 @@ extension AdminContext {
                 }
                 return .json(RouteReport(config: config, request: request).document)
             },
-            AdminEndpoint("GET", "/api/v1/versions", .viewer, "Configuration versions, newest first (paged with before and limit)") { call throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/versions", .viewer, "Configuration versions, newest first", returns: "VersionList",
+                query: [
+                    .init(name: "limit", type: "integer", description: "At most this many (1-500, default 50)."),
+                    .init(name: "before", type: "integer", description: "Only versions with a lower number (the next page)."),
+                ]
+            ) { call throws(AdminError) in
                 let limit = try call.intQuery("limit", default: 50, in: 1...500) ?? 50
                 let before = try call.intQuery("before", in: 1...Int.max)
                 do {
@@ -54,12 +59,14 @@ extension AdminContext {
                     throw .internalError("cannot read versions: \(error)")
                 }
             },
-            AdminEndpoint("GET", "/api/v1/versions/{version}", .viewer, "One version with its configuration") { call throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/versions/{version}", .viewer, "One version with its configuration", returns: "Version") { call throws(AdminError) in
                 let version = try await Self.storedVersion(call.parameter("version"), store: store)
                 let active = await controller.active.number
                 return .json(AdminDocuments.version(version, active: version.number == active), version: version.number)
             },
-            AdminEndpoint("GET", "/api/v1/versions/{version}/diff", .viewer, "The changes from this version to another (query: to, default the active one)") { call throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/versions/{version}/diff", .viewer, "The changes from this version to another", returns: "Diff",
+                query: [.init(name: "to", type: "integer", description: "The other version (default: the active one).")]
+            ) { call throws(AdminError) in
                 let from = try await Self.storedVersion(call.parameter("version"), store: store)
                 let to = if let other = call.query["to"] { try await Self.storedVersion(other, store: store) } else { await controller.active }
                 let changes = from.document.changes(to: to.document)
@@ -69,7 +76,7 @@ extension AdminContext {
                     .init("from_yaml", .string(from.document.yamlText())), .init("to_yaml", .string(to.document.yamlText())),
                 ]))
             },
-            AdminEndpoint("POST", "/api/v1/versions/{version}/rollback", .configChange, "Make a new version equal to this one and activate it") { call throws(AdminError) in
+            AdminEndpoint("POST", "/api/v1/versions/{version}/rollback", .configChange, "Make a new version equal to this one and activate it", returns: "ChangeResult") { call throws(AdminError) in
                 guard let number = Int(call.parameter("version")) else { throw .notFound("there is no version \(call.parameter("version"))") }
                 let outcome = try await controller.rollback(to: number, call.changeRequest(target: "versions/\(number)"))
                 return Self.changeReply(outcome)

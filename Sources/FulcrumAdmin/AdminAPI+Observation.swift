@@ -8,10 +8,15 @@ extension AdminContext {
         let proxy = self.proxy
         let context = self
         return [
-            AdminEndpoint("GET", "/api/v1/state", .viewer, "Live state: node health, ejections, breakers, limiter counts, requests in flight") { _ in
+            AdminEndpoint("GET", "/api/v1/state", .viewer, "Live state: node health, ejections, breakers, limiter counts, requests in flight", returns: "State") { _ in
                 .json(AdminDocuments.state(await proxy.state()))
             },
-            AdminEndpoint("GET", "/api/v1/stats", .viewer, "Traffic per route, service and node: totals and the last seconds (query: seconds, series)") { call throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/stats", .viewer, "Traffic per route, service and node: totals and the last seconds", returns: "Stats",
+                query: [
+                    .init(name: "seconds", type: "integer", description: "The window, 1-60 complete seconds (default 60)."),
+                    .init(name: "series", type: "boolean", description: "Also give each second of the window."),
+                ]
+            ) { call throws(AdminError) in
                 let seconds = try call.intQuery("seconds", default: 60, in: 1...TrafficRecorder.windowSeconds) ?? 60
                 let series = call.query["series"] == "true"
                 let report = await proxy.traffic(seconds: seconds)
@@ -23,10 +28,19 @@ extension AdminContext {
                     .init("nodes", .list(report.nodes.map { AdminDocuments.traffic($0, series: series) })),
                 ]))
             },
-            AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)") { _ in
+            AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)", returns: "Metrics") { _ in
                 AdminReply(status: 200, body: .text(await context.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
             },
-            AdminEndpoint("GET", "/api/v1/audit", .viewer, "Audit entries, newest first (query: since, until, actor, target, before, limit)") { call throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/audit", .viewer, "Audit entries, newest first", returns: "AuditPage",
+                query: [
+                    .init(name: "since", type: "string", description: "Entries at or after this RFC 3339 time."),
+                    .init(name: "until", type: "string", description: "Entries at or before this RFC 3339 time."),
+                    .init(name: "actor", type: "string", description: "Entries by this token name."),
+                    .init(name: "target", type: "string", description: "Entries whose target starts with this (e.g. services/web)."),
+                    .init(name: "before", type: "integer", description: "Entries with a lower sequence number (the next page)."),
+                    .init(name: "limit", type: "integer", description: "At most this many (1-1000, default 100)."),
+                ]
+            ) { call throws(AdminError) in
                 var query = AuditQuery(limit: try call.intQuery("limit", default: 100, in: 1...1000) ?? 100)
                 query.before = try call.intQuery("before", in: 1...Int.max)
                 for (name, keyPath) in [("since", \AuditQuery.since), ("until", \AuditQuery.until)] {
@@ -48,7 +62,7 @@ extension AdminContext {
                     throw .internalError("cannot read the audit log: \(error)")
                 }
             },
-            AdminEndpoint("GET", "/api/v1/audit/verify", .viewer, "Recompute the audit hash chain") { _ throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/audit/verify", .viewer, "Recompute the audit hash chain", returns: "AuditVerification") { _ throws(AdminError) in
                 do {
                     let result = try await store.verifyAuditChain()
                     return .json(.mapping([
@@ -61,14 +75,14 @@ extension AdminContext {
                     throw .internalError("cannot read the audit log: \(error)")
                 }
             },
-            AdminEndpoint("GET", "/api/v1/tokens", .admin, "Admin tokens (names and roles; secrets are never shown again)") { _ throws(AdminError) in
+            AdminEndpoint("GET", "/api/v1/tokens", .admin, "Admin tokens (names and roles; secrets are never shown again)", returns: "TokenList") { _ throws(AdminError) in
                 do {
                     return .json(.mapping([.init("items", .list(try await store.tokens().map(AdminDocuments.token)))]))
                 } catch {
                     throw .internalError("cannot read tokens: \(error)")
                 }
             },
-            AdminEndpoint("POST", "/api/v1/tokens", .admin, "Create a token (body: name, role); the answer shows its secret once") { call throws(AdminError) in
+            AdminEndpoint("POST", "/api/v1/tokens", .admin, "Create a token; the answer shows its secret once", body: "TokenRequest", returns: "NewToken", status: 201) { call throws(AdminError) in
                 let body = try call.requireObject()
                 guard let name = body["name"]?.stringValue, AdminTokens.isValidName(name) else {
                     throw .badRequest("'name' must be 1 to 64 letters, digits, '-', '_' or '.'")
@@ -92,7 +106,7 @@ extension AdminContext {
                 document["secret"] = .string(secret)
                 return .json(document, status: 201)
             },
-            AdminEndpoint("DELETE", "/api/v1/tokens/{name}", .admin, "Revoke a token") { call throws(AdminError) in
+            AdminEndpoint("DELETE", "/api/v1/tokens/{name}", .admin, "Revoke a token", returns: "Revoked") { call throws(AdminError) in
                 let name = call.parameter("name")
                 let removed: Bool
                 do {

@@ -31,12 +31,15 @@ extension AdminContext {
             return parts.joined(separator: "/")
         }
         return [
-            AdminEndpoint("GET", base, .viewer, "List the \(plural)") { call throws(AdminError) in
+            AdminEndpoint("GET", base, .viewer, "List the \(plural)", returns: "ItemList") { call throws(AdminError) in
                 let set = try await collection(call)
                 let active = await controller.active
                 return .json(.mapping([.init("items", .list(set.items(in: active.document)))]), version: active.number)
             },
-            AdminEndpoint("POST", base, .configChange, "Add to the \(plural) (query: position, default last)") { call throws(AdminError) in
+            AdminEndpoint(
+                "POST", base, .configChange, "Add to the \(plural)", body: "Item", returns: "ChangeResult", status: 201,
+                query: [.init(name: "position", type: "integer", description: "Where to insert (0 is first; default last).")]
+            ) { call throws(AdminError) in
                 let set = try await collection(call)
                 let body = try call.requireObject()
                 let position = try call.intQuery("position", in: 0...Int.max)
@@ -46,12 +49,12 @@ extension AdminContext {
                 }
                 return Self.changeReply(outcome, item: try set.item(name, in: outcome.version.document), status: 201)
             },
-            AdminEndpoint("GET", item, .viewer, "One of the \(plural)") { call throws(AdminError) in
+            AdminEndpoint("GET", item, .viewer, "One of the \(plural)", returns: "Item") { call throws(AdminError) in
                 let set = try await collection(call)
                 let active = await controller.active
                 return .json(try set.item(call.parameter(idParameter), in: active.document), version: active.number)
             },
-            AdminEndpoint("PUT", item, .configChange, "Replace one of the \(plural)") { call throws(AdminError) in
+            AdminEndpoint("PUT", item, .configChange, "Replace one of the \(plural)", body: "Item", returns: "ChangeResult") { call throws(AdminError) in
                 let set = try await collection(call)
                 let body = try call.requireObject()
                 let name = call.parameter(idParameter)
@@ -60,7 +63,7 @@ extension AdminContext {
                 }
                 return Self.changeReply(outcome, item: try set.item(name, in: outcome.version.document))
             },
-            AdminEndpoint("PATCH", item, .configChange, "Change fields of one of the \(plural) (JSON merge patch; null removes a field)") { call throws(AdminError) in
+            AdminEndpoint("PATCH", item, .configChange, "Change fields of one of the \(plural) (JSON merge patch; null removes a field)", body: "Item", returns: "ChangeResult") { call throws(AdminError) in
                 let set = try await collection(call)
                 let body = try call.requireObject()
                 let name = call.parameter(idParameter)
@@ -69,7 +72,7 @@ extension AdminContext {
                 }
                 return Self.changeReply(outcome, item: try set.item(name, in: outcome.version.document))
             },
-            AdminEndpoint("DELETE", item, .configChange, "Remove one of the \(plural)") { call throws(AdminError) in
+            AdminEndpoint("DELETE", item, .configChange, "Remove one of the \(plural)", returns: "ChangeResult") { call throws(AdminError) in
                 let set = try await collection(call)
                 let name = call.parameter(idParameter)
                 let outcome = try await controller.change(call.changeRequest(target: target(call))) { document throws(AdminError) in
@@ -86,7 +89,8 @@ extension AdminContext {
         return [("drain", true), ("enable", false)].map { action, drain in
             AdminEndpoint(
                 "POST", "/api/v1/services/{service}/nodes/{node}/\(action)", .configChange,
-                drain ? "Drain a node: it gets no new balanced requests; requests in flight finish" : "Put a drained node back into rotation"
+                drain ? "Drain a node: it gets no new balanced requests; requests in flight finish" : "Put a drained node back into rotation",
+                returns: "ChangeResult"
             ) { call throws(AdminError) in
                 let service = call.parameter("service")
                 let node = call.parameter("node")
@@ -102,7 +106,7 @@ extension AdminContext {
 
     private func moveRouteEndpoint() -> AdminEndpoint {
         let controller = self.controller
-        return AdminEndpoint("POST", "/api/v1/routes/{route}/move", .configChange, "Move a route to another position (body: {\"position\": N}, 0 is first)") { call throws(AdminError) in
+        return AdminEndpoint("POST", "/api/v1/routes/{route}/move", .configChange, "Move a route to another position (0 is first)", body: "Move", returns: "ChangeResult") { call throws(AdminError) in
             let body = try call.requireObject()
             guard let position = body["position"]?.intValue, position >= 0 else { throw .badRequest("'position' must be a whole number >= 0") }
             let route = call.parameter("route")
@@ -133,18 +137,18 @@ extension AdminContext {
             return Self.changeReply(outcome, item: current)
         }
         return [
-            AdminEndpoint("GET", path, .viewer, "One policy (\(list)); null when not set") { call throws(AdminError) in
+            AdminEndpoint("GET", path, .viewer, "One policy (\(list)); null when not set", returns: "AnyJSON") { call throws(AdminError) in
                 let name = try policy(call)
                 let active = await controller.active
                 let item = try collection.item(call.parameter(parameter), in: active.document)
                 return .json(item[name] ?? .null, version: active.number)
             },
-            AdminEndpoint("PUT", path, .configChange, "Set one policy (\(list))") { call throws(AdminError) in
+            AdminEndpoint("PUT", path, .configChange, "Set one policy (\(list))", body: "AnyJSON", returns: "ChangeResult") { call throws(AdminError) in
                 let body = try call.requireBody()
                 guard body != .null else { throw .badRequest("to remove a policy, DELETE it") }
                 return try await set(call, body)
             },
-            AdminEndpoint("DELETE", path, .configChange, "Remove one policy (\(list))") { call throws(AdminError) in
+            AdminEndpoint("DELETE", path, .configChange, "Remove one policy (\(list))", returns: "ChangeResult") { call throws(AdminError) in
                 try await set(call, nil)
             },
         ]

@@ -73,7 +73,11 @@ public final class AdminAPI: Sendable {
     public init(controller: ConfigController, proxy: ProxyServer, logger: Logger = Logger(label: "fulcrum.admin")) {
         let context = AdminContext(controller: controller, store: controller.store, proxy: proxy, logger: logger)
         self.context = context
-        endpoints = context.configEndpoints() + context.resourceEndpoints() + context.observationEndpoints()
+        let operations = context.configEndpoints() + context.resourceEndpoints() + context.observationEndpoints()
+        let openAPI = AdminEndpoint("GET", "/api/v1/openapi.json", .viewer, "This document", returns: "AnyJSON") { _ in
+            .json(OpenAPIDocument.build(operations))
+        }
+        endpoints = operations + [openAPI]
     }
 
     /// Answers one request.

@@ -17,20 +17,45 @@ struct AdminEndpoint: Sendable {
 
     typealias Handler = @Sendable (AdminCall) async throws(AdminError) -> AdminReply
 
+    /// A query parameter, for the OpenAPI document.
+    struct QueryParameter: Sendable {
+        var name: String
+        /// `string`, `integer` or `boolean`.
+        var type: String
+        var description: String
+    }
+
     let method: String
     let template: PathTemplate
     let access: Access
-    /// One line for the OpenAPI document and the audit log.
+    /// One line for the OpenAPI document.
     let summary: String
+    /// The schema (an OpenAPI component name) of the JSON body, if the operation takes one.
+    let body: String?
+    /// The schema of the answer and its status.
+    let returns: String
+    let status: Int
+    let query: [QueryParameter]
     let handler: Handler
 
-    init(_ method: String, _ template: String, _ access: Access, _ summary: String, handler: @escaping Handler) {
+    init(
+        _ method: String, _ template: String, _ access: Access, _ summary: String, body: String? = nil, returns: String,
+        status: Int = 200, query: [QueryParameter] = [], handler: @escaping Handler
+    ) {
         self.method = method
         self.template = PathTemplate(template)
         self.access = access
         self.summary = summary
+        self.body = body
+        self.returns = returns
+        self.status = status
+        self.query = access == .configChange ? query + [.message] : query
         self.handler = handler
     }
+}
+
+extension AdminEndpoint.QueryParameter {
+    static let message = Self(name: "message", type: "string", description: "Why the change is made (kept with the version and in the audit log).")
 }
 
 /// A path with `{name}` segments that match any one segment.

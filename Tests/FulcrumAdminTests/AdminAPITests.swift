@@ -290,6 +290,44 @@ import Testing
         try await fixture.stop()
     }
 
+    /// Every operation in the served OpenAPI document is answered by that operation (not 404 for
+    /// an unknown path, not 405), and the document lists the operations the routing table has.
+    @Test func theOpenAPIDocumentMatchesTheRoutes() async throws {
+        let fixture = try await AdminFixture()
+        let document = try #require(try await fixture.call("GET", "/api/v1/openapi.json", as: .viewer).json)
+        #expect(document["openapi"] == .string("3.0.3"))
+        let paths = try #require(document["paths"]?.members)
+        var operations = 0
+        for path in paths {
+            for operation in path.value.members {
+                operations += 1
+                let concrete = path.key.replacingOccurrences(of: "{version}", with: "1")
+                    .replacingOccurrences(of: "{service}", with: "web").replacingOccurrences(of: "{node}", with: "b")
+                    .replacingOccurrences(of: "{route}", with: "api").replacingOccurrences(of: "{policy}", with: "max_in_flight")
+                    .replacingOccurrences(of: "{name}", with: "nobody")
+                let reply = try await fixture.call(operation.key.uppercased(), concrete, ifMatch: "*", body: nil)
+                #expect(reply.status != 405, "\(operation.key) \(concrete)")
+                #expect(reply["error", "message"]?.stringValue?.hasPrefix("there is no endpoint") != true, "\(operation.key) \(concrete)")
+                #expect(operation.value["responses"]?["default"] != nil && operation.value["operationId"] != nil)
+            }
+        }
+        #expect(operations >= 45)
+        let schemas = try #require(document["components"]?["schemas"]?.members.map(\.key))
+        for reference in Self.references(in: document) {
+            #expect(schemas.contains(String(reference.dropFirst("#/components/schemas/".count))), "\(reference) is defined")
+        }
+        try await fixture.stop()
+    }
+
+    static func references(in document: ConfigDocument) -> [String] {
+        switch document {
+        case .mapping(let members):
+            return members.flatMap { $0.key == "$ref" ? [$0.value.stringValue ?? ""] : references(in: $0.value) }
+        case .list(let items): return items.flatMap(references(in:))
+        default: return []
+        }
+    }
+
     @Test func stateShowsTheDataPlane() async throws {
         let fixture = try await AdminFixture()
         let state = try await fixture.call("GET", "/api/v1/state", as: .viewer)
