@@ -1,4 +1,5 @@
 import FulcrumCore
+import FulcrumProxy
 import FulcrumStore
 
 extension AdminContext {
@@ -20,12 +21,20 @@ extension AdminContext {
                 let seconds = try call.intQuery("seconds", default: 60, in: 1...TrafficRecorder.windowSeconds) ?? 60
                 let series = call.query["series"] == "true"
                 let report = await proxy.traffic(seconds: seconds)
+                let state = await proxy.state()
                 let version = await context.controller.active.number
+                func inFlight(_ entry: TrafficReport.Entry) -> Int {
+                    state.services.first { $0.name == entry.service }?.nodes.first { $0.name == entry.name }?.inFlight ?? 0
+                }
                 return .json(.mapping([
                     .init("version", .int(version)), .init("seconds", .int(seconds)),
                     .init("routes", .list(report.routes.map { AdminDocuments.traffic($0, series: series) })),
                     .init("services", .list(report.services.map { AdminDocuments.traffic($0, series: series) })),
-                    .init("nodes", .list(report.nodes.map { AdminDocuments.traffic($0, series: series) })),
+                    .init("nodes", .list(report.nodes.map { entry in
+                        var document = AdminDocuments.traffic(entry, series: series)
+                        document["in_flight"] = .int(inFlight(entry))
+                        return document
+                    })),
                 ]))
             },
             AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)", returns: "Metrics") { _ in

@@ -148,6 +148,13 @@ extension AdminContext {
                 guard body != .null else { throw .badRequest("to remove a policy, DELETE it") }
                 return try await set(call, body)
             },
+            AdminEndpoint("PATCH", path, .configChange, "Change fields of one policy (JSON merge patch)", body: "AnyJSON", returns: "ChangeResult") { call throws(AdminError) in
+                let patch = try call.requireObject()
+                let name = try policy(call)
+                let current = try collection.item(call.parameter(parameter), in: await controller.active.document)[name]
+                guard let current else { throw .notFound("the policy '\(name)' is not set; PUT it first") }
+                return try await set(call, current.merged(with: patch))
+            },
             AdminEndpoint("DELETE", path, .configChange, "Remove one policy (\(list))", returns: "ChangeResult") { call throws(AdminError) in
                 try await set(call, nil)
             },

@@ -184,14 +184,14 @@ enum OpenAPIDocument {
             "routes": array(record(["name": string, "rate_limit": limitState, "limited_in_flight": nullable("integer")])),
         ])),
         ("Traffic", record([
-            "name": string, "service": string, "connect_errors": integer,
+            "name": string, "service": string, "connect_errors": integer, "in_flight": integer,
             "total": record(["requests": integer, "by_class": byClass, "request_bytes": integer, "response_bytes": integer]),
             "window": record([
                 "requests": integer, "rps": number, "by_class": byClass, "error_ratio": number,
                 "p50_ms": nullable("number"), "p90_ms": nullable("number"), "p99_ms": nullable("number"),
             ]),
             "series": array(record(["requests": integer, "errors": integer, "p50_ms": nullable("number"), "p99_ms": nullable("number")])),
-        ], optional: ["service", "connect_errors", "series"])),
+        ], optional: ["service", "connect_errors", "in_flight", "series"])),
         ("Stats", record([
             "version": integer, "seconds": integer, "routes": array(ref("Traffic")), "services": array(ref("Traffic")), "nodes": array(ref("Traffic")),
         ])),

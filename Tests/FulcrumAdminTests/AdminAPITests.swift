@@ -99,6 +99,9 @@ import Testing
         #expect(try await fixture.call("PUT", "/api/v1/routes/api/policies/max_in_flight", ifMatch: "*", body: "5").status == 200)
         #expect(try await fixture.call("GET", "/api/v1/routes/api/policies/max_in_flight").json == .int(5))
         #expect(try await fixture.call("GET", "/api/v1/routes/api/policies/health_check").status == 404)
+        let patched = try await fixture.call("PATCH", "/api/v1/services/web/policies/circuit_breaker", ifMatch: "*", body: #"{"minimum_requests":50}"#)
+        #expect(patched.status == 200 && patched["item", "minimum_requests"] == .int(50) && patched["item", "failure_ratio"] == .number("0.5"))
+        #expect(try await fixture.call("PATCH", "/api/v1/services/web/policies/rate_limit", ifMatch: "*", body: "{}").status == 404)
         #expect(try await fixture.call("DELETE", "/api/v1/services/web/policies/circuit_breaker", ifMatch: "*").status == 200)
         #expect(try await fixture.call("GET", "/api/v1/services/web/policies/circuit_breaker").json == .null)
         try await fixture.stop()
@@ -285,7 +288,7 @@ import Testing
         let series = try #require(api["series"]?.items)
         #expect(series.count == 5 && series.compactMap { $0["requests"]?.intValue }.reduce(0, +) == 20)
         let node = try #require(stats["nodes"]?.items.first { $0["name"] == .string("a") })
-        #expect(node["service"] == .string("web") && node["total"]?["requests"] == .int(25))
+        #expect(node["service"] == .string("web") && node["total"]?["requests"] == .int(25) && node["in_flight"] == .int(0))
         #expect(try await fixture.call("GET", "/api/v1/stats?seconds=0").status == 400)
         try await fixture.stop()
     }
