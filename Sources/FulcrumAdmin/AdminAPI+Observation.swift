@@ -1,3 +1,4 @@
+import Foundation
 import FulcrumCore
 import FulcrumProxy
 import FulcrumStore
@@ -39,6 +40,17 @@ extension AdminContext {
             },
             AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)", returns: "Metrics") { _ in
                 AdminReply(status: 200, body: .text(await context.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            },
+            AdminEndpoint("GET", "/api/v1/services/{service}/nodes/{node}/probes", .viewer, "The node's last active health probe results, oldest first", returns: "ProbeHistory") { call throws(AdminError) in
+                let service = call.parameter("service")
+                let node = call.parameter("node")
+                _ = try NamedCollection.nodes(of: service).item(node, in: await context.controller.active.document)
+                return .json(.mapping([.init("items", .list(proxy.probeHistory(service: service, node: node).map { record in
+                    .mapping([
+                        .init("time", AdminDocuments.timestamp(Date(timeIntervalSince1970: record.time))),
+                        .init("success", .bool(record.success)), .init("detail", .string(record.detail)),
+                    ])
+                }))]))
             },
             AdminEndpoint("GET", "/api/v1/audit", .viewer, "Audit entries, newest first", returns: "AuditPage",
                 query: [

@@ -200,6 +200,9 @@ enum OpenAPIDocument {
             "client": string, "operation": string, "target": string, "result": string, "detail": string,
             "version": nullable("integer"), "hash": string,
         ])),
+        ("ProbeHistory", record([
+            "items": array(record(["time": object(["type": .string("string"), "format": .string("date-time")]), "success": boolean, "detail": string])),
+        ])),
         ("AuditPage", record(["items": array(ref("AuditEntry")), "next_before": nullable("integer")])),
         ("AuditVerification", record([
             "intact": boolean, "entries": integer, "first_broken": nullable("integer"), "problem": nullable("string"), "head_hash": string,

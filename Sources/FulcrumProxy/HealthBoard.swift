@@ -2,6 +2,11 @@ import FulcrumCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Which nodes are unusable, as one event loop sees it: an immutable copy of the board's state for
 /// one configuration generation, replaced (never mutated) when the board changes.
@@ -45,6 +50,8 @@ final class HealthBoard: Sendable {
         var detections: [OutlierDetection?]
         var ejectedUntil: [[UInt64]]
         var probes: [[ProbeHealth]]
+        /// The last probe results per `service/node` name, newest last (kept across reloads).
+        var probeHistory: [String: [ProbeRecord]]
 
         var snapshot: HealthSnapshot {
             HealthSnapshot(generation: runtime.generation, ejectedUntil: ejectedUntil, down: probes.map { $0.map { !$0.isUp } })
@@ -106,6 +113,11 @@ final class HealthBoard: Sendable {
         }
     }
 
+    /// The last active probe results of a node, oldest first.
+    func probeHistory(service: String, node: String) -> [ProbeRecord] {
+        state.withLockedValue { $0.probeHistory["\(service)/\(node)"] ?? [] }
+    }
+
     /// Records one active probe result for a node named in the current configuration.
     func recordProbe(service serviceName: String, node nodeName: String, success: Bool, detail: String) {
         let change: (HealthSnapshot, String)? = state.withLockedValue { state in
@@ -125,6 +137,10 @@ final class HealthBoard: Sendable {
                 state.ejectedUntil[service][node] = 0
                 message = message ?? "node reinstated by a successful probe"
             }
+            var history = state.probeHistory["\(serviceName)/\(nodeName)", default: []]
+            history.append(ProbeRecord(time: ProbeRecord.wallClockNow(), success: success, detail: detail))
+            if history.count > ProbeRecord.kept { history.removeFirst(history.count - ProbeRecord.kept) }
+            state.probeHistory["\(serviceName)/\(nodeName)"] = history
             return message.map { (state.snapshot, $0) }
         }
         guard let (snapshot, message) = change else { return }
@@ -155,6 +171,26 @@ final class HealthBoard: Sendable {
             })
             ejectedUntil.append(Array(repeating: 0, count: service.nodes.count))
         }
-        return State(runtime: runtime, detections: detections, ejectedUntil: ejectedUntil, probes: probes)
+        let names = Set(runtime.config.services.flatMap { service in service.nodes.map { "\(service.name)/\($0.name)" } })
+        let history = previous?.probeHistory.filter { names.contains($0.key) } ?? [:]
+        return State(runtime: runtime, detections: detections, ejectedUntil: ejectedUntil, probes: probes, probeHistory: history)
+    }
+}
+
+/// One active health probe result, for the node's history.
+public struct ProbeRecord: Sendable, Equatable {
+    /// Results kept per node.
+    public static let kept = 20
+
+    /// Seconds since 1970.
+    public var time: Double
+    public var success: Bool
+    /// What the probe saw (status, timeout, refused connection...).
+    public var detail: String
+
+    static func wallClockNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

@@ -136,6 +136,11 @@ public final class ProxyServer: Sendable {
         healthBoard.recordProbe(service: service, node: node, success: success, detail: detail)
     }
 
+    /// The last active probe results of a node, oldest first (empty without health checks).
+    public func probeHistory(service: String, node: String) -> [ProbeRecord] {
+        healthBoard.probeHistory(service: service, node: node)
+    }
+
     /// What the data plane is doing now: node health, ejections, breakers, limits, requests in flight.
     public func state() async -> ProxyState {
         let runtime = self.runtime

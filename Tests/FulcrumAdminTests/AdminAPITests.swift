@@ -331,6 +331,19 @@ import Testing
         }
     }
 
+    @Test func probeHistoryShowsRecentResults() async throws {
+        let fixture = try await AdminFixture()
+        #expect(try await fixture.call("GET", "/api/v1/services/web/nodes/a/probes")["items"] == .list([]))
+        #expect(try await fixture.call("PUT", "/api/v1/services/web/policies/health_check", ifMatch: "*", body: #"{"type":"tcp","interval":"1h"}"#).status == 200)
+        for index in 0..<25 { fixture.server.recordProbe(service: "web", node: "a", success: index != 24, detail: "probe \(index)") }
+        let history = try await fixture.call("GET", "/api/v1/services/web/nodes/a/probes", as: .viewer)
+        let items = try #require(history["items"]?.items)
+        #expect(items.count == 20 && items.first?["detail"] == .string("probe 5") && items.last?["success"] == .bool(false))
+        #expect(items.last?["time"]?.stringValue?.hasPrefix("20") == true)
+        #expect(try await fixture.call("GET", "/api/v1/services/web/nodes/zz/probes").status == 404)
+        try await fixture.stop()
+    }
+
     @Test func stateShowsTheDataPlane() async throws {
         let fixture = try await AdminFixture()
         let state = try await fixture.call("GET", "/api/v1/state", as: .viewer)
