@@ -10,6 +10,9 @@ extension AdminContext {
         let proxy = self.proxy
         let context = self
         return [
+            AdminEndpoint("GET", "/api/v1/whoami", .viewer, "The token's name and role", returns: "Token") { call in
+                .json(AdminDocuments.token(call.token ?? StoredToken(name: "-", role: .viewer, secretHash: "")))
+            },
             AdminEndpoint("GET", "/api/v1/state", .viewer, "Live state: node health, ejections, breakers, limiter counts, requests in flight", returns: "State") { _ in
                 .json(AdminDocuments.state(await proxy.state()))
             },

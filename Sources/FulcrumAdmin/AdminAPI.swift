@@ -82,6 +82,16 @@ public final class AdminAPI: Sendable {
 
     /// Answers one request.
     public func respond(to request: Request) async -> Response {
+        if request.method == "GET" || request.method == "HEAD" {
+            if request.path == "/" {
+                return Response(status: 302, headers: [("Location", "/console/"), ("Cache-Control", "no-store")], body: "")
+            }
+            if let asset = ConsoleAssets.asset(for: request.path) {
+                return Response(
+                    status: 200, headers: ConsoleAssets.securityHeaders + [("Content-Type", asset.contentType)],
+                    body: String(decoding: asset.bytes, as: UTF8.self))
+            }
+        }
         do {
             let reply = try await dispatch(request)
             return render(reply)

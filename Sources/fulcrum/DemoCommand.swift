@@ -1,19 +1,26 @@
 import ArgumentParser
+import Foundation
+import FulcrumAdmin
 import FulcrumCore
 import FulcrumHealth
 import FulcrumProxy
+import FulcrumStore
 import Logging
 import NIOPosix
 
 /// `fulcrum demo`: three demo backends on loopback and the balancer in front of them, with an
 /// embedded configuration that shows weighted round robin, a pinned route, header routing,
-/// consistent hashing and health checks.
+/// consistent hashing and health checks; with the admin API and the web console on a store in a
+/// temporary directory (removed on exit).
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Start demo backends and the balancer with a built-in configuration.")
 
     @Option(help: "The port the balancer listens on (127.0.0.1).")
     var port: Int = 8080
+
+    @Option(help: "The port of the admin API and web console (127.0.0.1).")
+    var adminPort: Int = 9901
 
     @Flag(help: "Print the embedded configuration and exit.")
     var printConfig = false
@@ -63,13 +70,26 @@ struct DemoCommand: AsyncParsableCommand {
             backends.append(try await DemoBackend.start(name: name, group: group))
         }
         let text = Self.configText(port: port, backendPorts: backends.map(\.port))
-        let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fulcrum-demo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteConfigStore(path: directory.appendingPathComponent("demo.db").path)
+        let version = try await ConfigController.bootstrap(store: store, initialDocument: { try ConfigDocument.parse(text) }, compile: StoreMode.compile)
+        let runtime = try StoreMode.compile(FulcrumConfig.parse(document: version.document), version.number)
         let server = try ProxyServer(runtime: runtime)
         try await server.start()
         let checker = HealthChecker(group: group) { service, node, result in
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
         checker.apply(runtime.config)
+        let secret = AdminTokens.generateSecret()
+        try await store.addToken(StoredToken(name: "admin", role: .admin, secretHash: AdminTokens.hash(secret)))
+        let controller = ConfigController(
+            store: store, active: version, compile: StoreMode.compile,
+            activate: { runtime in
+                server.apply(runtime)
+                checker.apply(runtime.config)
+            })
+        let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server), host: "127.0.0.1", port: adminPort)
         print("""
             Fulcrum demo is running on http://127.0.0.1:\(port)/ with 3 backends on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
             Try:
@@ -77,6 +97,9 @@ struct DemoCommand: AsyncParsableCommand {
               curl -s -H 'X-Beta: 1' http://127.0.0.1:\(port)/hello                   # pinned to web-b by a header route
               curl -s -H 'X-User: alice' http://127.0.0.1:\(port)/api/orders          # consistent hashing: same user, same node
               curl -s -i http://127.0.0.1:\(port)/ | head -n 12                        # proxy headers, request ID
+            Web console: http://127.0.0.1:\(admin.address.port ?? adminPort)/console/ (sign in with the token below)
+            Admin API:   curl -H 'Authorization: Bearer \(secret)' http://127.0.0.1:\(admin.address.port ?? adminPort)/api/v1/services
+            Token (admin role, for this run only): \(secret)
             See the configuration with: fulcrum demo --print-config; node health with: kill -USR1 <pid>. Stop with Ctrl-C.
             """)
         let started = backends
@@ -87,6 +110,8 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }, onReload: {}, onStop: {
             checker.stop()
+            await admin.stop()
+            try? FileManager.default.removeItem(at: directory)
             _ = await server.drain(timeout: .seconds(5))
             try? await server.shutdown()
             for backend in started { try? await backend.stop() }
