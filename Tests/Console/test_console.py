@@ -1,0 +1,179 @@
+"""End-to-end tests of the web console in a real headless Chromium."""
+import threading
+import time
+
+from conftest import ADMIN_SECRET, confirm_change, screenshot, sign_in, wait_until
+
+
+def test_sign_in_shows_the_overview_and_sign_out_forgets_the_token(page, fulcrum):
+    page.goto(fulcrum.url)
+    page.fill("#token", "fulcrum_wrong")
+    page.press("#token", "Enter")  # the keyboard is enough
+    page.wait_for_selector("#sign-in-error:has-text('not accepted')")
+    page.fill("#token", ADMIN_SECRET)
+    page.press("#token", "Enter")
+    page.wait_for_selector("section[data-service=web] tr[data-node=a]")
+    assert "version 1" in page.inner_text("#who")
+    assert page.evaluate("sessionStorage.getItem('fulcrum.token')") == ADMIN_SECRET
+    screenshot(page, "overview")
+    page.click("#sign-out")
+    page.wait_for_selector("#sign-in:not([hidden])")
+    assert page.evaluate("sessionStorage.getItem('fulcrum.token')") is None
+    page.reload()
+    page.wait_for_selector("#sign-in:not([hidden])")
+
+
+def test_live_numbers_move_while_traffic_flows(page, fulcrum):
+    sign_in(page, fulcrum)
+    page.wait_for_selector("section[data-service=web] .service-rps")
+    assert float(page.inner_text("section[data-service=web] .service-rps")) == 0
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            fulcrum.get("/api/load")
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    try:
+        wait_until(lambda: float(page.inner_text("section[data-service=web] .service-rps")) > 5, what="service req/s above 5")
+        first = page.inner_text("section[data-service=web] tr[data-node=a] .node-rps")
+        wait_until(lambda: page.inner_text("section[data-service=web] tr[data-node=a] .node-rps") != first, what="node req/s to change")
+        path = page.get_attribute("section[data-service=web] .chart path.s0", "d")
+        assert path.count("L") > 2, path
+        screenshot(page, "overview-live")
+    finally:
+        stop.set()
+        worker.join()
+
+
+def test_draining_a_node_stops_traffic_to_it(page, fulcrum):
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/services")
+    page.click("section[data-service=web] tr[data-node=b] button[data-action=drain]")
+    confirm_change(page, "drain b for maintenance")
+    page.wait_for_selector("section[data-service=web] tr[data-node=b] .badge.draining")
+    screenshot(page, "services")
+    fulcrum.a.hits = fulcrum.b.hits = 0
+    for _ in range(40):
+        fulcrum.get("/api/x")
+    assert (fulcrum.a.hits, fulcrum.b.hits) == (40, 0)
+    page.click("section[data-service=web] tr[data-node=b] button[data-action=enable]")
+    confirm_change(page, "b is back")
+    page.wait_for_selector("section[data-service=web] tr[data-node=b] .badge.up")
+    page.click("section[data-service=web] tr[data-node=a] button:has-text('Probe history')")
+    page.wait_for_selector("section[data-service=web] tr[data-node=a] .probes li")
+
+
+def test_an_invalid_route_shows_the_error_beside_the_field_and_the_fixed_route_serves(page, fulcrum):
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/routes")
+    page.click("#add-route")
+    page.fill("#route-form #f-name", "shop")
+    page.select_option("#route-kind", "regex")
+    page.fill("#route-form input[data-path='match.path_regex']", "^/shop/([")
+    page.fill("#route-form #f-node", "b")
+    error = page.wait_for_selector("#route-form [data-error='match.path_regex']:has-text('invalid regular expression')")
+    assert page.get_attribute("#route-form input[data-path='match.path_regex']", "aria-invalid") == "true"
+    screenshot(page, "routes-invalid")
+    page.click("#save-route")  # refused while invalid: nothing is sent
+    assert page.locator("#dialog[open]").count() == 0
+    page.fill("#route-form input[data-path='match.path_regex']", "^/shop/")
+    wait_until(lambda: error.inner_text() == "", what="the error to go")
+    assert error.inner_text() == ""
+    page.click("#save-route")
+    confirm_change(page, "shop goes to b")
+    page.wait_for_selector("#routes-table tr[data-route=shop]")
+    assert [fulcrum.get("/shop/item") for _ in range(6)] == ["b"] * 6
+    page.fill("#explain-path", "/shop/item")
+    page.click("#explain-form button[type=submit]")
+    page.wait_for_selector("#explain-result:has-text('route shop')")
+    screenshot(page, "routes")
+
+
+def test_rolling_back_brings_the_old_behaviour_back(page, fulcrum):
+    status, _ = fulcrum.api("POST", "/routes?message=pin", {"name": "shop", "match": {"path_prefix": "/shop/"}, "service": "web", "node": "b"}, if_match="*")
+    assert status == 201
+    assert {fulcrum.get("/shop/x") for _ in range(6)} == {"b"}
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/history")
+    page.wait_for_selector("#versions tr[data-version='2'] .badge.up")
+    page.wait_for_selector("#diff .diff .add")
+    screenshot(page, "history")
+    page.click("#versions button[data-rollback='1']")
+    confirm_change(page, "back to the imported configuration")
+    page.wait_for_selector("#versions tr[data-version='3'] .badge.up")
+    assert {fulcrum.get("/shop/x") for _ in range(6)} == {"a", "b"}
+    status, version = fulcrum.api("GET", "/config")
+    assert version["number"] == 3 and version["source"] == "rollback" and "routes" in version["config"]
+    assert [r["name"] for r in version["config"]["routes"]] == ["api"]
+
+
+def test_a_viewer_sees_everything_and_can_change_nothing(page, fulcrum):
+    sign_in(page, fulcrum, fulcrum.viewer_secret)
+    assert "(viewer)" in page.inner_text("#who")
+    page.goto(fulcrum.url + "#/services")
+    drain = page.wait_for_selector("section[data-service=web] tr[data-node=b] button[data-action=drain]")
+    assert drain.is_disabled()
+    page.goto(fulcrum.url + "#/routes")
+    assert page.wait_for_selector("#add-route").is_disabled()
+    page.goto(fulcrum.url + "#/protection")
+    page.wait_for_selector("section[data-service=web] form[data-policy=health_check] textarea")
+    assert page.is_disabled("section[data-service=web] form[data-policy=health_check] textarea")
+    screenshot(page, "protection-viewer")
+    status = page.evaluate("""async () => (await fetch('/api/v1/services/web/nodes/b/drain', {method: 'POST',
+        headers: {'Authorization': 'Bearer ' + sessionStorage.getItem('fulcrum.token'), 'If-Match': '*'}})).status""")
+    assert status == 403
+    page.goto(fulcrum.url + "#/audit")
+    page.fill("#audit-actor", "watcher")
+    page.click("#audit-filter button[type=submit]")
+    page.wait_for_selector("#audit tr td:has-text('403 forbidden')")
+    screenshot(page, "audit")
+
+
+def test_a_conflict_shows_what_changed_and_the_change_can_be_retried(page, fulcrum):
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/services")
+    page.wait_for_selector("section[data-service=web] tr[data-node=a]")
+    # someone else changes the configuration behind the console's back
+    assert fulcrum.api("PATCH", "/services/web/nodes/b?message=other", {"weight": 3}, if_match="*")[0] == 200
+    page.fill("section[data-service=web] tr[data-node=a] input[type=number]", "4")
+    page.click("section[data-service=web] tr[data-node=a] button:has-text('Set weight')")
+    confirm_change(page, "a gets more")
+    page.wait_for_selector("#dialog[open]:has-text('Someone else changed the configuration')")
+    assert "services.web.nodes[1].weight" in page.inner_text("#dialog")
+    screenshot(page, "conflict")
+    page.click("#retry-change")
+    wait_until(lambda: fulcrum.api("GET", "/config")[1]["number"] == 3, what="version 3")
+    version = fulcrum.api("GET", "/config")[1]
+    assert [n.get("weight", 1) for n in version["config"]["services"]["web"]["nodes"]] == [4, 3]
+    assert version["message"] == "a gets more"
+    page.wait_for_selector("#who:has-text('version 3')")
+
+
+def test_protection_edits_are_validated_and_show_live_state(page, fulcrum):
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/protection")
+    editor = "section[data-service=web] form[data-policy=circuit_breaker]"
+    page.fill(f"{editor} textarea", '{"failure_ratio": 7}')
+    page.click(f"{editor} button[type=submit]")
+    confirm_change(page, "breaker")
+    page.wait_for_selector(f"{editor} .field-error:not(:empty)")
+    page.fill(f"{editor} textarea", '{"failure_ratio": 0.5}')
+    page.click(f"{editor} button[type=submit]")
+    confirm_change(page, "breaker")
+    page.wait_for_selector("section[data-service=web] p:has-text('circuit: closed')")
+    screenshot(page, "protection")
+
+
+def test_the_layout_fits_a_narrow_window(page, fulcrum):
+    page.set_viewport_size({"width": 420, "height": 800})
+    sign_in(page, fulcrum)
+    for name in ["overview", "services", "routes", "protection", "history", "audit"]:
+        page.goto(fulcrum.url + "#/" + name)
+        page.wait_for_selector(f"#page[data-page={name}] h1")
+        page.wait_for_timeout(300)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, (name, overflow)
+    screenshot(page, "narrow-audit")
