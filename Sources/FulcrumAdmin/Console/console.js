@@ -220,6 +220,7 @@ function lineChart(series, { height = 120, unit = "" } = {}) {
     svg("text", { x: 0, y: 10 }, label(top / 1.15)), svg("text", { x: 0, y: height - 14 }, "0"),
     svg("text", { x: 30, y: height - 2 }, `-${count}s`), svg("text", { x: width - 24, y: height - 2 }, "now"),
     paths);
+  chart.style.height = height + "px";  // the drawing keeps its proportions (text is not stretched)
   const colors = ["var(--accent)", "var(--bad)", "var(--warn)"];
   return el("div", {}, chart, el("div", { class: "legend" },
     series.map((s, i) => el("span", {}, el("i", { style: `background:${colors[i]}` }), s.label))));
@@ -277,7 +278,10 @@ pages.overview = async function (root) {
           el("td", {}, stateNode ? stateNode.in_flight : 0),
           el("td", { style: "min-width:160px" }, lineChart([
             { label: "req/s", values: nodeTraffic ? nodeTraffic.series.map(s => s.requests) : [] },
-            { label: "errors/s", values: nodeTraffic ? nodeTraffic.series.map(s => s.errors) : [] }], { height: 50 })));
+            { label: "5xx/s", values: nodeTraffic ? nodeTraffic.series.map(s => s.errors) : [] }], { height: 50 })),
+          el("td", { style: "min-width:160px" }, lineChart([
+            { label: "p50", values: nodeTraffic ? nodeTraffic.series.map(s => s.p50_ms) : [] },
+            { label: "p99", values: nodeTraffic ? nodeTraffic.series.map(s => s.p99_ms) : [] }], { height: 50, unit: " ms" })));
       });
       body.append(el("section", { class: "panel", dataset: { service: name } },
         el("h2", {}, `Service ${name}`, el("span", { class: "muted" }, ` · ${service.strategy || "round_robin"}`)),
@@ -291,7 +295,7 @@ pages.overview = async function (root) {
           lineChart([{ label: "requests/s", values: series.map(s => s.requests) }, { label: "5xx/s", values: series.map(s => s.errors) }]),
           lineChart([{ label: "p50", values: series.map(s => s.p50_ms) }, { label: "p99", values: series.map(s => s.p99_ms) }], { unit: " ms" })),
         el("div", { class: "scroll" }, el("table", {},
-          el("thead", {}, el("tr", {}, ["Node", "Address", "Weight", "State", "req/s", "5xx", "p50", "p99", "In flight", "Last 60 s"].map(h => el("th", {}, h)))),
+          el("thead", {}, el("tr", {}, ["Node", "Address", "Weight", "State", "req/s", "5xx", "p50", "p99", "In flight", "Traffic, 60 s", "Latency, 60 s"].map(h => el("th", {}, h)))),
           el("tbody", {}, rows)))));
     }
     const active = session.active;
