@@ -17,6 +17,9 @@ final class LoopContext {
     var isDraining = false
     /// Traffic counts by route, service and node.
     var statistics: LoopStatistics
+    /// Ramps of services with `slow_start`, and which nodes were usable at the last sweep.
+    private var slowStarts: [SlowStart?]
+    private var wasUsable: [[Bool]]
 
     /// Ejected nodes, as last published by the health board.
     var health: HealthSnapshot
@@ -47,6 +50,8 @@ final class LoopContext {
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.statistics = LoopStatistics(config: runtime.config)
+        self.slowStarts = runtime.config.services.map { service in service.slowStart.map { SlowStart(nodeCount: service.nodes.count, duration: $0) } }
+        self.wasUsable = runtime.config.services.map { Array(repeating: true, count: $0.nodes.count) }
         self.pools = []
         resetRejectionCounts()
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
@@ -77,8 +82,43 @@ final class LoopContext {
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
         statistics.install(runtime.config)
+        beginSlowStarts(for: runtime.config, previous: self.runtime.config)
         self.runtime = runtime
         resetRejectionCounts()
+    }
+
+    /// New slow-start state for `config`: nodes added since `previous` ramp from now.
+    private func beginSlowStarts(for config: FulcrumConfig, previous: FulcrumConfig) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        slowStarts = config.services.map { service in
+            guard let duration = service.slowStart else { return nil }
+            var ramp = SlowStart(nodeCount: service.nodes.count, duration: duration)
+            let before = previous.service(named: service.name).map { Set($0.nodes.map(\.name)) } ?? []
+            for (index, node) in service.nodes.enumerated() where !before.contains(node.name) { ramp.begin(index, now: now) }
+            return ramp
+        }
+        wasUsable = config.services.map { Array(repeating: true, count: $0.nodes.count) }
+        for index in slowStarts.indices where slowStarts[index]?.isRamping == true {
+            balancers[index].reweight(slowStarts[index]!.weights(base: config.services[index].nodes.map(\.effectiveWeight), now: now))
+        }
+    }
+
+    /// Once a second: nodes that became usable (healthy again, ejection over) start ramping, and
+    /// ramping services get their current weights.
+    private func advanceSlowStarts(now: UInt64) {
+        for service in slowStarts.indices {
+            guard var ramp = slowStarts[service] else { continue }
+            let checksHealth = health.generation == runtime.generation
+            let wasRamping = ramp.isRamping
+            for node in wasUsable[service].indices {
+                let usable = !checksHealth || !health.isUnusable(service: service, node: node, now: now)
+                if usable, !wasUsable[service][node] { ramp.begin(node, now: now) }
+                wasUsable[service][node] = usable
+            }
+            guard wasRamping || ramp.isRamping else { continue }
+            balancers[service].reweight(ramp.weights(base: runtime.config.services[service].nodes.map(\.effectiveWeight), now: now))
+            slowStarts[service] = ramp
+        }
     }
 
     private func resetRejectionCounts() {
@@ -200,6 +240,7 @@ final class LoopContext {
             for index in routeLimiters.indices { routeLimiters[index]?.sweep(now: now) }
             for index in serviceLimiters.indices { serviceLimiters[index]?.sweep(now: now) }
             logRejections()
+            advanceSlowStarts(now: now)
             let clientLimit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.clientIdle)
             for handler in connections.values { handler.closeIfIdle(since: clientLimit) }
             scheduleIdleSweep()

@@ -199,7 +199,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let pinned = decision.pinnedNode {
             node = usable(pinned) ? pinned : nil
         } else {
-            node = loop.balancers[service].pick(for: request, random: &loop.random, isEligible: usable)
+            node = loop.balancers[service].pick(for: request, random: &loop.random, now: NIODeadline.now().uptimeNanoseconds, isEligible: usable)
         }
         if node == nil, runtime.config.services[service].whenNoNode == .panic {
             // panic mode: health is ignored rather than refusing everything
@@ -365,8 +365,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func moveInFlight(_ exchange: Exchange, to node: Int) {
         if exchange.runtime === loop.runtime {
-            loop.balancers[exchange.decision.serviceIndex].finished(exchange.node)
-            loop.balancers[exchange.decision.serviceIndex].started(node)
+            let service = exchange.decision.serviceIndex
+            loop.balancers[service].finished(exchange.node)
+            if loop.balancers[service].usesLatency {  // the node being left failed
+                let now = NIODeadline.now()
+                loop.balancers[service].recordLatency(
+                    exchange.node, nanoseconds: (now - exchange.start).nanoseconds, failed: true, now: now.uptimeNanoseconds)
+            }
+            loop.balancers[service].started(node)
         }
         exchange.node = node
     }
@@ -484,6 +490,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let now = NIODeadline.now()
         if exchange.runtime === loop.runtime {
             loop.balancers[exchange.decision.serviceIndex].finished(exchange.node)
+            if loop.balancers[exchange.decision.serviceIndex].usesLatency {
+                // a failure counts at least as the failure penalty, so fast errors do not attract traffic
+                loop.balancers[exchange.decision.serviceIndex].recordLatency(
+                    exchange.node, nanoseconds: (now - exchange.start).nanoseconds, failed: status >= 500,
+                    now: now.uptimeNanoseconds)
+            }
             loop.statistics.record(
                 route: exchange.decision.routeIndex ?? loop.statistics.defaultRoute, service: exchange.decision.serviceIndex,
                 node: exchange.node, status: status, latencyNanoseconds: (now - exchange.start).nanoseconds,

@@ -134,8 +134,8 @@ struct ConfigDocumentParser {
 
     private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
         guard let object = reader.object(node, path, allowed: [
-                "strategy", "hash_key", "pinned_node", "nodes", "passive_health", "when_no_node", "health_check", "circuit_breaker",
-                "rate_limit", "max_in_flight",
+                "strategy", "hash_key", "pinned_node", "latency", "nodes", "passive_health", "when_no_node", "health_check",
+                "circuit_breaker", "rate_limit", "max_in_flight", "slow_start",
             ]) else {
             return nil
         }
@@ -158,12 +158,21 @@ struct ConfigDocumentParser {
         let strategyName = object["strategy"].flatMap {
             reader.oneOf($0, object.path("strategy"), [
                 ("round_robin", "round_robin"), ("random", "random"), ("least_conn", "least_conn"),
-                ("hash", "hash"), ("pinned", "pinned"),
+                ("hash", "hash"), ("pinned", "pinned"), ("latency", "latency"),
             ])
         } ?? "round_robin"
         switch strategyName {
         case "random": strategy = .random
         case "least_conn": strategy = .leastConnections
+        case "latency":
+            var settings = PeakEWMA.Settings()
+            if let settingsNode = object["latency"],
+                let fields = reader.object(settingsNode, object.path("latency"), allowed: ["decay", "failure_penalty"])
+            {
+                if let n = fields["decay"], let v = reader.duration(n, fields.path("decay")) { settings.decay = v }
+                if let n = fields["failure_penalty"], let v = reader.duration(n, fields.path("failure_penalty")) { settings.failurePenalty = v }
+            }
+            strategy = .latency(settings)
         case "hash":
             if let keyNode = object.require("hash_key", node), let text = reader.string(keyNode, object.path("hash_key")) {
                 if let key = HashKey(parsing: text) { strategy = .hash(key) } else {
@@ -182,6 +191,9 @@ struct ConfigDocumentParser {
         if strategyName != "hash", let extra = object["hash_key"] {
             reader.fail(object.path("hash_key"), extra, "only used with strategy: hash")
         }
+        if strategyName != "latency", let extra = object["latency"] {
+            reader.fail(object.path("latency"), extra, "only used with strategy: latency")
+        }
         if strategyName != "pinned", let extra = object["pinned_node"] {
             reader.fail(object.path("pinned_node"), extra, "only used with strategy: pinned")
         }
@@ -196,6 +208,7 @@ struct ConfigDocumentParser {
         service.circuitBreaker = object["circuit_breaker"].flatMap { circuitBreaker($0, object.path("circuit_breaker")) }
         service.rateLimit = object["rate_limit"].flatMap { rateLimit($0, object.path("rate_limit")) }
         service.maxInFlight = object["max_in_flight"].flatMap { reader.int($0, object.path("max_in_flight"), in: 1...10_000_000) }
+        service.slowStart = object["slow_start"].flatMap { reader.duration($0, object.path("slow_start")) }
         return service
     }
 

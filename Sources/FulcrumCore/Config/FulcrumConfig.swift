@@ -96,6 +96,8 @@ public struct Service: Sendable, Equatable {
     public var maxInFlight: Int?
     /// What to do when every node is ejected or down.
     public var whenNoNode: NoNodePolicy
+    /// A node that comes back (healthy again, or added) ramps its weight up over this time; `nil`: at once.
+    public var slowStart: Duration?
 
     public init(
         name: String, strategy: BalancingStrategy = .roundRobin, nodes: [Node], passiveHealth: PassiveHealth? = nil,
@@ -148,6 +150,8 @@ public enum BalancingStrategy: Sendable, Equatable {
     case random
     /// Power of two random choices, keeping the one with fewer requests in flight (weighted).
     case leastConnections
+    /// Power of two random choices over peak-EWMA response time × requests in flight (weighted).
+    case latency(PeakEWMA.Settings)
     /// Consistent hashing of a request key onto a ring of nodes.
     case hash(HashKey)
     /// Always the named node.
@@ -159,6 +163,7 @@ public enum BalancingStrategy: Sendable, Equatable {
         case .roundRobin: return "round_robin"
         case .random: return "random"
         case .leastConnections: return "least_conn"
+        case .latency: return "latency"
         case .hash: return "hash"
         case .pinned: return "pinned"
         }

@@ -62,7 +62,7 @@ public struct RouteReport: Sendable {
             } else {
                 nodeReason = "any, by weight (the request has no \(key), so hashing falls back to weighted random)"
             }
-        case .roundRobin, .random, .leastConnections:
+        case .roundRobin, .random, .leastConnections, .latency:
             let weights = service.nodes.map { "\($0.name)=\($0.effectiveWeight)" }.joined(separator: ", ")
             nodeReason = "chosen per request by \(service.strategy.name) over \(weights); a fresh balancer picks \(pick.map(describe) ?? "none")"
         }
