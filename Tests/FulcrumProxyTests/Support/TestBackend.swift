@@ -5,7 +5,8 @@ import NIOPosix
 import NIOWebSocket
 
 /// A real HTTP server on 127.0.0.1 whose behaviour the path chooses:
-/// `/slow/MS` answers after MS milliseconds, `/status/CODE` answers CODE, `/upload` counts the
+/// `/slow/MS` answers after MS milliseconds (`/slowon/NAME/MS`: only the backend NAME), `/status/CODE`
+/// answers CODE (`/failon/NAME`: 500 from the backend NAME only), `/upload` counts the
 /// body bytes it receives, `/download/BYTES` streams BYTES bytes, `/ws` accepts a WebSocket and
 /// echoes text frames, `Expect: 100-continue` gets a 100 first; anything else answers with the
 /// backend's name and the request headers it saw (one `name: value` per line).
@@ -122,6 +123,15 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
                 let (handler, context) = loopBound.value
                 handler.send(context, .ok, "\(handler.name) slow\n")
             }
+        case "slowon":  // /slowon/NAME/MS: only the backend called NAME is slow
+            let delay = parts.count > 2 && parts[1] == Substring(name) ? Int64(parts[2]) ?? 100 : 0
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+                let (handler, context) = loopBound.value
+                handler.send(context, .ok, "\(handler.name)\n")
+            }
+        case "failon":  // /failon/NAME: only the backend called NAME answers 500, at once
+            send(context, parts.count > 1 && parts[1] == Substring(name) ? .internalServerError : .ok, "\(name)\n")
         case "status":
             let code = parts.dropFirst().first.flatMap { Int($0) } ?? 500
             send(context, HTTPResponseStatus(statusCode: code), "\(name) status \(code)\n")
