@@ -437,7 +437,8 @@ struct ConfigDocumentParser {
         var names: Set<String> = []
         for (index, item) in reader.list(node, path).enumerated() {
             let routePath = "\(path)[\(index)]"
-            guard let object = reader.object(item, routePath, allowed: ["name", "match", "service", "node", "rate_limit", "max_in_flight"]) else {
+            guard let object = reader.object(item, routePath, allowed: ["name", "match", "service", "node", "split", "rate_limit", "max_in_flight"])
+            else {
                 continue
             }
             let name = object.require("name", item).flatMap { reader.string($0, object.path("name")) }
@@ -445,17 +446,129 @@ struct ConfigDocumentParser {
                 reader.fail(object.path("name"), object["name"], "route name '\(name)' is used twice")
             }
             let match = object["match"].map { self.match($0, object.path("match")) } ?? RouteMatch()
-            let target = target(item, routePath, services: services, allowed: nil)
+            var target: RouteTarget?
+            var split: TrafficSplit?
+            if let splitNode = object["split"] {
+                for field in ["service", "node"] where object[field] != nil {
+                    reader.fail(object.path(field), object[field], "a route with a split names its targets in split.targets")
+                }
+                split = self.split(splitNode, object.path("split"), services: services)
+                target = split.map { RouteTarget(service: $0.targets[0].service) }
+            } else {
+                target = self.target(item, routePath, services: services, allowed: nil)
+            }
             let limit = object["rate_limit"].flatMap { rateLimit($0, object.path("rate_limit")) }
             let maxInFlight = object["max_in_flight"].flatMap { reader.int($0, object.path("max_in_flight"), in: 1...10_000_000) }
             if let name, let match, let target {
                 var route = Route(name: name, match: match, target: target)
                 route.rateLimit = limit
                 route.maxInFlight = maxInFlight
+                route.split = split
                 result.append(route)
             }
         }
         return result
+    }
+
+    // MARK: traffic splits
+
+    private func split(_ node: ConfigTree, _ path: String, services: [Service]) -> TrafficSplit? {
+        guard let object = reader.object(node, path, allowed: ["targets", "rules", "hash_key", "sticky_cookie"]) else { return nil }
+        let before = reader.issues.count
+        var targets: [TrafficSplit.Target] = []
+        if let targetsNode = object.require("targets", node) {
+            let items = reader.list(targetsNode, object.path("targets"))
+            if items.count < 2, case .sequence = targetsNode {
+                reader.fail(object.path("targets"), targetsNode, "a split needs at least two targets")
+            }
+            for (index, item) in items.enumerated() {
+                if let target = splitTarget(item, "\(object.path("targets"))[\(index)]", services: services) {
+                    if targets.contains(where: { $0.name == target.name }) {
+                        reader.fail("\(object.path("targets"))[\(index)]", item, "two targets are called '\(target.name)': give them names")
+                    }
+                    targets.append(target)
+                }
+            }
+            let total = targets.reduce(0) { $0 + $1.weight }
+            if targets.count == items.count, !items.isEmpty, total != 100 {
+                reader.fail(object.path("targets"), targetsNode, "the weights add up to \(total), not 100")
+            }
+        }
+        var rules: [TrafficSplit.Rule] = []
+        if let rulesNode = object["rules"] {
+            for (index, item) in reader.list(rulesNode, object.path("rules")).enumerated() {
+                if let rule = splitRule(item, "\(object.path("rules"))[\(index)]", targets: targets) { rules.append(rule) }
+            }
+        }
+        var split = TrafficSplit(targets: targets, rules: rules)
+        if let keyNode = object["hash_key"], let text = reader.string(keyNode, object.path("hash_key")) {
+            if let key = HashKey(parsing: text) { split.hashKey = key } else {
+                reader.fail(object.path("hash_key"), keyNode, "'\(text)' is not client_ip, path, header:NAME, cookie:NAME or query:NAME")
+            }
+        }
+        if let cookieNode = object["sticky_cookie"], let fields = reader.object(cookieNode, object.path("sticky_cookie"), allowed: ["name", "max_age"]) {
+            let name = fields.require("name", cookieNode).flatMap { reader.string($0, fields.path("name")) }
+            if let name, !HTTPSyntax.isToken(name) { reader.fail(fields.path("name"), fields["name"], "'\(name)' is not a valid cookie name") }
+            let maxAge = fields["max_age"].map { reader.duration($0, fields.path("max_age"), minimum: .seconds(1)) } ?? .seconds(86_400)
+            if let name, let maxAge { split.stickyCookie = .init(name: name, maxAge: maxAge) }
+        }
+        return reader.issues.count == before && targets.count >= 2 ? split : nil
+    }
+
+    private func splitTarget(_ node: ConfigTree, _ path: String, services: [Service]) -> TrafficSplit.Target? {
+        guard let object = reader.object(node, path, allowed: ["name", "service", "tags", "weight"]),
+            let serviceNode = object.require("service", node), let serviceName = reader.string(serviceNode, object.path("service")),
+            let weightNode = object.require("weight", node), let weight = reader.int(weightNode, object.path("weight"), in: 0...100)
+        else { return nil }
+        let tags = object["tags"].flatMap { reader.strings($0, object.path("tags")) } ?? []
+        guard let service = services.first(where: { $0.name == serviceName }) else {
+            reader.fail(object.path("service"), serviceNode, "no service named '\(serviceName)'")
+            return nil
+        }
+        if !tags.isEmpty, !service.nodes.contains(where: { node in tags.allSatisfy(node.tags.contains) }) {
+            reader.fail(object.path("tags"), object["tags"], "no node of service '\(serviceName)' has the tags \(tags.joined(separator: ", "))")
+        }
+        var name = ([serviceName] + tags).joined(separator: "-")
+        if let nameNode = object["name"], let given = reader.string(nameNode, object.path("name")) {
+            if !HTTPSyntax.isToken(given) { reader.fail(object.path("name"), nameNode, "'\(given)' is not a valid target name (it is used as a cookie value)") }
+            name = given
+        }
+        return TrafficSplit.Target(name: name, service: serviceName, tags: tags, weight: weight)
+    }
+
+    private func splitRule(_ node: ConfigTree, _ path: String, targets: [TrafficSplit.Target]) -> TrafficSplit.Rule? {
+        let kinds = ["header", "cookie", "query", "client_ip"]
+        guard let object = reader.object(node, path, allowed: ["to"] + kinds),
+            let toNode = object.require("to", node), let to = reader.string(toNode, object.path("to"))
+        else { return nil }
+        if !targets.isEmpty, !targets.contains(where: { $0.name == to }) {
+            reader.fail(object.path("to"), toNode, "no target named '\(to)' (targets: \(targets.map(\.name).joined(separator: ", ")))")
+        }
+        let present = kinds.filter { object[$0] != nil }
+        guard present.count == 1, let kind = present.first, let conditionNode = object[kind] else {
+            reader.fail(path, node, "a rule has exactly one of \(kinds.joined(separator: ", "))")
+            return nil
+        }
+        if kind == "client_ip" {
+            guard let texts = reader.strings(conditionNode, object.path(kind)) else { return nil }
+            var ranges: [AddressRange] = []
+            for text in texts {
+                if let range = AddressRange(parsing: text) { ranges.append(range) } else {
+                    reader.fail(object.path(kind), conditionNode, "'\(text)' is not an IP address or CIDR range")
+                }
+            }
+            return TrafficSplit.Rule(target: to, condition: .clientIP(ranges))
+        }
+        let conditions = self.conditions(conditionNode, object.path(kind), validName: kind == "query" ? { !$0.isEmpty } : HTTPSyntax.isToken)
+        guard conditions.count == 1 else {
+            reader.fail(object.path(kind), conditionNode, "give one \(kind) name and its value(s)")
+            return nil
+        }
+        switch kind {
+        case "header": return TrafficSplit.Rule(target: to, condition: .header(conditions[0]))
+        case "cookie": return TrafficSplit.Rule(target: to, condition: .cookie(conditions[0]))
+        default: return TrafficSplit.Rule(target: to, condition: .query(conditions[0]))
+        }
     }
 
     /// Reads `service` and `node` from a mapping; `allowed` checks the keys when the mapping is only a target.

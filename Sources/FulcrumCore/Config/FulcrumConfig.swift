@@ -216,6 +216,8 @@ public struct Route: Sendable, Equatable {
     public var rateLimit: RateLimit?
     /// Most requests of this route in flight (all event loops together); `nil` for no limit.
     public var maxInFlight: Int?
+    /// A traffic split between targets (canary release); `target` is then its first target.
+    public var split: TrafficSplit?
 
     public init(name: String, match: RouteMatch, target: RouteTarget) {
         self.name = name
