@@ -171,7 +171,8 @@ enum OpenAPIDocument {
         ("RouteReport", record([
             "request": string,
             "steps": array(record(["route": string, "path_kind": string, "matched": boolean, "verdict": string])),
-            "status": nullable("integer"), "route": nullable("string"), "service": nullable("string"), "strategy": nullable("string"),
+            "status": nullable("integer"), "route": nullable("string"), "split": nullable("string"), "service": nullable("string"),
+            "strategy": nullable("string"),
             "node": nullable("string"), "node_reason": nullable("string"),
         ])),
         ("State", record([

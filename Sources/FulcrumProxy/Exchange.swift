@@ -34,6 +34,10 @@ final class Exchange {
     var breakerAdmission: CircuitBreaker.Admission?
     /// Whether an outcome (status, failure) was recorded for passive health and the breaker.
     var outcomeRecorded = false
+    /// The nodes of the service this request may use (a split target's node group); `nil`: all.
+    var nodeGroup: [Bool]?
+    /// A `Set-Cookie` for the response (a split's sticky cookie).
+    var setCookie: String?
     /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
     var heldSlots: [ManagedAtomic<Int>] = []
 

@@ -145,9 +145,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let incomingID = head.headers.first(name: requestIDHeader)
         let requestID = incomingID ?? RequestID.make(using: &loop.random)
 
-        guard let decision = runtime.router.route(request) else {
+        guard let routed = runtime.router.route(request) else {
             answerLocally(.notFound, head: head, requestID: requestID, decision: nil)
             return
+        }
+        // a traffic split chooses the target after routing and before limits and balancing
+        var decision = routed
+        var nodeGroup: [Bool]? = nil
+        var setCookie: String? = nil
+        if let routeIndex = routed.routeIndex, let split = runtime.splits[routeIndex] {
+            let choice = split.decider.decide(request, random: &loop.random)
+            decision.serviceIndex = split.services[choice.target]
+            nodeGroup = split.groups[choice.target]
+            if choice.setsCookie { setCookie = split.cookies[choice.target] }
         }
         let service = decision.serviceIndex
         // names are only needed when refusing: looked up then, not on every request
@@ -194,7 +204,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let health = loop.health
         let checksHealth = health.generation == runtime.generation && health.hasUnusable[service]
         let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
-        let usable = { (node: Int) in !checksHealth || !health.isUnusable(service: service, node: node, now: now) }
+        let usable = { (node: Int) in
+            (nodeGroup?[node] ?? true) && (!checksHealth || !health.isUnusable(service: service, node: node, now: now))
+        }
         var node: Int?
         if let pinned = decision.pinnedNode {
             node = usable(pinned) ? pinned : nil
@@ -203,7 +215,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if node == nil, runtime.config.services[service].whenNoNode == .panic {
             // panic mode: health is ignored rather than refusing everything
-            node = decision.pinnedNode ?? loop.balancers[service].pick(for: request, random: &loop.random, isEligible: { _ in true })
+            node = decision.pinnedNode ?? loop.balancers[service].pick(for: request, random: &loop.random, isEligible: { nodeGroup?[$0] ?? true })
         }
         guard let node else { return refuse("no usable node in service '\(serviceName)'") }
 
@@ -231,6 +243,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
         exchange.heldSlots = slots
+        exchange.nodeGroup = nodeGroup
+        exchange.setCookie = setCookie
         if runtime === loop.runtime { loop.balancers[decision.serviceIndex].started(node) }
         guard delay > 0 else { return connect(exchange) }
         // leaky bucket: the request waits its turn with its body held back
@@ -343,7 +357,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let other = exchange.decision.pinnedNode != nil ? nil : loop.balancers[service].pick(
                 for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
                 isEligible: { node in
-                    node != failed && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
+                    node != failed && (exchange.nodeGroup?[node] ?? true) && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
                 })
             let next = other ?? (exchange.usesReusedConnection ? failed : nil)
             if let next, exchange.runtime === loop.runtime || next == failed {
@@ -418,8 +432,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             let close = !exchange.clientKeepAlive || loop.isDraining
-            let response = HeaderRewriter.clientResponse(
+            var response = HeaderRewriter.clientResponse(
                 head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID, close: close)
+            if let cookie = exchange.setCookie { response.headers.add(name: "Set-Cookie", value: cookie) }
             context.write(wrapOutboundOut(.head(response)), promise: nil)
         case .body(let body):
             exchange.responseBytes += body.readableBytes

@@ -15,6 +15,8 @@ public final class RuntimeConfig: Sendable {
     let nodeAddresses: [[SocketAddress]]
     /// Increases by one with every configuration applied.
     public let generation: Int
+    /// Traffic splits per route (`nil` for routes without one).
+    let splits: [CompiledSplit?]
     /// Requests in flight per route with `max_in_flight`, shared by all event loops.
     let routeInFlight: [ManagedAtomic<Int>?]
     /// Requests in flight per service with `max_in_flight`, shared by all event loops.
@@ -45,6 +47,7 @@ public final class RuntimeConfig: Sendable {
         self.router = Router(config: config)
         self.nodeAddresses = addresses
         self.generation = generation
+        self.splits = config.routes.map { CompiledSplit(route: $0, config: config) }
         self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
     }

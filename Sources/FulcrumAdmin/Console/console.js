@@ -599,7 +599,8 @@ function explainPanel() {
     const r = reply.json;
     output.replaceChildren(el("h3", {}, r.request),
       el("ol", { class: "steps" }, r.steps.map(s => el("li", { class: s.matched ? "match" : "" }, `${s.route} [${s.path_kind}] ${s.verdict}`))),
-      r.route ? el("p", {}, el("b", {}, `route ${r.route} → service ${r.service} (${r.strategy})`), el("br"), `node: ${r.node || ""} ${r.node_reason ? "(" + r.node_reason + ")" : ""}`)
+      r.route ? el("p", {}, el("b", {}, `route ${r.route} → service ${r.service} (${r.strategy})`), el("br"),
+        r.split ? [`split: ${r.split}`, el("br")] : null, `node: ${r.node || ""} ${r.node_reason ? "(" + r.node_reason + ")" : ""}`)
         : el("p", { class: "error" }, "404: no route matches and there is no default"));
   });
   return form;

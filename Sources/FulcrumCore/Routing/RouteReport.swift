@@ -16,6 +16,8 @@ public struct RouteReport: Sendable {
     public var steps: [Step]
     /// The route that serves the request (`default` for the default target); `nil` for 404.
     public var route: String?
+    /// For a route with a traffic split: the target chosen and why (random draws use a fixed seed).
+    public var split: String?
     /// The service and its strategy; `nil` for 404.
     public var service: String?
     public var strategy: String?
@@ -38,7 +40,18 @@ public struct RouteReport: Sendable {
             return Step(route: step.routeName, pathKind: step.pathKind, verdict: verdict, matched: step.outcome == .matched)
         }
         guard let decision = explanation.decision else { return }
-        let service = config.services[decision.serviceIndex]
+        var service = config.services[decision.serviceIndex]
+        var random = FastRandom(seed: 0)
+        var group: (Int) -> Bool = { _ in true }
+        if let routeIndex = decision.routeIndex, let traffic = config.routes[routeIndex].split {
+            let choice = SplitDecider(split: traffic).decide(request, random: &random)
+            let target = traffic.targets[choice.target]
+            split = "\(target.name) (\(choice.reason)\(target.tags.isEmpty ? "" : "; nodes tagged \(target.tags.joined(separator: ", "))"))"
+            if let chosen = config.service(named: target.service) { service = chosen }
+            let tags = target.tags
+            let nodes = service.nodes
+            group = { node in tags.allSatisfy(nodes[node].tags.contains) }
+        }
         route = explanation.usedDefault ? "default" : router.routeName(decision)
         self.service = service.name
         strategy = service.strategy.name
@@ -49,8 +62,7 @@ public struct RouteReport: Sendable {
             return
         }
         var balancer = ServiceBalancer(service: service)
-        var random = FastRandom(seed: 0)
-        let pick = balancer.pick(for: request, random: &random, isEligible: { _ in true }).map { service.nodes[$0] }
+        let pick = balancer.pick(for: request, random: &random, isEligible: group).map { service.nodes[$0] }
         switch service.strategy {
         case .pinned:
             node = pick.map(describe)
@@ -78,6 +90,7 @@ public struct RouteReport: Sendable {
             return lines.joined(separator: "\n")
         }
         lines.append("route: \(route)")
+        if let split { lines.append("split: \(split)") }
         lines.append("service: \(service) (strategy \(strategy))")
         if let node { lines.append("node: \(node) (\(nodeReason ?? ""))") } else { lines.append("node: \(nodeReason ?? "")") }
         return lines.joined(separator: "\n")
@@ -95,7 +108,7 @@ public struct RouteReport: Sendable {
                 ])
             })),
             .init("status", route == nil ? .int(404) : .null),
-            .init("route", optional(route)), .init("service", optional(service)), .init("strategy", optional(strategy)),
+            .init("route", optional(route)), .init("split", optional(split)), .init("service", optional(service)), .init("strategy", optional(strategy)),
             .init("node", optional(node)), .init("node_reason", optional(nodeReason)),
         ])
     }
