@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Issue 6 measurement, on loopback with a release build: three nginx nodes of which one answers
 # after 10 ms (echo_sleep, from Debian's libnginx-mod-http-echo), behind Fulcrum with round robin
-# and then with the latency-aware strategy; wrk -t1 -c50 for 10 s each, interleaved twice;
+# and then with the latency-aware strategy; wrk -t1 -c50 (CONNECTIONS) for 10 s each, interleaved twice;
 # reported: p50/p99 and requests per second of each, and the p99 ratio.
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FULCRUM_BIN:-$root/.build/release/fulcrum}
 seconds=${WRK_SECONDS:-10}
+connections=${CONNECTIONS:-50}
 run=/tmp/fulcrum-latency-aware
 rm -rf "$run" && mkdir -p "$run"
 pids=()
@@ -40,7 +41,7 @@ workers: 1
 access_log: false
 services:
   s:
-    strategy: $1
+    strategy: $1$( [ "$1" = latency ] && [ -n "${DECAY:-}" ] && printf '\n    latency: { decay: %s }' "$DECAY" )
     nodes:
       - { name: fast-1, host: 127.0.0.1, port: 18741 }
       - { name: fast-2, host: 127.0.0.1, port: 18742 }
@@ -50,7 +51,7 @@ CONF
   timeout 120 "$bin" serve -c "$run/$1.yaml" --log-level warning > "$run/$1.log" 2>&1 &
   local server=$!
   for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:18740/ && break; sleep 0.1; done
-  wrk -t1 -c50 -d${seconds}s --latency http://127.0.0.1:18740/ > "$run/$1.wrk" 2>&1
+  wrk -t1 -c$connections -d${seconds}s --latency http://127.0.0.1:18740/ > "$run/$1.wrk" 2>&1
   kill $server; wait $server 2>/dev/null
   local p50 p99 rps
   p50=$(awk '$1 == "50%" { print $2 }' "$run/$1.wrk")
