@@ -473,7 +473,7 @@ struct ConfigDocumentParser {
     // MARK: traffic splits
 
     private func split(_ node: ConfigTree, _ path: String, services: [Service]) -> TrafficSplit? {
-        guard let object = reader.object(node, path, allowed: ["targets", "rules", "hash_key", "sticky_cookie"]) else { return nil }
+        guard let object = reader.object(node, path, allowed: ["targets", "rules", "hash_key", "sticky_cookie", "rollout"]) else { return nil }
         let before = reader.issues.count
         var targets: [TrafficSplit.Target] = []
         if let targetsNode = object.require("targets", node) {
@@ -512,7 +512,52 @@ struct ConfigDocumentParser {
             let maxAge = fields["max_age"].map { reader.duration($0, fields.path("max_age"), minimum: .seconds(1)) } ?? .seconds(86_400)
             if let name, let maxAge { split.stickyCookie = .init(name: name, maxAge: maxAge) }
         }
+        if let rolloutNode = object["rollout"] {
+            split.rollout = rollout(rolloutNode, object.path("rollout"), targets: targets)
+        }
         return reader.issues.count == before && targets.count >= 2 ? split : nil
+    }
+
+    private func rollout(_ node: ConfigTree, _ path: String, targets: [TrafficSplit.Target]) -> Rollout? {
+        guard let object = reader.object(node, path, allowed: ["canary", "steps", "step_time", "paused", "guard"]) else { return nil }
+        if targets.count != 2 { reader.fail(path, node, "a rollout needs a split of exactly two targets: the baseline and the canary") }
+        guard let canaryNode = object.require("canary", node), let canary = reader.string(canaryNode, object.path("canary")) else { return nil }
+        if !targets.isEmpty, !targets.contains(where: { $0.name == canary }) {
+            reader.fail(object.path("canary"), canaryNode, "no target named '\(canary)' (targets: \(targets.map(\.name).joined(separator: ", ")))")
+        }
+        var steps = [1, 5, 25, 50, 100]
+        if let stepsNode = object["steps"] {
+            let items = reader.list(stepsNode, object.path("steps"))
+            steps = items.enumerated().compactMap { index, item in reader.int(item, "\(object.path("steps"))[\(index)]", in: 1...100) }
+            if steps.count == items.count, steps.isEmpty || steps != steps.sorted() || Set(steps).count != steps.count || steps.last != 100 {
+                reader.fail(object.path("steps"), stepsNode, "steps are increasing percentages ending with 100")
+            }
+        }
+        let stepTime = object["step_time"].flatMap { reader.duration($0, object.path("step_time")) } ?? .seconds(300)
+        let paused = object["paused"].flatMap { reader.bool($0, object.path("paused")) } ?? false
+        var rails = Rollout.GuardRails()
+        if let guardNode = object["guard"], let fields = reader.object(guardNode, object.path("guard"), allowed: [
+            "min_requests", "max_error_ratio", "max_error_ratio_increase", "max_p99", "max_p99_ratio",
+        ]) {
+            if let n = fields["min_requests"], let v = reader.int(n, fields.path("min_requests"), in: 1...100_000_000) { rails.minimumRequests = v }
+            if let n = fields["max_error_ratio"] { rails.maxErrorRatio = fraction(n, fields.path("max_error_ratio")) }
+            rails.maxErrorRatioIncrease = fields["max_error_ratio_increase"].flatMap { fraction($0, fields.path("max_error_ratio_increase")) }
+            rails.maxP99 = fields["max_p99"].flatMap { reader.duration($0, fields.path("max_p99")) }
+            if let n = fields["max_p99_ratio"] {
+                if case .scalar(let text, false, _) = n, let value = Double(text), value >= 1 { rails.maxP99Ratio = value } else {
+                    reader.fail(fields.path("max_p99_ratio"), n, "expected a number of at least 1")
+                }
+            }
+        }
+        return Rollout(canary: canary, steps: steps, stepTime: stepTime, paused: paused, guardRails: rails)
+    }
+
+    private func fraction(_ node: ConfigTree, _ path: String) -> Double? {
+        guard case .scalar(let text, false, _) = node, let value = Double(text), (0...1).contains(value) else {
+            reader.fail(path, node, "expected a ratio between 0 and 1 (0.05 is 5 %)")
+            return nil
+        }
+        return value
     }
 
     private func splitTarget(_ node: ConfigTree, _ path: String, services: [Service]) -> TrafficSplit.Target? {

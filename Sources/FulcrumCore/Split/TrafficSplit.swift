@@ -59,6 +59,8 @@ public struct TrafficSplit: Sendable, Equatable {
     /// it as the last target's weight grows.
     public var hashKey: HashKey?
     public var stickyCookie: StickyCookie?
+    /// A progressive release that moves the weights on its own.
+    public var rollout: Rollout?
 
     public init(targets: [Target], rules: [Rule] = [], hashKey: HashKey? = nil, stickyCookie: StickyCookie? = nil) {
         self.targets = targets
