@@ -9,6 +9,7 @@ struct AdminContext: Sendable {
     let controller: ConfigController
     let store: any ConfigStore
     let proxy: ProxyServer
+    let rollouts: RolloutController
     let logger: Logger
 
     /// Appends an audit entry; a failure is logged (the operation's own result stands).
@@ -70,10 +71,10 @@ public final class AdminAPI: Sendable {
     let context: AdminContext
     let endpoints: [AdminEndpoint]
 
-    public init(controller: ConfigController, proxy: ProxyServer, logger: Logger = Logger(label: "fulcrum.admin")) {
-        let context = AdminContext(controller: controller, store: controller.store, proxy: proxy, logger: logger)
+    public init(controller: ConfigController, proxy: ProxyServer, rollouts: RolloutController, logger: Logger = Logger(label: "fulcrum.admin")) {
+        let context = AdminContext(controller: controller, store: controller.store, proxy: proxy, rollouts: rollouts, logger: logger)
         self.context = context
-        let operations = context.configEndpoints() + context.resourceEndpoints() + context.observationEndpoints()
+        let operations = context.configEndpoints() + context.resourceEndpoints() + context.rolloutEndpoints() + context.observationEndpoints()
         let openAPI = AdminEndpoint("GET", "/api/v1/openapi.json", .viewer, "This document", returns: "AnyJSON") { _ in
             .json(OpenAPIDocument.build(operations))
         }

@@ -95,12 +95,17 @@ public actor ConfigController {
     ///
     /// - Throws: ``AdminError`` — 412 when `expected` is not the active version, 422 when the
     ///   result is invalid or cannot be compiled, or whatever `edit` throws.
-    public func change(_ request: ChangeRequest, edit: (ConfigDocument) throws(AdminError) -> ConfigDocument) async throws(AdminError) -> Outcome {
+    ///
+    /// `urgent` swaps the new configuration in before storing it (a rollout stopping canary
+    /// traffic); if storing then fails, the stored active version is swapped back in.
+    public func change(
+        _ request: ChangeRequest, urgent: Bool = false, edit: (ConfigDocument) throws(AdminError) -> ConfigDocument
+    ) async throws(AdminError) -> Outcome {
         if let expected = request.expected, expected != active.number {
             throw .versionConflict(active: active.number)
         }
         let document = try edit(active.document)
-        return try await commit(document, request: request)
+        return try await commit(document, request: request, urgent: urgent)
     }
 
     /// Makes a new version equal to version `number` (history is never rewritten).
@@ -121,7 +126,7 @@ public actor ConfigController {
         return try await commit(old.document, request: request)
     }
 
-    private func commit(_ document: ConfigDocument, request: ChangeRequest) async throws(AdminError) -> Outcome {
+    private func commit(_ document: ConfigDocument, request: ChangeRequest, urgent: Bool = false) async throws(AdminError) -> Outcome {
         let changes = active.document.changes(to: document)
         guard !changes.isEmpty else { return Outcome(version: active, created: false, changes: []) }
         let config: FulcrumConfig
@@ -140,6 +145,7 @@ public actor ConfigController {
             throw .cannotApply("\(error)")
         }
         let detail = changes.map(\.description).joined(separator: "\n")
+        if urgent { activate(runtime) }
         let committed: ConfigVersion
         do {
             committed = try await store.commit(
@@ -147,15 +153,16 @@ public actor ConfigController {
                 audit: AuditRecord(
                     actor: request.actor, client: request.client, operation: request.operation, target: request.target, result: "ok",
                     detail: detail))
-        } catch let error as StoreError {
-            if case .some(let current) = error.conflictingActive { throw .versionConflict(active: current) }
-            throw .internalError("\(error)")
         } catch {
+            if urgent, let config = try? FulcrumConfig.parse(document: active.document), let previous = try? compile(config, active.number) {
+                activate(previous)
+            }
+            if let error = error as? StoreError, case .some(let current) = error.conflictingActive { throw .versionConflict(active: current) }
             throw .internalError("the store refused the change: \(error)")
         }
         // Every commit is based on the active version, which is the newest, so the number the
         // store gave is the one the configuration was compiled with.
-        activate(runtime)
+        if !urgent { activate(runtime) }
         active = committed
         logger.info(
             "configuration changed",

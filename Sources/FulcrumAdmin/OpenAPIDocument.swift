@@ -201,6 +201,14 @@ enum OpenAPIDocument {
             "client": string, "operation": string, "target": string, "result": string, "detail": string,
             "version": nullable("integer"), "hash": string,
         ])),
+        ("Rollout", record([
+            "settings": freeObject, "targets": array(freeObject),
+            "status": record([
+                "canary_weight": integer, "step_seconds": number, "verdict": string,
+                "canary": record(["requests": integer, "error_ratio": number, "p99_ms": nullable("number")]),
+                "baseline": record(["requests": integer, "error_ratio": number, "p99_ms": nullable("number")]),
+            ]),
+        ], optional: ["status"])),
         ("ProbeHistory", record([
             "items": array(record(["time": object(["type": .string("string"), "format": .string("date-time")]), "success": boolean, "detail": string])),
         ])),

@@ -89,7 +89,9 @@ struct DemoCommand: AsyncParsableCommand {
                 server.apply(runtime)
                 checker.apply(runtime.config)
             })
-        let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server), host: "127.0.0.1", port: adminPort)
+        let rollouts = RolloutController(controller: controller, proxy: server)
+        let rolling = Task { await rollouts.run() }
+        let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server, rollouts: rollouts), host: "127.0.0.1", port: adminPort)
         print("""
             Fulcrum demo is running on http://127.0.0.1:\(port)/ with 3 backends on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
             Try:
@@ -110,6 +112,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
         }, onReload: {}, onStop: {
             checker.stop()
+            rolling.cancel()
             await admin.stop()
             try? FileManager.default.removeItem(at: directory)
             _ = await server.drain(timeout: .seconds(5))

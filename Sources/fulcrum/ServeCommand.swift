@@ -85,21 +85,29 @@ struct ServeCommand: AsyncParsableCommand {
                     server.apply(runtime)
                     checker.apply(runtime.config)
                 }, logger: logger)
+            let rollouts = RolloutController(controller: control, proxy: server, logger: logger)
             do {
-                adminServer = try await AdminServer.start(api: AdminAPI(controller: control, proxy: server, logger: logger), host: address.host, port: address.port)
+                adminServer = try await AdminServer.start(
+                    api: AdminAPI(controller: control, proxy: server, rollouts: rollouts, logger: logger), host: address.host, port: address.port)
             } catch {
                 logger.critical("\(error)")
                 try? await server.shutdown()
                 throw ExitCode(1)
             }
             logger.info("admin API listening", metadata: ["address": "\(address.host):\(adminServer?.address.port ?? address.port)", "store": "\(storeMode.store.path)"])
+            // rollouts, and versions committed by other processes; both end when the task is cancelled
             refresher = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .seconds(2))
-                    do {
-                        try await control.refresh()
-                    } catch {
-                        logger.error("cannot activate the store's active version", metadata: ["error": "\(error)"])
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await rollouts.run() }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .seconds(2))
+                            do {
+                                try await control.refresh()
+                            } catch {
+                                logger.error("cannot activate the store's active version", metadata: ["error": "\(error)"])
+                            }
+                        }
                     }
                 }
             }

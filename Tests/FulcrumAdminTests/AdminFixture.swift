@@ -18,6 +18,7 @@ final class AdminFixture: @unchecked Sendable {
     let server: ProxyServer
     let controller: ConfigController
     let admin: AdminServer
+    let rollouts: RolloutController
     let proxyPort: Int
     let adminSecret = "fulcrum_test_admin_secret_0123456789"
     let viewerSecret = "fulcrum_test_viewer_secret_0123456789"
@@ -55,13 +56,14 @@ final class AdminFixture: @unchecked Sendable {
         controller = ConfigController(store: store, active: active, compile: compile, activate: { server.apply($0) })
         try await store.addToken(StoredToken(name: "ops", role: .admin, secretHash: AdminTokens.hash(adminSecret)))
         try await store.addToken(StoredToken(name: "watcher", role: .viewer, secretHash: AdminTokens.hash(viewerSecret)))
-        admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server), host: "127.0.0.1", port: 0)
+        rollouts = RolloutController(controller: controller, proxy: server)
+        admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server, rollouts: rollouts), host: "127.0.0.1", port: 0)
     }
 
     func stop() async throws {
         await admin.stop()
         try await server.shutdown()
-        for backend in backends { try await backend.stop() }
+        for backend in backends { try? await backend.stop() }  // a test may have stopped one
         try? FileManager.default.removeItem(at: directory)
     }
 

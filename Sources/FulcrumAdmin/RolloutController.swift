@@ -1,0 +1,183 @@
+import FulcrumCore
+import FulcrumProxy
+import Logging
+
+/// Drives the rollouts of the active configuration: every tick it judges each unpaused rollout's
+/// canary against its guard rails (figures from the data plane's statistics) and moves the split's
+/// weights through the ``ConfigController``, so every step, rollback and promotion is a version
+/// with an audit entry whose message carries the figures that caused it.
+public actor RolloutController {
+    /// What the controller last concluded for a route's rollout.
+    public struct Status: Sendable {
+        public var canaryWeight: Int
+        public var stepSeconds: Double
+        public var verdict: String
+        public var canary: RolloutStep.Figures
+        public var baseline: RolloutStep.Figures
+    }
+
+    private let controller: ConfigController
+    private let proxy: ProxyServer
+    private let logger: Logger
+    /// When each route's canary got its current weight (in memory: a restart restarts the step).
+    private var stepStarted: [String: (weight: Int, at: ContinuousClock.Instant)] = [:]
+    private var statuses: [String: Status] = [:]
+
+    public init(controller: ConfigController, proxy: ProxyServer, logger: Logger = Logger(label: "fulcrum.rollout")) {
+        self.controller = controller
+        self.proxy = proxy
+        self.logger = logger
+    }
+
+    /// Ticks every `interval` until the task is cancelled.
+    public func run(every interval: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            await tick()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// The last conclusion for a route's rollout.
+    public func status(route: String) -> Status? { statuses[route] }
+
+    /// Judges every rollout once.
+    public func tick() async {
+        let document = await controller.active.document
+        guard let config = try? FulcrumConfig.parse(document: document) else { return }
+        let now = ContinuousClock.now
+        var traffic: TrafficReport?
+        for route in config.routes {
+            guard let split = route.split, let rollout = split.rollout,
+                let canaryIndex = split.targets.firstIndex(where: { $0.name == rollout.canary })
+            else {
+                stepStarted[route.name] = nil
+                statuses[route.name] = nil
+                continue
+            }
+            let weight = split.targets[canaryIndex].weight
+            if stepStarted[route.name]?.weight != weight { stepStarted[route.name] = (weight, now) }
+            let heldFor = now - (stepStarted[route.name]?.at ?? now)
+            let seconds = min(max(Int(heldFor.components.seconds), 1), TrafficRecorder.windowSeconds)
+            if traffic?.seconds != seconds { traffic = await proxy.traffic(seconds: seconds) }
+            let canary = Self.figures(split.targets[canaryIndex], config: config, traffic: traffic!)
+            let baseline = Self.figures(split.targets[1 - canaryIndex], config: config, traffic: traffic!)
+            let step = RolloutStep.decide(rollout, canaryWeight: weight, heldFor: heldFor, canary: canary, baseline: baseline)
+            var verdict = ""
+            switch step {
+            case .hold(let why):
+                verdict = why
+            case .advance(let next, let why):
+                verdict = "advanced to \(next) %: \(why)"
+                await apply(route: route.name, message: "rollout of \(rollout.canary) on route \(route.name): \(next) % — \(why)") { document throws(AdminError) in
+                    try RolloutEdit.setCanaryWeight(next, route: route.name, in: document)
+                }
+            case .promote(let why):
+                verdict = "promoted: \(why)"
+                await apply(route: route.name, message: "rollout of \(rollout.canary) on route \(route.name): promoted — \(why)") { document throws(AdminError) in
+                    try RolloutEdit.finish(route: route.name, keep: .canary, in: document)
+                }
+            case .rollBack(let why):
+                verdict = "rolled back to 0 % and paused: \(why)"
+                logger.warning("rollout rolled back", metadata: ["route": "\(route.name)", "reason": "\(why)"])
+                await apply(route: route.name, urgent: true, message: "rollout of \(rollout.canary) on route \(route.name): rolled back to 0 % — \(why)") { document throws(AdminError) in
+                    var edited = try RolloutEdit.setCanaryWeight(0, route: route.name, in: document)
+                    edited = try RolloutEdit.setPaused(true, route: route.name, in: edited)
+                    return edited
+                }
+            }
+            statuses[route.name] = Status(canaryWeight: weight, stepSeconds: Double(heldFor.components.seconds), verdict: verdict, canary: canary, baseline: baseline)
+        }
+    }
+
+    private func apply(route: String, urgent: Bool = false, message: String, edit: @Sendable (ConfigDocument) throws(AdminError) -> ConfigDocument) async {
+        let request = ConfigController.ChangeRequest(
+            actor: "rollout", client: "-", source: .api, operation: "rollout", target: "routes/\(route)", message: message, expected: nil)
+        do {
+            _ = try await controller.change(request, urgent: urgent, edit: edit)
+        } catch {
+            logger.error("rollout change refused", metadata: ["route": "\(route)", "error": "\(error)"])
+        }
+    }
+
+    /// A target's figures over the window: its service's, or its tagged nodes' together.
+    static func figures(_ target: TrafficSplit.Target, config: FulcrumConfig, traffic: TrafficReport) -> RolloutStep.Figures {
+        var merged = TrafficSnapshot(seconds: traffic.seconds, endSecond: 0)
+        var first = true
+        func add(_ snapshot: TrafficSnapshot) {
+            if first { merged = snapshot; first = false } else { merged.merge(snapshot) }
+        }
+        if target.tags.isEmpty {
+            if let entry = traffic.services.first(where: { $0.name == target.service }) { add(entry.traffic) }
+        } else if let service = config.service(named: target.service) {
+            for node in service.nodes where target.tags.allSatisfy(node.tags.contains) {
+                if let entry = traffic.nodes.first(where: { $0.service == target.service && $0.name == node.name }) { add(entry.traffic) }
+            }
+        }
+        let summary = merged.windowSummary
+        return RolloutStep.Figures(requests: summary.total, errorRatio: summary.errorRatio, p99Microseconds: summary.p99Microseconds)
+    }
+}
+
+/// Edits of a route's split for rollouts, on the configuration document.
+enum RolloutEdit {
+    enum Side { case canary, baseline }
+
+    /// The route's split and the indices of its canary and baseline targets.
+    private static func locate(_ route: String, _ document: ConfigDocument) throws(AdminError) -> (route: ConfigDocument, canary: Int, baseline: Int) {
+        let item = try NamedCollection.routes.item(route, in: document)
+        guard let split = item["split"], let canaryName = split["rollout"]?["canary"]?.stringValue else {
+            throw .notFound("route '\(route)' has no rollout")
+        }
+        let targets = split["targets"]?.items ?? []
+        func name(_ target: ConfigDocument) -> String {
+            target["name"]?.stringValue
+                ?? ([target["service"]?.stringValue ?? ""] + (target["tags"]?.items.compactMap(\.stringValue) ?? [])).joined(separator: "-")
+        }
+        guard targets.count == 2, let canary = targets.firstIndex(where: { name($0) == canaryName }) else {
+            throw .badRequest("the rollout of route '\(route)' needs two targets, one of them '\(canaryName)'")
+        }
+        return (item, canary, 1 - canary)
+    }
+
+    static func setCanaryWeight(_ weight: Int, route: String, in document: ConfigDocument) throws(AdminError) -> ConfigDocument {
+        let (item, canary, baseline) = try locate(route, document)
+        var split = item["split"]!
+        var targets = split["targets"]!.items
+        targets[canary]["weight"] = .int(weight)
+        targets[baseline]["weight"] = .int(100 - weight)
+        split["targets"] = .list(targets)
+        var edited = item
+        edited["split"] = split
+        return try NamedCollection.routes.replacing(route, with: edited, in: document)
+    }
+
+    static func setPaused(_ paused: Bool, route: String, in document: ConfigDocument) throws(AdminError) -> ConfigDocument {
+        let (item, _, _) = try locate(route, document)
+        var edited = item
+        edited.setValue(paused ? .bool(true) : nil, at: ["split", "rollout", "paused"])
+        return try NamedCollection.routes.replacing(route, with: edited, in: document)
+    }
+
+    /// Ends the rollout keeping one side: the route's target becomes that side's service (a
+    /// tagged side stays a split at 100 % without the rollout, since a route alone cannot select
+    /// nodes by tag).
+    static func finish(route: String, keep side: Side, in document: ConfigDocument) throws(AdminError) -> ConfigDocument {
+        let (item, canary, baseline) = try locate(route, document)
+        let kept = side == .canary ? canary : baseline
+        let targets = item["split"]!["targets"]!.items
+        var edited = item
+        if targets[kept]["tags"]?.items.isEmpty ?? true {
+            edited["split"] = nil
+            edited["service"] = targets[kept]["service"]
+        } else {
+            var split = item["split"]!
+            var weighted = targets
+            weighted[kept]["weight"] = .int(100)
+            weighted[1 - kept]["weight"] = .int(0)
+            split["targets"] = .list(weighted)
+            split["rollout"] = nil
+            edited["split"] = split
+        }
+        return try NamedCollection.routes.replacing(route, with: edited, in: document)
+    }
+}
