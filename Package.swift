@@ -100,6 +100,8 @@ let package = Package(
                 "FulcrumStore",
                 "FulcrumCore",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

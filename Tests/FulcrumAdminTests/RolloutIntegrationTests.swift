@@ -110,6 +110,33 @@ import Testing
         try await fixture.stop()
     }
 
+    @Test func aCanaryThatSlowsDownIsRolledBack() async throws {
+        let fixture = try await AdminFixture()
+        let canary = try await DelayingBackend.start(name: "slow-canary")
+        #expect(try await fixture.call("POST", "/api/v1/services", ifMatch: "*", body: #"{"name":"v2","nodes":[{"name":"c","host":"127.0.0.1","port":\#(canary.port)}]}"#).status == 201)
+        let route = """
+            {"name":"api","match":{"path_prefix":"/api/"},"split":{"targets":[{"service":"web","weight":50},{"name":"canary","service":"v2","weight":50}],
+             "rollout":{"canary":"canary","steps":[50,100],"step_time":"30s","guard":{"min_requests":20,"max_p99":"40ms"}}}}
+            """
+        #expect(try await fixture.call("PUT", "/api/v1/routes/api", ifMatch: "*", body: route).status == 200)
+        let load = Load(fixture)
+        let rolling = Task { await fixture.rollouts.run(every: .milliseconds(200)) }
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await fixture.call("GET", "/api/v1/routes/api")["split", "rollout", "paused"] == nil, "a fast canary holds")
+        canary.delayMilliseconds = 80  // the new version slows down
+        try await Self.waitFor("the rollback") {
+            try await fixture.call("GET", "/api/v1/routes/api")["split", "rollout", "paused"] == .bool(true)
+        }
+        rolling.cancel()
+        await load.stop()
+        let rollback = try #require(try await fixture.store.activeVersion())
+        #expect(rollback.message.contains("guard rail broken at 50 %: p99 "), "\(rollback.message)")
+        #expect(rollback.message.contains("ms above 40.0 ms"))
+        for _ in 0..<20 { #expect(try await fixture.proxied("/api/after") == "a") }
+        try await canary.stop()
+        try await fixture.stop()
+    }
+
     @Test func operatorsPauseResumeAndPromote() async throws {
         let fixture = try await AdminFixture()
         try await Self.startRollout(fixture)

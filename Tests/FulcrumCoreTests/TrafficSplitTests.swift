@@ -143,3 +143,17 @@ import Testing
         #expect(AddressRange(parsing: "0.0.0.0/0")?.contains("8.8.8.8") == true)
     }
 }
+
+@Suite struct SplitExplanationTests {
+    @Test func theRouteReportShowsTheSplitDecision() throws {
+        let config = try TrafficSplitTests.config(weights: (100, 0))
+        let ruled = RouteReport(config: config, request: DescribedRequest(target: "/api/x", headers: [("X-Canary", "1")]))
+        #expect(ruled.split == "canary (rule 1; nodes tagged green)")
+        #expect(ruled.service == "v2" && ruled.node == nil)
+        #expect(ruled.text.contains("split: canary (rule 1; nodes tagged green)"))
+        #expect(ruled.nodeReason?.hasSuffix("a fresh balancer picks b (127.0.0.1:9002)") == true, "only the tagged node: \(ruled.nodeReason ?? "")")
+        let weighted = RouteReport(config: config, request: DescribedRequest(target: "/api/x"))
+        #expect(weighted.split == "v1 (weighted random choice)" && weighted.service == "v1")
+        #expect(weighted.document["split"] == .string("v1 (weighted random choice)"))
+    }
+}

@@ -1,0 +1,66 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// An HTTP server on 127.0.0.1 that answers every request with its name after a delay that the
+/// test can change while it runs (a node that starts to slow down).
+final class DelayingBackend: Sendable {
+    let name: String
+    private let channel: Channel
+    private let delay: NIOLockedValueBox<Int64>
+
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    /// The delay, in milliseconds, of answers to requests that arrive from now on.
+    var delayMilliseconds: Int64 {
+        get { delay.withLockedValue { $0 } }
+        set { delay.withLockedValue { $0 = newValue } }
+    }
+
+    static func start(name: String) async throws -> DelayingBackend {
+        let delay = NIOLockedValueBox<Int64>(0)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Handler(name: name, delay: delay))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return DelayingBackend(name: name, channel: channel, delay: delay)
+    }
+
+    private init(name: String, channel: Channel, delay: NIOLockedValueBox<Int64>) {
+        self.name = name
+        self.channel = channel
+        self.delay = delay
+    }
+
+    func stop() async throws { try await channel.close() }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let name: String
+        let delay: NIOLockedValueBox<Int64>
+
+        init(name: String, delay: NIOLockedValueBox<Int64>) {
+            self.name = name
+            self.delay = delay
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case .end = unwrapInboundIn(data) else { return }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(delay.withLockedValue { $0 })) {
+                let (handler, context) = bound.value
+                let body = "\(handler.name)\n"
+                let headers = HTTPHeaders([("Content-Length", String(body.utf8.count)), ("X-Backend", handler.name)])
+                context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                context.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+    }
+}
