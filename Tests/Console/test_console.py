@@ -177,3 +177,27 @@ def test_the_layout_fits_a_narrow_window(page, fulcrum):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, (name, overflow)
     screenshot(page, "narrow-audit")
+
+
+def test_an_operator_pauses_and_promotes_a_rollout(page, fulcrum):
+    assert fulcrum.api("POST", "/services", {"name": "v2", "nodes": [{"name": "b2", "host": "127.0.0.1", "port": fulcrum.b.port}]}, if_match="*")[0] == 201
+    route = {"name": "api", "match": {"path_prefix": "/api/"}, "split": {
+        "targets": [{"service": "web", "weight": 100}, {"name": "canary", "service": "v2", "weight": 0}],
+        "rollout": {"canary": "canary", "steps": [50, 100], "step_time": "1h"}}}
+    assert fulcrum.api("PUT", "/routes/api", route, if_match="*")[0] == 200
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/routes")
+    panel = "section[data-rollout=api]"
+    page.wait_for_selector(f"{panel} .badge.up:has-text('running')")
+    assert "web 100 %" in page.inner_text("#routes-table tr[data-route=api]")
+    page.click(f"{panel} button[data-action=pause]")
+    confirm_change(page, "hold on")
+    page.wait_for_selector(f"{panel} .badge:has-text('paused')")
+    screenshot(page, "rollout")
+    page.click(f"{panel} button[data-action=promote]")
+    confirm_change(page, "ship it")
+    wait_until(lambda: fulcrum.api("GET", "/routes/api")[1].get("service") == "v2", what="the promotion")
+    page.wait_for_selector("#routes-table tr[data-route=api] td:has-text('v2')")
+    assert page.locator("section[data-rollout]").count() == 0
+    fulcrum.b.hits = 0
+    assert {fulcrum.get("/api/x") for _ in range(5)} == {"b"}

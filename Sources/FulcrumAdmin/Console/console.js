@@ -465,7 +465,7 @@ pages.routes = async function (root) {
       el("thead", {}, el("tr", {}, ["#", "Name", "Match", "Target", "Limits", "Actions"].map(h => el("th", {}, h)))),
       el("tbody", {}, ordered.map(({ r, i }, position) => el("tr", { dataset: { route: r.name } },
         el("td", {}, position + 1), el("td", {}, r.name), el("td", {}, matchSummary(r.match)),
-        el("td", {}, r.service + (r.node ? ` → ${r.node}` : "")),
+        el("td", {}, r.split ? "split: " + r.split.targets.map(t => `${t.name || t.service} ${t.weight} %`).join(" / ") : r.service + (r.node ? ` → ${r.node}` : "")),
         el("td", { class: "muted" }, [r.rate_limit ? "rate limit" : null, r.max_in_flight ? `max ${r.max_in_flight} in flight` : null].filter(Boolean).join(", ")),
         el("td", {}, el("div", { class: "row" },
           editButton("↑", () => moveRoute(r.name, i - 1), { "aria-label": `move ${r.name} up`, disabled: i === 0 || !session.canEdit }),
@@ -477,8 +477,37 @@ pages.routes = async function (root) {
           }, { class: "danger" })))))))),
       editButton("Add route", () => showRouteForm(root, null, routes.length), { class: "primary", id: "add-route" })),
     el("div", { id: "route-form-slot" }),
+    ...routes.filter(r => r.split && r.split.rollout).map(rolloutPanel),
     explainPanel());
 };
+
+// A route's progressive rollout: weights, the controller's last verdict with the figures, and the
+// operator's controls.
+function rolloutPanel(route) {
+  const panel = el("section", { class: "panel", dataset: { rollout: route.name } }, el("h2", {}, `Rollout on route ${route.name}`));
+  const body = el("div", {}, el("p", { class: "muted" }, "Loading…"));
+  panel.append(body);
+  (async () => {
+    const reply = await call("GET", `/routes/${enc(route.name)}/rollout`);
+    if (!reply.ok) { body.replaceChildren(el("p", { class: "error" }, reply.json ? reply.json.error.message : reply.text)); return; }
+    const { settings, targets, status } = reply.json;
+    const figures = f => f ? `${f.requests} requests, ${(f.error_ratio * 100).toFixed(1)} % 5xx, p99 ${fmtMs(f.p99_ms)}` : "–";
+    const act = action => async () => {
+      const result = await change(`${action} the rollout on ${route.name}`, () => ({ method: "POST", path: `/routes/${enc(route.name)}/rollout/${action}` }));
+      if (result.ok) render(); else if (!result.cancelled) toast(issueText(result));
+    };
+    body.replaceChildren(
+      el("p", {}, targets.map(t => `${t.name || t.service}: ${t.weight} %`).join(" · "), " · steps ", (settings.steps || [1, 5, 25, 50, 100]).join(", "), " %",
+        " · ", settings.paused ? el("span", { class: "badge ejected" }, "paused") : el("span", { class: "badge up" }, "running")),
+      status ? el("p", { class: "rollout-verdict" }, `Last verdict: ${status.verdict}`) : null,
+      status ? el("p", { class: "muted" }, `Canary: ${figures(status.canary)} · baseline: ${figures(status.baseline)}`) : null,
+      el("div", { class: "row" },
+        settings.paused ? editButton("Resume", act("resume"), { dataset: { action: "resume" } }) : editButton("Pause", act("pause"), { dataset: { action: "pause" } }),
+        editButton("Promote now", act("promote"), { dataset: { action: "promote" } }),
+        editButton("Abort", act("abort"), { class: "danger", dataset: { action: "abort" } })));
+  })();
+  return panel;
+}
 
 async function moveRoute(name, position) {
   const result = await change(`move route ${name} to position ${position + 1}`, () => ({ method: "POST", path: `/routes/${enc(name)}/move`, body: { position } }));
