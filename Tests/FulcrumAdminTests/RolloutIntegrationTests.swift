@@ -73,12 +73,16 @@ import Testing
         try await fixture.stop()
     }
 
-    @Test func aCanaryThatFailsOnceItGetsTrafficIsRolledBackAndGetsNoMoreRequests() async throws {
+    @Test func aCanaryThatStartsReturning500sIsRolledBackAndGetsNoMoreRequests() async throws {
         let fixture = try await AdminFixture()
-        // the canary's node refuses connections: at 0 % nothing shows it; at 50 % its requests fail with 502
-        try await Self.startRollout(fixture, steps: "[50, 75, 100]", canaryPort: 9)
+        let canary = try await AdjustableBackend.start(name: "failing-canary")
+        try await Self.startRollout(fixture, steps: "[50, 75, 100]", canaryPort: canary.port)
         let load = Load(fixture)
         let rolling = Task { await fixture.rollouts.run(every: .milliseconds(200)) }
+        try await Self.waitFor("the canary at 50 %") {
+            try await fixture.call("GET", "/api/v1/routes/api")["split", "targets"]?.items.last?["weight"] == .int(50)
+        }
+        canary.responseStatus = .internalServerError  // the new version starts failing
         try await Self.waitFor("the rollback") {
             try await fixture.call("GET", "/api/v1/routes/api")["split", "rollout", "paused"] == .bool(true)
         }
@@ -98,6 +102,7 @@ import Testing
         for _ in 0..<50 { #expect(try await fixture.proxied("/api/after") == "a") }
         let versions = try await fixture.store.versions(limit: 20, before: nil).filter { $0.actor == "rollout" }.map(\.message)
         #expect(versions.count == 2 && versions[1].contains(": 50 % — guard rails held at 0 %"), "advanced once, then rolled back: \(versions)")
+        #expect(canary.responseStatus == .internalServerError)
         let canaryAfter = await fixture.server.traffic(seconds: 1).services.first { $0.name == "v2" }?.traffic.totals.requestCount ?? -2
         #expect(canaryAfter == canaryBefore)
 
@@ -107,12 +112,13 @@ import Testing
         let after = try await fixture.call("GET", "/api/v1/routes/api")
         #expect(after["split"] == nil && after["service"] == .string("web"))
         #expect(try await fixture.call("POST", "/api/v1/routes/api/rollout/pause", ifMatch: "*").status == 404)
+        try await canary.stop()
         try await fixture.stop()
     }
 
     @Test func aCanaryThatSlowsDownIsRolledBack() async throws {
         let fixture = try await AdminFixture()
-        let canary = try await DelayingBackend.start(name: "slow-canary")
+        let canary = try await AdjustableBackend.start(name: "slow-canary")
         #expect(try await fixture.call("POST", "/api/v1/services", ifMatch: "*", body: #"{"name":"v2","nodes":[{"name":"c","host":"127.0.0.1","port":\#(canary.port)}]}"#).status == 201)
         let route = """
             {"name":"api","match":{"path_prefix":"/api/"},"split":{"targets":[{"service":"web","weight":50},{"name":"canary","service":"v2","weight":50}],
