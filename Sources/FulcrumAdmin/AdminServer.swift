@@ -21,8 +21,10 @@ public final class AdminServer: Sendable {
     /// - Throws: when the address cannot be bound.
     public static func start(api: AdminAPI, host: String, port: Int, logger: Logger = Logger(label: "fulcrum.admin")) async throws -> AdminServer {
         let started = StartSignal()
+        // Hummingbird's own log lines are about single connections (and, on stop, the connections
+        // still open being cancelled); failures that matter are thrown or answered by the API.
         var hummingbirdLogger = logger
-        hummingbirdLogger.logLevel = max(logger.logLevel, .warning)
+        hummingbirdLogger.logLevel = .critical
         let application = Application(
             responder: AdminResponder(api: api),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),

@@ -92,7 +92,7 @@ struct DemoCommand: AsyncParsableCommand {
         let rollouts = RolloutController(controller: controller, proxy: server)
         let rolling = Task { await rollouts.run() }
         let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server, rollouts: rollouts), host: "127.0.0.1", port: adminPort)
-        print("""
+        let banner = """
             Fulcrum demo is running on http://127.0.0.1:\(port)/ with 3 backends on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
             Try:
               for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:\(port)/; done       # round robin 2:1 over web-a and web-b
@@ -103,7 +103,9 @@ struct DemoCommand: AsyncParsableCommand {
             Admin API:   curl -H 'Authorization: Bearer \(secret)' http://127.0.0.1:\(admin.address.port ?? adminPort)/api/v1/services
             Token (admin role, for this run only): \(secret)
             See the configuration with: fulcrum demo --print-config; node health with: kill -USR1 <pid>. Stop with Ctrl-C.
-            """)
+
+            """
+        FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: shown at once even into a pipe or a file
         let started = backends
         let exitCode = await SignalLoop.run(onStatus: {
             Task {
