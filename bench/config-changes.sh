@@ -14,20 +14,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
-backend() {  # backend NAME PORT
-  mkdir -p "$run/$1/logs"
-  cat > "$run/$1/nginx.conf" <<CONF
-worker_processes 1;
-pid $run/$1/nginx.pid;
-error_log $run/$1/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:$2; location / { add_header X-Backend $1; return 200 "$1\n"; } } }
-CONF
-  timeout 300 nginx -p "$run/$1" -c "$run/$1/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
-  pids+=($!)
-}
-backend a 18731; backend b 18732
+source "$root/bench/nginx-backend.sh"
+nginx_backend a 18731; nginx_backend b 18732
 token=fulcrum_bench_$RANDOM$RANDOM$RANDOM$RANDOM
 cat > "$run/fulcrum.yaml" <<CONF
 listen: [{ address: 127.0.0.1, port: 18730 }]

@@ -15,23 +15,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 [ -f /usr/lib/nginx/modules/ngx_http_echo_module.so ] || { echo "needs libnginx-mod-http-echo"; exit 1; }
 
-backend() {  # backend NAME PORT DELAY_SECONDS
-  mkdir -p "$run/$1/logs"
-  local body="return 200 \"$1\\n\";"
-  [ "$3" != "0" ] && body="echo_sleep $3; echo $1;"
-  cat > "$run/$1/nginx.conf" <<CONF
-load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
-worker_processes 1;
-pid $run/$1/nginx.pid;
-error_log $run/$1/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:$2; location / { $body } } }
-CONF
-  timeout 300 nginx -p "$run/$1" -c "$run/$1/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
-  pids+=($!)
-}
-backend fast-1 18741 0; backend fast-2 18742 0; backend slow 18743 0.01
+source "$root/bench/nginx-backend.sh"
+nginx_backend fast-1 18741; nginx_backend fast-2 18742; nginx_backend slow 18743 "echo_sleep 0.01; echo slow;"
 sleep 0.5
 
 measure() {  # measure STRATEGY -> prints "p50 p99 rps"

@@ -16,19 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-backend() {  # backend NAME PORT -> starts nginx in its own process group
-  mkdir -p "$run/$1/logs"
-  cat > "$run/$1/nginx.conf" <<CONF
-worker_processes 1;
-pid $run/$1/nginx.pid;
-error_log $run/$1/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; client_body_temp_path $run/$1/tmp; keepalive_requests 10000000;
-  server { listen 127.0.0.1:$2; location / { add_header X-Backend $1; return 200 "$1\n"; } } }
-CONF
-  timeout 120 nginx -p "$run/$1" -c "$run/$1/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
-  pids+=($!)
-}
+source "$root/bench/nginx-backend.sh"
 kill_backend() {  # kill_backend NAME: SIGKILL the master and its workers, as a crash would
   local master
   master=$(cat "$run/$1/nginx.pid")
@@ -36,7 +24,7 @@ kill_backend() {  # kill_backend NAME: SIGKILL the master and its workers, as a 
 }
 wait_up() { for _ in $(seq 1 100); do curl -s -o /dev/null -m 1 "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; return 1; }
 
-backend node-a 18711; backend node-b 18712
+nginx_backend node-a 18711; nginx_backend node-b 18712
 wait_up 18711 && wait_up 18712 || { echo "backends did not start"; exit 1; }
 
 protected="

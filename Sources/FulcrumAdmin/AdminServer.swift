@@ -20,7 +20,7 @@ public final class AdminServer: Sendable {
     ///
     /// - Throws: when the address cannot be bound.
     public static func start(api: AdminAPI, host: String, port: Int, logger: Logger = Logger(label: "fulcrum.admin")) async throws -> AdminServer {
-        let started = StartSignal()
+        let started = OneShot<SocketAddress?>()
         // Hummingbird's own log lines are about single connections (and, on stop, the connections
         // still open being cancelled); failures that matter are thrown or answered by the API.
         var hummingbirdLogger = logger
@@ -46,10 +46,21 @@ public final class AdminServer: Sendable {
         return AdminServer(address: address, task: task)
     }
 
-    /// Stops the listener.
+    /// Stops the listener; returns when it stopped, or after 2 s at most (Hummingbird waits for
+    /// connections still open, and a shutdown must not hang on a client).
     public func stop() async {
         task.cancel()
-        _ = await task.result
+        let stopped = OneShot<Void>()
+        let task = self.task
+        Task {
+            _ = await task.result
+            stopped.resolve(.success(()))
+        }
+        Task {
+            try? await Task.sleep(for: .seconds(2))
+            stopped.resolve(.success(()))
+        }
+        try? await stopped.wait()
     }
 }
 
@@ -60,12 +71,12 @@ public struct AdminListenError: Error, CustomStringConvertible {
     public var description: String { "cannot open the admin listener on \(address): \(reason)" }
 }
 
-/// Resolves once with the bound address or the failure to bind.
-private final class StartSignal: Sendable {
-    private let state = NIOLockedValueBox<(result: Result<SocketAddress?, Error>?, waiter: CheckedContinuation<SocketAddress?, Error>?)>((nil, nil))
+/// A value delivered once (the first `resolve` wins) to one waiter, whichever comes first.
+private final class OneShot<Value: Sendable>: Sendable {
+    private let state = NIOLockedValueBox<(result: Result<Value, Error>?, waiter: CheckedContinuation<Value, Error>?)>((nil, nil))
 
-    func resolve(_ result: Result<SocketAddress?, Error>) {
-        let waiter: CheckedContinuation<SocketAddress?, Error>? = state.withLockedValue { state in
+    func resolve(_ result: Result<Value, Error>) {
+        let waiter: CheckedContinuation<Value, Error>? = state.withLockedValue { state in
             guard state.result == nil else { return nil }
             state.result = result
             defer { state.waiter = nil }
@@ -74,9 +85,9 @@ private final class StartSignal: Sendable {
         waiter?.resume(with: result)
     }
 
-    func wait() async throws -> SocketAddress? {
+    func wait() async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<SocketAddress?, Error>? = state.withLockedValue { state in
+            let ready: Result<Value, Error>? = state.withLockedValue { state in
                 if let result = state.result { return result }
                 state.waiter = continuation
                 return nil

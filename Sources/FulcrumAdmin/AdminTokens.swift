@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import FulcrumStore
 
@@ -19,7 +18,7 @@ public enum AdminTokens {
 
     /// The hex SHA-256 of a secret, as stored.
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256Hex.digest(secret)
     }
 
     /// The token whose hash equals the presented secret's. Every stored hash is compared in full,

@@ -101,18 +101,15 @@ public actor RolloutController {
 
     /// A target's figures over the window: its service's, or its tagged nodes' together.
     static func figures(_ target: TrafficSplit.Target, config: FulcrumConfig, traffic: TrafficReport) -> RolloutStep.Figures {
-        var merged = TrafficSnapshot(seconds: traffic.seconds, endSecond: 0)
-        var first = true
-        func add(_ snapshot: TrafficSnapshot) {
-            if first { merged = snapshot; first = false } else { merged.merge(snapshot) }
-        }
+        let entries: [TrafficReport.Entry]
         if target.tags.isEmpty {
-            if let entry = traffic.services.first(where: { $0.name == target.service }) { add(entry.traffic) }
-        } else if let service = config.service(named: target.service) {
-            for node in service.nodes where target.tags.allSatisfy(node.tags.contains) {
-                if let entry = traffic.nodes.first(where: { $0.service == target.service && $0.name == node.name }) { add(entry.traffic) }
-            }
+            entries = traffic.services.filter { $0.name == target.service }
+        } else {
+            let group = Set(config.service(named: target.service)?.nodes.filter { target.tags.allSatisfy($0.tags.contains) }.map(\.name) ?? [])
+            entries = traffic.nodes.filter { $0.service == target.service && group.contains($0.name) }
         }
+        guard var merged = entries.first?.traffic else { return RolloutStep.Figures(requests: 0, errorRatio: 0, p99Microseconds: nil) }
+        for entry in entries.dropFirst() { merged.merge(entry.traffic) }
         let summary = merged.windowSummary
         return RolloutStep.Figures(requests: summary.total, errorRatio: summary.errorRatio, p99Microseconds: summary.p99Microseconds)
     }
@@ -131,7 +128,8 @@ enum RolloutEdit {
         let targets = split["targets"]?.items ?? []
         func name(_ target: ConfigDocument) -> String {
             target["name"]?.stringValue
-                ?? ([target["service"]?.stringValue ?? ""] + (target["tags"]?.items.compactMap(\.stringValue) ?? [])).joined(separator: "-")
+                ?? TrafficSplit.Target.defaultName(
+                    service: target["service"]?.stringValue ?? "", tags: target["tags"]?.items.compactMap(\.stringValue) ?? [])
         }
         guard targets.count == 2, let canary = targets.firstIndex(where: { name($0) == canaryName }) else {
             throw .badRequest("the rollout of route '\(route)' needs two targets, one of them '\(canaryName)'")

@@ -2,7 +2,7 @@ import FulcrumCore
 
 /// A route's traffic split resolved against its configuration: the service and node group of each
 /// target, and the `Set-Cookie` value that keeps a browser on it.
-struct CompiledSplit: Sendable {
+final class CompiledSplit: Sendable {
     let decider: SplitDecider
     /// The service index of each target.
     let services: [Int]

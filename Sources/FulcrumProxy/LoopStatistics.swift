@@ -51,12 +51,14 @@ struct LoopStatistics {
     mutating func record(
         route: Int, service: Int?, node: Int?, status: UInt, latencyNanoseconds: Int64, requestBytes: Int, responseBytes: Int, now: UInt64
     ) {
-        let second = Int64(now / 1_000_000_000)
-        routes[route].record(status: status, latencyNanoseconds: latencyNanoseconds, requestBytes: requestBytes, responseBytes: responseBytes, second: second)
+        let sample = TrafficSample(
+            status: status, latencyNanoseconds: latencyNanoseconds, requestBytes: requestBytes, responseBytes: responseBytes,
+            second: Int64(now / 1_000_000_000))
+        routes[route].record(sample)
         guard let service else { return }
-        services[service].record(status: status, latencyNanoseconds: latencyNanoseconds, requestBytes: requestBytes, responseBytes: responseBytes, second: second)
+        services[service].record(sample)
         guard let node else { return }
-        nodes[service][node].record(status: status, latencyNanoseconds: latencyNanoseconds, requestBytes: requestBytes, responseBytes: responseBytes, second: second)
+        nodes[service][node].record(sample)
     }
 
     /// Counts a failed connection attempt to a node.

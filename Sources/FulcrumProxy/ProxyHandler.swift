@@ -211,7 +211,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let pinned = decision.pinnedNode {
             node = usable(pinned) ? pinned : nil
         } else {
-            node = loop.balancers[service].pick(for: request, random: &loop.random, now: NIODeadline.now().uptimeNanoseconds, isEligible: usable)
+            let pickTime = loop.balancers[service].usesLatency ? NIODeadline.now().uptimeNanoseconds : 0
+            node = loop.balancers[service].pick(for: request, random: &loop.random, now: pickTime, isEligible: usable)
         }
         if node == nil, runtime.config.services[service].whenNoNode == .panic {
             // panic mode: health is ignored rather than refusing everything

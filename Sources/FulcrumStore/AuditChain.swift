@@ -19,18 +19,21 @@ public enum AuditChain {
         ] {
             encoded += "\(field.utf8.count):\(field);"
         }
-        return hex(SHA256.hash(data: Data(encoded.utf8)))
+        return SHA256Hex.digest(encoded)
     }
 
     /// Milliseconds since 1970, the precision entries are stored with.
     static func milliseconds(_ date: Date) -> Int64 {
         Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
     }
+}
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+/// SHA-256 written as 64 lower-case hex digits: audit entry hashes and stored token hashes.
+public enum SHA256Hex {
+    public static func digest(_ text: String) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
-        for byte in digest {
+        for byte in SHA256.hash(data: Data(text.utf8)) {
             bytes.append(digits[Int(byte >> 4)])
             bytes.append(digits[Int(byte & 0x0F)])
         }

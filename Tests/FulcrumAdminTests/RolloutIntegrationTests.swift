@@ -63,7 +63,6 @@ import Testing
         await load.stop()
         let steps = try await fixture.store.versions(limit: 20, before: nil).filter { $0.actor == "rollout" }.map(\.message).reversed()
         #expect(steps.count == 3, "\(steps)")
-        #expect(steps.first?.contains("canary: 100 % — ") == false)
         #expect(Array(steps)[0].hasPrefix("rollout of canary on route api: 50 % — guard rails held at 0 %"))
         #expect(Array(steps)[1].hasPrefix("rollout of canary on route api: 100 % — guard rails held at 50 % (canary: "))
         #expect(Array(steps)[2].hasPrefix("rollout of canary on route api: promoted — the canary held at 100 %"))
@@ -102,7 +101,6 @@ import Testing
         for _ in 0..<50 { #expect(try await fixture.proxied("/api/after") == "a") }
         let versions = try await fixture.store.versions(limit: 20, before: nil).filter { $0.actor == "rollout" }.map(\.message)
         #expect(versions.count == 2 && versions[1].contains(": 50 % — guard rails held at 0 %"), "advanced once, then rolled back: \(versions)")
-        #expect(canary.responseStatus == .internalServerError)
         let canaryAfter = await fixture.server.traffic(seconds: 1).services.first { $0.name == "v2" }?.traffic.totals.requestCount ?? -2
         #expect(canaryAfter == canaryBefore)
 

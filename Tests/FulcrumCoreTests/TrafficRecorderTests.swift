@@ -31,10 +31,10 @@ import Testing
 
     @Test func aWindowHoldsTheLastSecondsOnly() {
         var recorder = TrafficRecorder()
-        recorder.record(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 10, responseBytes: 100, second: 100)
-        recorder.record(status: 503, latencyNanoseconds: 2_000_000, requestBytes: 0, responseBytes: 5, second: 101)
-        recorder.record(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 100, second: 102)
-        recorder.record(status: 404, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 9, second: 102)
+        recorder.record(TrafficSample(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 10, responseBytes: 100, second: 100))
+        recorder.record(TrafficSample(status: 503, latencyNanoseconds: 2_000_000, requestBytes: 0, responseBytes: 5, second: 101))
+        recorder.record(TrafficSample(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 100, second: 102))
+        recorder.record(TrafficSample(status: 404, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 9, second: 102))
         let snapshot = recorder.snapshot(endingAt: 102, seconds: 2)
         #expect(snapshot.windowSummary.requests == [0, 1, 0, 1, 1])
         #expect(snapshot.perSecond.map(\.total) == [1, 2])
@@ -42,7 +42,7 @@ import Testing
         #expect(snapshot.totals.requestCount == 4 && snapshot.totals.responseBytes == 214 && snapshot.totals.requestBytes == 10)
         #expect(snapshot.totals.latencySumNanoseconds == 5_000_000)
         // 60 s later the slots of seconds 100...102 are stale and not reported
-        recorder.record(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 1, second: 161)
+        recorder.record(TrafficSample(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 1, second: 161))
         #expect(recorder.snapshot(endingAt: 161, seconds: 60).windowSummary.total == 3, "seconds 102 (two) and 161")
         #expect(recorder.snapshot(endingAt: 162, seconds: 60).windowSummary.total == 1, "second 102 has left the window")
         #expect(recorder.snapshot(endingAt: 161, seconds: 1000).seconds == TrafficRecorder.windowSeconds)
@@ -51,8 +51,8 @@ import Testing
     @Test func snapshotsOfSeveralLoopsMerge() {
         var first = TrafficRecorder()
         var second = TrafficRecorder()
-        first.record(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 1, second: 10)
-        second.record(status: 500, latencyNanoseconds: 9_000_000, requestBytes: 0, responseBytes: 1, second: 10)
+        first.record(TrafficSample(status: 200, latencyNanoseconds: 1_000_000, requestBytes: 0, responseBytes: 1, second: 10))
+        second.record(TrafficSample(status: 500, latencyNanoseconds: 9_000_000, requestBytes: 0, responseBytes: 1, second: 10))
         var merged = TrafficSnapshot(seconds: 5, endSecond: 10)
         merged.merge(first.snapshot(endingAt: 10, seconds: 5))
         merged.merge(second.snapshot(endingAt: 10, seconds: 5))

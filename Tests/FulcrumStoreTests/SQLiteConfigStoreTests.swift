@@ -184,3 +184,11 @@ final class TemporaryStore {
         #expect(try await store.tokens().map(\.name) == ["ops"])
     }
 }
+
+@Suite struct SHA256HexTests {
+    @Test func digestsMatchTheStandardVectors() {
+        // FIPS 180-2 test vectors
+        #expect(SHA256Hex.digest("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256Hex.digest("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+}

@@ -18,12 +18,15 @@ public struct ServiceBalancer: Sendable {
     public private(set) var inFlight: [Int]
     /// The weights in use (the configured ones, or lower during a slow start).
     public private(set) var weights: [Int]
+    /// Whether the strategy uses response times (then `pick` needs `now`, and responses are recorded).
+    public let usesLatency: Bool
 
     public init(service: Service) {
         strategy = service.strategy
         nodeNames = service.nodes.map(\.name)
         weights = service.nodes.map(\.effectiveWeight)
         inFlight = Array(repeating: 0, count: service.nodes.count)
+        usesLatency = if case .latency = service.strategy { true } else { false }
         switch service.strategy {
         case .pinned(let name): picker = .pinned(service.nodeIndex(named: name) ?? 0)
         case .latency(let settings): picker = .latency(PeakEWMA(weights: weights, settings: settings))
@@ -105,9 +108,5 @@ public struct ServiceBalancer: Sendable {
         picker = .latency(ewma)
     }
 
-    /// Whether the strategy uses response times.
-    public var usesLatency: Bool {
-        if case .latency = strategy { return true }
-        return false
-    }
+
 }

@@ -573,7 +573,7 @@ struct ConfigDocumentParser {
         if !tags.isEmpty, !service.nodes.contains(where: { node in tags.allSatisfy(node.tags.contains) }) {
             reader.fail(object.path("tags"), object["tags"], "no node of service '\(serviceName)' has the tags \(tags.joined(separator: ", "))")
         }
-        var name = ([serviceName] + tags).joined(separator: "-")
+        var name = TrafficSplit.Target.defaultName(service: serviceName, tags: tags)
         if let nameNode = object["name"], let given = reader.string(nameNode, object.path("name")) {
             if !HTTPSyntax.isToken(given) { reader.fail(object.path("name"), nameNode, "'\(given)' is not a valid target name (it is used as a cookie value)") }
             name = given

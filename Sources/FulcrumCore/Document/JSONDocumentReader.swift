@@ -174,21 +174,13 @@ public struct JSONDocumentReader {
     private mutating func hexQuad() throws(SyntaxError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard let byte = current, let digit = Self.hexValue(byte) else { throw error("expected four hex digits") }
+            guard let byte = current, let digit = HTTPSyntax.hexDigitValue(byte) else { throw error("expected four hex digits") }
             value = value << 4 | UInt32(digit)
             index += 1
         }
         return value
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 
     private mutating func number() throws(SyntaxError) -> ConfigDocument {
         let start = index

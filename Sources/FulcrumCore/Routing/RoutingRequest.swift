@@ -54,7 +54,7 @@ public enum QueryString {
             if byte == UInt8(ascii: "+") {
                 decoded = UInt8(ascii: " ")
             } else if byte == UInt8(ascii: "%") {
-                guard let high = source.next().flatMap(hexValue), let low = source.next().flatMap(hexValue) else { return false }
+                guard let high = source.next().flatMap(HTTPSyntax.hexDigitValue), let low = source.next().flatMap(HTTPSyntax.hexDigitValue) else { return false }
                 decoded = high << 4 | low
             }
             guard target.next() == decoded else { return false }
@@ -62,14 +62,6 @@ public enum QueryString {
         return target.next() == nil
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 }
 
 /// Scanning of `a=1; b=2` Cookie headers in place.

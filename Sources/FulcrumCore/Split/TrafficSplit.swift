@@ -13,6 +13,11 @@ public struct TrafficSplit: Sendable, Equatable {
         /// Percent of the requests no rule or cookie decided (the weights of a split add up to 100).
         public var weight: Int
 
+        /// The name of a target that is not given one: its service, then its tags, joined by `-`.
+        public static func defaultName(service: String, tags: [String]) -> String {
+            ([service] + tags).joined(separator: "-")
+        }
+
         public init(name: String, service: String, tags: [String] = [], weight: Int) {
             self.name = name
             self.service = service

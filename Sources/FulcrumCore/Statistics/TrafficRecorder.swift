@@ -14,11 +14,12 @@ public struct TrafficRecorder: Sendable {
 
     public init() {}
 
-    /// Counts one response. `second` is a monotonic clock's whole seconds.
-    public mutating func record(status: UInt, latencyNanoseconds: Int64, requestBytes: Int, responseBytes: Int, second: Int64) {
-        let statusClass = min(max(Int(status / 100), 1), 5) - 1
-        let bucket = LatencyBuckets.index(nanoseconds: latencyNanoseconds)
-        totals.record(statusClass: statusClass, bucket: bucket, latencyNanoseconds: latencyNanoseconds, requestBytes: requestBytes, responseBytes: responseBytes)
+    /// Counts one response.
+    public mutating func record(_ sample: TrafficSample) {
+        let statusClass = sample.statusClass
+        let bucket = sample.bucket
+        let second = sample.second
+        totals.record(sample)
         if slots.isEmpty {
             slots = Array(repeating: 0, count: Self.windowSeconds * Self.slotWidth)
             slotSeconds = Array(repeating: -1, count: Self.windowSeconds)
@@ -52,6 +53,29 @@ public struct TrafficRecorder: Sendable {
     }
 }
 
+/// One response as the recorders count it, classified once for the route, service and node it
+/// is counted in.
+public struct TrafficSample: Sendable {
+    /// 0 for 1xx ... 4 for 5xx.
+    public let statusClass: Int
+    /// The ``LatencyBuckets`` index.
+    public let bucket: Int
+    public let latencyNanoseconds: Int64
+    public let requestBytes: Int
+    public let responseBytes: Int
+    /// A monotonic clock's whole seconds.
+    public let second: Int64
+
+    public init(status: UInt, latencyNanoseconds: Int64, requestBytes: Int, responseBytes: Int, second: Int64) {
+        statusClass = min(max(Int(status / 100), 1), 5) - 1
+        bucket = LatencyBuckets.index(nanoseconds: latencyNanoseconds)
+        self.latencyNanoseconds = latencyNanoseconds
+        self.requestBytes = requestBytes
+        self.responseBytes = responseBytes
+        self.second = second
+    }
+}
+
 /// Counts since start.
 public struct TrafficTotals: Sendable, Equatable {
     /// Requests by status class: index 0 is 1xx ... index 4 is 5xx.
@@ -64,13 +88,13 @@ public struct TrafficTotals: Sendable, Equatable {
 
     public var requestCount: Int64 { requests.reduce(0, +) }
 
-    mutating func record(statusClass: Int, bucket: Int, latencyNanoseconds: Int64, requestBytes: Int, responseBytes: Int) {
+    mutating func record(_ sample: TrafficSample) {
         if latencyBuckets.isEmpty { latencyBuckets = Array(repeating: 0, count: LatencyBuckets.count) }
-        requests[statusClass] &+= 1
-        latencyBuckets[bucket] &+= 1
-        latencySumNanoseconds &+= latencyNanoseconds
-        self.requestBytes &+= Int64(requestBytes)
-        self.responseBytes &+= Int64(responseBytes)
+        requests[sample.statusClass] &+= 1
+        latencyBuckets[sample.bucket] &+= 1
+        latencySumNanoseconds &+= sample.latencyNanoseconds
+        requestBytes &+= Int64(sample.requestBytes)
+        responseBytes &+= Int64(sample.responseBytes)
     }
 
     /// Adds another loop's totals.
