@@ -22,7 +22,12 @@ final class AdminFixture: @unchecked Sendable {
     let proxyPort: Int
     let adminSecret = "fulcrum_test_admin_secret_0123456789"
     let viewerSecret = "fulcrum_test_viewer_secret_0123456789"
-    private let session = URLSession(configuration: .ephemeral)
+    /// Requests time out after 20 s, so an answer that never comes fails the test instead of hanging the suite.
+    private let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 20
+        return URLSession(configuration: configuration)
+    }()
 
     /// The configuration imported as version 1: every request goes to `a` unless routed otherwise.
     static func initialConfig(a: Int, b: Int) -> String {

@@ -19,15 +19,16 @@ import Testing
         #expect(reply.status == 200, "\(reply.text)")
     }
 
-    /// Sends requests through the proxy until cancelled; counts answers by backend.
+    /// Sends requests through the proxy until stopped; counts answers by backend.
     final class Load: @unchecked Sendable {
         private let lock = NSLock()
         private var counts: [String: Int] = [:]
+        private var stopping = false
         private var task: Task<Void, Never>?
 
         init(_ fixture: AdminFixture) {
             task = Task {
-                while !Task.isCancelled {
+                while !self.lock.withLock({ self.stopping }) {
                     let backend = (try? await fixture.proxied("/api/load")) ?? "error"
                     self.lock.withLock { self.counts[backend, default: 0] += 1 }
                     try? await Task.sleep(for: .milliseconds(3))
@@ -35,8 +36,11 @@ import Testing
             }
         }
 
+        /// Ends the loop after its current request. The task is not cancelled: cancelling a task
+        /// inside `URLSession.data(for:)` can deadlock with the request completing at the same
+        /// moment (swift-corelibs-foundation takes its queue inside the task's cancellation lock).
         func stop() async {
-            task?.cancel()
+            lock.withLock { stopping = true }
             await task?.value
         }
     }
