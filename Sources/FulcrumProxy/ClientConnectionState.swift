@@ -8,8 +8,8 @@ enum ClientConnectionState {
     case proxying(Exchange, UpstreamHandler)
     /// Fulcrum answered the request itself (404, 503...); the rest of the request body is dropped.
     case answeredLocally(closeAfterRequest: Bool)
-    /// The connection was upgraded (101) and bytes are relayed as they are.
-    case tunneling
+    /// The connection was upgraded (101) and bytes are relayed as they are, both ways.
+    case tunneling(UpstreamHandler)
     /// The connection is closing or closed.
     case closed
 

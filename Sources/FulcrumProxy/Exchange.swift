@@ -1,13 +1,13 @@
 import Atomics
 import FulcrumCore
 import NIOCore
-import NIOHTTP1
 
 /// One request/response exchange between a client and a node, from the request head to the end
 /// of the response: what was decided for it and how far it has got.
 final class Exchange {
-    let head: HTTPRequestHead
-    let upstreamHead: HTTPRequestHead
+    let head: RequestHead
+    /// The head sent to the node (kept for a retry on another node).
+    let upstreamHead: ByteBuffer
     let runtime: RuntimeConfig
     let decision: RouteDecision
     let requestID: String
@@ -18,9 +18,14 @@ final class Exchange {
     /// The node tried first, when a retry moved the request elsewhere.
     var failedNode: Int?
     var attempts = 1
-    /// Request parts received before an upstream connection was attached.
-    var buffered: [HTTPServerRequestPart] = []
+    /// Request body bytes received before an upstream connection was attached.
+    var buffered: [ByteBuffer] = []
     var requestEnded = false
+    /// Whether body bytes went to a node as they arrived (they are not kept, so no retry).
+    var bodyStreamed = false
+    /// Whether the client connection closes after the response (the client asked, or the
+    /// node's response ends with its connection).
+    var closesClient = false
     var responseStarted = false
     var status: UInt = 0
     var responseBytes = 0
@@ -41,7 +46,7 @@ final class Exchange {
     /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
     var heldSlots: [ManagedAtomic<Int>] = []
 
-    init(head: HTTPRequestHead, upstreamHead: HTTPRequestHead, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: String) {
+    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: String) {
         self.head = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime
@@ -49,13 +54,13 @@ final class Exchange {
         self.node = node
         self.requestID = requestID
         self.start = .now()
-        self.clientKeepAlive = head.isKeepAlive
+        self.clientKeepAlive = head.keepAlive
     }
 
     /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).
     var isIdempotent: Bool {
         switch head.method {
-        case .GET, .HEAD, .PUT, .DELETE, .OPTIONS, .TRACE: return true
+        case "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE": return true
         default: return false
         }
     }

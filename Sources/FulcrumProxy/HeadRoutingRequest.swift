@@ -1,31 +1,31 @@
 import FulcrumCore
-import NIOHTTP1
 
-/// Presents a decoded request head to the router without copying: path, query and headers are
-/// slices of the head's own strings.
+/// Presents a request head to the router without copying: method, path, query and headers are
+/// slices of the head's text.
 struct HeadRoutingRequest: RoutingRequest {
-    let head: HTTPRequestHead
+    let head: RequestHead
     let clientIP: Substring
     let path: Substring
     let query: Substring
 
-    init(head: HTTPRequestHead, clientIP: Substring) {
+    init(head: RequestHead, clientIP: Substring) {
         self.head = head
         self.clientIP = clientIP
-        let uri = head.uri[...]
-        if let question = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            path = uri[..<question]
-            query = uri[uri.utf8.index(after: question)...]
+        let target = head.target
+        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            path = target[..<question]
+            query = target[target.utf8.index(after: question)...]
         } else {
-            path = uri
-            query = uri[uri.endIndex...]
+            path = target
+            query = target[target.endIndex...]
         }
     }
 
-    var method: String { head.method.rawValue }
+    var method: String { head.method }
 
     var host: Substring? {
-        guard let value = header("host") else { return nil }
+        guard let field = head.hostField else { return nil }
+        let value = head.value(head.fields[field])
         if value.hasPrefix("[") {  // [v6]:port
             return value.firstIndex(of: "]").map { value[value.startIndex...$0] } ?? value
         }
@@ -33,6 +33,6 @@ struct HeadRoutingRequest: RoutingRequest {
     }
 
     func header(_ name: String) -> Substring? {
-        head.headers.first(name: name).map { $0[...] }
+        head.header(name)
     }
 }

@@ -1,111 +1,154 @@
-import NIOHTTP1
+import NIOCore
 
-/// The header changes a reverse proxy makes in each direction, in one pass over the headers.
+/// The head changes a reverse proxy makes in each direction, written straight from the received
+/// bytes in one pass over the fields: each kept field line is copied as it arrived.
 enum HeaderRewriter {
-    /// Whether `name` is a hop-by-hop header: one that describes a single connection and must not
-    /// be forwarded (RFC 9110 §7.6.1), or one named in the message's `Connection` header.
-    /// `Transfer-Encoding` is kept: it frames the body that is streamed on as it arrived.
-    static func isHopByHop(_ name: String, connectionTokens: [String]) -> Bool {
-        let isStandard: Bool
-        switch name.utf8.count {  // one length switch rejects most names without comparing bytes
-        case 2: isStandard = equalsIgnoringCase(name, "te")
-        case 7: isStandard = equalsIgnoringCase(name, "trailer") || equalsIgnoringCase(name, "upgrade")
-        case 10: isStandard = equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
-        case 16: isStandard = equalsIgnoringCase(name, "proxy-connection")
-        case 18: isStandard = equalsIgnoringCase(name, "proxy-authenticate")
-        case 19: isStandard = equalsIgnoringCase(name, "proxy-authorization")
-        default: isStandard = false
-        }
-        return isStandard || (!connectionTokens.isEmpty && connectionTokens.contains { equalsIgnoringCase(name, $0) })
+    /// What a field is to a proxy.
+    enum Role {
+        /// Describes one connection (RFC 9110 §7.6.1): never forwarded.
+        case hopByHop
+        /// `Upgrade`: hop-by-hop, except on a protocol switch.
+        case upgrade
+        /// `X-Forwarded-For`: extended with the client's address on requests.
+        case forwardedFor
+        /// `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`: set by Fulcrum on requests.
+        case forwarding
+        case endToEnd
     }
 
-    /// The extra header names listed in `Connection` headers (not `close`, `keep-alive`, `upgrade`),
-    /// lower-cased. Allocates only when there are some.
-    static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
-        var tokens: [String] = []
-        for (name, value) in headers where equalsIgnoringCase(name, "connection") {
-            for token in value.split(separator: ",") {
-                let trimmed = token.drop { $0 == " " || $0 == "\t" }
-                if !trimmed.isEmpty, !equalsIgnoringCase(trimmed, "close"), !equalsIgnoringCase(trimmed, "keep-alive"),
-                    !equalsIgnoringCase(trimmed, "upgrade")
-                {
-                    tokens.append(trimmed.lowercased())
-                }
+    /// The role of the field `raw[start..<end]` names. One length switch rejects most names
+    /// without comparing bytes.
+    static func role(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Role {
+        switch end - start {
+        case 2 where HTTPBytes.equalsIgnoringCase(raw, start, end, "te"): return .hopByHop
+        case 7 where HTTPBytes.equalsIgnoringCase(raw, start, end, "trailer"): return .hopByHop
+        case 7 where HTTPBytes.equalsIgnoringCase(raw, start, end, "upgrade"): return .upgrade
+        case 9 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-real-ip"): return .forwarding
+        case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "connection"): return .hopByHop
+        case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "keep-alive"): return .hopByHop
+        case 15 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-forwarded-for"): return .forwardedFor
+        case 16 where HTTPBytes.equalsIgnoringCase(raw, start, end, "proxy-connection"): return .hopByHop
+        case 16 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-forwarded-host"): return .forwarding
+        case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-forwarded-proto"): return .forwarding
+        case 18 where HTTPBytes.equalsIgnoringCase(raw, start, end, "proxy-authenticate"): return .hopByHop
+        case 19 where HTTPBytes.equalsIgnoringCase(raw, start, end, "proxy-authorization"): return .hopByHop
+        default: return .endToEnd
+        }
+    }
+
+    /// The other header names the `Connection` fields list (offsets into the head); they are
+    /// hop-by-hop for this message. Only called when there are some.
+    static func namesListedInConnection(_ raw: UnsafeRawBufferPointer, _ fields: [HTTPField]) -> [(Int, Int)] {
+        var names: [(Int, Int)] = []
+        for field in fields where HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), "connection") {
+            HTTPFieldSection.forEachElement(raw, field) { start, end in names.append((start, end)) }
+        }
+        return names
+    }
+
+    private static func isListed(_ raw: UnsafeRawBufferPointer, _ field: HTTPField, in names: [(Int, Int)]) -> Bool {
+        let start = Int(field.nameStart)
+        let end = Int(field.nameEnd)
+        return names.contains { name in
+            name.1 - name.0 == end - start && (0..<(end - start)).allSatisfy {
+                HTTPBytes.lowercased(raw[start + $0]) == HTTPBytes.lowercased(raw[name.0 + $0])
             }
         }
-        return tokens
     }
 
-    /// The head sent to the node: hop-by-hop headers removed (kept for upgrades), forwarding headers
-    /// set, the request ID added when the client sent none.
+    /// The head sent to the node: the request line as received with version HTTP/1.1, hop-by-hop
+    /// fields removed (`Upgrade` kept for a protocol switch), forwarding fields set, and the
+    /// request ID added when the client sent none.
     static func upstreamRequest(
-        _ head: HTTPRequestHead, clientIP: String, requestIDHeader: String, requestID: String, generatedID: Bool, isUpgrade: Bool
-    ) -> HTTPRequestHead {
-        let tokens = connectionTokens(head.headers)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(head.headers.count + 6)
-        var forwardedFor: String? = nil
-        var forwardedHost: String? = nil
-        for (name, value) in head.headers {
-            if name.utf8.first == UInt8(ascii: "x") || name.utf8.first == UInt8(ascii: "X") {
-                if equalsIgnoringCase(name, "x-forwarded-for") {
-                    forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-                    continue
+        _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: String, generatedID: Bool,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        var out = allocator.buffer(capacity: head.bytes.readableBytes + 128 + 2 * clientIP.utf8.count + requestID.utf8.count)
+        head.bytes.withUnsafeReadableBytes { raw in
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
+            out.writeStaticString(" HTTP/1.1\r\n")
+            let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
+            var forwardedFor = false
+            for field in head.fields {
+                switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
+                case .hopByHop, .forwarding: continue
+                case .forwardedFor: forwardedFor = true; continue
+                case .upgrade where !head.isUpgrade: continue
+                case .upgrade, .endToEnd: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
                 }
-                if equalsIgnoringCase(name, "x-forwarded-proto") || equalsIgnoringCase(name, "x-forwarded-host")
-                    || equalsIgnoringCase(name, "x-real-ip")
-                {
-                    continue
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
+                out.writeStaticString("\r\n")
+            }
+            if head.isUpgrade { out.writeStaticString("Connection: upgrade\r\n") }
+            out.writeStaticString("X-Forwarded-For: ")
+            if forwardedFor {
+                for field in head.fields where role(raw, Int(field.nameStart), Int(field.nameEnd)) == .forwardedFor {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
+                    out.writeStaticString(", ")
                 }
             }
-            if equalsIgnoringCase(name, "host") { forwardedHost = value }
-            if isHopByHop(name, connectionTokens: tokens) {
-                if isUpgrade, equalsIgnoringCase(name, "upgrade") { headers.add(name: name, value: value) }
-                continue
+            out.writeString(clientIP)
+            out.writeStaticString("\r\nX-Forwarded-Proto: http\r\n")
+            if let host = head.hostField.map({ head.fields[$0] }) {
+                out.writeStaticString("X-Forwarded-Host: ")
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(host.valueStart)..<Int(host.valueEnd)]))
+                out.writeStaticString("\r\n")
             }
-            headers.add(name: name, value: value)
+            out.writeStaticString("X-Real-IP: ")
+            out.writeString(clientIP)
+            out.writeStaticString("\r\n")
         }
-        if isUpgrade { headers.add(name: "Connection", value: "upgrade") }
-        headers.add(name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(clientIP)" } ?? clientIP)
-        headers.add(name: "X-Forwarded-Proto", value: "http")
-        if let forwardedHost { headers.add(name: "X-Forwarded-Host", value: forwardedHost) }
-        headers.add(name: "X-Real-IP", value: clientIP)
-        if generatedID { headers.add(name: requestIDHeader, value: requestID) }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri, headers: headers)
+        if generatedID { writeField(&out, requestIDHeader, requestID) }
+        out.writeStaticString("\r\n")
+        return out
     }
 
-    /// The head sent to the client: the node's hop-by-hop headers removed, the request ID and
-    /// `Connection: close` added as needed. Headers are copied only when something changes.
+    /// The head sent to the client: the node's status line as HTTP/1.1, its hop-by-hop fields
+    /// removed, the request ID added when the node sent none, a split's `Set-Cookie`, and
+    /// `Connection: close` (or `keep-alive` for an HTTP/1.0 client that keeps the connection).
     static func clientResponse(
-        _ head: HTTPResponseHead, requestIDHeader: String, requestID: String, close: Bool, keepUpgrade: Bool = false
-    ) -> HTTPResponseHead {
-        var response = head
-        response.version = .http1_1
-        let tokens = connectionTokens(head.headers)
-        if head.headers.contains(where: { isHopByHop($0.name, connectionTokens: tokens) }) {
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(head.headers.count + 2)
-            for (name, value) in head.headers where !isHopByHop(name, connectionTokens: tokens) {
-                headers.add(name: name, value: value)
+        _ head: ResponseHead, requestIDHeader: String, requestID: String, setCookie: String?, close: Bool, clientMinorVersion: Int,
+        allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        var out = allocator.buffer(capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + (setCookie?.utf8.count ?? 0))
+        let switching = head.status == 101
+        var hasRequestID = false
+        head.bytes.withUnsafeReadableBytes { raw in
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
+            out.writeStaticString(" ")
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reasonStart..<head.reasonEnd]))
+            out.writeStaticString("\r\n")
+            let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
+            for field in head.fields {
+                switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
+                case .hopByHop: continue
+                case .upgrade where !switching: continue
+                case .upgrade, .forwardedFor, .forwarding, .endToEnd:
+                    if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                }
+                if !hasRequestID { hasRequestID = HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), requestIDHeader) }
+                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
+                out.writeStaticString("\r\n")
             }
-            if keepUpgrade {
-                headers.add(name: "Connection", value: "upgrade")
-                for value in head.headers[canonicalForm: "upgrade"] { headers.add(name: "Upgrade", value: String(value)) }
-            }
-            response.headers = headers
         }
-        if !response.headers.contains(name: requestIDHeader) {
-            response.headers.add(name: requestIDHeader, value: requestID)
+        if !hasRequestID { writeField(&out, requestIDHeader, requestID) }
+        if let setCookie { writeField(&out, "Set-Cookie", setCookie) }
+        if switching {
+            out.writeStaticString("Connection: upgrade\r\n")
+        } else if close {
+            out.writeStaticString("Connection: close\r\n")
+        } else if clientMinorVersion == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n")
         }
-        if close { response.headers.add(name: "Connection", value: "close") }
-        return response
+        out.writeStaticString("\r\n")
+        return out
     }
 
-    static func equalsIgnoringCase<S: StringProtocol>(_ a: S, _ lowered: String) -> Bool {
-        guard a.utf8.count == lowered.utf8.count else { return false }
-        for (x, y) in zip(a.utf8, lowered.utf8) where x != y {
-            guard x | 0x20 == y, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(y) else { return false }
-        }
-        return true
+    static func writeField(_ out: inout ByteBuffer, _ name: String, _ value: String) {
+        out.writeString(name)
+        out.writeStaticString(": ")
+        out.writeString(value)
+        out.writeStaticString("\r\n")
     }
 }

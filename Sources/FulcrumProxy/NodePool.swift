@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Keep-alive connections to one node, owned by one event loop, so a client connection and its
@@ -33,9 +32,7 @@ final class NodePool {
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
-                    try channel.pipeline.syncOperations.addHandlers(
-                        HTTPRequestEncoder(), ByteToMessageHandler(decoder), UpstreamHandler(pool: pool.value))
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool.value))
                 }
             }
             .connect(to: address)

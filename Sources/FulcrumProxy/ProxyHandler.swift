@@ -3,21 +3,25 @@ import FulcrumCore
 import NIOCore
 import NIOHTTP1
 
-/// Serves one client connection: routes each request, picks a node, attaches a pooled upstream
-/// connection on the same event loop, and streams both bodies with backpressure. Answers by itself
-/// with 400 (malformed request), 404 (no route), 502 (node unreachable), 503 (no node) and 504
-/// (node too slow).
-final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+/// Serves one client connection: reads its requests (``RequestReader``), routes each one, picks a
+/// node, attaches a pooled upstream connection on the same event loop, and streams both bodies
+/// as received with backpressure. Answers by itself with 400/431/501/505 (malformed request),
+/// 404 (no route), 502 (node unreachable), 503 (no node) and 504 (node too slow).
+final class ProxyHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let loop: LoopContext
     private var context: ChannelHandlerContext?
     private var state: ClientConnectionState = .idle
     private var readGate = ReadGate()
-    /// Parts of pipelined requests that arrived while an earlier exchange was still running.
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var reader = RequestReader()
+    /// Received bytes not read yet: the rest of a head, or pipelined requests waiting for the
+    /// current exchange to end.
+    private var unread = ByteBuffer.noBytes
+    /// Set while ``readRequests()`` runs, so that an exchange ending inside it does not re-enter it.
+    private var isReading = false
     private var clientIP = "-"
     /// When the connection last became idle (no exchange running).
     private var idleSince = NIODeadline.now()
@@ -52,6 +56,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
         case .acquiring(let exchange):
             finish(exchange, status: 499)
+        case .tunneling(let upstream):
+            upstream.close()
         default:
             break
         }
@@ -61,32 +67,65 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if !queued.isEmpty || state.exchange?.requestEnded == true {
-            queued.append(part)  // a pipelined request: served when the current exchange ends
-            readGate.pause()
+        var bytes = unwrapInboundIn(data)
+        if case .tunneling(let upstream) = state {
+            upstream.write(bytes)
+            if !upstream.isWritable { readGate.pause() }
             return
         }
-        handle(part)
+        if unread.readableBytes == 0 { unread = bytes } else { unread.writeBuffer(&bytes) }
+        readRequests()
     }
 
-    private func handle(_ part: HTTPServerRequestPart) {
+    /// Whether the connection takes request parts now: not while a complete request waits for
+    /// its response (a pipelined request is read when the exchange ends).
+    private var takesParts: Bool {
+        switch state {
+        case .idle, .answeredLocally: return true
+        case .acquiring(let exchange), .proxying(let exchange, _): return !exchange.requestEnded
+        case .tunneling, .closed: return false
+        }
+    }
+
+    /// Reads parts from the unread bytes while the connection takes them.
+    private func readRequests() {
+        guard !isReading else { return }
+        isReading = true
+        defer { isReading = false }
+        while takesParts {
+            let part: HTTPPart<RequestHead>?
+            do {
+                part = try reader.next(&unread)
+            } catch {
+                unread = ByteBuffer.noBytes
+                return refuse(error)
+            }
+            guard let part else { break }
+            handle(part)
+        }
+        if unread.readableBytes == 0 {
+            unread = ByteBuffer.noBytes  // lets the last read buffer go
+        } else if !takesParts {
+            readGate.pause()
+        }
+    }
+
+    private func handle(_ part: HTTPPart<RequestHead>) {
         switch (state, part) {
         case (.idle, .head(let head)):
             start(head)
         case (.acquiring(let exchange), .body(let body)):
             exchange.requestBytes += body.readableBytes
-            exchange.buffered.append(part)
+            exchange.buffered.append(body)
         case (.acquiring(let exchange), .end):
-            exchange.buffered.append(part)
             exchange.requestEnded = true
         case (.proxying(let exchange, let upstream), .body(let body)):
             exchange.requestBytes += body.readableBytes
-            upstream.write(.body(.byteBuffer(body)))
+            exchange.bodyStreamed = true
+            upstream.write(body)
             if !upstream.isWritable { readGate.pause() }
-        case (.proxying(let exchange, let upstream), .end(let trailers)):
+        case (.proxying(let exchange, let upstream), .end):
             exchange.requestEnded = true
-            upstream.write(.end(trailers))
             upstream.flush()
             armResponseTimeout(exchange, upstream)
         case (.answeredLocally(let close), .end):
@@ -94,20 +133,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.answeredLocally, .body), (.closed, _), (.tunneling, _):
             break
         default:
-            // A head while a request is still in progress cannot happen with a conforming decoder.
+            // a head while a request is in progress: the reader cannot produce it
             closeConnection()
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if case .proxying(_, let upstream) = state { upstream.flush() }
+        switch state {
+        case .proxying(_, let upstream), .tunneling(let upstream): upstream.flush()
+        default: break
+        }
         context.flush()
         context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, case .proxying(_, let upstream) = state {
-            upstream.resumeReading()
+        if context.channel.isWritable {
+            switch state {
+            case .proxying(_, let upstream), .tunneling(let upstream): upstream.resumeReading()
+            default: break
+            }
         }
         context.fireChannelWritabilityChanged()
     }
@@ -117,32 +162,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if error is HTTPParserError {
-            // Malformed or ambiguous framing: never forwarded. Answer 400 if no response has begun.
-            let responding = state.exchange?.responseStarted ?? false
-            if case .proxying(let exchange, let upstream) = state {
-                upstream.exchange = nil
-                upstream.close()
-                finish(exchange, status: 400)
-            }
-            if !responding {
-                let start = NIODeadline.now()
-                let bytes = writeLocalResponse(.badRequest, head: nil, close: true)
-                if state.exchange == nil { recordLocal(400, decision: nil, responseBytes: bytes, start: start) }
-            }
-            closeConnection(afterFlushing: true)
-            return
-        }
         closeConnection()
+    }
+
+    /// A request with invalid or ambiguous syntax or framing: never forwarded. Answered with the
+    /// error's status if no response has begun, then the connection closes.
+    private func refuse(_ error: HTTPMessageError) {
+        let responding = state.exchange?.responseStarted ?? false
+        switch state {
+        case .proxying(let exchange, let upstream):
+            upstream.exchange = nil
+            upstream.close()
+            finish(exchange, status: error.status)
+        case .acquiring(let exchange):
+            finish(exchange, status: error.status)
+        default:
+            break
+        }
+        if !responding {
+            let start = NIODeadline.now()
+            let status = HTTPResponseStatus(statusCode: Int(error.status))
+            let bytes = writeLocalResponse(status, head: nil, close: true, detail: error.reason)
+            if state.exchange == nil { recordLocal(error.status, decision: nil, responseBytes: bytes, start: start) }
+        }
+        closeConnection(afterFlushing: true)
     }
 
     // MARK: starting an exchange
 
-    private func start(_ head: HTTPRequestHead) {
+    private func start(_ head: RequestHead) {
         let runtime = loop.runtime
         let request = HeadRoutingRequest(head: head, clientIP: clientIP[...])
         let requestIDHeader = runtime.config.requestIDHeader
-        let incomingID = head.headers.first(name: requestIDHeader)
+        let incomingID = head.header(requestIDHeader).map(String.init)
         let requestID = incomingID ?? RequestID.make(using: &loop.random)
 
         guard let routed = runtime.router.route(request) else {
@@ -236,10 +288,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             slots.append(counter)
         }
 
-        let isUpgrade = head.headers.contains(name: "upgrade")
         let upstreamHead = HeaderRewriter.upstreamRequest(
             head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID,
-            generatedID: incomingID == nil, isUpgrade: isUpgrade)
+            generatedID: incomingID == nil, allocator: context?.channel.allocator ?? ByteBufferAllocator())
         let exchange = Exchange(
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
@@ -271,7 +322,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Applies a rate limiter's decision: true to go on (after `delay` at the latest), false when
     /// a 429 was sent.
     private func admit(
-        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: HTTPRequestHead, requestID: String, decision: RouteDecision, delay: inout Int64
+        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: RequestHead, requestID: String, decision: RouteDecision, delay: inout Int64
     ) -> Bool {
         switch outcome {
         case .untracked, .limited(.allowed):
@@ -330,14 +381,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func attach(_ exchange: Exchange, _ upstream: UpstreamHandler) {
         upstream.exchange = self
         state = .proxying(exchange, upstream)
-        upstream.write(.head(exchange.upstreamHead))
-        for part in exchange.buffered {
-            switch part {
-            case .body(let body): upstream.write(.body(.byteBuffer(body)))
-            case .end(let trailers): upstream.write(.end(trailers))
-            case .head: break
-            }
-        }
+        upstream.expectResponse(toHEAD: exchange.head.isHEAD)
+        upstream.write(exchange.upstreamHead)
+        for body in exchange.buffered { upstream.write(body) }
         upstream.flush()
         if exchange.requestEnded { armResponseTimeout(exchange, upstream) }
         if upstream.isWritable, let context { readGate.resume(context) }
@@ -348,7 +394,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func retryOrFail(_ exchange: Exchange, status: HTTPResponseStatus) {
         // A pinned request may only be retried on a fresh connection to the same node.
         let mayMove = exchange.decision.pinnedNode == nil || exchange.usesReusedConnection
-        if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted, mayMove {
+        if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted, !exchange.bodyStreamed, mayMove {
             let failed = exchange.node
             let service = exchange.decision.serviceIndex
             let health = loop.health
@@ -412,42 +458,35 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: upstream events (called by the attached UpstreamHandler)
 
-    func upstreamReceived(_ part: HTTPClientResponsePart) {
+    func upstreamReceived(_ part: HTTPPart<ResponseHead>) {
         guard case .proxying(let exchange, let upstream) = state, let context else { return }
         switch part {
         case .head(let head):
-            if head.status.code >= 100 && head.status.code < 200 && head.status != .switchingProtocols {
-                context.write(wrapOutboundOut(.head(head)), promise: nil)  // 100 Continue, 103 Early Hints
+            if head.isInterim && head.status != 101 {
+                // 100 Continue, 103 Early Hints: passed on as they are, except to HTTP/1.0 clients (RFC 9110 §15.2)
+                if exchange.head.minorVersion == 1 { context.write(wrapOutboundOut(head.bytes), promise: nil) }
                 return
             }
             exchange.responseTimeout?.cancel()
             exchange.responseStarted = true
-            exchange.status = head.status.code
-            loop.recordOutcome(exchange, status: head.status.code)
-            exchange.upstreamKeepAlive = head.isKeepAlive
-            if head.status == .switchingProtocols {
-                let response = HeaderRewriter.clientResponse(
-                    head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID, close: false,
-                    keepUpgrade: true)
-                context.write(wrapOutboundOut(.head(response)), promise: nil)
-                return
-            }
-            let close = !exchange.clientKeepAlive || loop.isDraining
-            var response = HeaderRewriter.clientResponse(
-                head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID, close: close)
-            if let cookie = exchange.setCookie { response.headers.add(name: "Set-Cookie", value: cookie) }
-            context.write(wrapOutboundOut(.head(response)), promise: nil)
-        case .body(let body):
-            exchange.responseBytes += body.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            if !context.channel.isWritable { upstream.pauseReading() }
-        case .end(let trailers):
-            if exchange.status == 101 {
+            exchange.status = head.status
+            loop.recordOutcome(exchange, status: head.status)
+            exchange.upstreamKeepAlive = head.keepAlive
+            exchange.closesClient = !exchange.clientKeepAlive || loop.isDraining || head.framing == .untilClose
+            let response = HeaderRewriter.clientResponse(
+                head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
+                setCookie: exchange.setCookie, close: exchange.closesClient, clientMinorVersion: exchange.head.minorVersion,
+                allocator: context.channel.allocator)
+            context.write(wrapOutboundOut(response), promise: nil)
+            if head.status == 101 {
                 finish(exchange, status: 101)
                 startTunnel(upstream)
-                return
             }
-            context.write(wrapOutboundOut(.end(trailers)), promise: nil)
+        case .body(let body):
+            exchange.responseBytes += body.readableBytes
+            context.write(wrapOutboundOut(body), promise: nil)
+            if !context.channel.isWritable { upstream.pauseReading() }
+        case .end:
             upstream.exchange = nil
             if exchange.upstreamKeepAlive && exchange.requestEnded {
                 upstream.pool.release(upstream)
@@ -455,13 +494,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 upstream.close()
             }
             finish(exchange, status: exchange.status)
-            if !exchange.clientKeepAlive || loop.isDraining || !exchange.requestEnded {
+            if exchange.closesClient || loop.isDraining || !exchange.requestEnded {
                 closeConnection(afterFlushing: true)
             } else {
                 context.flush()  // the upstream is detached, so its read-complete will not flush for us
                 becomeIdle()
             }
         }
+    }
+
+    /// Bytes from the node after a protocol switch.
+    func tunnelReceived(_ bytes: ByteBuffer) {
+        guard case .tunneling(let upstream) = state, let context else { return }
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        if !context.channel.isWritable { upstream.pauseReading() }
     }
 
     func upstreamReadComplete() {
@@ -473,6 +519,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func upstreamClosed(_ upstream: UpstreamHandler) {
+        if case .tunneling(let partner) = state, partner === upstream { return closeConnection(afterFlushing: true) }
         upstreamFailed(upstream, error: ChannelError.eof)
     }
 
@@ -526,11 +573,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Answers with Fulcrum's own response; `decision` is the route taken, `nil` when none matched.
     private func answerLocally(
-        _ status: HTTPResponseStatus, head: HTTPRequestHead, requestID: String, decision: RouteDecision?, detail: String? = nil,
+        _ status: HTTPResponseStatus, head: RequestHead, requestID: String, decision: RouteDecision?, detail: String? = nil,
         body: String? = nil, extraHeaders: [(String, String)] = []
     ) {
         let start = NIODeadline.now()
-        let close = !head.isKeepAlive || loop.isDraining
+        let close = !head.keepAlive || loop.isDraining
         state = .answeredLocally(closeAfterRequest: close)
         let bytes = writeLocalResponse(
             status, head: head, requestID: requestID, close: close, detail: detail, body: body, extraHeaders: extraHeaders)
@@ -555,43 +602,44 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if close { closeConnection(afterFlushing: true) } else { becomeIdle() }
     }
 
+    /// Writes a response Fulcrum makes itself (error page, or a rate limit's body); returns the
+    /// body's length.
     @discardableResult
     private func writeLocalResponse(
-        _ status: HTTPResponseStatus, head: HTTPRequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil,
+        _ status: HTTPResponseStatus, head: RequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil,
         body: String? = nil, extraHeaders: [(String, String)] = []
     ) -> Int {
         guard let context else { return 0 }
         let page = body.map { ErrorPage(body: $0) } ?? loop.runtime.errorPage(for: status, detail: detail)
-        var headers = HTTPHeaders(extraHeaders)
-        headers.add(name: "Content-Type", value: page.contentType)
-        headers.add(name: "Content-Length", value: String(page.body.utf8.count))
-        if let requestID { headers.add(name: loop.runtime.config.requestIDHeader, value: requestID) }
-        if close { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        var bytes = 0
-        if head?.method != .HEAD {
-            var buffer = context.channel.allocator.buffer(capacity: page.body.utf8.count)
-            buffer.writeString(page.body)
-            bytes = buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let length = page.body.utf8.count
+        var out = context.channel.allocator.buffer(capacity: 160 + length)
+        out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+        for (name, value) in extraHeaders { HeaderRewriter.writeField(&out, name, value) }
+        HeaderRewriter.writeField(&out, "Content-Type", page.contentType)
+        HeaderRewriter.writeField(&out, "Content-Length", String(length))
+        if let requestID { HeaderRewriter.writeField(&out, loop.runtime.config.requestIDHeader, requestID) }
+        if close {
+            out.writeStaticString("Connection: close\r\n")
+        } else if head?.minorVersion == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n")
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        return bytes
+        out.writeStaticString("\r\n")
+        let sendsBody = head?.isHEAD != true
+        if sendsBody { out.writeString(page.body) }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        return sendsBody ? length : 0
     }
 
-    /// Ready for the next request: replays any pipelined parts that were held back.
+    /// Ready for the next request: reads a pipelined one that was held back.
     private func becomeIdle() {
         state = .idle
         idleSince = .now()
-        if loop.isDraining, queued.isEmpty {
+        if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
             return
         }
-        while let part = queued.popFirst() {
-            handle(part)
-            if state.exchange?.requestEnded == true { break }
-        }
-        if queued.isEmpty, let context { readGate.resume(context) }
+        readRequests()
+        if takesParts, let context { readGate.resume(context) }
     }
 
     /// Closes the client connection, after everything written so far has reached the socket when
@@ -601,7 +649,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         if afterFlushing {
             let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer()))), promise: promise)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             context.close(promise: nil)
@@ -625,34 +673,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: upgrade
 
-    /// After a 101 response: both pipelines drop their HTTP handlers and relay bytes as they are.
+    /// After a 101 response: bytes are relayed as they are in both directions, with the same
+    /// backpressure as bodies. Bytes the client sent after its request go first.
     private func startTunnel(_ upstream: UpstreamHandler) {
-        guard let context, let upstreamChannel = upstream.channel else { return closeConnection() }
-        state = .tunneling
-        upstream.exchange = nil
-        context.flush()
-        let client = context.channel
-        do {
-            let clientSide = TunnelHandler()
-            let upstreamSide = TunnelHandler()
-            TunnelHandler.pair(clientSide, upstreamSide)
-            let upstreamPipeline = upstreamChannel.pipeline.syncOperations
-            try upstreamPipeline.addHandler(upstreamSide)
-            upstreamPipeline.removeHandler(upstream, promise: nil)
-            upstreamPipeline.removeHandler(context: try upstreamPipeline.context(handlerType: HTTPRequestEncoder.self), promise: nil)
-            upstreamPipeline.removeHandler(
-                context: try upstreamPipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
-
-            let clientPipeline = client.pipeline.syncOperations
-            try clientPipeline.addHandler(clientSide)
-            clientPipeline.removeHandler(
-                context: try clientPipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
-            clientPipeline.removeHandler(context: try clientPipeline.context(handlerType: HTTPResponseEncoder.self), promise: nil)
-            clientPipeline.removeHandler(context: context, promise: nil)
-        } catch {
-            loop.logs.events.warning("upgrade failed", metadata: ["error": "\(error)"])
-            upstreamChannel.close(promise: nil)
-            client.close(promise: nil)
+        state = .tunneling(upstream)
+        upstream.isTunnel = true
+        context?.flush()
+        if unread.readableBytes > 0 {
+            upstream.write(unread)
+            upstream.flush()
+            unread = ByteBuffer.noBytes
         }
+        if let context { readGate.resume(context) }
     }
 }

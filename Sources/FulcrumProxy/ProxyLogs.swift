@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 
 /// The data plane's loggers: operational events, and the access log (one line per request).
 public struct ProxyLogs: Sendable {
@@ -16,13 +15,13 @@ public struct ProxyLogs: Sendable {
     /// Writes one access-log line: client, method, target, status, response body bytes, duration,
     /// route, node, request ID and, after a retry, the node that failed (the log handler adds the time).
     func logAccess(
-        clientIP: String, head: HTTPRequestHead, status: UInt, bytes: Int, start: NIODeadline,
+        clientIP: String, head: RequestHead, status: UInt, bytes: Int, start: NIODeadline,
         route: String, node: String, requestID: String, retriedFrom: String? = nil
     ) {
         guard let access else { return }
         let micros = (NIODeadline.now() - start).nanoseconds / 1000
         let millis = "\(micros / 1000).\(String(micros % 1000 + 1000).dropFirst())"
         let retry = retriedFrom.map { " retried_from=\($0)" } ?? ""
-        access.info("\(clientIP) \"\(head.method.rawValue) \(head.uri)\" \(status) \(bytes) \(millis)ms route=\(route) node=\(node) id=\(requestID)\(retry)")
+        access.info("\(clientIP) \"\(head.method) \(head.target)\" \(status) \(bytes) \(millis)ms route=\(route) node=\(node) id=\(requestID)\(retry)")
     }
 }

@@ -2,7 +2,6 @@ import Atomics
 import FulcrumCore
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOConcurrencyHelpers
 
@@ -74,11 +73,8 @@ public final class ProxyServer: Sendable {
                     guard let bound = contexts.first(where: { $0.eventLoop === channel.eventLoop }) else {
                         throw ChannelError.ioOnClosedChannel
                     }
-                    let pipeline = channel.pipeline.syncOperations
-                    // Header validation is left out: every header written was parsed (and checked) by NIO's decoders.
-                    try pipeline.configureHTTPServerPipeline(
-                        withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
-                    try pipeline.addHandler(ProxyHandler(loop: bound.value))
+                    // the handler reads and writes HTTP/1.1 itself (HTTP1/): one handler per connection
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: bound.value))
                 }
             }
     }

@@ -1,13 +1,13 @@
 import NIOCore
-import NIOHTTP1
 
-/// The last handler of an upstream connection's pipeline. It hands response parts to the client
-/// exchange it is currently attached to and takes request parts from it; when detached it sits in
-/// its ``NodePool`` until reused or closed.
-final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+/// The handler of an upstream connection. It reads responses with ``ResponseReader`` and hands
+/// their parts to the client exchange it is attached to, and writes what that exchange sends;
+/// when detached it sits in its ``NodePool`` until reused or closed. After a protocol switch
+/// (101) it relays bytes as they are.
+final class UpstreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     // Strong: a connection may outlive its pool's place in the configuration (reload) and must
     // still be able to leave it. The pool holds the connection only while it is idle.
@@ -15,8 +15,13 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The client exchange using this connection, or `nil` while pooled.
     var exchange: ProxyHandler?
     var idleSince: NIODeadline = .now()
+    /// Set after a 101 response: bytes go to the client as they are.
+    var isTunnel = false
     private var context: ChannelHandlerContext?
     private var readGate = ReadGate()
+    private var reader = ResponseReader()
+    /// Received bytes not read yet.
+    private var unread = ByteBuffer.noBytes
 
     init(pool: NodePool) {
         self.pool = pool
@@ -24,19 +29,44 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     var isActive: Bool { context?.channel.isActive ?? false }
     var isWritable: Bool { context?.channel.isWritable ?? false }
-    var channel: Channel? { context?.channel }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
         guard let exchange else {
             // A response nobody asked for on an idle connection: it cannot be trusted any more.
             context.close(promise: nil)
             return
         }
-        exchange.upstreamReceived(unwrapInboundIn(data))
+        if isTunnel { return exchange.tunnelReceived(bytes) }
+        if unread.readableBytes == 0 { unread = bytes } else { unread.writeBuffer(&bytes) }
+        while let current = self.exchange, !isTunnel {
+            let part: HTTPPart<ResponseHead>?
+            do {
+                part = try reader.next(&unread)
+            } catch {
+                unread = ByteBuffer.noBytes
+                current.upstreamFailed(self, error: error)
+                context.close(promise: nil)
+                return
+            }
+            guard let part else { break }
+            current.upstreamReceived(part)
+        }
+        let leftover = unread
+        unread = ByteBuffer.noBytes  // lets the last read buffer go
+        guard leftover.readableBytes > 0 else { return }
+        if isTunnel {
+            self.exchange?.tunnelReceived(leftover)
+        } else if self.exchange == nil {
+            // bytes after the end of the response: the connection cannot be trusted any more
+            context.close(promise: nil)
+        } else {
+            unread = leftover  // the rest of a head
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -45,6 +75,9 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         pool.remove(self)
+        if let exchange, !isTunnel, reader.endsAtClose {
+            exchange.upstreamReceived(.end)  // a response without framing ends with its connection
+        }
         exchange?.upstreamClosed(self)
         exchange = nil
     }
@@ -64,8 +97,13 @@ final class UpstreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: used by the attached exchange
 
-    func write(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Prepares for the response to the next request (HEAD responses have no body).
+    func expectResponse(toHEAD: Bool) {
+        reader.awaitsResponseToHEAD = toHEAD
+    }
+
+    func write(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func flush() {

@@ -19,8 +19,6 @@ import Testing
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let loop = LoopContext(eventLoop: channel.embeddedEventLoop, runtime: runtime, logs: ProxyLogs(events: logger, access: nil))
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false)
         try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: loop))
         try channel.connect(to: SocketAddress(ipAddress: "10.0.0.7", port: 5555)).wait()
         return channel
@@ -65,86 +63,89 @@ import Testing
         #expect(!channel.isActive)
     }
 
-    @Test func upstreamHeadRemovesHopByHopAndAddsForwardingHeaders() {
-        let head = HTTPRequestHead(version: .http1_0, method: .GET, uri: "/a?b", headers: [
-            "Host": "shop.example.com", "Connection": "close, X-Drop", "X-Drop": "1", "TE": "trailers",
-            "X-Forwarded-For": "1.1.1.1", "x-forwarded-for": "2.2.2.2", "X-Real-IP": "spoofed", "Accept": "*/*",
-        ])
-        let rewritten = HeaderRewriter.upstreamRequest(
-            head, clientIP: "10.0.0.7", requestIDHeader: "X-Request-ID", requestID: "id1", generatedID: true, isUpgrade: false)
-        #expect(rewritten.version == .http1_1)
-        #expect(rewritten.uri == "/a?b")
-        let names = rewritten.headers.map { $0.name.lowercased() }
-        #expect(!names.contains("connection") && !names.contains("x-drop") && !names.contains("te"))
-        #expect(rewritten.headers["X-Forwarded-For"] == ["1.1.1.1, 2.2.2.2, 10.0.0.7"])
-        #expect(rewritten.headers["X-Real-IP"] == ["10.0.0.7"])
-        #expect(rewritten.headers["X-Forwarded-Host"] == ["shop.example.com"])
-        #expect(rewritten.headers["X-Forwarded-Proto"] == ["http"])
-        #expect(rewritten.headers["X-Request-ID"] == ["id1"])
-        #expect(rewritten.headers["Accept"] == ["*/*"])
+    static func requestHead(_ text: String) throws -> RequestHead {
+        try RequestHead(parsing: ByteBuffer(string: text))
     }
 
-    @Test func upgradeRequestsKeepUpgradeHeaders() {
-        let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/ws", headers: [
-            "Host": "a", "Connection": "Upgrade", "Upgrade": "websocket",
-        ])
-        let rewritten = HeaderRewriter.upstreamRequest(
-            head, clientIP: "::1", requestIDHeader: "X-Request-ID", requestID: "x", generatedID: false, isUpgrade: true)
-        #expect(rewritten.headers["Upgrade"] == ["websocket"])
-        #expect(rewritten.headers["Connection"] == ["upgrade"])
-        #expect(rewritten.headers["X-Request-ID"].isEmpty)
+    static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", generatedID: Bool = true) -> String {
+        String(buffer: HeaderRewriter.upstreamRequest(
+            head, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: "id1", generatedID: generatedID,
+            allocator: ByteBufferAllocator()))
     }
 
-    @Test func responseHeadersAreOnlyCopiedWhenSomethingChanges() {
-        let clean = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "3", "X-Request-ID": "r"])
-        let kept = HeaderRewriter.clientResponse(clean, requestIDHeader: "X-Request-ID", requestID: "r", close: false)
-        #expect(kept.headers == clean.headers)
-        let dirty = HTTPResponseHead(version: .http1_0, status: .ok, headers: ["Keep-Alive": "timeout=5", "Connection": "keep-alive", "ETag": "x"])
-        let cleaned = HeaderRewriter.clientResponse(dirty, requestIDHeader: "X-Request-ID", requestID: "r", close: true)
-        #expect(cleaned.version == .http1_1)
-        #expect(cleaned.headers["Keep-Alive"].isEmpty)
-        #expect(cleaned.headers["ETag"] == ["x"])
-        #expect(cleaned.headers["Connection"] == ["close"])
-        #expect(cleaned.headers["X-Request-ID"] == ["r"])
+    @Test func upstreamHeadRemovesHopByHopAndAddsForwardingHeaders() throws {
+        let head = try Self.requestHead(
+            "GET /a?b HTTP/1.0\r\nHost: shop.example.com\r\nConnection: close, X-Drop\r\nX-Drop: 1\r\nTE: trailers\r\n"
+                + "X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-Real-IP: spoofed\r\nAccept:  */* \r\n\r\n")
+        #expect(Self.upstreamText(head) == """
+            GET /a?b HTTP/1.1\r
+            Host: shop.example.com\r
+            Accept:  */*\r
+            X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.7\r
+            X-Forwarded-Proto: http\r
+            X-Forwarded-Host: shop.example.com\r
+            X-Real-IP: 10.0.0.7\r
+            X-Request-ID: id1\r
+            \r
+
+            """)
     }
 
-    @Test func tunnelRelaysBytesAndHoldsReadsWhileThePartnerIsFull() throws {
-        let client = EmbeddedChannel()
-        let upstream = EmbeddedChannel()
-        let clientSide = TunnelHandler()
-        let upstreamSide = TunnelHandler()
-        TunnelHandler.pair(clientSide, upstreamSide)
-        let reads = ReadCounter()
-        try client.pipeline.syncOperations.addHandlers(reads, clientSide)
-        try upstream.pipeline.syncOperations.addHandler(upstreamSide)
-
-        try client.writeInbound(ByteBuffer(string: "ping"))
-        client.pipeline.fireChannelReadComplete()
-        #expect(try upstream.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "ping"))
-        try upstream.writeInbound(ByteBuffer(string: "pong"))
-        #expect(try client.readOutbound(as: ByteBuffer.self) == ByteBuffer(string: "pong"))
-
-        client.read()
-        #expect(reads.count == 1)
-        upstream.isWritable = false
-        upstream.pipeline.fireChannelWritabilityChanged()
-        client.read()
-        #expect(reads.count == 1, "reads from the client are held while the upstream cannot write")
-        upstream.isWritable = true
-        upstream.pipeline.fireChannelWritabilityChanged()
-        #expect(reads.count == 2, "the held read is released")
-
-        try upstream.close().wait()
-        #expect(!client.isActive, "closing one side closes the other")
+    @Test func upgradeRequestsKeepUpgradeHeaders() throws {
+        let head = try Self.requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Request-ID: x\r\n\r\n")
+        #expect(head.isUpgrade)
+        let text = Self.upstreamText(head, clientIP: "::1", generatedID: false)
+        #expect(text.hasPrefix("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nX-Request-ID: x\r\nConnection: upgrade\r\n"))
+        #expect(!text.contains("id1"))
+        // without Connection: upgrade, Upgrade is just a hop-by-hop header
+        let plain = try Self.requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n")
+        #expect(!plain.isUpgrade && !Self.upstreamText(plain).contains("Upgrade"))
     }
-}
 
-/// Counts the `read()` calls that reach it.
-final class ReadCounter: ChannelOutboundHandler {
-    typealias OutboundIn = Any
-    var count = 0
-    func read(context: ChannelHandlerContext) {
-        count += 1
-        context.read()
+    static func clientText(_ response: String, close: Bool, clientMinorVersion: Int = 1, setCookie: String? = nil) throws -> String {
+        let head = try ResponseHead(parsing: ByteBuffer(string: response), toHEAD: false)
+        return String(buffer: HeaderRewriter.clientResponse(
+            head, requestIDHeader: "X-Request-ID", requestID: "r", setCookie: setCookie, close: close,
+            clientMinorVersion: clientMinorVersion, allocator: ByteBufferAllocator()))
+    }
+
+    @Test func responseHeadsLoseHopByHopFieldsAndGainTheRequestID() throws {
+        #expect(try Self.clientText("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nx-request-id: mine\r\n\r\n", close: false)
+            == "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nx-request-id: mine\r\n\r\n")
+        let cleaned = try Self.clientText(
+            "HTTP/1.0 200 Fine\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nETag: x\r\n\r\n", close: true,
+            setCookie: "canary=b")
+        #expect(cleaned == "HTTP/1.1 200 Fine\r\nETag: x\r\nX-Request-ID: r\r\nSet-Cookie: canary=b\r\nConnection: close\r\n\r\n")
+        // an HTTP/1.0 client that keeps the connection is told so
+        #expect(try Self.clientText("HTTP/1.1 204 No Content\r\n\r\n", close: false, clientMinorVersion: 0)
+            == "HTTP/1.1 204 No Content\r\nX-Request-ID: r\r\nConnection: keep-alive\r\n\r\n")
+    }
+
+    @Test func pipelinedRequestsWaitForTheCurrentExchange() throws {
+        let channel = try Self.proxyChannel()
+        // two unrouted requests in one read: both answered, in order
+        try channel.writeInbound(ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nX-Request-ID: two\r\n\r\nGET /c HT"))
+        let response = try Self.output(channel)
+        #expect(response.components(separatedBy: "HTTP/1.1 404").count == 3)
+        #expect(response.contains("X-Request-ID: two"))
+        try channel.writeInbound(ByteBuffer(string: "TP/1.1\r\nHost: a\r\nX-Request-ID: three\r\n\r\n"))
+        #expect(try Self.output(channel).contains("X-Request-ID: three"), "a head split across reads is read when complete")
+    }
+
+    @Test(arguments: [
+        ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", "505 HTTP Version Not Supported"),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501 Not Implemented"),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "x", count: 70_000))\r\n\r\n", "431 Request Header Fields Too Large"),
+        ("GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
+        ("GET / HTTP/1.1\nHost: a\n\n", "400 Bad Request"),
+    ])
+    func refusedRequestsGetTheirStatusAndClose(_ request: String, _ status: String) throws {
+        let channel = try Self.proxyChannel()
+        try channel.writeInbound(ByteBuffer(string: request))
+        channel.embeddedEventLoop.run()
+        let response = try Self.output(channel)
+        #expect(response.hasPrefix("HTTP/1.1 \(status)\r\n"), "\(response)")
+        #expect(response.contains("Connection: close\r\n"))
+        #expect(!channel.isActive)
     }
 }

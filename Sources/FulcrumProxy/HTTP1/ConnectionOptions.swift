@@ -1,0 +1,28 @@
+/// What the `Connection` header fields of a head say (RFC 9110 §7.6.1).
+struct ConnectionOptions {
+    var close = false
+    var keepAlive = false
+    var upgrade = false
+    /// Whether other options are listed: header names that are hop-by-hop for this message.
+    var namesOtherFields = false
+
+    /// Adds the options of one `Connection` field.
+    mutating func add(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) {
+        HTTPFieldSection.forEachElement(bytes, field) { start, end in
+            if HTTPBytes.equalsIgnoringCase(bytes, start, end, "close") {
+                close = true
+            } else if HTTPBytes.equalsIgnoringCase(bytes, start, end, "keep-alive") {
+                keepAlive = true
+            } else if HTTPBytes.equalsIgnoringCase(bytes, start, end, "upgrade") {
+                upgrade = true
+            } else {
+                namesOtherFields = true
+            }
+        }
+    }
+
+    /// Whether the connection stays open after this message, for an HTTP/1.`minorVersion` message.
+    func persists(minorVersion: Int) -> Bool {
+        minorVersion >= 1 ? !close : keepAlive && !close
+    }
+}

@@ -1,0 +1,107 @@
+/// One header field of a head, as byte offsets into the head: the name, and the value without
+/// surrounding whitespace.
+struct HTTPField {
+    var nameStart: Int32
+    var nameEnd: Int32
+    var valueStart: Int32
+    var valueEnd: Int32
+}
+
+/// Finds where a head ends and splits its field lines, strictly: every line ends with CRLF, field
+/// names are tokens directly followed by a colon, values hold no control characters, and obsolete
+/// line folding is refused (RFC 9112 §2.2, §5).
+enum HTTPFieldSection {
+    /// The most bytes a head may have.
+    static let maximumHeadBytes = 64 * 1024
+    /// The most field lines a head may have.
+    static let maximumFields = 256
+
+    /// The offset just past the empty line ending the head in `bytes`, or `nil` when it has not
+    /// arrived yet. `from` is where the previous search stopped. Throws on a bare LF.
+    static func endOfHead(_ bytes: UnsafeRawBufferPointer, from: Int) throws(HTTPMessageError) -> Int? {
+        var index = from
+        let count = bytes.count
+        while index < count {
+            if bytes[index] == HTTPBytes.lf {
+                guard index > 0, bytes[index - 1] == HTTPBytes.cr else { throw .malformed("a line ends with LF alone") }
+                if index >= 3, bytes[index - 2] == HTTPBytes.lf { return index + 1 }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// Splits the field lines from `start` (the first byte after the start line) to the empty
+    /// line. `bytes` must end with the empty line (see ``endOfHead(_:from:)``). Returns whether a
+    /// value holds bytes above 0x7F.
+    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, into fields: inout [HTTPField]) throws(HTTPMessageError) -> Bool {
+        var index = start
+        var highBytes = false
+        while true {
+            let first = bytes[index]
+            if first == HTTPBytes.cr {
+                guard bytes[index + 1] == HTTPBytes.lf, index + 2 == bytes.count else { throw .malformed("CR without LF") }
+                return highBytes
+            }
+            if first == HTTPBytes.space || first == HTTPBytes.tab { throw .malformed("obsolete line folding in a header") }
+            let nameStart = index
+            while HTTPBytes.isToken(bytes[index]) { index += 1 }
+            guard index > nameStart, bytes[index] == HTTPBytes.colon else {
+                if index > nameStart, bytes[index] == HTTPBytes.space || bytes[index] == HTTPBytes.tab {
+                    throw .malformed("whitespace between a header name and its colon")
+                }
+                throw .malformed("invalid header name")
+            }
+            let nameEnd = index
+            index += 1
+            while bytes[index] == HTTPBytes.space || bytes[index] == HTTPBytes.tab { index += 1 }
+            let valueStart = index
+            var valueEnd = index
+            while true {
+                let byte = bytes[index]
+                if byte == HTTPBytes.cr { break }
+                guard HTTPBytes.isFieldValue(byte) else { throw .malformed("invalid character in a header value") }
+                index += 1
+                if byte > 0x7F { highBytes = true }
+                if byte != HTTPBytes.space && byte != HTTPBytes.tab { valueEnd = index }
+            }
+            guard bytes[index + 1] == HTTPBytes.lf else { throw .malformed("CR without LF") }
+            index += 2
+            guard fields.count < maximumFields else { throw .malformed("more than \(maximumFields) header fields") }
+            fields.append(HTTPField(nameStart: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
+        }
+    }
+
+    /// Parses a `Content-Length` value: digits only, at most 18 of them.
+    static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) throws(HTTPMessageError) -> Int {
+        let start = Int(field.valueStart)
+        let end = Int(field.valueEnd)
+        guard end > start, end - start <= 18 else { throw .malformed("invalid Content-Length") }
+        var value = 0
+        for index in start..<end {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { throw .malformed("invalid Content-Length") }
+            value = value * 10 + Int(digit)
+        }
+        return value
+    }
+
+    /// Calls `body` with each comma-separated element of a field value, without surrounding
+    /// whitespace and skipping empty elements (RFC 9110 §5.6.1).
+    static func forEachElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField, _ body: (Int, Int) -> Void) {
+        var index = Int(field.valueStart)
+        let end = Int(field.valueEnd)
+        while index < end {
+            while index < end, bytes[index] == HTTPBytes.space || bytes[index] == HTTPBytes.tab || bytes[index] == UInt8(ascii: ",") {
+                index += 1
+            }
+            let start = index
+            var last = index
+            while index < end, bytes[index] != UInt8(ascii: ",") {
+                if bytes[index] != HTTPBytes.space && bytes[index] != HTTPBytes.tab { last = index + 1 }
+                index += 1
+            }
+            if last > start { body(start, last) }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import NIOCore
+
+/// What ``MessageReader`` needs from a head type (``RequestHead``, ``ResponseHead``).
+protocol HTTPHead {
+    /// Parses a complete head, `bytes` ending with the empty line. `toHEAD` tells a response that
+    /// its request was HEAD (so it has no body); requests ignore it.
+    init(parsing bytes: ByteBuffer, toHEAD: Bool) throws(HTTPMessageError)
+    var framing: HTTPBodyFraming { get }
+    /// Whether another head follows this one before any body (1xx responses).
+    var isInterim: Bool { get }
+    /// Whether empty lines before the start line are skipped (RFC 9112 §2.2, requests).
+    static var skipsLeadingEmptyLines: Bool { get }
+    /// The error for a head longer than ``HTTPFieldSection/maximumHeadBytes``.
+    static var headTooLarge: HTTPMessageError { get }
+}
+
+typealias RequestReader = MessageReader<RequestHead>
+typealias ResponseReader = MessageReader<ResponseHead>
+
+/// Reads messages from a connection's bytes, one part at a time: a head (parsed in place), the
+/// body as received, the end. The caller keeps the unread bytes and calls ``next(_:)`` again
+/// when more arrive or when it is ready for the next message.
+struct MessageReader<Head: HTTPHead> {
+    private enum State {
+        /// Looking for the end of a head; `scanned` bytes were searched already.
+        case head(scanned: Int)
+        case body(MessageBody)
+        /// The message is complete; `.end` is delivered next.
+        case end
+    }
+
+    private var state = State.head(scanned: 0)
+    /// Set before each request on an upstream connection: a response to HEAD has no body.
+    var awaitsResponseToHEAD = false
+
+    /// Whether the message being read ends when the peer closes the connection.
+    var endsAtClose: Bool {
+        if case .body(let body) = state { return body.endsAtClose }
+        return false
+    }
+
+    /// The next part from the front of `buffer`, or `nil` when more bytes are needed.
+    mutating func next(_ buffer: inout ByteBuffer) throws(HTTPMessageError) -> HTTPPart<Head>? {
+        switch state {
+        case .head(let scanned):
+            if scanned == 0, Head.skipsLeadingEmptyLines {
+                while let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), first == HTTPBytes.cr {
+                    guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return nil }
+                    guard second == HTTPBytes.lf else { break }
+                    buffer.moveReaderIndex(forwardBy: 2)
+                }
+            }
+            let end = try buffer.withUnsafeReadableBytes { bytes throws(HTTPMessageError) in
+                try HTTPFieldSection.endOfHead(bytes, from: scanned)
+            }
+            guard let end, end <= HTTPFieldSection.maximumHeadBytes else {
+                guard buffer.readableBytes <= HTTPFieldSection.maximumHeadBytes else { throw Head.headTooLarge }
+                state = .head(scanned: buffer.readableBytes)
+                return nil
+            }
+            let head = try Head(parsing: buffer.readSlice(length: end)!, toHEAD: awaitsResponseToHEAD)
+            if head.isInterim {
+                state = .head(scanned: 0)
+            } else {
+                state = head.framing == .none ? .end : .body(MessageBody(head.framing))
+            }
+            return .head(head)
+        case .body(var body):
+            let (bytes, complete) = try body.take(from: &buffer)
+            state = complete ? .end : .body(body)
+            if let bytes { return .body(bytes) }
+            return complete ? try next(&buffer) : nil
+        case .end:
+            state = .head(scanned: 0)
+            return .end
+        }
+    }
+}

@@ -1,0 +1,148 @@
+import NIOCore
+
+/// A request head as received, parsed in place: the bytes themselves, and offsets of the method,
+/// target and header fields. Nothing is copied per header; forwarding writes the received bytes.
+struct RequestHead: HTTPHead {
+    /// The head's bytes, from the request line to the empty line included.
+    let bytes: ByteBuffer
+    /// The same bytes as text, for routing and logs (bytes above 0x7F appear as `?`).
+    let text: String
+    let fields: [HTTPField]
+    /// The method: a static string for the common ones.
+    let method: String
+    let targetStart: Int
+    let targetEnd: Int
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    let minorVersion: Int
+    let framing: HTTPBodyFraming
+    let connection: ConnectionOptions
+    /// Whether the client asks to switch protocols (`Upgrade` with `Connection: upgrade`).
+    let isUpgrade: Bool
+    /// The index in ``fields`` of the `Host` field.
+    let hostField: Int?
+
+    /// Whether the client keeps the connection open after this exchange.
+    var keepAlive: Bool { connection.persists(minorVersion: minorVersion) }
+
+    var target: Substring { text[offset(targetStart)..<offset(targetEnd)] }
+
+    var isHEAD: Bool { method == "HEAD" }
+
+    func name(_ field: HTTPField) -> Substring { text[offset(Int(field.nameStart))..<offset(Int(field.nameEnd))] }
+    func value(_ field: HTTPField) -> Substring { text[offset(Int(field.valueStart))..<offset(Int(field.valueEnd))] }
+
+    /// The first value of the header called `name` (any case), or `nil`.
+    func header(_ name: String) -> Substring? {
+        bytes.withUnsafeReadableBytes { raw in
+            fields.first { HTTPBytes.equalsIgnoringCase(raw, Int($0.nameStart), Int($0.nameEnd), name) }.map(value)
+        }
+    }
+
+    /// The text is ASCII, so byte offsets are character positions.
+    @inline(__always)
+    private func offset(_ byteOffset: Int) -> String.Index {
+        text.utf8.index(text.utf8.startIndex, offsetBy: byteOffset)
+    }
+
+    var isInterim: Bool { false }
+    static var skipsLeadingEmptyLines: Bool { true }
+    static var headTooLarge: HTTPMessageError { .headTooLarge }
+
+    /// Parses a complete head (`bytes` ends with the empty line); `toHEAD` is for responses.
+    init(parsing bytes: ByteBuffer, toHEAD: Bool = false) throws(HTTPMessageError) {
+        self.bytes = bytes
+        var fields: [HTTPField] = []
+        fields.reserveCapacity(12)
+        let parsed = try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in try Self.parse(raw, fields: &fields) }
+        self.fields = fields
+        (method, targetStart, targetEnd, minorVersion, framing, connection, isUpgrade, hostField) = parsed.head
+        let count = bytes.readableBytes
+        text = bytes.withUnsafeReadableBytes { raw in
+            String(unsafeUninitializedCapacity: count) { text in
+                for index in 0..<count { text[index] = parsed.highBytes && raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
+                return count
+            }
+        }
+    }
+
+    private typealias Parsed = (
+        head: (String, Int, Int, Int, HTTPBodyFraming, ConnectionOptions, Bool, Int?), highBytes: Bool
+    )
+
+    private static func parse(_ raw: UnsafeRawBufferPointer, fields: inout [HTTPField]) throws(HTTPMessageError) -> Parsed {
+        // request-line = method SP request-target SP HTTP-version CRLF
+        var index = 0
+        while HTTPBytes.isToken(raw[index]) { index += 1 }
+        guard index > 0, raw[index] == HTTPBytes.space else { throw .malformed("invalid request line") }
+        let method = Self.method(raw, end: index)
+        index += 1
+        let targetStart = index
+        while HTTPBytes.isTarget(raw[index]) { index += 1 }
+        guard index > targetStart, raw[index] == HTTPBytes.space else { throw .malformed("invalid request target") }
+        let targetEnd = index
+        index += 1
+        let minor = try HTTPVersion.parse(raw, at: index)
+        guard raw[index + 8] == HTTPBytes.cr, raw[index + 9] == HTTPBytes.lf else { throw .malformed("invalid request line") }
+        let highBytes = try HTTPFieldSection.parse(raw, from: index + 10, into: &fields)
+
+        // framing and connection options (RFC 9112 §6.1-6.3)
+        var contentLength: Int? = nil
+        var chunked = false
+        var connection = ConnectionOptions()
+        var hasUpgradeField = false
+        var hostField: Int? = nil
+        for (position, field) in fields.enumerated() {
+            let start = Int(field.nameStart)
+            let end = Int(field.nameEnd)
+            switch end - start {
+            case 4 where HTTPBytes.equalsIgnoringCase(raw, start, end, "host"):
+                guard hostField == nil else { throw .malformed("more than one Host header") }
+                hostField = position
+            case 7 where HTTPBytes.equalsIgnoringCase(raw, start, end, "upgrade"):
+                hasUpgradeField = true
+            case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "connection"):
+                connection.add(raw, field)
+            case 14 where HTTPBytes.equalsIgnoringCase(raw, start, end, "content-length"):
+                guard contentLength == nil else { throw .malformed("more than one Content-Length") }
+                contentLength = try HTTPFieldSection.contentLength(raw, field)
+            case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "transfer-encoding"):
+                guard !chunked else { throw .malformed("more than one Transfer-Encoding") }
+                try checkChunkedAlone(raw, field)
+                chunked = true
+            default:
+                break
+            }
+        }
+        if chunked {
+            guard contentLength == nil else { throw .malformed("both Content-Length and Transfer-Encoding") }
+            guard minor == 1 else { throw .malformed("Transfer-Encoding in an HTTP/1.0 request") }
+        }
+        if minor == 1, hostField == nil { throw .malformed("no Host header") }
+        let framing: HTTPBodyFraming = chunked ? .chunked : contentLength.map { $0 > 0 ? .length($0) : .none } ?? .none
+        let isUpgrade = hasUpgradeField && connection.upgrade
+        return ((method, targetStart, targetEnd, minor, framing, connection, isUpgrade, hostField), highBytes)
+    }
+
+    /// A request's Transfer-Encoding must be `chunked` alone: chunked as the final coding is
+    /// required for framing (400 otherwise), other codings before it are not supported (501).
+    private static func checkChunkedAlone(_ raw: UnsafeRawBufferPointer, _ field: HTTPField) throws(HTTPMessageError) {
+        var elements = 0
+        var lastIsChunked = false
+        HTTPFieldSection.forEachElement(raw, field) { start, end in
+            elements += 1
+            lastIsChunked = HTTPBytes.equalsIgnoringCase(raw, start, end, "chunked")
+        }
+        guard lastIsChunked else { throw .malformed("Transfer-Encoding does not end with chunked") }
+        guard elements == 1 else { throw .unsupportedTransferCoding }
+    }
+
+    /// The method as a string: a constant for the registered ones, so routing allocates nothing.
+    private static func method(_ raw: UnsafeRawBufferPointer, end: Int) -> String {
+        for known in knownMethods where known.utf8.count == end {
+            if zip(known.utf8, raw[0..<end]).allSatisfy({ $0 == $1 }) { return known }
+        }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
+    }
+
+    private static let knownMethods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
+}

@@ -1,0 +1,98 @@
+import NIOCore
+
+/// A response head from a node, parsed in place like ``RequestHead``.
+struct ResponseHead: HTTPHead {
+    /// The head's bytes, from the status line to the empty line included.
+    let bytes: ByteBuffer
+    let fields: [HTTPField]
+    let status: UInt
+    /// Offsets of the reason phrase (empty when the node sent none).
+    let reasonStart: Int
+    let reasonEnd: Int
+    let minorVersion: Int
+    let framing: HTTPBodyFraming
+    let connection: ConnectionOptions
+
+    /// Whether the node keeps the connection open after this response.
+    var keepAlive: Bool { framing != .untilClose && connection.persists(minorVersion: minorVersion) }
+
+    /// A 1xx response: the final response follows (after 101 the protocol changes instead).
+    var isInterim: Bool { status < 200 }
+    static var skipsLeadingEmptyLines: Bool { false }
+    static var headTooLarge: HTTPMessageError { .malformed("response head larger than 64 KiB") }
+
+    /// Parses a complete head (`bytes` ends with the empty line) of the response to a request
+    /// whose method was HEAD when `toHEAD` is set.
+    init(parsing bytes: ByteBuffer, toHEAD: Bool) throws(HTTPMessageError) {
+        self.bytes = bytes
+        var fields: [HTTPField] = []
+        fields.reserveCapacity(12)
+        var status: UInt = 0
+        var reason = (0, 0)
+        var minor = 1
+        var framing = HTTPBodyFraming.none
+        var connection = ConnectionOptions()
+        try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in
+            // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
+            minor = try HTTPVersion.parse(raw, at: 0)
+            guard raw[8] == HTTPBytes.space else { throw .malformed("invalid status line") }
+            for index in 9..<12 {
+                let digit = raw[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { throw .malformed("invalid status code") }
+                status = status * 10 + UInt(digit)
+            }
+            guard status >= 100 else { throw .malformed("invalid status code") }
+            var index = 12
+            if raw[index] == HTTPBytes.space {
+                index += 1
+                reason.0 = index
+                while raw[index] != HTTPBytes.cr {
+                    guard HTTPBytes.isFieldValue(raw[index]) else { throw .malformed("invalid reason phrase") }
+                    index += 1
+                }
+                reason.1 = index
+            }
+            guard raw[index] == HTTPBytes.cr, raw[index + 1] == HTTPBytes.lf else { throw .malformed("invalid status line") }
+            _ = try HTTPFieldSection.parse(raw, from: index + 2, into: &fields)
+
+            var contentLength: Int? = nil
+            var transferCodings = 0
+            var chunkedLast = false
+            for field in fields {
+                let start = Int(field.nameStart)
+                let end = Int(field.nameEnd)
+                switch end - start {
+                case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "connection"):
+                    connection.add(raw, field)
+                case 14 where HTTPBytes.equalsIgnoringCase(raw, start, end, "content-length"):
+                    let length = try HTTPFieldSection.contentLength(raw, field)
+                    guard contentLength == nil || contentLength == length else { throw .malformed("conflicting Content-Length") }
+                    contentLength = length
+                case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "transfer-encoding"):
+                    HTTPFieldSection.forEachElement(raw, field) { start, end in
+                        transferCodings += 1
+                        chunkedLast = HTTPBytes.equalsIgnoringCase(raw, start, end, "chunked")
+                    }
+                default:
+                    break
+                }
+            }
+            if transferCodings > 0, contentLength != nil { throw .malformed("both Content-Length and Transfer-Encoding") }
+            if toHEAD || status < 200 || status == 204 || status == 304 {
+                framing = .none
+            } else if transferCodings > 0 {
+                framing = chunkedLast ? .chunked : .untilClose
+            } else if let contentLength {
+                framing = contentLength > 0 ? .length(contentLength) : .none
+            } else {
+                framing = .untilClose
+            }
+        }
+        self.fields = fields
+        self.status = status
+        (reasonStart, reasonEnd) = reason
+        minorVersion = minor
+        self.framing = framing
+        self.connection = connection
+    }
+}
