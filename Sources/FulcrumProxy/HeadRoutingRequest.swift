@@ -11,7 +11,13 @@ struct HeadRoutingRequest: RoutingRequest {
     init(head: RequestHead, clientIP: Substring) {
         self.head = head
         self.clientIP = clientIP
-        let target = head.target
+        var target = head.target
+        if target.utf8.first != UInt8(ascii: "/") {
+            // absolute-form: the path starts after the authority (`*` routes as it is)
+            let afterScheme = target.utf8.firstRange(of: "://".utf8).map { $0.upperBound } ?? target.endIndex
+            let pathStart = target[afterScheme...].utf8.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
+            target = pathStart.map { target[$0...] } ?? (afterScheme == target.endIndex ? target : "/")
+        }
         if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<question]
             query = target[target.utf8.index(after: question)...]

@@ -4,10 +4,10 @@ import FulcrumCore
 enum RequestID {
     static func make(using random: inout FastRandom) -> String {
         let value = random.next()
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
         return String(unsafeUninitializedCapacity: 16) { buffer in
             for index in 0..<16 {
-                buffer[index] = digits[Int((value >> (60 - 4 * UInt64(index))) & 0xf)]
+                let digit = UInt8((value >> (60 - 4 * UInt64(index))) & 0xf)
+                buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
             }
             return 16
         }

@@ -7,16 +7,24 @@ import FulcrumCore
 struct ChunkedBodyScanner {
     private enum State {
         case size(digits: Int, value: Int)
-        case sizeExtension(value: Int, length: Int)
+        case sizeExtension(value: Int, length: Int, part: ExtensionPart)
         case sizeLF(value: Int)
         case data(remaining: Int)
         case dataCR
         case dataLF
         case trailerLineStart
-        case trailerLine(length: Int)
+        /// `framing`: which framing field names (bit 0 Content-Length, bit 1 Transfer-Encoding) the name still matches.
+        case trailerName(length: Int, framing: UInt8)
+        case trailerValue(length: Int)
         case trailerLF
         case endLF
         case done
+    }
+
+    /// Where a chunk extension `;name`, `;name=token` or `;name="text"` stands (RFC 9112 §7.1.1,
+    /// without the optional whitespace, which nothing sends and which parsers disagree on).
+    private enum ExtensionPart {
+        case nameStart, name, valueStart, token, quoted, afterQuote
     }
 
     private var state = State.size(digits: 0, value: 0)
@@ -27,6 +35,18 @@ struct ChunkedBodyScanner {
     var isComplete: Bool {
         if case .done = state { return true }
         return false
+    }
+
+    private static let contentLength = Array("content-length".utf8)
+    private static let transferEncoding = Array("transfer-encoding".utf8)
+
+    /// Which of the framing field names still match a trailer name whose byte at `position` is `byte`.
+    private static func framingNames(matching candidates: UInt8, _ byte: UInt8, at position: Int) -> UInt8 {
+        let lower = HTTPBytes.lowercased(byte)
+        var still: UInt8 = 0
+        if candidates & 0b01 != 0, position < contentLength.count, contentLength[position] == lower { still |= 0b01 }
+        if candidates & 0b10 != 0, position < transferEncoding.count, transferEncoding[position] == lower { still |= 0b10 }
+        return still
     }
 
     /// Scans `bytes` (what follows what was scanned before) and returns how many of them belong
@@ -44,18 +64,28 @@ struct ChunkedBodyScanner {
                 } else if digits > 0, byte == HTTPBytes.cr {
                     state = .sizeLF(value: value)
                 } else if digits > 0, byte == UInt8(ascii: ";") {
-                    state = .sizeExtension(value: value, length: 0)
+                    state = .sizeExtension(value: value, length: 0, part: .nameStart)
                 } else {
                     throw .malformed("invalid chunk size")
                 }
-            case .sizeExtension(let value, let length):
-                if byte == HTTPBytes.cr {
+            case .sizeExtension(let value, let length, let part):
+                guard length < Self.maximumLineBytes else { throw .malformed("chunk extension too long") }
+                let next: ExtensionPart
+                switch (part, byte) {
+                case (.name, HTTPBytes.cr), (.token, HTTPBytes.cr), (.afterQuote, HTTPBytes.cr):
                     state = .sizeLF(value: value)
-                } else {
-                    guard HTTPBytes.isFieldValue(byte) else { throw .malformed("invalid chunk extension") }
-                    guard length < Self.maximumLineBytes else { throw .malformed("chunk extension too long") }
-                    state = .sizeExtension(value: value, length: length + 1)
+                    index += 1
+                    continue
+                case (.name, UInt8(ascii: ";")), (.token, UInt8(ascii: ";")), (.afterQuote, UInt8(ascii: ";")): next = .nameStart
+                case (.name, UInt8(ascii: "=")): next = .valueStart
+                case (.valueStart, UInt8(ascii: "\"")): next = .quoted
+                case (.quoted, UInt8(ascii: "\"")): next = .afterQuote
+                case (.quoted, _) where byte != UInt8(ascii: "\\") && (byte == HTTPBytes.tab || (byte >= 0x20 && byte < 0x7F)): next = .quoted
+                case (.nameStart, _) where HTTPBytes.isToken(byte), (.name, _) where HTTPBytes.isToken(byte): next = .name
+                case (.valueStart, _) where HTTPBytes.isToken(byte), (.token, _) where HTTPBytes.isToken(byte): next = .token
+                default: throw .malformed("invalid chunk extension")
                 }
+                state = .sizeExtension(value: value, length: length + 1, part: next)
             case .sizeLF(let value):
                 guard byte == HTTPBytes.lf else { throw .malformed("CR without LF in chunked body") }
                 state = value == 0 ? .trailerLineStart : .data(remaining: value)
@@ -75,15 +105,27 @@ struct ChunkedBodyScanner {
                     state = .endLF
                 } else {
                     guard HTTPBytes.isToken(byte) else { throw .malformed("invalid trailer field") }
-                    state = .trailerLine(length: 1)
+                    state = .trailerName(length: 1, framing: Self.framingNames(matching: 0b11, byte, at: 0))
                 }
-            case .trailerLine(let length):
+            case .trailerName(let length, let framing):
+                if byte == HTTPBytes.colon {
+                    // framing fields are not allowed in trailers (RFC 9110 §6.5.1)
+                    if (framing & 0b01 != 0 && length == 14) || (framing & 0b10 != 0 && length == 17) {
+                        throw .malformed("framing field in a trailer")
+                    }
+                    state = .trailerValue(length: length + 1)
+                } else {
+                    guard HTTPBytes.isToken(byte) else { throw .malformed("invalid trailer field") }
+                    guard length < Self.maximumLineBytes else { throw .malformed("trailer field too long") }
+                    state = .trailerName(length: length + 1, framing: Self.framingNames(matching: framing, byte, at: length))
+                }
+            case .trailerValue(let length):
                 if byte == HTTPBytes.cr {
                     state = .trailerLF
                 } else {
                     guard HTTPBytes.isFieldValue(byte) else { throw .malformed("invalid trailer field") }
                     guard length < Self.maximumLineBytes else { throw .malformed("trailer field too long") }
-                    state = .trailerLine(length: length + 1)
+                    state = .trailerValue(length: length + 1)
                 }
             case .trailerLF:
                 guard byte == HTTPBytes.lf else { throw .malformed("CR without LF in chunked body") }

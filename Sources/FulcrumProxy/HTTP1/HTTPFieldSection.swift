@@ -72,6 +72,22 @@ enum HTTPFieldSection {
         }
     }
 
+    /// Whether whitespace around the value holds a tab. Framing fields with one are refused, as
+    /// llhttp does: intermediaries disagree about such values, which is what smuggling feeds on.
+    static func hasTabAroundValue(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) -> Bool {
+        var index = Int(field.nameEnd) + 1
+        while index < Int(field.valueStart) {
+            if bytes[index] == HTTPBytes.tab { return true }
+            index += 1
+        }
+        index = Int(field.valueEnd)
+        while bytes[index] != HTTPBytes.cr {
+            if bytes[index] == HTTPBytes.tab { return true }
+            index += 1
+        }
+        return false
+    }
+
     /// Parses a `Content-Length` value: digits only, at most 18 of them.
     static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) throws(HTTPMessageError) -> Int {
         let start = Int(field.valueStart)

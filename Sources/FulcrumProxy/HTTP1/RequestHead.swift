@@ -78,7 +78,9 @@ struct RequestHead: HTTPHead {
         index += 1
         let targetStart = index
         while HTTPBytes.isTarget(raw[index]) { index += 1 }
-        guard index > targetStart, raw[index] == HTTPBytes.space else { throw .malformed("invalid request target") }
+        guard index > targetStart, raw[index] == HTTPBytes.space, isTargetForm(raw, targetStart, index) else {
+            throw .malformed("invalid request target")
+        }
         let targetEnd = index
         index += 1
         let minor = try HTTPVersion.parse(raw, at: index)
@@ -104,9 +106,11 @@ struct RequestHead: HTTPHead {
                 connection.add(raw, field)
             case 14 where HTTPBytes.equalsIgnoringCase(raw, start, end, "content-length"):
                 guard contentLength == nil else { throw .malformed("more than one Content-Length") }
+                guard !HTTPFieldSection.hasTabAroundValue(raw, field) else { throw .malformed("tab around Content-Length") }
                 contentLength = try HTTPFieldSection.contentLength(raw, field)
             case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "transfer-encoding"):
                 guard !chunked else { throw .malformed("more than one Transfer-Encoding") }
+                guard !HTTPFieldSection.hasTabAroundValue(raw, field) else { throw .malformed("tab around Transfer-Encoding") }
                 try checkChunkedAlone(raw, field)
                 chunked = true
             default:
@@ -123,17 +127,31 @@ struct RequestHead: HTTPHead {
         return ((method, targetStart, targetEnd, minor, framing, connection, isUpgrade, hostField), highBytes)
     }
 
+    /// The target forms served (RFC 9112 §3.2): origin-form (`/path?query`), absolute-form
+    /// (`http://host/path`) and the asterisk (`OPTIONS *`). Authority-form (CONNECT) is not.
+    private static func isTargetForm(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Bool {
+        switch raw[start] {
+        case UInt8(ascii: "/"): return true
+        case UInt8(ascii: "*"): return end - start == 1
+        default:
+            return (end - start > 7 && HTTPBytes.equalsIgnoringCase(raw, start, start + 7, "http://"))
+                || (end - start > 8 && HTTPBytes.equalsIgnoringCase(raw, start, start + 8, "https://"))
+        }
+    }
+
     /// A request's Transfer-Encoding must be `chunked` alone: chunked as the final coding is
     /// required for framing (400 otherwise), other codings before it are not supported (501).
     private static func checkChunkedAlone(_ raw: UnsafeRawBufferPointer, _ field: HTTPField) throws(HTTPMessageError) {
+        if HTTPBytes.equalsIgnoringCase(raw, Int(field.valueStart), Int(field.valueEnd), "chunked") { return }
         var elements = 0
         var lastIsChunked = false
         HTTPFieldSection.forEachElement(raw, field) { start, end in
             elements += 1
             lastIsChunked = HTTPBytes.equalsIgnoringCase(raw, start, end, "chunked")
         }
-        guard lastIsChunked else { throw .malformed("Transfer-Encoding does not end with chunked") }
-        guard elements == 1 else { throw .unsupportedTransferCoding }
+        // "chunked," and the like: list syntax that parsers read differently
+        guard lastIsChunked, elements > 1 else { throw .malformed("Transfer-Encoding is not chunked alone") }
+        throw .unsupportedTransferCoding
     }
 
     /// The method as a string: a constant for the registered ones, so routing allocates nothing.

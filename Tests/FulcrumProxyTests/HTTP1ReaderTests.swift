@@ -1,0 +1,281 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import FulcrumProxy
+
+/// The HTTP/1.1 reader of the data plane: heads, framing, chunked bodies, and a differential fuzz
+/// against NIOHTTP1's llhttp-based decoder.
+@Suite struct HTTP1ReaderTests {
+    /// A request as read: method, target, and the body with chunk framing removed.
+    struct ReadRequest: Equatable, CustomStringConvertible {
+        var method: String
+        var target: String
+        var body: [UInt8]
+        var description: String { "\(method) \(target) body=\(String(decoding: body, as: UTF8.self).debugDescription)" }
+    }
+
+    /// Reads `input` delivered in pieces cut at `cuts` as a connection does (up to a request that
+    /// does not keep the connection); returns the complete requests read and the error that
+    /// stopped the reader, if any.
+    static func read(_ input: [UInt8], cuts: [Int] = []) -> (requests: [ReadRequest], error: HTTPMessageError?) {
+        var reader = RequestReader()
+        var unread = ByteBuffer()
+        var requests: [ReadRequest] = []
+        var current: (RequestHead, [UInt8])?
+        var start = 0
+        for end in cuts.filter({ $0 > 0 && $0 < input.count }).sorted() + [input.count] {
+            unread.writeBytes(input[start..<end])
+            start = end
+            do {
+                while let part = try reader.next(&unread) {
+                    switch part {
+                    case .head(let head): current = (head, [])
+                    case .body(let bytes): current?.1 += Array(buffer: bytes)
+                    case .end:
+                        guard let (head, raw) = current else { continue }
+                        let body = head.framing == .chunked ? dechunk(raw) : raw
+                        requests.append(ReadRequest(method: head.method, target: String(head.target), body: body))
+                        current = nil
+                        if !head.keepAlive { return (requests, nil) }  // the connection closes after its response
+                    }
+                }
+            } catch {
+                return (requests, error)
+            }
+        }
+        return (requests, nil)
+    }
+
+    /// The payload of a chunked body the reader accepted.
+    static func dechunk(_ raw: [UInt8]) -> [UInt8] {
+        var payload: [UInt8] = []
+        var index = 0
+        while true {
+            var size = 0
+            while let digit = raw[index] == UInt8(ascii: ";") || raw[index] == UInt8(ascii: "\r") ? nil : Int(String(UnicodeScalar(raw[index])), radix: 16) {
+                size = size * 16 + digit
+                index += 1
+            }
+            while raw[index] != UInt8(ascii: "\n") { index += 1 }
+            index += 1
+            if size == 0 { return payload }
+            payload += raw[index..<index + size]
+            index += size + 2
+        }
+    }
+
+    /// What NIOHTTP1 (llhttp) reads from the same bytes.
+    static func readWithNIO(_ input: [UInt8]) -> [ReadRequest] {
+        final class Collector: ChannelInboundHandler {
+            typealias InboundIn = HTTPServerRequestPart
+            var requests: [ReadRequest] = []
+            var current: ReadRequest?
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                switch unwrapInboundIn(data) {
+                case .head(let head): current = ReadRequest(method: head.method.rawValue, target: head.uri, body: [])
+                case .body(let bytes): current?.body += Array(buffer: bytes)
+                case .end:
+                    if let current { requests.append(current) }
+                    current = nil
+                }
+            }
+        }
+        let collector = Collector()
+        let channel = EmbeddedChannel()
+        try? channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)), collector)
+        _ = try? channel.writeInbound(ByteBuffer(bytes: input))
+        _ = try? channel.finish()
+        return collector.requests
+    }
+
+    @Test func headsAreParsedInPlace() throws {
+        let text = "POST /shop/cart?item=7&x HTTP/1.1\r\nHost: shop.example:8080\r\nX-Tenant:  acme \r\nCookie: a=1\r\nContent-Length: 4\r\n\r\n"
+        let head = try RequestHead(parsing: ByteBuffer(string: text))
+        #expect(head.method == "POST" && head.target == "/shop/cart?item=7&x" && head.minorVersion == 1)
+        #expect(head.framing == .length(4) && head.keepAlive && !head.isUpgrade)
+        #expect(head.header("x-tenant") == "acme" && head.header("COOKIE") == "a=1" && head.header("missing") == nil)
+        let routing = HeadRoutingRequest(head: head, clientIP: "1.2.3.4")
+        #expect(routing.path == "/shop/cart" && routing.query == "item=7&x" && routing.host == "shop.example")
+        #expect(routing.queryParameter("item") == "7" && routing.cookie("a") == "1")
+        let absolute = try RequestHead(parsing: ByteBuffer(string: "GET http://shop.example/cart?x=1 HTTP/1.1\r\nHost: shop.example\r\n\r\n"))
+        #expect(HeadRoutingRequest(head: absolute, clientIP: "").path == "/cart" && HeadRoutingRequest(head: absolute, clientIP: "").query == "x=1")
+        // bytes above 0x7F in a value are forwarded as they are and shown as "?" to routing
+        let latin = try RequestHead(parsing: ByteBuffer(bytes: Array("GET / HTTP/1.0\r\nX-Name: caf".utf8) + [0xE9] + Array("\r\n\r\n".utf8)))
+        #expect(latin.header("x-name") == "caf?" && latin.bytes.getInteger(at: 27, as: UInt8.self) == 0xE9)
+        #expect(!latin.keepAlive, "HTTP/1.0 closes unless asked")
+    }
+
+    @Test(arguments: [
+        ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTPBodyFraming.none),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", .none),
+        ("POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 12\r\n\r\n", .length(12)),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", .chunked),
+    ])
+    func framingIsTakenFromTheHead(_ text: String, _ framing: HTTPBodyFraming) throws {
+        #expect(try RequestHead(parsing: ByteBuffer(string: text)).framing == framing)
+    }
+
+    @Test(arguments: [
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1234567890123456789\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nX: y\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n z\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX : y\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\u{0}b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\n: y\r\n\r\n", 400),
+        ("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET / http/1.1\r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400),
+        ("GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505),
+        ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ])
+    func invalidHeadsAreRefused(_ text: String, _ status: UInt) {
+        #expect(throws: HTTPMessageError.self, "\(text.debugDescription)") { try RequestHead(parsing: ByteBuffer(string: text)) }
+        #expect(Self.read(Array(text.utf8)).error?.status == status, "\(text.debugDescription)")
+    }
+
+    @Test func chunkedBodiesReadTheSameWhereverTheyAreCut() {
+        let request = Array("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;name=\"v\"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+        let whole = Self.read(request)
+        #expect(whole.error == nil)
+        #expect(whole.requests == [
+            ReadRequest(method: "POST", target: "/u", body: Array("hello0123456789".utf8)),
+            ReadRequest(method: "GET", target: "/next", body: []),
+        ])
+        for cut in 1..<request.count {
+            let split = Self.read(request, cuts: [cut])
+            #expect(split.requests == whole.requests && split.error == nil, "cut at \(cut)")
+        }
+    }
+
+    @Test(arguments: ["zz\r\n", "5;a b\r\nhello\r\n", "5;a=b/c\r\nhello\r\n", "5\r\nhelloX\r\n", "5\nhello\r\n", "5 \r\nhello\r\n", "1234567890abcdef0\r\n", "0\r\nBad Trailer\r\n\r\n", "0\r\nContent-Length: 1\r\n\r\n", "5;a\u{1}\r\n"])
+    func invalidChunkFramingIsRefused(_ body: String) {
+        let request = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body + "0\r\n\r\n"
+        #expect(Self.read(Array(request.utf8)).error?.status == 400, "\(body.debugDescription)")
+    }
+
+    @Test func headsLargerThan64KiBAreRefusedBeforeTheyEnd() {
+        let request = Array("GET / HTTP/1.1\r\nHost: a\r\nX: \(String(repeating: "x", count: 70_000))".utf8)
+        #expect(Self.read(request, cuts: Array(stride(from: 1000, to: 70_000, by: 1000))).error == .headTooLarge)
+    }
+
+    @Test func emptyLinesBeforeARequestAreSkipped() {
+        #expect(Self.read(Array("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8)).requests.map(\.target) == ["/"])
+    }
+
+    static func response(_ text: String, toHEAD: Bool = false) throws -> ResponseHead {
+        try ResponseHead(parsing: ByteBuffer(string: text), toHEAD: toHEAD)
+    }
+
+    @Test func responseFramingFollowsRFC9112() throws {
+        #expect(try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").framing == .length(5))
+        #expect(try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", toHEAD: true).framing == .none)
+        #expect(try Self.response("HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n").framing == .none)
+        #expect(try Self.response("HTTP/1.1 304 Not Modified\r\n\r\n").framing == .none)
+        #expect(try Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").framing == .chunked)
+        #expect(try Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").framing == .untilClose)
+        let unframed = try Self.response("HTTP/1.0 200 OK\r\n\r\n")
+        #expect(unframed.framing == .untilClose && !unframed.keepAlive)
+        #expect(try Self.response("HTTP/1.1 100 Continue\r\n\r\n").isInterim)
+        let bare = try Self.response("HTTP/1.1 503\r\nContent-Length: 5, 5\r\n\r\n".replacingOccurrences(of: ", 5", with: ""))
+        #expect(bare.status == 503 && bare.reasonStart == bare.reasonEnd)
+        #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") }
+        #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") }
+        #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 20 OK\r\n\r\n") }
+    }
+
+    @Test func interimResponsesComeBeforeTheFinalOne() throws {
+        var reader = ResponseReader()
+        var bytes = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        var statuses: [UInt] = []
+        var body = ""
+        while let part = try reader.next(&bytes) {
+            switch part {
+            case .head(let head): statuses.append(head.status)
+            case .body(let chunk): body += String(buffer: chunk)
+            case .end: statuses.append(0)
+            }
+        }
+        #expect(statuses == [100, 200, 0] && body == "ok")
+    }
+
+    // MARK: differential fuzzing
+
+    static let seeds = [
+        "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+        "POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n3\r\nabc\r\n0\r\nT: v\r\n\r\n",
+        "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nPUT /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nokGET /3 HTTP/1.0\r\n\r\n",
+    ]
+
+    static let fragments = [
+        "\r\n", "\n", "\r", " ", "\t", ":", ",", ";", "\"", "0", "5", "a", "f", "ff", "-1", "+", "\u{0}", "\u{7f}", "\u{80}",
+        "Content-Length: 3\r\n", "Content-Length: 0\r\n", "Transfer-Encoding: chunked\r\n", "Transfer-Encoding: identity\r\n",
+        "chunked", "Host: y\r\n", "HTTP/1.0", "HTTP/1.1", "GET ", "POST ", "0\r\n\r\n", "3\r\nabc\r\n",
+    ].map { Array($0.utf8) }
+
+    static let llhttpMethods: Set = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"]
+
+    /// Whatever bytes arrive, every request Fulcrum reads is one llhttp reads the same way (same
+    /// method, target and body): Fulcrum may refuse more, never frame differently. Reading the
+    /// bytes in two pieces gives the same result as in one. The seed is fixed so that a failure can
+    /// be replayed; FULCRUM_FUZZ_ITERATIONS runs longer.
+    @Test func fuzzedRequestsAreNeverFramedDifferentlyFromLLHTTP() {
+        var random = SplitMix(seed: 0x5EED_F00D)
+        let iterations = Int(ProcessInfo.processInfo.environment["FULCRUM_FUZZ_ITERATIONS"] ?? "") ?? 20_000
+        var accepted = 0
+        for iteration in 0..<iterations {
+            var input = Array(Self.seeds[Int(random.next() % UInt64(Self.seeds.count))].utf8)
+            for _ in 0..<(1 + Int(random.next() % 4)) {
+                let position = Int(random.next() % UInt64(input.count + 1))
+                switch random.next() % 4 {
+                case 0: input.insert(contentsOf: Self.fragments[Int(random.next() % UInt64(Self.fragments.count))], at: position)
+                case 1: input.removeSubrange(position..<min(input.count, position + 1 + Int(random.next() % 6)))
+                case 2 where position < input.count: input[position] = UInt8(truncatingIfNeeded: random.next())
+                default: input.insert(contentsOf: input[position...].prefix(12), at: position)
+                }
+            }
+            let ours = Self.read(input)
+            let theirs = Self.readWithNIO(input)
+            accepted += ours.requests.filter { Self.llhttpMethods.contains($0.method) }.count
+            let cut = Int(random.next() % UInt64(input.count + 1))
+            let split = Self.read(input, cuts: [cut])
+            // llhttp refuses methods it does not know; Fulcrum forwards any token (RFC 9110 §9.1)
+            let comparable = Array(ours.requests.prefix { Self.llhttpMethods.contains($0.method) })
+            let agrees = Array(theirs.prefix(comparable.count)) == comparable
+            #expect(agrees, "iteration \(iteration): \(String(decoding: input, as: UTF8.self).debugDescription)")
+            #expect(split.requests == ours.requests && split.error == ours.error, "iteration \(iteration), cut at \(cut)")
+            if !agrees { break }  // one reproducible case is enough
+        }
+        #expect(accepted > iterations / 4, "the mutations leave enough valid requests to compare")
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so fuzz failures replay.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
