@@ -32,7 +32,6 @@ final class Exchange {
     /// Request body bytes received from the client.
     var requestBytes = 0
     var upstreamKeepAlive = true
-    var responseTimeout: Scheduled<Void>?
     /// True when the attached connection came from the idle pool (it may have been closed by the node).
     var usesReusedConnection = false
     /// How the service's circuit breaker admitted the request, when it has one.

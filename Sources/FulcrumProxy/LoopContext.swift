@@ -15,6 +15,8 @@ final class LoopContext {
     let logs: ProxyLogs
     /// Set when draining: connections close after their current exchange.
     var isDraining = false
+    /// Upstream-response timeouts of this loop's exchanges.
+    let responseTimer: ResponseTimer
     /// Traffic counts by route, service and node.
     var statistics: LoopStatistics
     /// Ramps of services with `slow_start`, and which nodes were usable at the last sweep.
@@ -40,6 +42,7 @@ final class LoopContext {
 
     init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
         self.eventLoop = eventLoop
+        self.responseTimer = ResponseTimer(eventLoop: eventLoop)
         self.runtime = runtime
         self.logs = logs
         self.healthBoard = healthBoard

@@ -23,6 +23,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Set while ``readRequests()`` runs, so that an exchange ending inside it does not re-enter it.
     private var isReading = false
     private var clientIP = "-"
+    /// When the node must have begun its response, while the loop's ``ResponseTimer`` watches.
+    var responseDeadline = NIODeadline.uptimeNanoseconds(0)
+    /// This connection's place in the ``ResponseTimer``, while it is watched.
+    var timerSlot: Int?
     /// When the connection last became idle (no exchange running).
     private var idleSince = NIODeadline.now()
 
@@ -438,22 +442,27 @@ final class ProxyHandler: ChannelDuplexHandler {
         exchange.node = node
     }
 
+    /// Watches for the node's answer once the request is sent (the `upstream_response` timeout).
     private func armResponseTimeout(_ exchange: Exchange, _ upstream: UpstreamHandler) {
-        guard !exchange.responseStarted, exchange.responseTimeout == nil else { return }
-        let limit = TimeAmount(exchange.runtime.config.timeouts.upstreamResponse)
-        exchange.responseTimeout = loop.eventLoop.assumeIsolated().scheduleTask(in: limit) { [self] in
-            guard case .proxying(let current, let attached) = state, current === exchange, !exchange.responseStarted else { return }
-            loop.recordOutcome(exchange, status: nil)
-            loop.logs.events.warning("node did not answer in time", metadata: [
-                "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(limit)",
-            ])
-            attached.exchange = nil
-            attached.close()
-            state = .answeredLocally(closeAfterRequest: true)
-            finish(exchange, status: 504)
-            writeLocalResponse(.gatewayTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
-            afterLocalResponse(close: true)
-        }
+        guard !exchange.responseStarted, timerSlot == nil else { return }
+        responseDeadline = .now() + TimeAmount(exchange.runtime.config.timeouts.upstreamResponse)
+        loop.responseTimer.add(self)
+    }
+
+    /// Called by the ``ResponseTimer`` when the node did not begin its response in time: 504.
+    func responseTimedOut() {
+        guard case .proxying(let exchange, let attached) = state, !exchange.responseStarted else { return }
+        loop.recordOutcome(exchange, status: nil)
+        loop.logs.events.warning("node did not answer in time", metadata: [
+            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
+            "timeout": "\(exchange.runtime.config.timeouts.upstreamResponse)",
+        ])
+        attached.exchange = nil
+        attached.close()
+        state = .answeredLocally(closeAfterRequest: true)
+        finish(exchange, status: 504)
+        writeLocalResponse(.gatewayTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
+        afterLocalResponse(close: true)
     }
 
     // MARK: upstream events (called by the attached UpstreamHandler)
@@ -467,7 +476,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 if exchange.head.minorVersion == 1 { context.write(wrapOutboundOut(head.bytes), promise: nil) }
                 return
             }
-            exchange.responseTimeout?.cancel()
+            loop.responseTimer.remove(self)
             exchange.responseStarted = true
             exchange.status = head.status
             loop.recordOutcome(exchange, status: head.status)
@@ -526,7 +535,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     func upstreamFailed(_ upstream: UpstreamHandler, error: Error) {
         guard case .proxying(let exchange, let attached) = state, attached === upstream else { return }
         upstream.exchange = nil
-        exchange.responseTimeout?.cancel()
+        loop.responseTimer.remove(self)
         if exchange.responseStarted {
             // Part of the response is already with the client: the only honest signal left is closing.
             finish(exchange, status: exchange.status)
@@ -544,7 +553,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     // MARK: finishing
 
     private func finish(_ exchange: Exchange, status: UInt) {
-        exchange.responseTimeout?.cancel()
+        loop.responseTimer.remove(self)
         for slot in exchange.heldSlots { slot.wrappingDecrement(ordering: .relaxed) }
         exchange.heldSlots = []
         if let admission = exchange.breakerAdmission, !exchange.outcomeRecorded, exchange.runtime === loop.runtime {

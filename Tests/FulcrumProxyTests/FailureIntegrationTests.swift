@@ -119,8 +119,17 @@ import Testing
         // a fast request on a new connection still works
         let other = try await fixture.client()
         #expect(try await other.request(.GET, "/slow/10").status == .ok)
+        // the loop's single response timer still fires after many requests answered in time,
+        // while another connection's fast requests come and go
+        let third = try await fixture.client()
+        async let late = third.request(.GET, "/slow/2000")
+        for _ in 0..<20 { #expect(try await other.request(.GET, "/slow/5").status == .ok) }
+        let secondStart = ContinuousClock.now
+        #expect(try await late.status == .gatewayTimeout)
+        #expect(ContinuousClock.now - secondStart < .milliseconds(1500))
         await client.close()
         await other.close()
+        await third.close()
         await fixture.stop()
     }
 
