@@ -154,13 +154,22 @@ struct RequestHead: HTTPHead {
         throw .unsupportedTransferCoding
     }
 
-    /// The method as a string: a constant for the registered ones, so routing allocates nothing.
+    /// The method as a string: a constant for the common ones, so routing allocates nothing.
     private static func method(_ raw: UnsafeRawBufferPointer, end: Int) -> String {
-        for known in knownMethods where known.utf8.count == end {
-            if zip(known.utf8, raw[0..<end]).allSatisfy({ $0 == $1 }) { return known }
+        @inline(__always) func starts(_ literal: StaticString) -> Bool {
+            let bytes = literal.utf8Start
+            for index in 0..<end where raw[index] != bytes[index] { return false }
+            return true
         }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
+        switch end {
+        case 3 where starts("GET"): return "GET"
+        case 3 where starts("PUT"): return "PUT"
+        case 4 where starts("POST"): return "POST"
+        case 4 where starts("HEAD"): return "HEAD"
+        case 5 where starts("PATCH"): return "PATCH"
+        case 6 where starts("DELETE"): return "DELETE"
+        case 7 where starts("OPTIONS"): return "OPTIONS"
+        default: return String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
+        }
     }
-
-    private static let knownMethods = ["GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
 }
