@@ -11,7 +11,8 @@ duration=${ROUTES_DURATION:-8}
 port=18680
 set_layout split
 mkdir -p "$RUN_DIR" && gen_backend_conf
-trap stop_all EXIT
+# set +e: the harness's stop_all waits on processes that are not this shell's children (status 127)
+trap 'set +e; stop_all' EXIT
 start_backends "$BACKEND_CPUS" >/dev/null
 
 config() {  # config N -> file
