@@ -476,6 +476,11 @@ final class ProxyHandler: ChannelDuplexHandler {
                 if exchange.head.minorVersion == 1 { context.write(wrapOutboundOut(head.bytes), promise: nil) }
                 return
             }
+            if head.status == 101, !exchange.head.isUpgrade {
+                // a protocol switch nobody asked for: the node's connection cannot be trusted
+                upstreamFailed(upstream, error: HTTPMessageError.malformed("101 to a request that did not ask for an upgrade"))
+                return upstream.close()
+            }
             loop.responseTimer.remove(self)
             exchange.responseStarted = true
             exchange.status = head.status

@@ -74,6 +74,14 @@ import Testing
         await fixture.stop()
     }
 
+    @Test func aSwitchNobodyAskedForIsA502() async throws {
+        let fixture = try await Self.fixture("switch")
+        let client = try await fixture.client()
+        #expect(try await client.request(.GET, "/status/101").status == .badGateway)
+        await client.close()
+        await fixture.stop()
+    }
+
     @Test func upstreamStatusesAndErrorsPassThrough() async throws {
         let fixture = try await Self.fixture("statuses")
         let client = try await fixture.client()
