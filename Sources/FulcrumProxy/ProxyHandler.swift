@@ -172,8 +172,10 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// A request with invalid or ambiguous syntax or framing: never forwarded. Answered with the
     /// error's status if no response has begun, then the connection closes.
     private func refuse(_ error: HTTPMessageError) {
-        let responding = state.exchange?.responseStarted ?? false
+        var responding = state.exchange?.responseStarted ?? false
         switch state {
+        case .answeredLocally:
+            responding = true  // the request already has its answer (its body was being dropped)
         case .proxying(let exchange, let upstream):
             upstream.exchange = nil
             upstream.close()
