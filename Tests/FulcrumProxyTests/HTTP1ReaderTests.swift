@@ -238,19 +238,9 @@ import Testing
     /// be replayed; FULCRUM_FUZZ_ITERATIONS runs longer.
     @Test func fuzzedRequestsAreNeverFramedDifferentlyFromLLHTTP() {
         var random = SplitMix(seed: 0x5EED_F00D)
-        let iterations = Int(ProcessInfo.processInfo.environment["FULCRUM_FUZZ_ITERATIONS"] ?? "") ?? 20_000
         var accepted = 0
-        for iteration in 0..<iterations {
-            var input = Array(Self.seeds[Int(random.next() % UInt64(Self.seeds.count))].utf8)
-            for _ in 0..<(1 + Int(random.next() % 4)) {
-                let position = Int(random.next() % UInt64(input.count + 1))
-                switch random.next() % 4 {
-                case 0: input.insert(contentsOf: Self.fragments[Int(random.next() % UInt64(Self.fragments.count))], at: position)
-                case 1: input.removeSubrange(position..<min(input.count, position + 1 + Int(random.next() % 6)))
-                case 2 where position < input.count: input[position] = UInt8(truncatingIfNeeded: random.next())
-                default: input.insert(contentsOf: input[position...].prefix(12), at: position)
-                }
-            }
+        for iteration in 0..<Self.fuzzIterations {
+            let input = Self.mutation(of: Self.seeds, &random)
             let ours = Self.read(input)
             let theirs = Self.readWithNIO(input)
             accepted += ours.requests.filter { Self.llhttpMethods.contains($0.method) }.count
@@ -263,7 +253,126 @@ import Testing
             #expect(split.requests == ours.requests && split.error == ours.error, "iteration \(iteration), cut at \(cut)")
             if !agrees { break }  // one reproducible case is enough
         }
-        #expect(accepted > iterations / 4, "the mutations leave enough valid requests to compare")
+        #expect(accepted > Self.fuzzIterations / 4, "the mutations leave enough valid requests to compare")
+    }
+
+    static let fuzzIterations = Int(ProcessInfo.processInfo.environment["FULCRUM_FUZZ_ITERATIONS"] ?? "") ?? 20_000
+
+    /// One of `seeds` with 1 to 4 random edits: a fragment inserted, bytes removed, a byte
+    /// replaced, or a run of bytes repeated.
+    static func mutation(of seeds: [String], _ random: inout SplitMix) -> [UInt8] {
+        var input = Array(seeds[Int(random.next() % UInt64(seeds.count))].utf8)
+        for _ in 0..<(1 + Int(random.next() % 4)) {
+            let position = Int(random.next() % UInt64(input.count + 1))
+            switch random.next() % 4 {
+            case 0: input.insert(contentsOf: fragments[Int(random.next() % UInt64(fragments.count))], at: position)
+            case 1: input.removeSubrange(position..<min(input.count, position + 1 + Int(random.next() % 6)))
+            case 2 where position < input.count: input[position] = UInt8(truncatingIfNeeded: random.next())
+            default: input.insert(contentsOf: input[position...].prefix(12), at: position)
+            }
+        }
+        return input
+    }
+
+    static let responseSeeds = [
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.0 200 OK\r\nServer: x\r\n\r\nuntil the connection closes",
+    ]
+
+    struct ReadResponse: Equatable, CustomStringConvertible {
+        var status: UInt
+        var body: [UInt8]
+        var description: String { "\(status) body=\(String(decoding: body, as: UTF8.self).debugDescription)" }
+    }
+
+    /// Reads the responses a node sends on one connection (then closes), as an upstream connection
+    /// does: up to a protocol switch or a response that does not keep the connection.
+    static func readResponses(_ input: [UInt8], cuts: [Int] = []) -> (responses: [ReadResponse], error: HTTPMessageError?) {
+        var reader = ResponseReader()
+        var unread = ByteBuffer()
+        var responses: [ReadResponse] = []
+        var current: (ResponseHead, [UInt8])?
+        var start = 0
+        func complete() -> Bool {
+            guard let (head, raw) = current else { return true }
+            responses.append(ReadResponse(status: head.status, body: head.framing == .chunked ? dechunk(raw) : raw))
+            current = nil
+            return head.keepAlive
+        }
+        for end in cuts.filter({ $0 > 0 && $0 < input.count }).sorted() + [input.count] {
+            unread.writeBytes(input[start..<end])
+            start = end
+            do {
+                while let part = try reader.next(&unread) {
+                    switch part {
+                    case .head(let head) where head.status == 101: return (responses, nil)
+                    case .head(let head) where head.isInterim: continue
+                    case .head(let head): current = (head, [])
+                    case .body(let bytes): current?.1 += Array(buffer: bytes)
+                    case .end: if !complete() { return (responses, nil) }
+                    }
+                }
+            } catch {
+                return (responses, error)
+            }
+        }
+        if reader.endsAtClose { _ = complete() }
+        return (responses, nil)
+    }
+
+    /// What NIOHTTP1 (llhttp) reads from the same bytes, the connection closing after them.
+    static func readResponsesWithNIO(_ input: [UInt8]) -> [ReadResponse] {
+        final class Collector: ChannelInboundHandler {
+            typealias InboundIn = HTTPClientResponsePart
+            var responses: [ReadResponse] = []
+            var current: ReadResponse?
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                switch unwrapInboundIn(data) {
+                case .head(let head) where head.status.code < 200: current = nil
+                case .head(let head): current = ReadResponse(status: head.status.code, body: [])
+                case .body(let bytes): current?.body += Array(buffer: bytes)
+                case .end:
+                    if let current { responses.append(current) }
+                    current = nil
+                }
+            }
+        }
+        let collector = Collector()
+        let channel = EmbeddedChannel()
+        let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
+        try? channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(decoder), collector)
+        // the decoder pairs each response with a request written before it
+        for _ in 0..<8 {
+            channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")), promise: nil)
+            channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        }
+        channel.flush()
+        _ = try? channel.writeInbound(ByteBuffer(bytes: input))
+        _ = try? channel.finish()
+        return collector.responses
+    }
+
+    /// The same property for responses from a node, whose framing decides what the client gets
+    /// next: every response Fulcrum reads, llhttp reads the same way (status and body).
+    @Test func fuzzedResponsesAreNeverFramedDifferentlyFromLLHTTP() {
+        var random = SplitMix(seed: 0xBAD_C0DE)
+        var accepted = 0
+        for iteration in 0..<Self.fuzzIterations {
+            let input = Self.mutation(of: Self.responseSeeds, &random)
+            let ours = Self.readResponses(input)
+            let theirs = Self.readResponsesWithNIO(input)
+            accepted += ours.responses.count
+            let cut = Int(random.next() % UInt64(input.count + 1))
+            let split = Self.readResponses(input, cuts: [cut])
+            let agrees = Array(theirs.prefix(ours.responses.count)) == ours.responses
+            #expect(agrees, "iteration \(iteration): \(String(decoding: input, as: UTF8.self).debugDescription) ours \(ours.responses) llhttp \(theirs)")
+            #expect(split.responses == ours.responses && split.error == ours.error, "iteration \(iteration), cut at \(cut)")
+            if !agrees { break }  // one reproducible case is enough
+        }
+        #expect(accepted > Self.fuzzIterations / 4, "the mutations leave enough valid responses to compare")
     }
 }
 

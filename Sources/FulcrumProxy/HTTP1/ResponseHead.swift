@@ -65,10 +65,12 @@ struct ResponseHead: HTTPHead {
                 case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "connection"):
                     connection.add(raw, field)
                 case 14 where HTTPBytes.equalsIgnoringCase(raw, start, end, "content-length"):
+                    guard !HTTPFieldSection.hasTabAroundValue(raw, field) else { throw .malformed("tab around Content-Length") }
                     let length = try HTTPFieldSection.contentLength(raw, field)
                     guard contentLength == nil || contentLength == length else { throw .malformed("conflicting Content-Length") }
                     contentLength = length
                 case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "transfer-encoding"):
+                    guard !HTTPFieldSection.hasTabAroundValue(raw, field) else { throw .malformed("tab around Transfer-Encoding") }
                     HTTPFieldSection.forEachElement(raw, field) { start, end in
                         transferCodings += 1
                         chunkedLast = HTTPBytes.equalsIgnoringCase(raw, start, end, "chunked")
