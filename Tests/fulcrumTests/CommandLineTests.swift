@@ -40,10 +40,16 @@ import Testing
         return Output(status: process.terminationStatus, stdout: stdout, stderr: stderr)
     }
 
+    /// Writes `text` to a new file in the temporary directory; the caller removes it (``remove(_:)``).
     static func write(_ text: String, name: String = UUID().uuidString + ".yaml") throws -> String {
         let path = NSTemporaryDirectory() + name
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+
+    /// Removes a file made by ``write(_:name:)`` or a store made by a test, with SQLite's side files.
+    static func remove(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     static let valid = """
@@ -65,18 +71,22 @@ import Testing
         """
 
     @Test func checkAcceptsAValidFileAndRejectsAnInvalidOneWithEveryError() async throws {
-        let good = try await Self.run(["check", "-c", try Self.write(Self.valid)])
+        let goodFile = try Self.write(Self.valid)
+        defer { Self.remove(goodFile) }
+        let good = try await Self.run(["check", "-c", goodFile])
         #expect(good.status == 0)
         #expect(good.stdout.contains("ok (1 listeners, 2 services, 4 nodes, 3 routes)"))
 
-        let bad = try await Self.run(["check", "-c", try Self.write("""
+        let badFile = try Self.write("""
             listen: [{ port: 80 }]
             services:
               users:
                 nodes: [{ name: a, host: 127.0.0.1, port: 99999, wieght: 1 }]
             routes:
               - { name: r, match: { path_regex: '(' }, service: nobody }
-            """)])
+            """)
+        defer { Self.remove(badFile) }
+        let bad = try await Self.run(["check", "-c", badFile])
         #expect(bad.status == 1)
         #expect(bad.stdout.contains("invalid configuration (4 errors)"))
         #expect(bad.stdout.contains("services.users.nodes[0].port (line 4): 99999 is out of range 1...65535"))
@@ -93,13 +103,16 @@ import Testing
         let printed = try await Self.run(["demo", "--print-config"])
         #expect(printed.status == 0)
         #expect(printed.stdout.contains("health_check"))
-        let checked = try await Self.run(["check", "-c", try Self.write(printed.stdout)])
+        let file = try Self.write(printed.stdout)
+        defer { Self.remove(file) }
+        let checked = try await Self.run(["check", "-c", file])
         #expect(checked.status == 0, "\(checked.stdout)")
         #expect(checked.stdout.contains("ok (1 listeners, 2 services, 4 nodes, 2 routes)"))
     }
 
     @Test func routeExplainsTheDecision() async throws {
         let path = try Self.write(Self.valid)
+        defer { Self.remove(path) }
         let pinned = try await Self.run(["route", "-c", path, "GET", "/api/v2/items?x=1", "-H", "Cookie: beta=1"])
         #expect(pinned.status == 0)
         #expect(pinned.stdout.contains("admin [prefix] no: path does not match"))
@@ -125,6 +138,7 @@ import Testing
         let occupant = try await LineBackend.start(name: "occupant")
         let path = try Self.write(
             "listen: [{ address: 127.0.0.1, port: \(occupant.port) }]\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }\n")
+        defer { Self.remove(path) }
         let result = try await Self.run(["serve", "-c", path])
         #expect(result.status == 1)
         #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(occupant.port)"))
@@ -139,6 +153,7 @@ import Testing
             "listen: [{ address: 127.0.0.1, port: \(port) }]\naccess_log: true\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(backend.port) }] } }\ndefault: { service: s }\n"
         }
         let path = try Self.write(config(backendA))
+        defer { Self.remove(path) }
         let process = Process()
         process.executableURL = Self.binary
         process.arguments = ["serve", "-c", path]

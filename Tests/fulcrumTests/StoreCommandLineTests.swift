@@ -89,6 +89,7 @@ import FoundationNetworking
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {
         let store = Self.temporaryStore()
         let file = try CommandLineTests.write(Self.config(weight: 1))
+        defer { CommandLineTests.remove(file); CommandLineTests.remove(store) }
         let first = try Server(config: file, store: store, adminPort: Self.adminPort(), secret: "")
         try await first.ready()
         let log = await first.stop()
@@ -128,6 +129,7 @@ import FoundationNetworking
 
     @Test func tokenCommandsCreateListAndRevoke() async throws {
         let store = Self.temporaryStore()
+        defer { CommandLineTests.remove(store) }
         _ = try SQLiteConfigStore(path: store)
         let created = try await CommandLineTests.run(["token", "create", "--store", store, "--name", "ci", "--role", "admin"])
         #expect(created.status == 0 && created.stdout.hasPrefix("fulcrum_"))
@@ -145,6 +147,7 @@ import FoundationNetworking
     @Test func killingTheServerDuringChangesLosesNoCommittedVersion() async throws {
         let store = Self.temporaryStore()
         let file = try CommandLineTests.write(Self.config(weight: 1))
+        defer { CommandLineTests.remove(file); CommandLineTests.remove(store) }
         var acknowledged: [Int: Int] = [:]  // version → weight it set
         for round in 0..<8 {
             let server = try Server(config: file, store: store, adminPort: Self.adminPort())
