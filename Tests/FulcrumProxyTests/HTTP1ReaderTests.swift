@@ -16,14 +16,26 @@ import Testing
         var description: String { "\(method) \(target) body=\(String(decoding: body, as: UTF8.self).debugDescription)" }
     }
 
-    /// Reads `input` delivered in pieces cut at `cuts` as a connection does (up to a request that
-    /// does not keep the connection); returns the complete requests read and the error that
-    /// stopped the reader, if any.
-    static func read(_ input: [UInt8], cuts: [Int] = []) -> (requests: [ReadRequest], error: HTTPMessageError?) {
-        var reader = RequestReader()
+    /// Reads the messages in `input`, delivered in pieces cut at `cuts`, as a connection does:
+    /// interim (1xx) heads are skipped, a message without framing ends with the input, and reading
+    /// stops after a message that does not keep the connection or at a head `stopsAt` (a 101).
+    /// Returns each complete message made into a record (body without chunk framing) and the error
+    /// that stopped the reader, if any.
+    static func readAll<Head: HTTPHead, Record>(
+        _ input: [UInt8], cuts: [Int], keepsConnection: (Head) -> Bool, stopsAt: (Head) -> Bool = { _ in false },
+        record: (Head, [UInt8]) -> Record
+    ) -> (records: [Record], error: HTTPMessageError?) {
+        var reader = MessageReader<Head>()
         var unread = ByteBuffer()
-        var requests: [ReadRequest] = []
-        var current: (RequestHead, [UInt8])?
+        var records: [Record] = []
+        var current: (Head, [UInt8])?
+        /// Records the current message; false when the connection ends with it.
+        func complete() -> Bool {
+            guard let (head, raw) = current else { return true }
+            records.append(record(head, head.framing == .chunked ? dechunk(raw) : raw))
+            current = nil
+            return keepsConnection(head)
+        }
         var start = 0
         for end in cuts.filter({ $0 > 0 && $0 < input.count }).sorted() + [input.count] {
             unread.writeBytes(input[start..<end])
@@ -31,21 +43,25 @@ import Testing
             do {
                 while let part = try reader.next(&unread) {
                     switch part {
+                    case .head(let head) where stopsAt(head): return (records, nil)
+                    case .head(let head) where head.isInterim: continue
                     case .head(let head): current = (head, [])
                     case .body(let bytes): current?.1 += Array(buffer: bytes)
-                    case .end:
-                        guard let (head, raw) = current else { continue }
-                        let body = head.framing == .chunked ? dechunk(raw) : raw
-                        requests.append(ReadRequest(method: head.method, target: String(head.target), body: body))
-                        current = nil
-                        if !head.keepAlive { return (requests, nil) }  // the connection closes after its response
+                    case .end: if !complete() { return (records, nil) }
                     }
                 }
             } catch {
-                return (requests, error)
+                return (records, error)
             }
         }
-        return (requests, nil)
+        if reader.endsAtClose { _ = complete() }
+        return (records, nil)
+    }
+
+    static func read(_ input: [UInt8], cuts: [Int] = []) -> (records: [ReadRequest], error: HTTPMessageError?) {
+        readAll(input, cuts: cuts, keepsConnection: { (head: RequestHead) in head.keepAlive }) { head, body in
+            ReadRequest(method: head.method, target: String(head.target), body: body)
+        }
     }
 
     /// The payload of a chunked body the reader accepted.
@@ -70,14 +86,14 @@ import Testing
     static func readWithNIO(_ input: [UInt8]) -> [ReadRequest] {
         final class Collector: ChannelInboundHandler {
             typealias InboundIn = HTTPServerRequestPart
-            var requests: [ReadRequest] = []
+            var records: [ReadRequest] = []
             var current: ReadRequest?
             func channelRead(context: ChannelHandlerContext, data: NIOAny) {
                 switch unwrapInboundIn(data) {
                 case .head(let head): current = ReadRequest(method: head.method.rawValue, target: head.uri, body: [])
                 case .body(let bytes): current?.body += Array(buffer: bytes)
                 case .end:
-                    if let current { requests.append(current) }
+                    if let current { records.append(current) }
                     current = nil
                 }
             }
@@ -87,7 +103,7 @@ import Testing
         try? channel.pipeline.syncOperations.addHandlers(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)), collector)
         _ = try? channel.writeInbound(ByteBuffer(bytes: input))
         _ = try? channel.finish()
-        return collector.requests
+        return collector.records
     }
 
     @Test func headsAreParsedInPlace() throws {
@@ -154,13 +170,13 @@ import Testing
         let request = Array("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;name=\"v\"\r\nhello\r\nA\r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
         let whole = Self.read(request)
         #expect(whole.error == nil)
-        #expect(whole.requests == [
+        #expect(whole.records == [
             ReadRequest(method: "POST", target: "/u", body: Array("hello0123456789".utf8)),
             ReadRequest(method: "GET", target: "/next", body: []),
         ])
         for cut in 1..<request.count {
             let split = Self.read(request, cuts: [cut])
-            #expect(split.requests == whole.requests && split.error == nil, "cut at \(cut)")
+            #expect(split.records == whole.records && split.error == nil, "cut at \(cut)")
         }
     }
 
@@ -176,7 +192,7 @@ import Testing
     }
 
     @Test func emptyLinesBeforeARequestAreSkipped() {
-        #expect(Self.read(Array("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8)).requests.map(\.target) == ["/"])
+        #expect(Self.read(Array("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8)).records.map(\.target) == ["/"])
     }
 
     static func response(_ text: String, toHEAD: Bool = false) throws -> ResponseHead {
@@ -237,23 +253,36 @@ import Testing
     /// bytes in two pieces gives the same result as in one. The seed is fixed so that a failure can
     /// be replayed; FULCRUM_FUZZ_ITERATIONS runs longer.
     @Test func fuzzedRequestsAreNeverFramedDifferentlyFromLLHTTP() {
-        var random = SplitMix(seed: 0x5EED_F00D)
-        var accepted = 0
-        for iteration in 0..<Self.fuzzIterations {
-            let input = Self.mutation(of: Self.seeds, &random)
-            let ours = Self.read(input)
-            let theirs = Self.readWithNIO(input)
-            accepted += ours.requests.filter { Self.llhttpMethods.contains($0.method) }.count
+        // llhttp refuses methods it does not know; Fulcrum forwards any token (RFC 9110 §9.1)
+        Self.compareWithLLHTTP(
+            seeds: Self.seeds, seed: 0x5EED_F00D, read: Self.read, readWithLLHTTP: Self.readWithNIO,
+            comparable: { $0.prefix { Self.llhttpMethods.contains($0.method) } })
+    }
+
+    /// Fuzzes `read` against `readWithLLHTTP`: for mutations of `seeds`, the records Fulcrum reads
+    /// (up to the first not `comparable`) are the first ones llhttp reads, and reading the bytes in
+    /// two pieces gives the same result as in one. The seed is fixed so that a failure replays;
+    /// FULCRUM_FUZZ_ITERATIONS runs longer.
+    static func compareWithLLHTTP<Record: Equatable>(
+        seeds: [String], seed: UInt64, read: ([UInt8], [Int]) -> (records: [Record], error: HTTPMessageError?),
+        readWithLLHTTP: ([UInt8]) -> [Record], comparable: ([Record]) -> ArraySlice<Record> = { $0[...] }
+    ) {
+        var random = SplitMix(seed: seed)
+        var compared = 0
+        for iteration in 0..<fuzzIterations {
+            let input = mutation(of: seeds, &random)
+            let ours = read(input, [])
+            let mine = Array(comparable(ours.records))
+            let theirs = readWithLLHTTP(input)
+            compared += mine.count
+            let agrees = Array(theirs.prefix(mine.count)) == mine
+            #expect(agrees, "iteration \(iteration): \(String(decoding: input, as: UTF8.self).debugDescription) ours \(mine) llhttp \(theirs)")
             let cut = Int(random.next() % UInt64(input.count + 1))
-            let split = Self.read(input, cuts: [cut])
-            // llhttp refuses methods it does not know; Fulcrum forwards any token (RFC 9110 §9.1)
-            let comparable = Array(ours.requests.prefix { Self.llhttpMethods.contains($0.method) })
-            let agrees = Array(theirs.prefix(comparable.count)) == comparable
-            #expect(agrees, "iteration \(iteration): \(String(decoding: input, as: UTF8.self).debugDescription)")
-            #expect(split.requests == ours.requests && split.error == ours.error, "iteration \(iteration), cut at \(cut)")
+            let split = read(input, [cut])
+            #expect(split.records == ours.records && split.error == ours.error, "iteration \(iteration), cut at \(cut)")
             if !agrees { break }  // one reproducible case is enough
         }
-        #expect(accepted > Self.fuzzIterations / 4, "the mutations leave enough valid requests to compare")
+        #expect(compared > fuzzIterations / 4, "the mutations leave enough valid messages to compare")
     }
 
     static let fuzzIterations = Int(ProcessInfo.processInfo.environment["FULCRUM_FUZZ_ITERATIONS"] ?? "") ?? 20_000
@@ -288,39 +317,12 @@ import Testing
         var description: String { "\(status) body=\(String(decoding: body, as: UTF8.self).debugDescription)" }
     }
 
-    /// Reads the responses a node sends on one connection (then closes), as an upstream connection
-    /// does: up to a protocol switch or a response that does not keep the connection.
-    static func readResponses(_ input: [UInt8], cuts: [Int] = []) -> (responses: [ReadResponse], error: HTTPMessageError?) {
-        var reader = ResponseReader()
-        var unread = ByteBuffer()
-        var responses: [ReadResponse] = []
-        var current: (ResponseHead, [UInt8])?
-        var start = 0
-        func complete() -> Bool {
-            guard let (head, raw) = current else { return true }
-            responses.append(ReadResponse(status: head.status, body: head.framing == .chunked ? dechunk(raw) : raw))
-            current = nil
-            return head.keepAlive
+    /// The responses a node sends on one connection before closing it, as an upstream connection
+    /// reads them: up to a protocol switch or a response that does not keep the connection.
+    static func readResponses(_ input: [UInt8], cuts: [Int] = []) -> (records: [ReadResponse], error: HTTPMessageError?) {
+        readAll(input, cuts: cuts, keepsConnection: { (head: ResponseHead) in head.keepAlive }, stopsAt: { $0.status == 101 }) {
+            ReadResponse(status: $0.status, body: $1)
         }
-        for end in cuts.filter({ $0 > 0 && $0 < input.count }).sorted() + [input.count] {
-            unread.writeBytes(input[start..<end])
-            start = end
-            do {
-                while let part = try reader.next(&unread) {
-                    switch part {
-                    case .head(let head) where head.status == 101: return (responses, nil)
-                    case .head(let head) where head.isInterim: continue
-                    case .head(let head): current = (head, [])
-                    case .body(let bytes): current?.1 += Array(buffer: bytes)
-                    case .end: if !complete() { return (responses, nil) }
-                    }
-                }
-            } catch {
-                return (responses, error)
-            }
-        }
-        if reader.endsAtClose { _ = complete() }
-        return (responses, nil)
     }
 
     /// What NIOHTTP1 (llhttp) reads from the same bytes, the connection closing after them.
@@ -355,24 +357,9 @@ import Testing
         return collector.responses
     }
 
-    /// The same property for responses from a node, whose framing decides what the client gets
-    /// next: every response Fulcrum reads, llhttp reads the same way (status and body).
+    /// The same for responses from a node, whose framing decides what the client gets next.
     @Test func fuzzedResponsesAreNeverFramedDifferentlyFromLLHTTP() {
-        var random = SplitMix(seed: 0xBAD_C0DE)
-        var accepted = 0
-        for iteration in 0..<Self.fuzzIterations {
-            let input = Self.mutation(of: Self.responseSeeds, &random)
-            let ours = Self.readResponses(input)
-            let theirs = Self.readResponsesWithNIO(input)
-            accepted += ours.responses.count
-            let cut = Int(random.next() % UInt64(input.count + 1))
-            let split = Self.readResponses(input, cuts: [cut])
-            let agrees = Array(theirs.prefix(ours.responses.count)) == ours.responses
-            #expect(agrees, "iteration \(iteration): \(String(decoding: input, as: UTF8.self).debugDescription) ours \(ours.responses) llhttp \(theirs)")
-            #expect(split.responses == ours.responses && split.error == ours.error, "iteration \(iteration), cut at \(cut)")
-            if !agrees { break }  // one reproducible case is enough
-        }
-        #expect(accepted > Self.fuzzIterations / 4, "the mutations leave enough valid responses to compare")
+        Self.compareWithLLHTTP(seeds: Self.responseSeeds, seed: 0xBAD_C0DE, read: Self.readResponses, readWithLLHTTP: Self.readResponsesWithNIO)
     }
 }
 
