@@ -22,6 +22,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private var unread = ByteBuffer.noBytes
     /// Set while ``readRequests()`` runs, so that an exchange ending inside it does not re-enter it.
     private var isReading = false
+    private var batch = WriteBatch()
     private var clientIP = "-"
     /// When the node must have begun its response, while the loop's ``ResponseTimer`` watches.
     var responseDeadline = NIODeadline.uptimeNanoseconds(0)
@@ -147,7 +148,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .proxying(_, let upstream), .tunneling(let upstream): upstream.flush()
         default: break
         }
-        context.flush()
+        flush()
         context.fireChannelReadComplete()
     }
 
@@ -475,7 +476,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .head(let head):
             if head.isInterim && head.status != 101 {
                 // 100 Continue, 103 Early Hints: passed on as they are, except to HTTP/1.0 clients (RFC 9110 §15.2)
-                if exchange.head.minorVersion == 1 { context.write(wrapOutboundOut(head.bytes), promise: nil) }
+                if exchange.head.minorVersion == 1 { write(head.bytes) }
                 return
             }
             if head.status == 101, !exchange.head.isUpgrade {
@@ -493,14 +494,14 @@ final class ProxyHandler: ChannelDuplexHandler {
                 head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
                 setCookie: exchange.setCookie, close: exchange.closesClient, clientMinorVersion: exchange.head.minorVersion,
                 allocator: context.channel.allocator)
-            context.write(wrapOutboundOut(response), promise: nil)
+            batch.writeOwned(response, to: context)
             if head.status == 101 {
                 finish(exchange, status: 101)
                 startTunnel(upstream)
             }
         case .body(let body):
             exchange.responseBytes += body.readableBytes
-            context.write(wrapOutboundOut(body), promise: nil)
+            write(body)
             if !context.channel.isWritable { upstream.pauseReading() }
         case .end:
             upstream.exchange = nil
@@ -513,7 +514,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             if exchange.closesClient || loop.isDraining || !exchange.requestEnded {
                 closeConnection(afterFlushing: true)
             } else {
-                context.flush()  // the upstream is detached, so its read-complete will not flush for us
+                flush()  // the upstream is detached, so its read-complete will not flush for us
                 becomeIdle()
             }
         }
@@ -522,12 +523,22 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Bytes from the node after a protocol switch.
     func tunnelReceived(_ bytes: ByteBuffer) {
         guard case .tunneling(let upstream) = state, let context else { return }
-        context.write(wrapOutboundOut(bytes), promise: nil)
+        write(bytes)
         if !context.channel.isWritable { upstream.pauseReading() }
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        flush()
+    }
+
+    /// Queues bytes for the client; ``flush()`` sends them.
+    private func write(_ bytes: ByteBuffer) {
+        if let context { batch.write(bytes, to: context) }
+    }
+
+    /// Sends what ``write(_:)`` queued, if anything.
+    private func flush() {
+        if let context { batch.flush(context) }
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
@@ -642,7 +653,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         out.writeStaticString("\r\n")
         let sendsBody = head?.isHEAD != true
         if sendsBody { out.writeString(page.body) }
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        batch.writeAndFlush(out, to: context, promise: nil)
         return sendsBody ? length : 0
     }
 
@@ -665,7 +676,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard let context else { return }
         if afterFlushing {
             let promise = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer()), promise: promise)
+            batch.writeAndFlush(ByteBuffer(), to: context, promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         } else {
             context.close(promise: nil)
@@ -694,7 +705,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func startTunnel(_ upstream: UpstreamHandler) {
         state = .tunneling(upstream)
         upstream.isTunnel = true
-        context?.flush()
+        flush()
         if unread.readableBytes > 0 {
             upstream.write(unread)
             upstream.flush()

@@ -22,6 +22,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private var reader = ResponseReader()
     /// Received bytes not read yet.
     private var unread = ByteBuffer.noBytes
+    private var batch = WriteBatch()
 
     init(pool: NodePool) {
         self.pool = pool
@@ -103,11 +104,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func write(_ bytes: ByteBuffer) {
-        context?.write(wrapOutboundOut(bytes), promise: nil)
+        if let context { batch.write(bytes, to: context) }
     }
 
     func flush() {
-        context?.flush()
+        if let context { batch.flush(context) }
     }
 
     func pauseReading() { readGate.pause() }
