@@ -28,10 +28,20 @@ final class UpstreamHandler: ChannelDuplexHandler {
         self.pool = pool
     }
 
-    var isActive: Bool { context?.channel.isActive ?? false }
+    /// Whether the connection is open: set when it becomes active, cleared when it closes (kept
+    /// here because asking the channel costs a protocol call on every pool take and release).
+    private(set) var isActive = false
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        isActive = context.channel.isActive
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        isActive = true
+        context.fireChannelActive()
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
@@ -75,6 +85,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isActive = false
         pool.remove(self)
         if let exchange, !isTunnel, reader.endsAtClose {
             exchange.upstreamReceived(.end)  // a response without framing ends with its connection

@@ -43,11 +43,20 @@ enum HTTPBytes {
     /// Whether `bytes[range]` equals `name` ignoring ASCII case.
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: some StringProtocol) -> Bool {
         guard end - start == name.utf8.count else { return false }
+        // native strings are contiguous: compare through a pointer rather than the UTF-8 view's iterator
+        if let equal = name.utf8.withContiguousStorageIfAvailable({ equalsIgnoringCase(bytes, start, $0) }) { return equal }
         var index = start
         for byte in name.utf8 {
             guard lowercased(bytes[index]) == lowercased(byte) else { return false }
             index += 1
         }
+        return true
+    }
+
+    /// Whether `bytes[start...]` begins with `name` ignoring ASCII case (the lengths were compared).
+    @inline(__always)
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        for offset in 0..<name.count where lowercased(bytes[start + offset]) != lowercased(name[offset]) { return false }
         return true
     }
 }

@@ -2,7 +2,9 @@ import NIOCore
 
 /// A request head as received, parsed in place: the bytes themselves, and offsets of the method,
 /// target and header fields. Nothing is copied per header; forwarding writes the received bytes.
-struct RequestHead: HTTPHead {
+/// A class: the head is handed from the reader to routing, the exchange and the logs, and passing
+/// one reference costs one retain where a struct with its buffer, text and field list costs four.
+final class RequestHead: HTTPHead {
     /// The head's bytes, from the request line to the empty line included.
     let bytes: ByteBuffer
     /// The same bytes as text, for routing and logs (bytes above 0x7F appear as `?`).
@@ -57,9 +59,14 @@ struct RequestHead: HTTPHead {
         self.fields = fields
         (method, targetStart, targetEnd, minorVersion, framing, connection, isUpgrade, hostField) = parsed.head
         let count = bytes.readableBytes
+        let highBytes = parsed.highBytes
         text = bytes.withUnsafeReadableBytes { raw in
             String(unsafeUninitializedCapacity: count) { text in
-                for index in 0..<count { text[index] = parsed.highBytes && raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
+                if highBytes {
+                    for index in 0..<count { text[index] = raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
+                } else {
+                    UnsafeMutableRawBufferPointer(text).copyMemory(from: raw)
+                }
                 return count
             }
         }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# CPU time per request of the proxy, split into user space and kernel, for nginx (1 worker) and
+# one or more Fulcrum binaries (1 event loop): proxy and 4 nginx backends on CPU 1, wrk on CPU 0,
+# ROUNDS interleaved rounds, medians. The proxy's utime and stime come from /proc/PID/stat before
+# and after each wrk run. Both proxies make the same system calls per request, so the kernel
+# figures should match and the user figures show where the difference lies.
+#
+#   bench/cpu-per-request.sh                          # nginx vs .build/release/fulcrum
+#   ROUNDS=8 CONNECTIONS=200 bench/cpu-per-request.sh /tmp/old-fulcrum .build/release/fulcrum
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/nginx-backend.sh"
+connections=${CONNECTIONS:-50}
+rounds=${ROUNDS:-5}
+duration=${WRK_SECONDS:-8}
+binaries=("$@")
+[[ ${#binaries[@]} -gt 0 ]] || binaries=("$root/.build/release/fulcrum")
+run=$(mktemp -d /tmp/fulcrum-cpu-XXXXXX)
+pids=()
+trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
+body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
+backends=()
+for port in 18481 18482 18483 18484; do
+  nginx_backend "b$port" "$port" "return 200 \"$body\";"
+  taskset -cp 1 "${pids[-1]}" > /dev/null
+  backends+=("127.0.0.1:$port")
+done
+mkdir -p "$run/proxy/logs"
+cat > "$run/proxy/nginx.conf" <<CONF
+worker_processes 1;
+pid $run/proxy/nginx.pid;
+error_log $run/proxy/logs/error.log warn;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
+  client_body_temp_path $run/proxy/tmp; proxy_temp_path $run/proxy/tmp-proxy;
+  upstream be { $(printf 'server %s; ' "${backends[@]}") keepalive 1024; keepalive_requests 10000000; }
+  server { listen 127.0.0.1:18490; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+CONF
+ticks() {  # utime and stime, in clock ticks, summed over the given pids
+  local user=0 system=0 u s
+  for pid in "$@"; do
+    read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    user=$((user + u)); system=$((system + s))
+  done
+  echo "$user $system"
+}
+measure() {  # label url pid...
+  local label=$1 url=$2 u0 s0 u1 s1
+  shift 2
+  taskset -c 0 wrk -t1 -c"$connections" -d2s "$url" > /dev/null
+  read -r u0 s0 < <(ticks "$@")
+  taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency "$url" > "$run/out"
+  read -r u1 s1 < <(ticks "$@")
+  local requests rps
+  requests=$(awk '/requests in/ {print $1}' "$run/out")
+  rps=$(awk '/Requests\/sec/ {print $2}' "$run/out")
+  echo "$label $rps $requests $((u1 - u0)) $((s1 - s0))" | tee -a "$run/results"
+}
+for round in $(seq "$rounds"); do
+  taskset -c 1 nginx -p "$run/proxy" -c "$run/proxy/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
+  master=$!
+  sleep 0.5
+  measure nginx http://127.0.0.1:18490/ $master $(pgrep -P $master)
+  kill $master; wait $master 2> /dev/null || true
+  for index in "${!binaries[@]}"; do
+    PORT=18491 WORKERS=1 BACKENDS=$(IFS=,; echo "${backends[*]}") FULCRUM_BIN=${binaries[$index]} \
+      taskset -c 1 "$root/bench/fulcrum-serve.sh" &
+    server=$!
+    for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18491/ && break; sleep 0.1; done
+    measure "fulcrum-$((index + 1))" http://127.0.0.1:18491/ $server
+    kill $server; wait $server 2> /dev/null || true
+  done
+done
+python3 - "$run/results" "$(getconf CLK_TCK)" "${binaries[@]}" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+tick_us = 1e6 / int(sys.argv[2])
+names = {f"fulcrum-{i + 1}": path for i, path in enumerate(sys.argv[3:])}
+print(f"{'proxy':<12} {'req/s':>8} {'user us/req':>12} {'kernel us/req':>14} {'total us/req':>13}")
+for label in ["nginx"] + list(names):
+    mine = [r for r in rows if r[0] == label]
+    rps = statistics.median(float(r[1]) for r in mine)
+    user = statistics.median(int(r[3]) * tick_us / int(r[2]) for r in mine)
+    kernel = statistics.median(int(r[4]) * tick_us / int(r[2]) for r in mine)
+    total = statistics.median((int(r[3]) + int(r[4])) * tick_us / int(r[2]) for r in mine)
+    print(f"{label:<12} {rps:>8,.0f} {user:>12.1f} {kernel:>14.1f} {total:>13.1f}  {names.get(label, '')}")
+PY
