@@ -14,6 +14,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private let loop: LoopContext
     private var context: ChannelHandlerContext?
+    /// The channel's allocator, kept so that writing a head does not go through the channel.
+    private var allocator = ByteBufferAllocator()
     private var state: ClientConnectionState = .idle
     private var readGate = ReadGate()
     private var reader = RequestReader()
@@ -39,6 +41,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        allocator = context.channel.allocator
         if context.channel.isActive { registerConnection(context) }
     }
 
@@ -209,15 +212,8 @@ final class ProxyHandler: ChannelDuplexHandler {
             return
         }
         // a traffic split chooses the target after routing and before limits and balancing
-        var decision = routed
-        var nodeGroup: [Bool]? = nil
-        var setCookie: String? = nil
-        if let routeIndex = routed.routeIndex, let split = runtime.splits[routeIndex] {
-            let choice = split.decider.decide(request, random: &loop.random)
-            decision.serviceIndex = split.services[choice.target]
-            nodeGroup = split.groups[choice.target]
-            if choice.setsCookie { setCookie = split.cookies[choice.target] }
-        }
+        // (constants from here on: nothing below captures a variable, so nothing is boxed)
+        let (decision, nodeGroup, setCookie) = split(routed, request, runtime)
         let service = decision.serviceIndex
         // names are only needed when refusing: looked up then, not on every request
         var routeName: String { runtime.router.routeName(decision) }
@@ -239,7 +235,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
 
         // 2. the service's circuit breaker
-        var admission: CircuitBreaker.Admission? = nil
+        let admission: CircuitBreaker.Admission?
         if let before = loop.breakers[service]?.state {
             let verdict = loop.breakers[service]!.admit(now: NIODeadline.now().uptimeNanoseconds)
             if case .open = before, case .trial = verdict {
@@ -252,6 +248,8 @@ final class ProxyHandler: ChannelDuplexHandler {
                 return
             }
             admission = verdict
+        } else {
+            admission = nil
         }
         /// Refuses after the breaker admitted: its admission is given back.
         func refuse(_ detail: String) {
@@ -263,7 +261,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let health = loop.health
         let checksHealth = health.generation == runtime.generation && health.hasUnusable[service]
         let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
-        let usable = { (node: Int) in
+        func usable(_ node: Int) -> Bool {
             (nodeGroup?[node] ?? true) && (!checksHealth || !health.isUnusable(service: service, node: node, now: now))
         }
         var node: Int?
@@ -297,7 +295,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         let upstreamHead = HeaderRewriter.upstreamRequest(
             head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID,
-            generatedID: incomingID == nil, allocator: context?.channel.allocator ?? ByteBufferAllocator())
+            generatedID: incomingID == nil, allocator: allocator)
         let exchange = Exchange(
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
@@ -313,6 +311,19 @@ final class ProxyHandler: ChannelDuplexHandler {
             guard case .acquiring(let current) = state, current === exchange else { return }
             connect(exchange)
         }
+    }
+
+    /// The target a route's traffic split chooses for this request: the service, the group of
+    /// its nodes the request may use, and the sticky cookie to set. The route's own target when it
+    /// has no split.
+    private func split(
+        _ routed: RouteDecision, _ request: HeadRoutingRequest, _ runtime: RuntimeConfig
+    ) -> (RouteDecision, nodeGroup: [Bool]?, setCookie: String?) {
+        guard let routeIndex = routed.routeIndex, let split = runtime.splits[routeIndex] else { return (routed, nil, nil) }
+        let choice = split.decider.decide(request, random: &loop.random)
+        var decision = routed
+        decision.serviceIndex = split.services[choice.target]
+        return (decision, split.groups[choice.target], choice.setsCookie ? split.cookies[choice.target] : nil)
     }
 
     /// The state key of a rate limit for this request; requests without the key share one state.
@@ -493,7 +504,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             let response = HeaderRewriter.clientResponse(
                 head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
                 setCookie: exchange.setCookie, close: exchange.closesClient, clientMinorVersion: exchange.head.minorVersion,
-                allocator: context.channel.allocator)
+                allocator: allocator)
             batch.writeOwned(response, to: context)
             if head.status == 101 {
                 finish(exchange, status: 101)
@@ -639,7 +650,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard let context else { return 0 }
         let page = body.map { ErrorPage(body: $0) } ?? loop.runtime.errorPage(for: status, detail: detail)
         let length = page.body.utf8.count
-        var out = context.channel.allocator.buffer(capacity: 160 + length)
+        var out = allocator.buffer(capacity: 160 + length)
         out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
         for (name, value) in extraHeaders { HeaderRewriter.writeField(&out, name, value) }
         HeaderRewriter.writeField(&out, "Content-Type", page.contentType)
