@@ -7,6 +7,7 @@
 #
 #   bench/cpu-per-request.sh                          # nginx vs .build/release/fulcrum
 #   ROUNDS=8 CONNECTIONS=200 bench/cpu-per-request.sh /tmp/old-fulcrum .build/release/fulcrum
+#   RELAY=1 bench/cpu-per-request.sh                  # also SwiftNIO's own floor (bench/nio-relay)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/nginx-backend.sh"
@@ -16,6 +17,11 @@ duration=${WRK_SECONDS:-8}
 binaries=("$@")
 [[ ${#binaries[@]} -gt 0 ]] || binaries=("$root/.build/release/fulcrum")
 run=$(mktemp -d /tmp/fulcrum-cpu-XXXXXX)
+relay=""
+if [[ -n ${RELAY:-} ]]; then
+  (cd "$root/bench/nio-relay" && swift build -c release > /dev/null)
+  relay="$root/bench/nio-relay/.build/release/nio-relay"
+fi
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
 body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
@@ -62,6 +68,13 @@ for round in $(seq "$rounds"); do
   sleep 0.5
   measure nginx http://127.0.0.1:18490/ $master $(pgrep -P $master)
   kill $master; wait $master 2> /dev/null || true
+  if [[ -n $relay ]]; then
+    PORT=18492 BACKENDS=$(IFS=,; echo "${backends[*]}") taskset -c 1 "$relay" > /dev/null &
+    server=$!
+    for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18492/ && break; sleep 0.1; done
+    measure nio-relay http://127.0.0.1:18492/ $server
+    kill $server; wait $server 2> /dev/null || true
+  fi
   for index in "${!binaries[@]}"; do
     PORT=18491 WORKERS=1 BACKENDS=$(IFS=,; echo "${backends[*]}") FULCRUM_BIN=${binaries[$index]} \
       taskset -c 1 "$root/bench/fulcrum-serve.sh" &
@@ -77,7 +90,8 @@ rows = [line.split() for line in open(sys.argv[1])]
 tick_us = 1e6 / int(sys.argv[2])
 names = {f"fulcrum-{i + 1}": path for i, path in enumerate(sys.argv[3:])}
 print(f"{'proxy':<12} {'req/s':>8} {'user us/req':>12} {'kernel us/req':>14} {'total us/req':>13}")
-for label in ["nginx"] + list(names):
+labels = ["nginx"] + (["nio-relay"] if any(r[0] == "nio-relay" for r in rows) else []) + list(names)
+for label in labels:
     mine = [r for r in rows if r[0] == label]
     rps = statistics.median(float(r[1]) for r in mine)
     user = statistics.median(int(r[3]) * tick_us / int(r[2]) for r in mine)

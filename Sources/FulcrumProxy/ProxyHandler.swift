@@ -459,7 +459,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Watches for the node's answer once the request is sent (the `upstream_response` timeout).
     private func armResponseTimeout(_ exchange: Exchange, _ upstream: UpstreamHandler) {
         guard !exchange.responseStarted, timerSlot == nil else { return }
-        responseDeadline = .now() + TimeAmount(exchange.runtime.config.timeouts.upstreamResponse)
+        responseDeadline = .now() + exchange.runtime.upstreamResponseTimeout
         loop.responseTimer.add(self)
     }
 

@@ -21,6 +21,8 @@ public final class RuntimeConfig: Sendable {
     let routeInFlight: [ManagedAtomic<Int>?]
     /// Requests in flight per service with `max_in_flight`, shared by all event loops.
     let serviceInFlight: [ManagedAtomic<Int>?]
+    /// `timeouts.upstream_response`, converted once rather than per request.
+    let upstreamResponseTimeout: TimeAmount
 
     /// Compiles `config`, resolving every node's host name once.
     ///
@@ -50,6 +52,7 @@ public final class RuntimeConfig: Sendable {
         self.splits = config.routes.map { CompiledSplit(route: $0, config: config) }
         self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
+        self.upstreamResponseTimeout = TimeAmount(config.timeouts.upstreamResponse)
     }
 
     /// Takes one in-flight slot of `counter` if fewer than `limit` are taken.
