@@ -41,14 +41,15 @@ final class NodePool {
             .nonisolated()
     }
 
-    /// Returns a connection whose exchange finished cleanly and that the node keeps open.
-    func release(_ connection: UpstreamHandler) {
+    /// Returns a connection whose exchange finished cleanly and that the node keeps open; `now`
+    /// starts its idle time.
+    func release(_ connection: UpstreamHandler, now: NIODeadline = .now()) {
         guard connection.isActive else { return }
         if isRetired {
             connection.close()
             return
         }
-        connection.idleSince = .now()
+        connection.idleSince = now
         idle.append(connection)
     }
 

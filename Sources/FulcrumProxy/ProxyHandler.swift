@@ -515,18 +515,19 @@ final class ProxyHandler: ChannelDuplexHandler {
             write(body)
             if !context.channel.isWritable { upstream.pauseReading() }
         case .end:
+            let now = NIODeadline.now()  // one clock reading for the pool, the statistics and idleness
             upstream.exchange = nil
             if exchange.upstreamKeepAlive && exchange.requestEnded {
-                upstream.pool.release(upstream)
+                upstream.pool.release(upstream, now: now)
             } else {
                 upstream.close()
             }
-            finish(exchange, status: exchange.status)
+            finish(exchange, status: exchange.status, now: now)
             if exchange.closesClient || loop.isDraining || !exchange.requestEnded {
                 closeConnection(afterFlushing: true)
             } else {
                 flush()  // the upstream is detached, so its read-complete will not flush for us
-                becomeIdle()
+                becomeIdle(now: now)
             }
         }
     }
@@ -581,14 +582,13 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: finishing
 
-    private func finish(_ exchange: Exchange, status: UInt) {
+    private func finish(_ exchange: Exchange, status: UInt, now: NIODeadline = .now()) {
         loop.responseTimer.remove(self)
         for slot in exchange.heldSlots { slot.wrappingDecrement(ordering: .relaxed) }
         exchange.heldSlots = []
         if let admission = exchange.breakerAdmission, !exchange.outcomeRecorded, exchange.runtime === loop.runtime {
             loop.breakers[exchange.decision.serviceIndex]?.cancel(admission)
         }
-        let now = NIODeadline.now()
         if exchange.runtime === loop.runtime {
             loop.balancers[exchange.decision.serviceIndex].finished(exchange.node)
             if loop.balancers[exchange.decision.serviceIndex].usesLatency {
@@ -669,9 +669,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     /// Ready for the next request: reads a pipelined one that was held back.
-    private func becomeIdle() {
+    private func becomeIdle(now: NIODeadline = .now()) {
         state = .idle
-        idleSince = .now()
+        idleSince = now
         if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
             return
