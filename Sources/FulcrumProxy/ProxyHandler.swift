@@ -481,8 +481,8 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     // MARK: upstream events (called by the attached UpstreamHandler)
 
-    func upstreamReceived(_ part: HTTPPart<ResponseHead>) {
-        guard case .proxying(let exchange, let upstream) = state, let context else { return }
+    func upstreamReceived(_ part: HTTPPart<ResponseHead>, from upstream: UpstreamHandler) {
+        guard case .proxying(let exchange, _) = state, let context else { return }
         switch part {
         case .head(let head):
             if head.isInterim && head.status != 101 {

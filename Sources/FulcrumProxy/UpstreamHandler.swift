@@ -65,7 +65,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
                 return
             }
             guard let part else { break }
-            current.upstreamReceived(part)
+            current.upstreamReceived(part, from: self)
         }
         let leftover = unread
         unread = ByteBuffer.noBytes  // lets the last read buffer go
@@ -88,7 +88,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
         isActive = false
         pool.remove(self)
         if let exchange, !isTunnel, reader.endsAtClose {
-            exchange.upstreamReceived(.end)  // a response without framing ends with its connection
+            exchange.upstreamReceived(.end, from: self)  // a response without framing ends with its connection
         }
         exchange?.upstreamClosed(self)
         exchange = nil
