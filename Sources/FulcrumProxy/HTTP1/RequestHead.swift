@@ -7,8 +7,23 @@ import NIOCore
 final class RequestHead: HTTPHead {
     /// The head's bytes, from the request line to the empty line included.
     let bytes: ByteBuffer
-    /// The same bytes as text, for routing and logs (bytes above 0x7F appear as `?`).
-    let text: String
+    /// The request target as text, for routing and logs (always ASCII: the reader refuses other
+    /// bytes in a target). A short target fits in the String itself, with nothing allocated.
+    let targetText: String
+    /// Whether a header value holds bytes above 0x7F (they appear as `?` in ``text``).
+    private let highBytes: Bool
+    /// The whole head as text, for header values (bytes above 0x7F appear as `?`). Made when a
+    /// header is first asked for: routes that match only on paths never need it.
+    private(set) lazy var text: String = bytes.withUnsafeReadableBytes { raw in
+        String(unsafeUninitializedCapacity: raw.count) { text in
+            if highBytes {
+                for index in 0..<raw.count { text[index] = raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
+            } else {
+                UnsafeMutableRawBufferPointer(text).copyMemory(from: raw)
+            }
+            return raw.count
+        }
+    }
     let fields: [HTTPField]
     /// The method: a static string for the common ones.
     let method: String
@@ -26,7 +41,7 @@ final class RequestHead: HTTPHead {
     /// Whether the client keeps the connection open after this exchange.
     var keepAlive: Bool { connection.persists(minorVersion: minorVersion) }
 
-    var target: Substring { text[offset(targetStart)..<offset(targetEnd)] }
+    var target: Substring { targetText[...] }
 
     var isHEAD: Bool { method == "HEAD" }
 
@@ -58,17 +73,9 @@ final class RequestHead: HTTPHead {
         let parsed = try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in try Self.parse(raw, fields: &fields) }
         self.fields = fields
         (method, targetStart, targetEnd, minorVersion, framing, connection, isUpgrade, hostField) = parsed.head
-        let count = bytes.readableBytes
-        let highBytes = parsed.highBytes
-        text = bytes.withUnsafeReadableBytes { raw in
-            String(unsafeUninitializedCapacity: count) { text in
-                if highBytes {
-                    for index in 0..<count { text[index] = raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
-                } else {
-                    UnsafeMutableRawBufferPointer(text).copyMemory(from: raw)
-                }
-                return count
-            }
+        highBytes = parsed.highBytes
+        targetText = bytes.withUnsafeReadableBytes { [targetStart, targetEnd] raw in
+            String(decoding: UnsafeRawBufferPointer(rebasing: raw[targetStart..<targetEnd]), as: UTF8.self)
         }
     }
 
