@@ -123,6 +123,28 @@ import Testing
         #expect(!latin.keepAlive, "HTTP/1.0 closes unless asked")
     }
 
+    @Test func aReaderReusesFieldStorageOnlyOnceTheHeadIsGone() throws {
+        var reader = RequestReader()
+        var bytes = ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: a\r\nX-One: 1\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\nGET /c HTTP/1.1\r\nHost: c\r\n\r\n")
+        func nextHead() throws -> RequestHead {
+            guard case .head(let head) = try reader.next(&bytes) else { throw HTTPMessageError.malformed("no head") }
+            guard case .end = try reader.next(&bytes) else { throw HTTPMessageError.malformed("no end") }
+            return head
+        }
+        func storage(_ head: RequestHead) -> UnsafePointer<HTTPField>? { head.fields.withUnsafeBufferPointer { $0.baseAddress } }
+        // a head still held keeps its own fields while the next one is read
+        let first = try nextHead()
+        let second = try nextHead()
+        #expect(first.fields.count == 2 && first.header("x-one") == "1" && first.header("host") == "a")
+        #expect(second.fields.count == 1 && second.header("host") == "b")
+        #expect(storage(first) != storage(second))
+        // once a head is gone, the next one parses into its storage
+        let secondStorage = storage(second)
+        _ = consume second
+        let third = try nextHead()
+        #expect(third.header("host") == "c" && storage(third) == secondStorage)
+    }
+
     @Test(arguments: [
         ("GET / HTTP/1.1\r\nHost: a\r\n\r\n", HTTPBodyFraming.none),
         ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", .none),

@@ -3,8 +3,9 @@ import NIOCore
 /// What ``MessageReader`` needs from a head type (``RequestHead``, ``ResponseHead``).
 protocol HTTPHead {
     /// Parses a complete head, `bytes` ending with the empty line. `toHEAD` tells a response that
-    /// its request was HEAD (so it has no body); requests ignore it.
-    init(parsing bytes: ByteBuffer, toHEAD: Bool) throws(HTTPMessageError)
+    /// its request was HEAD (so it has no body); requests ignore it. The field list is parsed
+    /// into `fields` (emptied first), whose storage is reused when nothing else holds it.
+    init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError)
     var framing: HTTPBodyFraming { get }
     /// Whether another head follows this one before any body (1xx responses).
     var isInterim: Bool { get }
@@ -12,6 +13,14 @@ protocol HTTPHead {
     static var skipsLeadingEmptyLines: Bool { get }
     /// The error for a head longer than ``HTTPFieldSection/maximumHeadBytes``.
     static var headTooLarge: HTTPMessageError { get }
+}
+
+extension HTTPHead {
+    /// Parses a complete head into a field list of its own.
+    init(parsing bytes: ByteBuffer, toHEAD: Bool = false) throws(HTTPMessageError) {
+        var fields: [HTTPField] = []
+        try self.init(parsing: bytes, toHEAD: toHEAD, fields: &fields)
+    }
 }
 
 typealias RequestReader = MessageReader<RequestHead>
@@ -30,6 +39,10 @@ struct MessageReader<Head: HTTPHead> {
     }
 
     private var state = State.head(scanned: 0)
+    /// The field list of the last head: its storage is reused for the next head once that head
+    /// is gone (the usual case: an exchange ends before the next head is read), so a connection
+    /// does not allocate one per message. Dropped when a large head made it large.
+    private var fieldStorage: [HTTPField] = []
     /// Set before each request on an upstream connection: a response to HEAD has no body.
     var awaitsResponseToHEAD = false
 
@@ -58,7 +71,8 @@ struct MessageReader<Head: HTTPHead> {
                 state = .head(scanned: buffer.readableBytes)
                 return nil
             }
-            let head = try Head(parsing: buffer.readSlice(length: end)!, toHEAD: awaitsResponseToHEAD)
+            let head = try Head(parsing: buffer.readSlice(length: end)!, toHEAD: awaitsResponseToHEAD, fields: &fieldStorage)
+            if fieldStorage.capacity > 32 { fieldStorage = [] }
             if head.isInterim {
                 state = .head(scanned: 0)
             } else {

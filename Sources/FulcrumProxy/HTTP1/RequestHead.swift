@@ -65,10 +65,11 @@ final class RequestHead: HTTPHead {
     static var skipsLeadingEmptyLines: Bool { true }
     static var headTooLarge: HTTPMessageError { .headTooLarge }
 
-    /// Parses a complete head (`bytes` ends with the empty line); `toHEAD` is for responses.
-    init(parsing bytes: ByteBuffer, toHEAD: Bool = false) throws(HTTPMessageError) {
+    /// Parses a complete head (`bytes` ends with the empty line) into `fields`; `toHEAD` is for
+    /// responses.
+    init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
         self.bytes = bytes
-        var fields: [HTTPField] = []
+        fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         let parsed = try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in try Self.parse(raw, fields: &fields) }
         self.fields = fields

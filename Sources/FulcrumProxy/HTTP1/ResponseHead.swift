@@ -23,9 +23,9 @@ struct ResponseHead: HTTPHead {
 
     /// Parses a complete head (`bytes` ends with the empty line) of the response to a request
     /// whose method was HEAD when `toHEAD` is set.
-    init(parsing bytes: ByteBuffer, toHEAD: Bool) throws(HTTPMessageError) {
+    init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
         self.bytes = bytes
-        var fields: [HTTPField] = []
+        fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         var status: UInt = 0
         var reason = (0, 0)
