@@ -49,11 +49,7 @@ enum HeaderRewriter {
     private static func isListed(_ raw: UnsafeRawBufferPointer, _ field: HTTPField, in names: [(Int, Int)]) -> Bool {
         let start = Int(field.nameStart)
         let end = Int(field.nameEnd)
-        return names.contains { name in
-            name.1 - name.0 == end - start && (0..<(end - start)).allSatisfy {
-                HTTPBytes.lowercased(raw[start + $0]) == HTTPBytes.lowercased(raw[name.0 + $0])
-            }
-        }
+        return names.contains { name in HTTPBytes.equalsIgnoringCase(raw, start, end, UnsafeRawBufferPointer(rebasing: raw[name.0..<name.1])) }
     }
 
     /// The head sent to the node: the request line as received with version HTTP/1.1, hop-by-hop

@@ -29,33 +29,26 @@ enum HTTPBytes {
         byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 
-    /// Whether `bytes[range]` equals `lowercaseName` ignoring ASCII case.
+    /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case.
     @inline(__always)
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ lowercaseName: StaticString) -> Bool {
-        guard end - start == lowercaseName.utf8CodeUnitCount else { return false }
-        let name = lowercaseName.utf8Start
-        for offset in 0..<(end - start) where lowercased(bytes[start + offset]) != name[offset] {
-            return false
-        }
-        return true
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: StaticString) -> Bool {
+        equalsIgnoringCase(bytes, start, end, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 
-    /// Whether `bytes[range]` equals `name` ignoring ASCII case.
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: some StringProtocol) -> Bool {
+    /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case.
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) -> Bool {
         guard end - start == name.utf8.count else { return false }
-        // native strings are contiguous: compare through a pointer rather than the UTF-8 view's iterator
-        if let equal = name.utf8.withContiguousStorageIfAvailable({ equalsIgnoringCase(bytes, start, $0) }) { return equal }
-        var index = start
-        for byte in name.utf8 {
-            guard lowercased(bytes[index]) == lowercased(byte) else { return false }
-            index += 1
+        // native strings are contiguous; a bridged one is copied (does not happen on Linux)
+        if let equal = name.utf8.withContiguousStorageIfAvailable({ equalsIgnoringCase(bytes, start, end, UnsafeRawBufferPointer($0)) }) {
+            return equal
         }
-        return true
+        return Array(name.utf8).withUnsafeBytes { equalsIgnoringCase(bytes, start, end, $0) }
     }
 
-    /// Whether `bytes[start...]` begins with `name` ignoring ASCII case (the lengths were compared).
+    /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case: the one comparison loop.
     @inline(__always)
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ name: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: UnsafeRawBufferPointer) -> Bool {
+        guard end - start == name.count else { return false }
         for offset in 0..<name.count where lowercased(bytes[start + offset]) != lowercased(name[offset]) { return false }
         return true
     }

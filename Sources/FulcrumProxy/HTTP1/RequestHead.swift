@@ -27,7 +27,7 @@ final class RequestHead: HTTPHead {
     let fields: [HTTPField]
     /// The method: a static string for the common ones.
     let method: String
-    let targetStart: Int
+    /// Where the target ends in ``bytes``: the request line is forwarded up to here.
     let targetEnd: Int
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     let minorVersion: Int
@@ -45,7 +45,6 @@ final class RequestHead: HTTPHead {
 
     var isHEAD: Bool { method == "HEAD" }
 
-    func name(_ field: HTTPField) -> Substring { text[offset(Int(field.nameStart))..<offset(Int(field.nameEnd))] }
     func value(_ field: HTTPField) -> Substring { text[offset(Int(field.valueStart))..<offset(Int(field.valueEnd))] }
 
     /// The first value of the header called `name` (any case), or `nil`.
@@ -73,6 +72,7 @@ final class RequestHead: HTTPHead {
         fields.reserveCapacity(12)
         let parsed = try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in try Self.parse(raw, fields: &fields) }
         self.fields = fields
+        let targetStart: Int
         (method, targetStart, targetEnd, minorVersion, framing, connection, isUpgrade, hostField) = parsed.head
         highBytes = parsed.highBytes
         targetText = bytes.withUnsafeReadableBytes { [targetStart, targetEnd] raw in
