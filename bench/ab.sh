@@ -13,9 +13,8 @@ duration=${WRK_SECONDS:-8}
 run=$(mktemp -d /tmp/fulcrum-ab-XXXXXX)
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
-body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
 for port in 18281 18282 18283 18284; do
-  nginx_backend "b$port" "$port" "return 200 \"$body\";"
+  nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"
   taskset -cp 1 "${pids[-1]}" > /dev/null
 done
 sleep 0.5

@@ -19,8 +19,7 @@ swiftcore=$(ldd "${binaries[0]}" | awk '/libswiftCore.so/ {print $3}')
 perf probe -q -x "$libc" malloc 2> /dev/null || true
 perf probe -q -x "$swiftcore" swift_retain 2> /dev/null || true
 perf probe -q -x "$swiftcore" swift_release 2> /dev/null || true
-body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
-for port in 18581 18582; do nginx_backend "b$port" "$port" "return 200 \"$body\";"; done
+for port in 18581 18582; do nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"; done
 printf '%-10s %8s %8s %8s  %s\n' "" malloc retain release binary
 for index in "${!binaries[@]}"; do
   PORT=18591 WORKERS=1 BACKENDS=127.0.0.1:18581,127.0.0.1:18582 FULCRUM_BIN=${binaries[$index]} "$root/bench/fulcrum-serve.sh" &

@@ -24,10 +24,9 @@ if [[ -n ${RELAY:-} ]]; then
 fi
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
-body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
 backends=()
 for port in 18481 18482 18483 18484; do
-  nginx_backend "b$port" "$port" "return 200 \"$body\";"
+  nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"
   taskset -cp 1 "${pids[-1]}" > /dev/null
   backends+=("127.0.0.1:$port")
 done

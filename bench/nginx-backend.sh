@@ -2,6 +2,9 @@
 # 127.0.0.1:PORT from its own directory $run/NAME, and adds its pid to the array `pids`.
 # LOCATION is the body of `location /`; by default it answers "NAME" with an X-Backend: NAME header.
 # A LOCATION using echo_* loads Debian's libnginx-mod-http-echo module.
+# The 100-byte body the peer harness's backends answer with, for scripts that measure Fulcrum alone.
+bench_body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
+
 nginx_backend() {
   local name=$1 port=$2
   local location=${3:-"add_header X-Backend $name; return 200 \"$name\\n\";"}

@@ -12,7 +12,7 @@ duration=${SECONDS_:-10}
 run=$(mktemp -d /tmp/fulcrum-profile-XXXXXX)
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
-for port in 18181 18182 18183 18184; do nginx_backend "b$port" "$port" 'return 200 "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789";'; done
+for port in 18181 18182 18183 18184; do nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"; done
 for port in 18182 18183 18184; do taskset -cp 1 "${pids[-1]}" > /dev/null; done
 sleep 0.5
 PORT=18180 WORKERS=1 BACKENDS=127.0.0.1:18181,127.0.0.1:18182,127.0.0.1:18183,127.0.0.1:18184 \
