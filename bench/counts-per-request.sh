@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Counts, per proxied request, the calls to malloc, swift_retain and swift_release of one or more
-# Fulcrum binaries (1 event loop, 2 nginx backends, wrk with 20 connections), with uprobes and
-# `perf stat`. Unlike req/s and CPU time on a shared machine, these counts hardly move between
-# runs, so they show whether a change to the data plane did less work. Needs root (uprobes).
+# Counts, per proxied request, the calls to malloc, swift_retain, swift_release and
+# swift_beginAccess (run-time exclusivity checks) of one or more Fulcrum binaries (1 event loop,
+# 2 nginx backends, wrk with 20 connections), with uprobes and `perf stat`. Unlike req/s and CPU
+# time on a shared machine, these counts hardly move between runs, so they show whether a change to
+# the data plane did less work. Needs root (uprobes).
 #
 #   bench/counts-per-request.sh                         # .build/release/fulcrum
 #   bench/counts-per-request.sh /tmp/old-fulcrum .build/release/fulcrum
@@ -19,15 +20,16 @@ swiftcore=$(ldd "${binaries[0]}" | awk '/libswiftCore.so/ {print $3}')
 perf probe -q -x "$libc" malloc 2> /dev/null || true
 perf probe -q -x "$swiftcore" swift_retain 2> /dev/null || true
 perf probe -q -x "$swiftcore" swift_release 2> /dev/null || true
+perf probe -q -x "$swiftcore" swift_beginAccess 2> /dev/null || true
 for port in 18581 18582; do nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"; done
-printf '%-10s %8s %8s %8s  %s\n' "" malloc retain release binary
+printf '%-10s %8s %8s %8s %8s  %s\n' "" malloc retain release access binary
 for index in "${!binaries[@]}"; do
   PORT=18591 WORKERS=1 BACKENDS=127.0.0.1:18581,127.0.0.1:18582 FULCRUM_BIN=${binaries[$index]} "$root/bench/fulcrum-serve.sh" &
   server=$!
   pids+=($server)
   for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18591/ && break; sleep 0.1; done
   wrk -t1 -c20 -d1s http://127.0.0.1:18591/ > /dev/null
-  perf stat -x, -e probe_libc:malloc,probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release \
+  perf stat -x, -e probe_libc:malloc,probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswiftCore:swift_beginAccess \
     -p $server -o "$run/stat" -- sleep 4 &
   stat=$!
   sleep 0.2
@@ -36,6 +38,7 @@ for index in "${!binaries[@]}"; do
   requests=$(awk '/requests in/ {print $1}' "$run/out")
   awk -F, -v n="$requests" -v label="fulcrum-$((index + 1))" -v bin="${binaries[$index]}" '
     /probe_libc:malloc/ {m = $1 / n} /swift_retain/ {r = $1 / n} /swift_release/ {l = $1 / n}
-    END {printf "%-10s %8.1f %8.1f %8.1f  %s\n", label, m, r, l, bin}' "$run/stat"
+    /swift_beginAccess/ {a = $1 / n}
+    END {printf "%-10s %8.1f %8.1f %8.1f %8.1f  %s\n", label, m, r, l, a, bin}' "$run/stat"
   kill $server; wait $server 2> /dev/null || true
 done
