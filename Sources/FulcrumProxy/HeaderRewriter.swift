@@ -59,45 +59,57 @@ enum HeaderRewriter {
         _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: String, generatedID: Bool,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var out = allocator.buffer(capacity: head.bytes.readableBytes + 128 + 2 * clientIP.utf8.count + requestID.utf8.count)
+        // Each received line is copied at most once and never grows (the reader refuses a line
+        // without its CR; the `X-Forwarded-For` values replace their lines); the host value twice.
+        let hostValue = head.hostField.map { head.fields[$0] }
+        let maximumLength = head.bytes.readableBytes
+            + (hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0) + 2 * clientIP.utf8.count
+            + (generatedID ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
+        var out = allocator.buffer(capacity: maximumLength)
         head.bytes.withUnsafeReadableBytes { raw in
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
-            out.writeStaticString(" HTTP/1.1\r\n")
-            let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
-            var forwardedFor = false
-            for field in head.fields {
-                switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
-                case .hopByHop, .forwarding: continue
-                case .forwardedFor: forwardedFor = true; continue
-                case .upgrade where !head.isUpgrade: continue
-                case .upgrade, .endToEnd: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+            out.writeHead(maximumLength: maximumLength) { out in
+                out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
+                out.append(" HTTP/1.1\r\n")
+                let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
+                var forwardedFor = false
+                for field in head.fields {
+                    switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
+                    case .hopByHop, .forwarding: continue
+                    case .forwardedFor: forwardedFor = true; continue
+                    case .upgrade where !head.isUpgrade: continue
+                    case .upgrade, .endToEnd: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                    }
+                    out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
+                    out.append("\r\n")
                 }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
-                out.writeStaticString("\r\n")
-            }
-            if head.isUpgrade { out.writeStaticString("Connection: upgrade\r\n") }
-            out.writeStaticString("X-Forwarded-For: ")
-            if forwardedFor {
-                for field in head.fields where role(raw, Int(field.nameStart), Int(field.nameEnd)) == .forwardedFor {
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
-                    out.writeStaticString(", ")
+                if head.isUpgrade { out.append("Connection: upgrade\r\n") }
+                out.append("X-Forwarded-For: ")
+                if forwardedFor {
+                    for field in head.fields where role(raw, Int(field.nameStart), Int(field.nameEnd)) == .forwardedFor {
+                        out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.valueStart)..<Int(field.valueEnd)]))
+                        out.append(", ")
+                    }
                 }
+                out.append(clientIP)
+                out.append("\r\nX-Forwarded-Proto: http\r\n")
+                if let hostValue {
+                    out.append("X-Forwarded-Host: ")
+                    out.append(UnsafeRawBufferPointer(rebasing: raw[Int(hostValue.valueStart)..<Int(hostValue.valueEnd)]))
+                    out.append("\r\n")
+                }
+                out.append("X-Real-IP: ")
+                out.append(clientIP)
+                out.append("\r\n")
+                if generatedID { out.appendField(requestIDHeader, requestID) }
+                out.append("\r\n")
             }
-            out.writeString(clientIP)
-            out.writeStaticString("\r\nX-Forwarded-Proto: http\r\n")
-            if let host = head.hostField.map({ head.fields[$0] }) {
-                out.writeStaticString("X-Forwarded-Host: ")
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(host.valueStart)..<Int(host.valueEnd)]))
-                out.writeStaticString("\r\n")
-            }
-            out.writeStaticString("X-Real-IP: ")
-            out.writeString(clientIP)
-            out.writeStaticString("\r\n")
         }
-        if generatedID { writeField(&out, requestIDHeader, requestID) }
-        out.writeStaticString("\r\n")
         return out
     }
+
+    /// The most the fixed text of ``upstreamRequest(_:clientIP:requestIDHeader:requestID:generatedID:allocator:)``
+    /// adds: `Connection: upgrade`, the forwarding field names and line ends, the empty line.
+    private static let addedRequestFieldsLength = 128
 
     /// The head sent to the client: the node's status line as HTTP/1.1, its hop-by-hop fields
     /// removed, the request ID added when the node sent none, a split's `Set-Cookie`, and
@@ -106,45 +118,49 @@ enum HeaderRewriter {
         _ head: ResponseHead, requestIDHeader: String, requestID: String, setCookie: String?, close: Bool, clientMinorVersion: Int,
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        var out = allocator.buffer(capacity: head.bytes.readableBytes + 96 + requestID.utf8.count + (setCookie?.utf8.count ?? 0))
+        // Each received line is copied at most once and never grows, except that a status line
+        // without a reason gains the space before it.
+        let maximumLength = head.bytes.readableBytes + 1
+            + HeadWriter.fieldLength(requestIDHeader, requestID) + (setCookie.map { HeadWriter.fieldLength("Set-Cookie", $0) } ?? 0)
+            + addedResponseFieldsLength
+        var out = allocator.buffer(capacity: maximumLength)
         let switching = head.status == 101
-        var hasRequestID = false
         head.bytes.withUnsafeReadableBytes { raw in
-            out.writeStaticString("HTTP/1.1 ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
-            out.writeStaticString(" ")
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[head.reasonStart..<head.reasonEnd]))
-            out.writeStaticString("\r\n")
-            let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
-            for field in head.fields {
-                switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
-                case .hopByHop: continue
-                case .upgrade where !switching: continue
-                case .upgrade, .forwardedFor, .forwarding, .endToEnd:
-                    if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+            out.writeHead(maximumLength: maximumLength) { out in
+                out.append("HTTP/1.1 ")
+                out.append(UnsafeRawBufferPointer(rebasing: raw[9..<12]))
+                out.append(" ")
+                out.append(UnsafeRawBufferPointer(rebasing: raw[head.reasonStart..<head.reasonEnd]))
+                out.append("\r\n")
+                let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
+                var hasRequestID = false
+                for field in head.fields {
+                    switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
+                    case .hopByHop: continue
+                    case .upgrade where !switching: continue
+                    case .upgrade, .forwardedFor, .forwarding, .endToEnd:
+                        if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                    }
+                    if !hasRequestID { hasRequestID = HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), requestIDHeader) }
+                    out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
+                    out.append("\r\n")
                 }
-                if !hasRequestID { hasRequestID = HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), requestIDHeader) }
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
-                out.writeStaticString("\r\n")
+                if !hasRequestID { out.appendField(requestIDHeader, requestID) }
+                if let setCookie { out.appendField("Set-Cookie", setCookie) }
+                if switching {
+                    out.append("Connection: upgrade\r\n")
+                } else if close {
+                    out.append("Connection: close\r\n")
+                } else if clientMinorVersion == 0 {
+                    out.append("Connection: keep-alive\r\n")
+                }
+                out.append("\r\n")
             }
         }
-        if !hasRequestID { writeField(&out, requestIDHeader, requestID) }
-        if let setCookie { writeField(&out, "Set-Cookie", setCookie) }
-        if switching {
-            out.writeStaticString("Connection: upgrade\r\n")
-        } else if close {
-            out.writeStaticString("Connection: close\r\n")
-        } else if clientMinorVersion == 0 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
         return out
     }
 
-    static func writeField(_ out: inout ByteBuffer, _ name: String, _ value: String) {
-        out.writeString(name)
-        out.writeStaticString(": ")
-        out.writeString(value)
-        out.writeStaticString("\r\n")
-    }
+    /// The most the fixed text of ``clientResponse(_:requestIDHeader:requestID:setCookie:close:clientMinorVersion:allocator:)``
+    /// adds: the `Connection` field and the empty line.
+    private static let addedResponseFieldsLength = 32
 }

@@ -650,20 +650,26 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard let context else { return 0 }
         let page = body.map { ErrorPage(body: $0) } ?? loop.runtime.errorPage(for: status, detail: detail)
         let length = page.body.utf8.count
-        var out = allocator.buffer(capacity: 160 + length)
-        out.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
-        for (name, value) in extraHeaders { HeaderRewriter.writeField(&out, name, value) }
-        HeaderRewriter.writeField(&out, "Content-Type", page.contentType)
-        HeaderRewriter.writeField(&out, "Content-Length", String(length))
-        if let requestID { HeaderRewriter.writeField(&out, loop.runtime.config.requestIDHeader, requestID) }
-        if close {
-            out.writeStaticString("Connection: close\r\n")
-        } else if head?.minorVersion == 0 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString("\r\n")
         let sendsBody = head?.isHEAD != true
-        if sendsBody { out.writeString(page.body) }
+        let statusLine = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
+        var fields = extraHeaders
+        fields.append(("Content-Type", page.contentType))
+        fields.append(("Content-Length", String(length)))
+        if let requestID { fields.append((loop.runtime.config.requestIDHeader, requestID)) }
+        // the fields, the Connection field (at most 24 bytes), the empty line and the body
+        let maximumLength = statusLine.utf8.count + fields.reduce(0) { $0 + HeadWriter.fieldLength($1.0, $1.1) } + 26 + length
+        var out = allocator.buffer(capacity: maximumLength)
+        out.writeHead(maximumLength: maximumLength) { out in
+            out.append(statusLine)
+            for (name, value) in fields { out.appendField(name, value) }
+            if close {
+                out.append("Connection: close\r\n")
+            } else if head?.minorVersion == 0 {
+                out.append("Connection: keep-alive\r\n")
+            }
+            out.append("\r\n")
+            if sendsBody { out.append(page.body) }
+        }
         batch.writeAndFlush(out, to: context, promise: nil)
         return sendsBody ? length : 0
     }

@@ -1,0 +1,59 @@
+import NIOCore
+
+/// Copies the pieces of a head Fulcrum writes (received bytes, literals, configured strings)
+/// straight into a buffer's memory. The whole head is one capacity reservation and one write on the
+/// buffer, instead of one `ByteBuffer` call, with its capacity and uniqueness checks, per piece.
+/// Made by ``NIOCore/ByteBuffer/writeHead(maximumLength:_:)``, which reserves room for the
+/// longest head the caller can write; going past it is a programming error and traps.
+struct HeadWriter {
+    private let base: UnsafeMutableRawPointer
+    private let capacity: Int
+    /// Bytes written so far.
+    private(set) var count = 0
+
+    fileprivate init(_ memory: UnsafeMutableRawBufferPointer) {
+        base = memory.baseAddress!
+        capacity = memory.count
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count <= capacity - count, "head longer than the room reserved for it")
+        if let source = bytes.baseAddress { (base + count).copyMemory(from: source, byteCount: bytes.count) }
+        count += bytes.count
+    }
+
+    mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func append(_ text: String) {
+        // native strings are contiguous; a bridged one is copied (does not happen on Linux)
+        if text.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) == nil {
+            Array(text.utf8).withUnsafeBytes { append($0) }
+        }
+    }
+
+    /// Appends `name: value` and its line end.
+    mutating func appendField(_ name: String, _ value: String) {
+        append(name)
+        append(": ")
+        append(value)
+        append("\r\n")
+    }
+
+    /// The room a field written by ``appendField(_:_:)`` takes.
+    static func fieldLength(_ name: String, _ value: String) -> Int {
+        name.utf8.count + value.utf8.count + 4
+    }
+}
+
+extension ByteBuffer {
+    /// Writes a head of at most `maximumLength` bytes with one ``HeadWriter``; writing more traps.
+    mutating func writeHead(maximumLength: Int, _ write: (inout HeadWriter) -> Void) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: maximumLength) { memory in
+            var writer = HeadWriter(UnsafeMutableRawBufferPointer(rebasing: memory.prefix(maximumLength)))
+            write(&writer)
+            return writer.count
+        }
+    }
+}
