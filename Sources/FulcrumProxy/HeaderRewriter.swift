@@ -52,20 +52,19 @@ enum HeaderRewriter {
         return names.contains { name in HTTPBytes.equalsIgnoringCase(raw, start, end, UnsafeRawBufferPointer(rebasing: raw[name.0..<name.1])) }
     }
 
-    /// The head sent to the node: the request line as received with version HTTP/1.1, hop-by-hop
-    /// fields removed (`Upgrade` kept for a protocol switch), forwarding fields set, and the
-    /// request ID added when the client sent none.
-    static func upstreamRequest(
+    /// Writes the head sent to the node to `out`: the request line as received with version
+    /// HTTP/1.1, hop-by-hop fields removed (`Upgrade` kept for a protocol switch), forwarding fields
+    /// set, and the request ID added when the client sent none.
+    static func writeUpstreamRequest(
         _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: String, generatedID: Bool,
-        allocator: ByteBufferAllocator
-    ) -> ByteBuffer {
+        to out: inout ByteBuffer
+    ) {
         // Each received line is copied at most once and never grows (the reader refuses a line
         // without its CR; the `X-Forwarded-For` values replace their lines); the host value twice.
         let hostValue = head.hostField.map { head.fields[$0] }
         let maximumLength = head.bytes.readableBytes
             + (hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0) + 2 * clientIP.utf8.count
             + (generatedID ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
-        var out = allocator.buffer(capacity: maximumLength)
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
@@ -104,26 +103,25 @@ enum HeaderRewriter {
                 out.append("\r\n")
             }
         }
-        return out
     }
 
-    /// The most the fixed text of ``upstreamRequest(_:clientIP:requestIDHeader:requestID:generatedID:allocator:)``
+    /// The most the fixed text of ``writeUpstreamRequest(_:clientIP:requestIDHeader:requestID:generatedID:to:)``
     /// adds: `Connection: upgrade`, the forwarding field names and line ends, the empty line.
     private static let addedRequestFieldsLength = 128
 
-    /// The head sent to the client: the node's status line as HTTP/1.1, its hop-by-hop fields
-    /// removed, the request ID added when the node sent none, a split's `Set-Cookie`, and
-    /// `Connection: close` (or `keep-alive` for an HTTP/1.0 client that keeps the connection).
-    static func clientResponse(
+    /// Writes the head sent to the client to `out`: the node's status line as HTTP/1.1, its
+    /// hop-by-hop fields removed, the request ID added when the node sent none, a split's
+    /// `Set-Cookie`, and `Connection: close` (or `keep-alive` for an HTTP/1.0 client that keeps the
+    /// connection).
+    static func writeClientResponse(
         _ head: ResponseHead, requestIDHeader: String, requestID: String, setCookie: String?, close: Bool, clientMinorVersion: Int,
-        allocator: ByteBufferAllocator
-    ) -> ByteBuffer {
+        to out: inout ByteBuffer
+    ) {
         // Each received line is copied at most once and never grows, except that a status line
         // without a reason gains the space before it.
         let maximumLength = head.bytes.readableBytes + 1
             + HeadWriter.fieldLength(requestIDHeader, requestID) + (setCookie.map { HeadWriter.fieldLength("Set-Cookie", $0) } ?? 0)
             + addedResponseFieldsLength
-        var out = allocator.buffer(capacity: maximumLength)
         let switching = head.status == 101
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
@@ -157,10 +155,9 @@ enum HeaderRewriter {
                 out.append("\r\n")
             }
         }
-        return out
     }
 
-    /// The most the fixed text of ``clientResponse(_:requestIDHeader:requestID:setCookie:close:clientMinorVersion:allocator:)``
+    /// The most the fixed text of ``writeClientResponse(_:requestIDHeader:requestID:setCookie:close:clientMinorVersion:to:)``
     /// adds: the `Connection` field and the empty line.
     private static let addedResponseFieldsLength = 32
 }

@@ -14,7 +14,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private let loop: LoopContext
     private var context: ChannelHandlerContext?
-    /// The channel's allocator, kept so that writing a head does not go through the channel.
+    /// The channel's allocator, kept so that writing a local response does not go through the channel.
     private var allocator = ByteBufferAllocator()
     private var state: ClientConnectionState = .idle
     private var readGate = ReadGate()
@@ -25,6 +25,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Set while ``readRequests()`` runs, so that an exchange ending inside it does not re-enter it.
     private var isReading = false
     private var batch = WriteBatch()
+    /// The buffer of the last head sent to a node, written into again once its exchange is over
+    /// and the upstream channel has written it.
+    private var lastUpstreamHead = ByteBuffer.noBytes
     private var clientIP = "-"
     /// When the node must have begun its response, while the loop's ``ResponseTimer`` watches.
     var responseDeadline = NIODeadline.uptimeNanoseconds(0)
@@ -293,9 +296,11 @@ final class ProxyHandler: ChannelDuplexHandler {
             slots.append(counter)
         }
 
-        let upstreamHead = HeaderRewriter.upstreamRequest(
+        var upstreamHead = lastUpstreamHead.takeForNextHead()
+        HeaderRewriter.writeUpstreamRequest(
             head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID,
-            generatedID: incomingID == nil, allocator: allocator)
+            generatedID: incomingID == nil, to: &upstreamHead)
+        lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange = Exchange(
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
@@ -501,11 +506,12 @@ final class ProxyHandler: ChannelDuplexHandler {
             loop.recordOutcome(exchange, status: head.status)
             exchange.upstreamKeepAlive = head.keepAlive
             exchange.closesClient = !exchange.clientKeepAlive || loop.isDraining || head.framing == .untilClose
-            let response = HeaderRewriter.clientResponse(
-                head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
-                setCookie: exchange.setCookie, close: exchange.closesClient, clientMinorVersion: exchange.head.minorVersion,
-                allocator: allocator)
-            batch.writeOwned(response, to: context)
+            batch.writeHead(to: context) { out in
+                HeaderRewriter.writeClientResponse(
+                    head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
+                    setCookie: exchange.setCookie, close: exchange.closesClient, clientMinorVersion: exchange.head.minorVersion,
+                    to: &out)
+            }
             if head.status == 101 {
                 finish(exchange, status: 101)
                 startTunnel(upstream)

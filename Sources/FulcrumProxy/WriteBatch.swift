@@ -8,14 +8,21 @@ struct WriteBatch {
     /// Body parts are copied behind the head they follow while the result stays within this size.
     static let coalescedLimit = 4096
 
-    /// A buffer Fulcrum made itself (a head), still open for small parts to be appended.
+    /// A head Fulcrum made, still open for small parts to be appended.
     private var open: ByteBuffer?
     private var hasUnflushedWrites = false
 
-    /// Queues a buffer Fulcrum made itself: small parts written after it are appended to it.
-    mutating func writeOwned(_ bytes: ByteBuffer, to context: ChannelHandlerContext) {
+    /// The buffer of the last head, written into again by ``writeHead(to:_:)`` once the channel
+    /// has let go of it: a connection does not allocate a buffer per response.
+    private var lastHead = ByteBuffer.noBytes
+
+    /// Queues a head Fulcrum makes (`make` writes it to an empty buffer): small parts written
+    /// after it are appended to it.
+    mutating func writeHead(to context: ChannelHandlerContext, _ make: (inout ByteBuffer) -> Void) {
         closeOpen(context)
-        open = bytes
+        var head = lastHead.takeForNextHead()
+        make(&head)
+        open = head
         hasUnflushedWrites = true
     }
 
@@ -49,6 +56,7 @@ struct WriteBatch {
     private mutating func closeOpen(_ context: ChannelHandlerContext) {
         guard let bytes = open else { return }
         open = nil
+        lastHead.keepForNextHead(bytes)
         context.write(NIOAny(bytes), promise: nil)
     }
 }

@@ -68,9 +68,10 @@ import Testing
     }
 
     static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", generatedID: Bool = true) -> String {
-        String(buffer: HeaderRewriter.upstreamRequest(
-            head, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: "id1", generatedID: generatedID,
-            allocator: ByteBufferAllocator()))
+        var out = ByteBuffer()
+        HeaderRewriter.writeUpstreamRequest(
+            head, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: "id1", generatedID: generatedID, to: &out)
+        return String(buffer: out)
     }
 
     @Test func upstreamHeadRemovesHopByHopAndAddsForwardingHeaders() throws {
@@ -104,9 +105,11 @@ import Testing
 
     static func clientText(_ response: String, close: Bool, clientMinorVersion: Int = 1, setCookie: String? = nil) throws -> String {
         let head = try ResponseHead(parsing: ByteBuffer(string: response), toHEAD: false)
-        return String(buffer: HeaderRewriter.clientResponse(
+        var out = ByteBuffer()
+        HeaderRewriter.writeClientResponse(
             head, requestIDHeader: "X-Request-ID", requestID: "r", setCookie: setCookie, close: close,
-            clientMinorVersion: clientMinorVersion, allocator: ByteBufferAllocator()))
+            clientMinorVersion: clientMinorVersion, to: &out)
+        return String(buffer: out)
     }
 
     @Test func responseHeadsLoseHopByHopFieldsAndGainTheRequestID() throws {

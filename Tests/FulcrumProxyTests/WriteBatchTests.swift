@@ -47,7 +47,7 @@ import Testing
     @Test func aHeadAndASmallBodyLeaveAsOneBuffer() throws {
         let (channel, recorder, context) = try Self.setUp()
         var batch = WriteBatch()
-        batch.writeOwned(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), to: context)
+        batch.writeHead(to: context) { $0.writeString("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n") }
         batch.write(ByteBuffer(string: "he"), to: context)
         batch.write(ByteBuffer(string: "llo"), to: context)
         batch.flush(context)
@@ -60,7 +60,7 @@ import Testing
         let (channel, recorder, context) = try Self.setUp()
         var batch = WriteBatch()
         let large = String(repeating: "x", count: WriteBatch.coalescedLimit)
-        batch.writeOwned(ByteBuffer(string: "HEAD\r\n"), to: context)
+        batch.writeHead(to: context) { $0.writeString("HEAD\r\n") }
         batch.write(ByteBuffer(string: large), to: context)
         batch.write(ByteBuffer(string: "tail"), to: context)  // nothing is open any more
         batch.flush(context)
@@ -82,11 +82,42 @@ import Testing
     @Test func writeAndFlushSendsWhatIsQueuedFirst() throws {
         let (channel, recorder, context) = try Self.setUp()
         var batch = WriteBatch()
-        batch.writeOwned(ByteBuffer(string: "head"), to: context)
+        batch.writeHead(to: context) { $0.writeString("head") }
         batch.write(ByteBuffer(string: "+body"), to: context)
         batch.writeAndFlush(ByteBuffer(string: "last"), to: context, promise: nil)
         batch.flush(context)  // everything went with writeAndFlush
         #expect(recorder.flushes == 1)
         #expect(try Self.sent(channel) == ["head+body", "last"])
+    }
+
+    /// The address of a buffer's bytes.
+    static func memory(_ buffer: ByteBuffer) -> UnsafeRawPointer? {
+        buffer.withUnsafeReadableBytes { $0.baseAddress }
+    }
+
+    @Test func aHeadIsWrittenIntoTheLastHeadsMemoryOnceNothingHoldsIt() throws {
+        let (channel, _, context) = try Self.setUp()
+        var batch = WriteBatch()
+        batch.writeHead(to: context) { $0.writeString("first head") }
+        batch.flush(context)
+        let first = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        let firstMemory = Self.memory(first)
+        // while the first head is still held (a write not yet done), the second gets memory of its own
+        batch.writeHead(to: context) { $0.writeString("second") }
+        batch.flush(context)
+        let second = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: first) == "first head" && String(buffer: second) == "second")
+        #expect(Self.memory(second) != firstMemory)
+        // once the second is released, the third is written into its memory; a block of the same
+        // size is allocated meanwhile, so malloc cannot hand the same address back by chance
+        let secondMemory = Self.memory(second)
+        let secondCapacity = second.capacity
+        _ = consume second
+        let sameSize = ByteBufferAllocator().buffer(capacity: secondCapacity)
+        batch.writeHead(to: context) { $0.writeString("third") }
+        batch.flush(context)
+        let third = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        #expect(String(buffer: third) == "third" && Self.memory(third) == secondMemory)
+        #expect(sameSize.capacity == secondCapacity)
     }
 }

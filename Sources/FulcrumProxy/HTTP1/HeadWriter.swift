@@ -48,6 +48,25 @@ struct HeadWriter {
 }
 
 extension ByteBuffer {
+    /// Heads whose buffer is kept for the next head: most are far smaller; a rare large one is
+    /// not kept, so idle connections do not hold its memory.
+    static let reusedHeadCapacity = 4096
+
+    /// Takes the buffer for writing the next head into: empty, in the same memory when nothing
+    /// else holds it any more (the channel has written it and its exchange is over), in new
+    /// memory otherwise. Leaves ``noBytes`` behind.
+    mutating func takeForNextHead() -> ByteBuffer {
+        var taken = ByteBuffer.noBytes
+        swap(&taken, &self)
+        taken.clear()
+        return taken
+    }
+
+    /// Keeps `head`'s buffer for ``takeForNextHead()`` unless it grew large.
+    mutating func keepForNextHead(_ head: ByteBuffer) {
+        if head.capacity <= Self.reusedHeadCapacity { self = head }
+    }
+
     /// Writes a head of at most `maximumLength` bytes with one ``HeadWriter``; writing more traps.
     mutating func writeHead(maximumLength: Int, _ write: (inout HeadWriter) -> Void) {
         writeWithUnsafeMutableBytes(minimumWritableBytes: maximumLength) { memory in
