@@ -122,30 +122,43 @@ final class ProxyHandler: ChannelDuplexHandler {
     }
 
     private func handle(_ part: HTTPPart<RequestHead>) {
-        switch (state, part) {
-        case (.idle, .head(let head)):
+        switch part {
+        case .head(let head):
+            guard case .idle = state else {
+                // a head while a request is in progress: the reader cannot produce it
+                return closeConnection()
+            }
             start(head)
-        case (.acquiring(let exchange), .body(let body)):
-            exchange.requestBytes += body.readableBytes
-            exchange.buffered.append(body)
-        case (.acquiring(let exchange), .end):
-            exchange.requestEnded = true
-        case (.proxying(let exchange, let upstream), .body(let body)):
-            exchange.requestBytes += body.readableBytes
-            exchange.bodyStreamed = true
-            upstream.write(body)
-            if !upstream.isWritable { readGate.pause() }
-        case (.proxying(let exchange, let upstream), .end):
-            exchange.requestEnded = true
-            upstream.flush()
-            armResponseTimeout(exchange, upstream)
-        case (.answeredLocally(let close), .end):
-            afterLocalResponse(close: close)
-        case (.answeredLocally, .body), (.closed, _), (.tunneling, _):
-            break
-        default:
-            // a head while a request is in progress: the reader cannot produce it
-            closeConnection()
+        case .body(let body):
+            switch state {
+            case .acquiring(let exchange):
+                exchange.requestBytes += body.readableBytes
+                exchange.buffered.append(body)
+            case .proxying(let exchange, let upstream):
+                exchange.requestBytes += body.readableBytes
+                exchange.bodyStreamed = true
+                upstream.write(body)
+                if !upstream.isWritable { readGate.pause() }
+            case .answeredLocally, .closed, .tunneling:
+                break
+            case .idle:
+                closeConnection()  // a body without a head: the reader cannot produce it
+            }
+        case .end:
+            switch state {
+            case .acquiring(let exchange):
+                exchange.requestEnded = true
+            case .proxying(let exchange, let upstream):
+                exchange.requestEnded = true
+                upstream.flush()
+                armResponseTimeout(exchange, upstream)
+            case .answeredLocally(let close):
+                afterLocalResponse(close: close)
+            case .closed, .tunneling:
+                break
+            case .idle:
+                closeConnection()  // an end without a head: the reader cannot produce it
+            }
         }
     }
 
@@ -518,7 +531,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             }
         case .body(let body):
             exchange.responseBytes += body.readableBytes
-            write(body)
+            batch.write(body, to: context)
             if !context.channel.isWritable { upstream.pauseReading() }
         case .end:
             let now = NIODeadline.now()  // one clock reading for the pool, the statistics and idleness
@@ -532,7 +545,7 @@ final class ProxyHandler: ChannelDuplexHandler {
             if exchange.closesClient || loop.isDraining || !exchange.requestEnded {
                 closeConnection(afterFlushing: true)
             } else {
-                flush()  // the upstream is detached, so its read-complete will not flush for us
+                batch.flush(context)  // the upstream is detached, so its read-complete will not flush for us
                 becomeIdle(now: now)
             }
         }

@@ -54,18 +54,19 @@ final class UpstreamHandler: ChannelDuplexHandler {
         }
         if isTunnel { return exchange.tunnelReceived(bytes) }
         if unread.readableBytes == 0 { unread = bytes } else { unread.writeBuffer(&bytes) }
-        while let current = self.exchange, !isTunnel {
+        // parts go to the exchange while it stays attached (the end of its response detaches it)
+        while self.exchange === exchange, !isTunnel {
             let part: HTTPPart<ResponseHead>?
             do {
                 part = try reader.next(&unread)
             } catch {
                 unread = ByteBuffer.noBytes
-                current.upstreamFailed(self, error: error)
+                exchange.upstreamFailed(self, error: error)
                 context.close(promise: nil)
                 return
             }
             guard let part else { break }
-            current.upstreamReceived(part, from: self)
+            exchange.upstreamReceived(part, from: self)
         }
         let leftover = unread
         unread = ByteBuffer.noBytes  // lets the last read buffer go
