@@ -10,7 +10,7 @@ final class Exchange {
     let upstreamHead: ByteBuffer
     let runtime: RuntimeConfig
     let decision: RouteDecision
-    let requestID: String
+    let requestID: RequestID
     let start: NIODeadline
     let clientKeepAlive: Bool
     /// The node currently tried.
@@ -45,7 +45,7 @@ final class Exchange {
     /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
     var heldSlots: [ManagedAtomic<Int>] = []
 
-    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: String) {
+    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
         self.head = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime

@@ -56,15 +56,14 @@ enum HeaderRewriter {
     /// HTTP/1.1, hop-by-hop fields removed (`Upgrade` kept for a protocol switch), forwarding fields
     /// set, and the request ID added when the client sent none.
     static func writeUpstreamRequest(
-        _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: String, generatedID: Bool,
-        to out: inout ByteBuffer
+        _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: RequestID, to out: inout ByteBuffer
     ) {
         // Each received line is copied at most once and never grows (the reader refuses a line
         // without its CR; the `X-Forwarded-For` values replace their lines); the host value twice.
         let hostValue = head.hostField.map { head.fields[$0] }
         let maximumLength = head.bytes.readableBytes
             + (hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0) + 2 * clientIP.utf8.count
-            + (generatedID ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
+            + (requestID.isGenerated ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
@@ -99,13 +98,13 @@ enum HeaderRewriter {
                 out.append("X-Real-IP: ")
                 out.append(clientIP)
                 out.append("\r\n")
-                if generatedID { out.appendField(requestIDHeader, requestID) }
+                if requestID.isGenerated { out.appendField(requestIDHeader, requestID) }
                 out.append("\r\n")
             }
         }
     }
 
-    /// The most the fixed text of ``writeUpstreamRequest(_:clientIP:requestIDHeader:requestID:generatedID:to:)``
+    /// The most the fixed text of ``writeUpstreamRequest(_:clientIP:requestIDHeader:requestID:to:)``
     /// adds: `Connection: upgrade`, the forwarding field names and line ends, the empty line.
     private static let addedRequestFieldsLength = 128
 
@@ -114,7 +113,7 @@ enum HeaderRewriter {
     /// `Set-Cookie`, and `Connection: close` (or `keep-alive` for an HTTP/1.0 client that keeps the
     /// connection).
     static func writeClientResponse(
-        _ head: ResponseHead, requestIDHeader: String, requestID: String, setCookie: String?, close: Bool, clientMinorVersion: Int,
+        _ head: ResponseHead, requestIDHeader: String, requestID: RequestID, setCookie: String?, close: Bool, clientMinorVersion: Int,
         to out: inout ByteBuffer
     ) {
         // Each received line is copied at most once and never grows, except that a status line

@@ -220,8 +220,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         let runtime = loop.runtime
         let request = HeadRoutingRequest(head: head, clientIP: clientIP[...])
         let requestIDHeader = runtime.config.requestIDHeader
-        let incomingID = head.header(requestIDHeader).map(String.init)
-        let requestID = incomingID ?? RequestID.make(using: &loop.random)
+        let requestID = head.header(requestIDHeader).map { RequestID.received(String($0)) } ?? .generate(using: &loop.random)
 
         guard let routed = runtime.router.route(request) else {
             answerLocally(.notFound, head: head, requestID: requestID, decision: nil)
@@ -311,8 +310,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
         var upstreamHead = lastUpstreamHead.takeForNextHead()
         HeaderRewriter.writeUpstreamRequest(
-            head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID,
-            generatedID: incomingID == nil, to: &upstreamHead)
+            head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange = Exchange(
             head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
@@ -358,7 +356,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// Applies a rate limiter's decision: true to go on (after `delay` at the latest), false when
     /// a 429 was sent.
     private func admit(
-        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: RequestHead, requestID: String, decision: RouteDecision, delay: inout Int64
+        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: RequestHead, requestID: RequestID, decision: RouteDecision, delay: inout Int64
     ) -> Bool {
         switch outcome {
         case .untracked, .limited(.allowed):
@@ -624,13 +622,13 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
-            route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID,
+            route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID.text,
             retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
 
     /// Answers with Fulcrum's own response; `decision` is the route taken, `nil` when none matched.
     private func answerLocally(
-        _ status: HTTPResponseStatus, head: RequestHead, requestID: String, decision: RouteDecision?, detail: String? = nil,
+        _ status: HTTPResponseStatus, head: RequestHead, requestID: RequestID, decision: RouteDecision?, detail: String? = nil,
         body: String? = nil, extraHeaders: [(String, String)] = []
     ) {
         let start = NIODeadline.now()
@@ -642,7 +640,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: start,
-            route: decision.map { loop.runtime.router.routeName($0) } ?? "-", node: "-", requestID: requestID)
+            route: decision.map { loop.runtime.router.routeName($0) } ?? "-", node: "-", requestID: requestID.text)
     }
 
     /// Counts a response Fulcrum made itself in the traffic statistics.
@@ -663,7 +661,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// body's length.
     @discardableResult
     private func writeLocalResponse(
-        _ status: HTTPResponseStatus, head: RequestHead?, requestID: String? = nil, close: Bool, detail: String? = nil,
+        _ status: HTTPResponseStatus, head: RequestHead?, requestID: RequestID? = nil, close: Bool, detail: String? = nil,
         body: String? = nil, extraHeaders: [(String, String)] = []
     ) -> Int {
         guard let context else { return 0 }
@@ -674,7 +672,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         var fields = extraHeaders
         fields.append(("Content-Type", page.contentType))
         fields.append(("Content-Length", String(length)))
-        if let requestID { fields.append((loop.runtime.config.requestIDHeader, requestID)) }
+        if let requestID { fields.append((loop.runtime.config.requestIDHeader, requestID.text)) }
         // the fields, the Connection field (at most 24 bytes), the empty line and the body
         let maximumLength = statusLine.utf8.count + fields.reduce(0) { $0 + HeadWriter.fieldLength($1.0, $1.1) } + 26 + length
         var out = allocator.buffer(capacity: maximumLength)

@@ -67,10 +67,9 @@ import Testing
         try RequestHead(parsing: ByteBuffer(string: text))
     }
 
-    static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", generatedID: Bool = true) -> String {
+    static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", requestID: RequestID = .generated(0xa1)) -> String {
         var out = ByteBuffer()
-        HeaderRewriter.writeUpstreamRequest(
-            head, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: "id1", generatedID: generatedID, to: &out)
+        HeaderRewriter.writeUpstreamRequest(head, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: requestID, to: &out)
         return String(buffer: out)
     }
 
@@ -86,7 +85,7 @@ import Testing
             X-Forwarded-Proto: http\r
             X-Forwarded-Host: shop.example.com\r
             X-Real-IP: 10.0.0.7\r
-            X-Request-ID: id1\r
+            X-Request-ID: 00000000000000a1\r
             \r
 
             """)
@@ -95,9 +94,9 @@ import Testing
     @Test func upgradeRequestsKeepUpgradeHeaders() throws {
         let head = try Self.requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Request-ID: x\r\n\r\n")
         #expect(head.isUpgrade)
-        let text = Self.upstreamText(head, clientIP: "::1", generatedID: false)
+        let text = Self.upstreamText(head, clientIP: "::1", requestID: .received("x"))
         #expect(text.hasPrefix("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nX-Request-ID: x\r\nConnection: upgrade\r\n"))
-        #expect(!text.contains("id1"))
+        #expect(text.split(separator: "\r\n").filter { $0.hasPrefix("X-Request-ID") } == ["X-Request-ID: x"])
         // without Connection: upgrade, Upgrade is just a hop-by-hop header
         let plain = try Self.requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n")
         #expect(!plain.isUpgrade && !Self.upstreamText(plain).contains("Upgrade"))
@@ -107,7 +106,7 @@ import Testing
         let head = try ResponseHead(parsing: ByteBuffer(string: response), toHEAD: false)
         var out = ByteBuffer()
         HeaderRewriter.writeClientResponse(
-            head, requestIDHeader: "X-Request-ID", requestID: "r", setCookie: setCookie, close: close,
+            head, requestIDHeader: "X-Request-ID", requestID: .received("r"), setCookie: setCookie, close: close,
             clientMinorVersion: clientMinorVersion, to: &out)
         return String(buffer: out)
     }

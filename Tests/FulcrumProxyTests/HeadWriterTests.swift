@@ -31,4 +31,16 @@ struct HeadWriterTests {
         #expect(try HandlerTests.clientText("HTTP/1.1 503\r\n\r\n", close: true)
             == "HTTP/1.1 503 \r\nX-Request-ID: r\r\nConnection: close\r\n\r\n")
     }
+
+    @Test func aGeneratedRequestIDIsSixteenHexDigitsWrittenWithoutAString() {
+        let id = RequestID.generated(0x0123_4567_89ab_cdef)
+        #expect(id.text == "0123456789abcdef" && id.length == 16)
+        #expect(RequestID.generated(0xa1).text == "00000000000000a1")
+        var buffer = ByteBuffer()
+        buffer.writeHead(maximumLength: HeadWriter.fieldLength("X-Request-ID", id)) { out in
+            out.appendField("X-Request-ID", id)
+        }
+        #expect(String(buffer: buffer) == "X-Request-ID: 0123456789abcdef\r\n")
+        #expect(RequestID.received("trace-1").text == "trace-1" && !RequestID.received("trace-1").isGenerated)
+    }
 }
