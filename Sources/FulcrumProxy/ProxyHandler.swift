@@ -124,11 +124,14 @@ final class ProxyHandler: ChannelDuplexHandler {
     private func handle(_ part: HTTPPart<RequestHead>) {
         switch part {
         case .head(let head):
-            guard case .idle = state else {
-                // a head while a request is in progress: the reader cannot produce it
-                return closeConnection()
+            switch state {
+            case .idle:
+                start(head)
+            case .closed, .tunneling:
+                break
+            case .acquiring, .proxying, .answeredLocally:
+                closeConnection()  // a head while a request is in progress: the reader cannot produce it
             }
-            start(head)
         case .body(let body):
             switch state {
             case .acquiring(let exchange):
