@@ -14,8 +14,6 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     private let loop: LoopContext
     private var context: ChannelHandlerContext?
-    /// The channel's allocator, kept so that writing a local response does not go through the channel.
-    private var allocator = ByteBufferAllocator()
     private var state: ClientConnectionState = .idle
     private var readGate = ReadGate()
     private var reader = RequestReader()
@@ -44,7 +42,6 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        allocator = context.channel.allocator
         if context.channel.isActive { registerConnection(context) }
     }
 
@@ -678,7 +675,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if let requestID { fields.append((loop.runtime.config.requestIDHeader, requestID.text)) }
         // the fields, the Connection field (at most 24 bytes), the empty line and the body
         let maximumLength = statusLine.utf8.count + fields.reduce(0) { $0 + HeadWriter.fieldLength($1.0, $1.1) } + 26 + length
-        var out = allocator.buffer(capacity: maximumLength)
+        var out = context.channel.allocator.buffer(capacity: maximumLength)
         out.writeHead(maximumLength: maximumLength) { out in
             out.append(statusLine)
             for (name, value) in fields { out.appendField(name, value) }

@@ -3,7 +3,7 @@ import FulcrumCore
 /// A request's ID, sent to the node and back to the client: the one the client sent, or one
 /// Fulcrum generated, 16 lowercase hex digits (64 random bits from the loop's generator). A
 /// generated ID stays a number until it is written, so generating one allocates nothing.
-enum RequestID {
+enum RequestID: HeadFieldValue {
     case received(String)
     case generated(UInt64)
 
@@ -56,20 +56,5 @@ enum RequestID {
                 out.append(UnsafeRawBufferPointer(digits))
             }
         }
-    }
-}
-
-extension HeadWriter {
-    /// Appends the request-ID field `name: id` and its line end.
-    mutating func appendField(_ name: String, _ id: RequestID) {
-        append(name)
-        append(": ")
-        id.write(to: &self)
-        append("\r\n")
-    }
-
-    /// The room a field written by ``appendField(_:_:)-(_,RequestID)`` takes.
-    static func fieldLength(_ name: String, _ id: RequestID) -> Int {
-        name.utf8.count + id.length + 4
     }
 }

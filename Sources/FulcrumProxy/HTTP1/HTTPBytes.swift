@@ -38,11 +38,15 @@ enum HTTPBytes {
     /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case.
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) -> Bool {
         guard end - start == name.utf8.count else { return false }
-        // native strings are contiguous; a bridged one is copied (does not happen on Linux)
-        if let equal = name.utf8.withContiguousStorageIfAvailable({ equalsIgnoringCase(bytes, start, end, UnsafeRawBufferPointer($0)) }) {
-            return equal
-        }
-        return Array(name.utf8).withUnsafeBytes { equalsIgnoringCase(bytes, start, end, $0) }
+        return withBytes(of: name) { equalsIgnoringCase(bytes, start, end, $0) }
+    }
+
+    /// Calls `body` with the UTF-8 bytes of `text`: in place for a native string, copied for a
+    /// bridged one (which does not happen on Linux).
+    @inline(__always)
+    static func withBytes<Result>(of text: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        if let result = text.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return result }
+        return Array(text.utf8).withUnsafeBytes(body)
     }
 
     /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case: the one comparison loop.

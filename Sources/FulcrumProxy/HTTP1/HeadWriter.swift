@@ -27,24 +27,34 @@ struct HeadWriter {
     }
 
     mutating func append(_ text: String) {
-        // native strings are contiguous; a bridged one is copied (does not happen on Linux)
-        if text.utf8.withContiguousStorageIfAvailable({ append(UnsafeRawBufferPointer($0)) }) == nil {
-            Array(text.utf8).withUnsafeBytes { append($0) }
-        }
+        HTTPBytes.withBytes(of: text) { append($0) }
     }
 
     /// Appends `name: value` and its line end.
-    mutating func appendField(_ name: String, _ value: String) {
+    mutating func appendField(_ name: String, _ value: some HeadFieldValue) {
         append(name)
         append(": ")
-        append(value)
+        value.write(to: &self)
         append("\r\n")
     }
 
     /// The room a field written by ``appendField(_:_:)`` takes.
-    static func fieldLength(_ name: String, _ value: String) -> Int {
-        name.utf8.count + value.utf8.count + 4
+    static func fieldLength(_ name: String, _ value: some HeadFieldValue) -> Int {
+        name.utf8.count + value.length + 4
     }
+}
+
+/// A field value Fulcrum writes into a head (``HeadWriter/appendField(_:_:)``), whose length is
+/// known before it is written.
+protocol HeadFieldValue {
+    /// The bytes the value takes.
+    var length: Int { get }
+    func write(to out: inout HeadWriter)
+}
+
+extension String: HeadFieldValue {
+    var length: Int { utf8.count }
+    func write(to out: inout HeadWriter) { out.append(self) }
 }
 
 extension ByteBuffer {
