@@ -13,16 +13,12 @@ duration=${WRK_SECONDS:-8}
 run=$(mktemp -d /tmp/fulcrum-ab-XXXXXX)
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
-for port in 18281 18282 18283 18284; do
-  nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"
-  taskset -cp 1 "${pids[-1]}" > /dev/null
-done
+bench_backends 18281 18282 18283 18284
 sleep 0.5
 measure() {  # binary label
-  PORT=18280 WORKERS=1 BACKENDS=127.0.0.1:18281,127.0.0.1:18282,127.0.0.1:18283,127.0.0.1:18284 \
-    FULCRUM_BIN=$1 taskset -c 1 "$root/bench/fulcrum-serve.sh" &
+  PORT=18280 WORKERS=1 BACKENDS=$(IFS=,; echo "${backends[*]}") FULCRUM_BIN=$1 taskset -c 1 "$root/bench/fulcrum-serve.sh" &
   local pid=$!
-  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18280/ && break; sleep 0.1; done
+  wait_until_serving http://127.0.0.1:18280/
   taskset -c 0 wrk -t1 -c"$connections" -d2s http://127.0.0.1:18280/ > /dev/null
   taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency http://127.0.0.1:18280/ > "$run/out"
   kill $pid; wait $pid 2> /dev/null || true

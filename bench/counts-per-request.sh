@@ -27,7 +27,7 @@ for index in "${!binaries[@]}"; do
   PORT=18591 WORKERS=1 BACKENDS=127.0.0.1:18581,127.0.0.1:18582 FULCRUM_BIN=${binaries[$index]} "$root/bench/fulcrum-serve.sh" &
   server=$!
   pids+=($server)
-  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18591/ && break; sleep 0.1; done
+  wait_until_serving http://127.0.0.1:18591/
   wrk -t1 -c20 -d1s http://127.0.0.1:18591/ > /dev/null
   perf stat -x, -e probe_libc:malloc,probe_libswiftCore:swift_retain,probe_libswiftCore:swift_release,probe_libswiftCore:swift_beginAccess \
     -p $server -o "$run/stat" -- sleep 4 &

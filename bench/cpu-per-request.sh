@@ -24,12 +24,7 @@ if [[ -n ${RELAY:-} ]]; then
 fi
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
-backends=()
-for port in 18481 18482 18483 18484; do
-  nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"
-  taskset -cp 1 "${pids[-1]}" > /dev/null
-  backends+=("127.0.0.1:$port")
-done
+bench_backends 18481 18482 18483 18484
 mkdir -p "$run/proxy/logs"
 cat > "$run/proxy/nginx.conf" <<CONF
 worker_processes 1;
@@ -70,7 +65,7 @@ for round in $(seq "$rounds"); do
   if [[ -n $relay ]]; then
     PORT=18492 BACKENDS=$(IFS=,; echo "${backends[*]}") taskset -c 1 "$relay" > /dev/null &
     server=$!
-    for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18492/ && break; sleep 0.1; done
+    wait_until_serving http://127.0.0.1:18492/
     measure nio-relay http://127.0.0.1:18492/ $server
     kill $server; wait $server 2> /dev/null || true
   fi
@@ -78,7 +73,7 @@ for round in $(seq "$rounds"); do
     PORT=18491 WORKERS=1 BACKENDS=$(IFS=,; echo "${backends[*]}") FULCRUM_BIN=${binaries[$index]} \
       taskset -c 1 "$root/bench/fulcrum-serve.sh" &
     server=$!
-    for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18491/ && break; sleep 0.1; done
+    wait_until_serving http://127.0.0.1:18491/
     measure "fulcrum-$((index + 1))" http://127.0.0.1:18491/ $server
     kill $server; wait $server 2> /dev/null || true
   done

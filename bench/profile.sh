@@ -12,13 +12,11 @@ duration=${SECONDS_:-10}
 run=$(mktemp -d /tmp/fulcrum-profile-XXXXXX)
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
-for port in 18181 18182 18183 18184; do nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"; done
-for port in 18182 18183 18184; do taskset -cp 1 "${pids[-1]}" > /dev/null; done
+bench_backends 18181 18182 18183 18184
 sleep 0.5
-PORT=18180 WORKERS=1 BACKENDS=127.0.0.1:18181,127.0.0.1:18182,127.0.0.1:18183,127.0.0.1:18184 \
-  taskset -c 1 "$root/bench/fulcrum-serve.sh" &
+PORT=18180 WORKERS=1 BACKENDS=$(IFS=,; echo "${backends[*]}") taskset -c 1 "$root/bench/fulcrum-serve.sh" &
 pids+=($!)
-for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:18180/ && break; sleep 0.1; done
+wait_until_serving http://127.0.0.1:18180/
 fulcrum=$(pgrep -n -f "fulcrum serve --config /tmp/fulcrum-bench")
 taskset -c 0 wrk -t1 -c"$connections" -d2s http://127.0.0.1:18180/ > /dev/null
 perf record -F 2000 -g -p "$fulcrum" -o "$run/perf.data" -- sleep "$duration" 2> /dev/null &
