@@ -1,6 +1,8 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Testing
 
 /// Large bodies, upgrades, reloads and drains through a running proxy.
@@ -48,6 +50,51 @@ import Testing
         #expect(download.bodyBytes == total)
         #expect(downloadGrowth < 64 << 20, "resident memory grew by \(downloadGrowth >> 20) MiB while downloading 256 MiB")
         await client.close()
+        await fixture.stop()
+    }
+
+    /// A client connection that reads nothing (its receive buffer fills and stays full).
+    static func nonReadingConnection(port: Int) async throws -> Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// Backpressure towards the node: while the client reads nothing, the proxy stops reading the
+    /// node's response, so the node can only send what the socket buffers on the way hold.
+    @Test func aClientThatStopsReadingHoldsTheNodeBack() async throws {
+        let fixture = try await Self.fixture("stall-download")
+        let channel = try await Self.nonReadingConnection(port: fixture.port)
+        try await channel.writeAndFlush(ByteBuffer(string: "GET /download/\(1 << 30) HTTP/1.1\r\nHost: x\r\n\r\n"))
+        try await Task.sleep(for: .seconds(1))
+        let sent = fixture.backends["stall-download"]!.downloadBytesSent
+        #expect(sent > 0, "the download did not start")
+        #expect(sent < 64 << 20, "the node sent \(sent >> 20) MiB to a client that reads nothing")
+        try await channel.close()
+        await fixture.stop()
+    }
+
+    /// Backpressure towards the client: while the node reads nothing, the proxy stops reading the
+    /// request body, so the client can only write what the socket buffers on the way hold.
+    @Test func aNodeThatStopsReadingHoldsTheClientBack() async throws {
+        let fixture = try await Self.fixture("stall-upload")
+        let channel = try await Self.nonReadingConnection(port: fixture.port)
+        try await channel.writeAndFlush(ByteBuffer(string: "POST /stall HTTP/1.1\r\nHost: x\r\nContent-Length: \(1 << 30)\r\n\r\n"))
+        let written = NIOLockedValueBox(0)
+        let writer = Task {
+            let piece = ByteBuffer(repeating: UInt8(ascii: "x"), count: 65_536)
+            while !Task.isCancelled {
+                try await channel.writeAndFlush(piece)  // completes once the piece is in the socket
+                written.withLockedValue { $0 += piece.readableBytes }
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+        let sent = written.withLockedValue { $0 }
+        #expect(sent > 0, "the upload did not start")
+        #expect(sent < 64 << 20, "the client wrote \(sent >> 20) MiB to a node that reads nothing")
+        writer.cancel()
+        try await channel.close()
+        _ = await writer.result
         await fixture.stop()
     }
 

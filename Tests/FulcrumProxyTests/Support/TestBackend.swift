@@ -7,7 +7,8 @@ import NIOWebSocket
 /// A real HTTP server on 127.0.0.1 whose behaviour the path chooses:
 /// `/slow/MS` answers after MS milliseconds (`/slowon/NAME/MS`: only the backend NAME), `/status/CODE`
 /// answers CODE (`/failon/NAME`: 500 from the backend NAME only), `/upload` counts the
-/// body bytes it receives, `/download/BYTES` streams BYTES bytes, `/ws` accepts a WebSocket and
+/// body bytes it receives, `/stall` stops reading at its head and never answers, `/download/BYTES`
+/// streams BYTES bytes (counted in ``downloadBytesSent``), `/ws` accepts a WebSocket and
 /// echoes text frames, `Expect: 100-continue` gets a 100 first; anything else answers with the
 /// backend's name and the request headers it saw (one `name: value` per line).
 final class TestBackend: Sendable {
@@ -64,6 +65,12 @@ final class TestBackend: Sendable {
     /// Requests this backend has received.
     var requests: Int { counterBox.withLockedValue { $0 } }
 
+    /// Download body bytes written to the socket per backend name.
+    static let downloadBytesSent = NIOLockedValueBox<[String: Int]>([:])
+
+    /// Download body bytes this backend has written to its connections so far.
+    var downloadBytesSent: Int { Self.downloadBytesSent.withLockedValue { $0[name, default: 0] } }
+
     /// Stops like a killed process: the listener and every accepted connection close.
     func stop() async {
         try? await channel.close()
@@ -101,6 +108,10 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
             self.head = head
             received = 0
             counter.withLockedValue { $0 += 1 }
+            if head.uri == "/stall" {  // reads nothing more: the request body backs up towards the client
+                context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+                return
+            }
             if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
@@ -142,7 +153,7 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
             var headers = HTTPHeaders([("X-Backend", name), ("Content-Length", String(total))])
             headers.add(name: "Content-Type", value: "application/octet-stream")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            Downloader(total: total, context: context).next()
+            Downloader(name: name, total: total, context: context).next()
         default:
             var lines = "\(name)\n"
             for (field, value) in head.headers { lines += "\(field.lowercased()): \(value)\n" }
@@ -163,6 +174,7 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
 /// Streams a response body in 64 KiB pieces, waiting for each write before the next, so the
 /// backend never holds more than one piece.
 private struct Downloader {
+    let name: String
     let total: Int
     let context: ChannelHandlerContext
 
@@ -177,6 +189,7 @@ private struct Downloader {
         // Continue from a fresh stack frame: writes that complete at once would otherwise recurse,
         // and every frame would keep its piece alive.
         context.writeAndFlush(NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))).assumeIsolated().whenSuccess {
+            TestBackend.downloadBytesSent.withLockedValue { $0[loopBound.value.name, default: 0] += size }
             loopBound.eventLoop.execute { loopBound.value.next(sent: sent + size) }
         }
     }
