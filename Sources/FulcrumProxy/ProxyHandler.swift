@@ -7,9 +7,8 @@ import NIOHTTP1
 /// node, attaches a pooled upstream connection on the same event loop, and streams both bodies
 /// as received with backpressure. Answers by itself with 400/431/501/505 (malformed request),
 /// 404 (no route), 502 (node unreachable), 503 (no node) and 504 (node too slow).
-final class ProxyHandler: ChannelDuplexHandler {
+final class ProxyHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let loop: LoopContext
@@ -27,6 +26,9 @@ final class ProxyHandler: ChannelDuplexHandler {
     /// and the upstream channel has written it.
     private var lastUpstreamHead = ByteBuffer.noBytes
     private var clientIP = "-"
+    /// Whether the client's channel takes more writes now, kept from its writability events (see
+    /// ``UpstreamHandler/isWritable``).
+    private var isWritable = true
     /// When the node must have begun its response, while the loop's ``ResponseTimer`` watches.
     var responseDeadline = NIODeadline.uptimeNanoseconds(0)
     /// This connection's place in the ``ResponseTimer``, while it is watched.
@@ -42,6 +44,7 @@ final class ProxyHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        isWritable = context.channel.isWritable
         if context.channel.isActive { registerConnection(context) }
     }
 
@@ -78,7 +81,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         var bytes = unwrapInboundIn(data)
         if case .tunneling(let upstream) = state {
             upstream.write(bytes)
-            if !upstream.isWritable { readGate.pause() }
+            if !upstream.isWritable { pauseReading() }
             return
         }
         if unread.readableBytes == 0 { unread = bytes } else { unread.writeBuffer(&bytes) }
@@ -114,7 +117,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         if unread.readableBytes == 0 {
             unread = ByteBuffer.noBytes  // lets the last read buffer go
         } else if !takesParts {
-            readGate.pause()
+            pauseReading()
         }
     }
 
@@ -138,7 +141,7 @@ final class ProxyHandler: ChannelDuplexHandler {
                 exchange.requestBytes += body.readableBytes
                 exchange.bodyStreamed = true
                 upstream.write(body)
-                if !upstream.isWritable { readGate.pause() }
+                if !upstream.isWritable { pauseReading() }
             case .answeredLocally, .closed, .tunneling:
                 break
             case .idle:
@@ -162,17 +165,18 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Not passed on: this is the connection's last handler, and the pipeline's tail ignores it.
     func channelReadComplete(context: ChannelHandlerContext) {
         switch state {
         case .proxying(_, let upstream), .tunneling(let upstream): upstream.flush()
         default: break
         }
         flush()
-        context.fireChannelReadComplete()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        isWritable = context.channel.isWritable
+        if isWritable {
             switch state {
             case .proxying(_, let upstream), .tunneling(let upstream): upstream.resumeReading()
             default: break
@@ -181,12 +185,12 @@ final class ProxyHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func read(context: ChannelHandlerContext) {
-        readGate.read(context)
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         closeConnection()
+    }
+
+    private func pauseReading() {
+        if let context { readGate.pause(context) }
     }
 
     /// A request with invalid or ambiguous syntax or framing: never forwarded. Answered with the
@@ -322,7 +326,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         guard delay > 0 else { return connect(exchange) }
         // leaky bucket: the request waits its turn with its body held back
         state = .acquiring(exchange)
-        readGate.pause()
+        pauseReading()
         loop.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay)) { [self] in
             guard case .acquiring(let current) = state, current === exchange else { return }
             connect(exchange)
@@ -390,7 +394,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         }
         exchange.usesReusedConnection = false
         state = .acquiring(exchange)
-        readGate.pause()
+        pauseReading()
         let timeout = TimeAmount(exchange.runtime.config.timeouts.connect)
         pool.connect(timeout: timeout).assumeIsolated().whenComplete { [self] result in
             switch result {
@@ -530,7 +534,7 @@ final class ProxyHandler: ChannelDuplexHandler {
         case .body(let body):
             exchange.responseBytes += body.readableBytes
             batch.write(body, to: context)
-            if !context.channel.isWritable { upstream.pauseReading() }
+            if !isWritable { upstream.pauseReading() }
         case .end:
             let now = NIODeadline.now()  // one clock reading for the pool, the statistics and idleness
             upstream.exchange = nil
@@ -553,7 +557,7 @@ final class ProxyHandler: ChannelDuplexHandler {
     func tunnelReceived(_ bytes: ByteBuffer) {
         guard case .tunneling(let upstream) = state, let context else { return }
         write(bytes)
-        if !context.channel.isWritable { upstream.pauseReading() }
+        if !isWritable { upstream.pauseReading() }
     }
 
     func upstreamReadComplete() {

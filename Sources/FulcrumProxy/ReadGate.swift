@@ -1,23 +1,27 @@
 import NIOCore
 
-/// Withholds `read()` from a channel while the other side of a proxied exchange cannot take more
-/// data, and releases the withheld read when it can: backpressure with no buffering beyond one read.
+/// Stops a channel's reads while the other side of a proxied exchange cannot take more data, and
+/// restarts them when it can: backpressure with no buffering beyond one read. It switches the
+/// channel's `autoRead` option, so the handlers need not sit in the path of every `read()` (a
+/// handler that intercepted them would cost a trip through it on every read cycle).
 struct ReadGate {
     private(set) var isPaused = false
-    private var pendingRead = false
 
-    /// Called from the handler's `read(context:)`.
-    mutating func read(_ context: ChannelHandlerContext) {
-        if isPaused { pendingRead = true } else { context.read() }
+    mutating func pause(_ context: ChannelHandlerContext) {
+        guard !isPaused else { return }
+        isPaused = true
+        Self.setAutoRead(false, context)
     }
 
-    mutating func pause() { isPaused = true }
-
     mutating func resume(_ context: ChannelHandlerContext) {
+        guard isPaused else { return }
         isPaused = false
-        if pendingRead {
-            pendingRead = false
-            context.read()
-        }
+        Self.setAutoRead(true, context)
+    }
+
+    private static func setAutoRead(_ value: Bool, _ context: ChannelHandlerContext) {
+        // on the channel's event loop the synchronous options are there, and setting this one
+        // cannot fail on an open channel (on a closed one there is nothing left to read)
+        try? context.channel.syncOptions?.setOption(.autoRead, value: value)
     }
 }

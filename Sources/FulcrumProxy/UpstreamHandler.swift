@@ -4,9 +4,8 @@ import NIOCore
 /// their parts to the client exchange it is attached to, and writes what that exchange sends;
 /// when detached it sits in its ``NodePool`` until reused or closed. After a protocol switch
 /// (101) it relays bytes as they are.
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     // Strong: a connection may outlive its pool's place in the configuration (reload) and must
@@ -31,11 +30,14 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// Whether the connection is open: set when it becomes active, cleared when it closes (kept
     /// here because asking the channel costs a protocol call on every pool take and release).
     private(set) var isActive = false
-    var isWritable: Bool { context?.channel.isWritable ?? false }
+    /// Whether the channel takes more writes now: kept from its writability events, which NIO
+    /// sends as soon as it changes (even inside a write), instead of asking the channel each time.
+    private(set) var isWritable = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         isActive = context.channel.isActive
+        isWritable = context.channel.isWritable
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -43,7 +45,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
         context.fireChannelActive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        isWritable = false
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
@@ -101,11 +106,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        exchange?.upstreamWritabilityChanged(isWritable: context.channel.isWritable)
-    }
-
-    func read(context: ChannelHandlerContext) {
-        readGate.read(context)
+        isWritable = context.channel.isWritable
+        exchange?.upstreamWritabilityChanged(isWritable: isWritable)
     }
 
     // MARK: used by the attached exchange
@@ -123,7 +125,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
         if let context { batch.flush(context) }
     }
 
-    func pauseReading() { readGate.pause() }
+    func pauseReading() {
+        if let context { readGate.pause(context) }
+    }
 
     func resumeReading() {
         if let context { readGate.resume(context) }
