@@ -555,7 +555,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     /// Bytes from the node after a protocol switch.
     func tunnelReceived(_ bytes: ByteBuffer) {
-        guard case .tunneling(let upstream) = state, let context else { return }
+        guard case .tunneling(let upstream) = state else { return }
         write(bytes)
         if !isWritable { upstream.pauseReading() }
     }
