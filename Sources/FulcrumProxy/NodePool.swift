@@ -42,13 +42,16 @@ final class NodePool {
     }
 
     /// Returns a connection whose exchange finished cleanly and that the node keeps open; `now`
-    /// starts its idle time.
+    /// starts its idle time. Its reads resume if the exchange paused them (a slow client, with
+    /// the response's end in the same read): an idle connection reads, so that the node closing
+    /// it is noticed and the next exchange gets its response.
     func release(_ connection: UpstreamHandler, now: NIODeadline = .now()) {
         guard connection.isActive else { return }
         if isRetired {
             connection.close()
             return
         }
+        connection.resumeReading()
         connection.idleSince = now
         idle.append(connection)
     }

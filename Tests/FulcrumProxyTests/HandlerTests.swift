@@ -9,6 +9,11 @@ import Testing
 /// Handlers on NIO's EmbeddedChannel: no sockets, every byte in and out inspected.
 @Suite struct HandlerTests {
     static func proxyChannel(_ yaml: String = "") throws -> EmbeddedChannel {
+        try proxyConnection(yaml).channel
+    }
+
+    /// A client connection to the proxy, and its event loop's context.
+    static func proxyConnection(_ yaml: String = "") throws -> (channel: EmbeddedChannel, loop: LoopContext) {
         let text = """
             listen: [{ port: 0 }]
             services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }
@@ -21,7 +26,34 @@ import Testing
         let loop = LoopContext(eventLoop: channel.embeddedEventLoop, runtime: runtime, logs: ProxyLogs(events: logger, access: nil))
         try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: loop))
         try channel.connect(to: SocketAddress(ipAddress: "10.0.0.7", port: 5555)).wait()
-        return channel
+        return (channel, loop)
+    }
+
+    /// A slow client pauses the node's connection; when the response's end came in the same read,
+    /// the connection goes back to the pool with its reads paused. It must read again there, or
+    /// the next exchange on it would never see its response.
+    @Test func aConnectionPausedForASlowClientReadsAgainInThePool() throws {
+        let (client, loop) = try Self.proxyConnection()
+        let pool = loop.pools[0][0]
+        let upstream = EmbeddedChannel(loop: client.embeddedEventLoop)
+        try upstream.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool))
+        try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        pool.release(try upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self))
+
+        try client.writeInbound(ByteBuffer(string: "GET /only HTTP/1.1\r\nHost: a\r\n\r\n"))
+        var sent = try #require(try upstream.readOutbound(as: ByteBuffer.self), "the request went to the pooled connection")
+        #expect(sent.readString(length: 16) == "GET /only HTTP/1")
+
+        client.isWritable = false
+        client.pipeline.fireChannelWritabilityChanged()
+        try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+        #expect(pool.takeIdle() != nil, "the connection is back in the pool")
+        #expect(Self.autoRead(upstream), "the pooled connection reads")
+    }
+
+    /// The `autoRead` option last set on an embedded channel (its `getOption` always says true).
+    static func autoRead(_ channel: EmbeddedChannel) -> Bool {
+        channel.options.last { $0.option is ChannelOptions.Types.AutoReadOption }.map { $0.value as? Bool == true } ?? true
     }
 
     static func output(_ channel: EmbeddedChannel) throws -> String {
