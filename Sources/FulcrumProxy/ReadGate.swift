@@ -1,11 +1,12 @@
 import NIOCore
 
 /// Stops a channel's reads while the other side of a proxied exchange cannot take more data, and
-/// restarts them when it can: backpressure with no buffering beyond one read. It switches the
+/// restarts them when it can: backpressure with no buffering beyond the socket reads of the read
+/// cycle in progress (at most `maxMessagesPerRead`, which NIO completes). It switches the
 /// channel's `autoRead` option, so the handlers need not sit in the path of every `read()` (a
 /// handler that intercepted them would cost a trip through it on every read cycle).
 struct ReadGate {
-    private(set) var isPaused = false
+    private var isPaused = false
 
     mutating func pause(_ context: ChannelHandlerContext) {
         guard !isPaused else { return }
