@@ -244,8 +244,13 @@ final class LoopContext {
             for index in serviceLimiters.indices { serviceLimiters[index]?.sweep(now: now) }
             logRejections()
             advanceSlowStarts(now: now)
-            let clientLimit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.clientIdle)
-            for handler in connections.values { handler.closeIfIdle(since: clientLimit) }
+            let timeouts = runtime.config.timeouts
+            let clock = NIODeadline.now()
+            let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
+            for handler in connections.values {
+                handler.closeIfIdle(since: clock - TimeAmount(timeouts.clientIdle))
+                handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall)
+            }
             scheduleIdleSweep()
         }
     }

@@ -1,5 +1,6 @@
 import Atomics
 import FulcrumCore
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -486,10 +487,70 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Called by the ``ResponseTimer`` when the node did not begin its response in time: 504.
     func responseTimedOut() {
         guard case .proxying(let exchange, let attached) = state, !exchange.responseStarted else { return }
+        cutOffNode(exchange, attached, "node did not answer in time", timeout: exchange.runtime.config.timeouts.upstreamResponse)
+    }
+
+    /// Called once a second by the loop's sweeper. Ends the exchange when its bodies have not moved
+    /// for longer than a stall timeout, blaming the side that holds it up: the client when it
+    /// takes none of the response (the node's reads are paused for it) or sends none of its
+    /// request body, the node when it takes none of the request body (the client's reads are
+    /// paused for it) or sends none of its response body. Waiting for the response head is the
+    /// ``ResponseTimer``'s; tunnels are not watched (a quiet WebSocket is normal).
+    func checkStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount) {
+        guard case .proxying(let exchange, let attached) = state else { return }
+        guard !exchange.requestEnded || exchange.responseStarted else {
+            exchange.progressMark = nil  // the response head arriving is progress too: the count starts again after it
+            return
+        }
+        let moved = exchange.requestBytes &+ exchange.responseBytes
+        guard let mark = exchange.progressMark, mark.bytes == moved else {
+            exchange.progressMark = (moved, now)
+            return
+        }
+        let stalled = now - mark.since
+        let clientHoldsUp = attached.isReadingPaused || (!readGate.isPaused && !exchange.requestEnded)
+        if clientHoldsUp {
+            guard stalled >= clientStall else { return }
+            loop.logs.events.warning("client stalled mid-exchange", metadata: [
+                "client": "\(clientIP)", "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
+                "timeout": "\(exchange.runtime.config.timeouts.clientStall)",
+            ])
+            attached.exchange = nil
+            attached.close()
+            if exchange.responseStarted {
+                // the client takes nothing: what is queued for it cannot be flushed
+                finish(exchange, status: exchange.status)
+                closeConnection()
+            } else {
+                state = .answeredLocally(closeAfterRequest: true)
+                finish(exchange, status: 408)
+                writeLocalResponse(.requestTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
+                afterLocalResponse(close: true)
+            }
+        } else {
+            guard stalled >= upstreamStall else { return }
+            if exchange.responseStarted {
+                loop.logs.events.warning("node stalled mid-response", metadata: [
+                    "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
+                    "timeout": "\(exchange.runtime.config.timeouts.upstreamStall)",
+                ])
+                attached.exchange = nil
+                attached.close()
+                // part of the response is with the client: closing is the only signal left
+                finish(exchange, status: exchange.status)
+                closeConnection(afterFlushing: true)
+            } else {
+                cutOffNode(exchange, attached, "node stalled reading the request body", timeout: exchange.runtime.config.timeouts.upstreamStall)
+            }
+        }
+    }
+
+    /// The node failed to answer in time: counted as its failure, answered with 504, and both
+    /// connections closed (the client's may still be sending a body that has nowhere to go).
+    private func cutOffNode(_ exchange: Exchange, _ attached: UpstreamHandler, _ message: Logger.Message, timeout: Duration) {
         loop.recordOutcome(exchange, status: nil)
-        loop.logs.events.warning("node did not answer in time", metadata: [
-            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
-            "timeout": "\(exchange.runtime.config.timeouts.upstreamResponse)",
+        loop.logs.events.warning(message, metadata: [
+            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(timeout)",
         ])
         attached.exchange = nil
         attached.close()

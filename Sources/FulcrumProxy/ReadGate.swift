@@ -6,7 +6,7 @@ import NIOCore
 /// channel's `autoRead` option, so the handlers need not sit in the path of every `read()` (a
 /// handler that intercepted them would cost a trip through it on every read cycle).
 struct ReadGate {
-    private var isPaused = false
+    private(set) var isPaused = false
 
     mutating func pause(_ context: ChannelHandlerContext) {
         guard !isPaused else { return }

@@ -133,6 +133,9 @@ final class UpstreamHandler: ChannelInboundHandler {
         if let context { readGate.resume(context) }
     }
 
+    /// Whether reads are paused because the client takes no more bytes now.
+    var isReadingPaused: Bool { readGate.isPaused }
+
     func close() {
         context?.close(promise: nil)
     }

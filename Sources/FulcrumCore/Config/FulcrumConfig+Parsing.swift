@@ -100,7 +100,7 @@ struct ConfigDocumentParser {
 
     private func timeouts(_ node: ConfigTree, _ path: String) -> Timeouts {
         var timeouts = Timeouts()
-        guard let object = reader.object(node, path, allowed: ["connect", "upstream_response", "client_idle", "upstream_idle"])
+        guard let object = reader.object(node, path, allowed: ["connect", "upstream_response", "client_idle", "upstream_idle", "client_stall", "upstream_stall"])
         else { return timeouts }
         if let n = object["connect"], let v = reader.duration(n, object.path("connect")) { timeouts.connect = v }
         if let n = object["upstream_response"], let v = reader.duration(n, object.path("upstream_response")) {
@@ -108,6 +108,8 @@ struct ConfigDocumentParser {
         }
         if let n = object["client_idle"], let v = reader.duration(n, object.path("client_idle")) { timeouts.clientIdle = v }
         if let n = object["upstream_idle"], let v = reader.duration(n, object.path("upstream_idle")) { timeouts.upstreamIdle = v }
+        if let n = object["client_stall"], let v = reader.duration(n, object.path("client_stall")) { timeouts.clientStall = v }
+        if let n = object["upstream_stall"], let v = reader.duration(n, object.path("upstream_stall")) { timeouts.upstreamStall = v }
         return timeouts
     }
 

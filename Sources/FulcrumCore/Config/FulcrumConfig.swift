@@ -67,15 +67,25 @@ public struct Timeouts: Sendable, Equatable {
     public var clientIdle: Duration
     /// An idle pooled upstream connection is closed after this.
     public var upstreamIdle: Duration
+    /// Mid-exchange, a client that sends none of its request body and takes none of the response
+    /// for this long is disconnected (with 408 when no response has begun).
+    public var clientStall: Duration
+    /// Mid-exchange, a node that takes none of the request body and sends none of its response
+    /// body for this long is disconnected (504 when no response has begun; otherwise the client
+    /// connection closes, the only signal left).
+    public var upstreamStall: Duration
 
     public init(
         connect: Duration = .seconds(3), upstreamResponse: Duration = .seconds(60),
-        clientIdle: Duration = .seconds(60), upstreamIdle: Duration = .seconds(60)
+        clientIdle: Duration = .seconds(60), upstreamIdle: Duration = .seconds(60),
+        clientStall: Duration = .seconds(60), upstreamStall: Duration = .seconds(60)
     ) {
         self.connect = connect
         self.upstreamResponse = upstreamResponse
         self.clientIdle = clientIdle
         self.upstreamIdle = upstreamIdle
+        self.clientStall = clientStall
+        self.upstreamStall = upstreamStall
     }
 }
 

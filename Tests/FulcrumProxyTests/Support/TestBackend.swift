@@ -7,8 +7,10 @@ import NIOWebSocket
 /// A real HTTP server on 127.0.0.1 whose behaviour the path chooses:
 /// `/slow/MS` answers after MS milliseconds (`/slowon/NAME/MS`: only the backend NAME), `/status/CODE`
 /// answers CODE (`/failon/NAME`: 500 from the backend NAME only), `/upload` counts the
-/// body bytes it receives, `/stall` stops reading at its head and never answers, `/download/BYTES`
-/// streams BYTES bytes (counted in ``downloadBytesSent``), `/ws` accepts a WebSocket and
+/// body bytes it receives, `/stall` stops reading at its head and never answers (`/stall/MS`:
+/// reads again after MS milliseconds), `/download/BYTES`
+/// streams BYTES bytes (counted in ``downloadBytesSent``), `/halt/BYTES` announces twice BYTES
+/// bytes, sends BYTES and then nothing more, `/ws` accepts a WebSocket and
 /// echoes text frames, `Expect: 100-continue` gets a 100 first; anything else answers with the
 /// backend's name and the request headers it saw (one `name: value` per line).
 final class TestBackend: Sendable {
@@ -108,8 +110,12 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
             self.head = head
             received = 0
             counter.withLockedValue { $0 += 1 }
-            if head.uri == "/stall" {  // reads nothing more: the request body backs up towards the client
+            if head.uri.hasPrefix("/stall") {  // reads nothing more: the request body backs up towards the client
                 context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+                if let resume = head.uri.split(separator: "/").dropFirst().first.flatMap({ Int64($0) }) {
+                    let channel = context.channel
+                    context.eventLoop.scheduleTask(in: .milliseconds(resume)) { channel.setOption(.autoRead, value: true).whenComplete { _ in } }
+                }
                 return
             }
             if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
@@ -148,6 +154,12 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
             send(context, HTTPResponseStatus(statusCode: code), "\(name) status \(code)\n")
         case "upload":
             send(context, .ok, "\(name) received \(received)\n")
+        case "halt":  // half of the announced body, then silence with the connection open
+            let sent = parts.dropFirst().first.flatMap { Int($0) } ?? 0
+            let headers = HTTPHeaders([("X-Backend", name), ("Content-Length", String(2 * sent))])
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let body = context.channel.allocator.buffer(repeating: UInt8(ascii: "h"), count: sent)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         case "download":
             let total = parts.dropFirst().first.flatMap { Int($0) } ?? 0
             var headers = HTTPHeaders([("X-Backend", name), ("Content-Length", String(total))])

@@ -133,9 +133,10 @@ final class RawConnection: Sendable {
         return received.withLockedValue { $0 }
     }
 
-    /// Waits for an HTTP head (up to the blank line) and returns it as text.
-    func receiveHead() async throws -> String {
-        for _ in 0..<300 {
+    /// Waits for an HTTP head (up to the blank line, or `limit` passed) and returns it as text.
+    func receiveHead(within limit: Duration = .seconds(3)) async throws -> String {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
             let head: String? = received.withLockedValue { bytes in
                 guard let end = bytes.indices.dropLast(3).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 && bytes[$0 + 2] == 13 && bytes[$0 + 3] == 10 }) else { return nil }
                 defer { bytes.removeFirst(end + 4) }
@@ -145,6 +146,13 @@ final class RawConnection: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         return ""
+    }
+
+    /// Waits up to `limit` for the peer to close the connection; returns whether it did.
+    func closed(within limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while channel.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        return !channel.isActive
     }
 
     func close() async {

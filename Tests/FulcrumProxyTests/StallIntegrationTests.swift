@@ -1,0 +1,111 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// Exchanges whose bodies stop moving midway: the stall timeouts end them and blame the side that
+/// holds them up, and transfers that keep moving, however slowly, are left alone.
+@Suite struct StallIntegrationTests {
+    static func fixture(_ name: String, timeouts: String) async throws -> ProxyFixture {
+        try await ProxyFixture.start(backends: [name], workers: 1) { p in
+            "timeouts: { \(timeouts) }\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p[name]!) }] } }\ndefault: { service: s }"
+        }
+    }
+
+    /// Waits up to 5 s for the backend to have no connection open; returns whether it came to that.
+    static func allClosed(_ backend: TestBackend) async throws -> Bool {
+        for _ in 0..<500 where backend.connections > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        return backend.connections == 0
+    }
+
+    @Test func aClientThatStopsSendingItsBodyGets408() async throws {
+        let fixture = try await Self.fixture("stall-body", timeouts: "client_stall: 1s")
+        let connection = try await RawConnection.connect(port: fixture.port)
+        let started = ContinuousClock.now
+        try await connection.send(Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789".utf8))
+        let head = try await connection.receiveHead(within: .seconds(6))
+        let elapsed = ContinuousClock.now - started
+        #expect(head.hasPrefix("HTTP/1.1 408 "), "\(head)")
+        #expect(elapsed >= .seconds(1), "cut after \(elapsed), before the stall timeout")
+        #expect(try await connection.closed(within: .seconds(2)))
+        // the node's connection, left with a tenth of a body, is closed as well
+        #expect(try await Self.allClosed(fixture.backends["stall-body"]!))
+        let node = await fixture.server.state().services[0].nodes[0]
+        #expect(node.inFlight == 0)
+        await fixture.stop()
+    }
+
+    @Test func aBodyThatKeepsMovingSlowlyIsNotCut() async throws {
+        let fixture = try await Self.fixture("slow-body", timeouts: "client_stall: 1s")
+        let connection = try await RawConnection.connect(port: fixture.port)
+        try await connection.send(Array("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n".utf8))
+        // 2.5 s in all, longer than the stall timeout, with no gap as long as it
+        for _ in 0..<5 {
+            try await Task.sleep(for: .milliseconds(500))
+            try await connection.send(Array("0123456789".utf8))
+        }
+        let head = try await connection.receiveHead(within: .seconds(3))
+        #expect(head.hasPrefix("HTTP/1.1 200 "), "\(head)")
+        let body = try await connection.receive(count: "slow-body received 50\n".utf8.count)
+        #expect(String(decoding: body, as: UTF8.self) == "slow-body received 50\n")
+        await connection.close()
+        await fixture.stop()
+    }
+
+    @Test func aNodeThatStopsSendingItsBodyIsCutOff() async throws {
+        let fixture = try await Self.fixture("stall-response", timeouts: "upstream_stall: 1s")
+        let connection = try await RawConnection.connect(port: fixture.port)
+        try await connection.send(Array("GET /halt/100 HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        let head = try await connection.receiveHead()
+        #expect(head.hasPrefix("HTTP/1.1 200 "), "\(head)")
+        #expect(head.lowercased().contains("content-length: 200"), "\(head)")
+        let started = ContinuousClock.now
+        #expect(try await connection.receive(count: 100).count == 100)
+        // the client gets what the node sent, then the connection closes: the only signal left
+        #expect(try await connection.closed(within: .seconds(5)))
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(900), "cut after \(elapsed), before the stall timeout")
+        #expect(try await Self.allClosed(fixture.backends["stall-response"]!))
+        await fixture.stop()
+    }
+
+    @Test func aNodeThatStopsReadingTheBodyGets504() async throws {
+        let fixture = try await Self.fixture("stall-request", timeouts: "upstream_stall: 1s")
+        let connection = try await RawConnection.connect(port: fixture.port)
+        let started = ContinuousClock.now
+        try await connection.send(Array("POST /stall/3000 HTTP/1.1\r\nHost: x\r\nContent-Length: \(1 << 30)\r\n\r\n".utf8))
+        // the node reads nothing after the head for 3 s: the body backs up until the proxy stops
+        // reading it; when the node reads again, it finds the proxy closed the connection
+        let writer = Task {
+            let piece = [UInt8](repeating: UInt8(ascii: "x"), count: 65_536)
+            while !Task.isCancelled { try await connection.send(piece) }
+        }
+        let head = try await connection.receiveHead(within: .seconds(6))
+        let elapsed = ContinuousClock.now - started
+        #expect(head.hasPrefix("HTTP/1.1 504 "), "\(head)")
+        #expect(elapsed >= .seconds(1), "cut after \(elapsed), before the stall timeout")
+        #expect(try await connection.closed(within: .seconds(2)))
+        writer.cancel()
+        _ = await writer.result
+        #expect(try await Self.allClosed(fixture.backends["stall-request"]!))
+        await fixture.stop()
+    }
+
+    @Test func aClientThatStopsReadingIsDisconnected() async throws {
+        let fixture = try await Self.fixture("stall-reader", timeouts: "client_stall: 1s")
+        let backend = fixture.backends["stall-reader"]!
+        let channel = try await StreamingIntegrationTests.nonReadingConnection(port: fixture.port)
+        let started = ContinuousClock.now
+        try await channel.writeAndFlush(ByteBuffer(string: "GET /download/\(1 << 30) HTTP/1.1\r\nHost: x\r\n\r\n"))
+        for _ in 0..<100 where backend.connections == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(backend.connections == 1)
+        // the node is held back while the client reads nothing, then let go with the client
+        #expect(try await Self.allClosed(backend))
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .seconds(1), "cut after \(elapsed), before the stall timeout")
+        #expect(backend.downloadBytesSent < 64 << 20)
+        let node = await fixture.server.state().services[0].nodes[0]
+        #expect(node.inFlight == 0)
+        try? await channel.close()
+        await fixture.stop()
+    }
+}
