@@ -249,6 +249,7 @@ final class LoopContext {
             let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
             for handler in connections.values {
                 handler.closeIfIdle(since: clock - TimeAmount(timeouts.clientIdle))
+                handler.closeIfFlushStalled(since: clock - clientStall)
                 handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall)
             }
             scheduleIdleSweep()

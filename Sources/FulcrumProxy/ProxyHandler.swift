@@ -36,6 +36,8 @@ final class ProxyHandler: ChannelInboundHandler {
     var timerSlot: Int?
     /// When the connection last became idle (no exchange running).
     private var idleSince = NIODeadline.now()
+    /// When the connection began closing after its last bytes are flushed.
+    private var flushingSince: NIODeadline?
 
     init(loop: LoopContext) {
         self.loop = loop
@@ -774,6 +776,7 @@ final class ProxyHandler: ChannelInboundHandler {
         state = .closed
         guard let context else { return }
         if afterFlushing {
+            if flushingSince == nil { flushingSince = .now() }
             let promise = context.eventLoop.makePromise(of: Void.self)
             batch.writeAndFlush(ByteBuffer(), to: context, promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -790,6 +793,12 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Closes the connection if it has been between requests since before `deadline`.
     func closeIfIdle(since deadline: NIODeadline) {
         if case .idle = state, idleSince < deadline { closeConnection() }
+    }
+
+    /// Closes the connection if, since before `deadline`, its last bytes have waited to be flushed
+    /// to a client that takes none of them (a close after flushing would wait for ever).
+    func closeIfFlushStalled(since deadline: NIODeadline) {
+        if case .closed = state, let flushingSince, flushingSince < deadline { context?.close(promise: nil) }
     }
 
     /// Closes the connection whatever it is doing (end of a drain).

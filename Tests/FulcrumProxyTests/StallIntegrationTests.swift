@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import Testing
 
 /// Exchanges whose bodies stop moving midway: the stall timeouts end them and blame the side that
@@ -105,6 +106,34 @@ import Testing
         #expect(backend.downloadBytesSent < 64 << 20)
         let node = await fixture.server.state().services[0].nodes[0]
         #expect(node.inFlight == 0)
+        try? await channel.close()
+        await fixture.stop()
+    }
+
+    /// A response the proxy makes itself and then closes the connection after (the client asked
+    /// for `Connection: close`): when the client reads none of it, the close does not wait for ever.
+    @Test func aConnectionClosingAfterBytesTheClientNeverReadsIsClosedAnyway() async throws {
+        let page = String(repeating: "x", count: 8 << 20)  // more than the sockets on the way hold
+        let fixture = try await ProxyFixture.start(backends: ["closing"], workers: 1) { p in
+            """
+            timeouts: { client_stall: 1s }
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["closing"]!) }] } }
+            routes: [{ name: api, match: { path_prefix: /api/ }, service: s }]
+            errors: { 404: { body: "\(page)" } }
+            """
+        }
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.autoRead, value: false)
+            .channelOption(.socketOption(.so_rcvbuf), value: 4096)
+            .connect(host: "127.0.0.1", port: fixture.port).get()
+        let started = ContinuousClock.now
+        try await channel.writeAndFlush(ByteBuffer(string: "GET /elsewhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await fixture.server.openConnections() == 1, "the connection closed before its page was sent")
+        for _ in 0..<500 where await fixture.server.openConnections() > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await fixture.server.openConnections() == 0)
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .seconds(1), "closed after \(elapsed), before the stall timeout")
         try? await channel.close()
         await fixture.stop()
     }
