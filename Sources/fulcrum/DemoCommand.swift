@@ -64,6 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
             return
         }
         logging.bootstrap()
+        OpenFileLimit.raise(logger: Logger(label: "fulcrum"))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var backends: [DemoBackend] = []
         for name in ["backend-1", "backend-2", "backend-3"] {

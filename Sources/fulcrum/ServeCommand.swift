@@ -45,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         logging.bootstrap()
         let logger = Logger(label: "fulcrum")
+        OpenFileLimit.raise(logger: logger)
         let runtime: RuntimeConfig
         var storeMode: StoreMode?
         var activeVersion: ConfigVersion?

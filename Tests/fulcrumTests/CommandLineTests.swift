@@ -145,6 +145,29 @@ import Testing
         await occupant.stop()
     }
 
+    @Test func serveRaisesTheOpenFileLimitToTheHardLimit() async throws {
+        let port = Int.random(in: 20_000..<32_000)  // below the ephemeral range, which outgoing connections use
+        let path = try Self.write(
+            "listen: [{ address: 127.0.0.1, port: \(port) }]\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }\ndefault: { service: s }\n")
+        defer { Self.remove(path) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -Sn 256 && exec \"$0\" serve -c \"$1\"", Self.binary.path, path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        _ = try await LineBackend.get(port: port, retries: 100)  // serving (a 502: the node is not there)
+        let limits = try String(contentsOfFile: "/proc/\(process.processIdentifier)/limits", encoding: .utf8)
+        let line = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") })
+        let numbers = line.split(separator: " ").compactMap { Int($0) }
+        try #require(numbers.count == 2, "\(line)")
+        #expect(numbers[1] > 256, "the hard limit leaves nothing to raise")
+        #expect(numbers[0] == numbers[1], "the soft limit stayed at \(numbers[0])")
+        process.terminate()
+        process.waitUntilExit()
+    }
+
     @Test func serveReloadsOnSIGHUPKeepsTheOldConfigOnABadFileAndDrainsOnSIGTERM() async throws {
         let backendA = try await LineBackend.start(name: "cli-a")
         let backendB = try await LineBackend.start(name: "cli-b")
