@@ -15,6 +15,7 @@ public final class ProxyServer: Sendable {
     private let current: NIOLockedValueBox<RuntimeConfig>
     private let logs: ProxyLogs
     private let healthBoard: HealthBoard
+    private let connectionLimit: ConnectionLimit
 
     /// Creates the event loops (``FulcrumConfig/workers`` threads, default one per core).
     public init(runtime: RuntimeConfig, logs: ProxyLogs = ProxyLogs()) throws {
@@ -38,6 +39,7 @@ public final class ProxyServer: Sendable {
         self.contexts = contexts
         self.serverChannels = NIOLockedValueBox([])
         self.current = NIOLockedValueBox(runtime)
+        self.connectionLimit = ConnectionLimit(limit: runtime.config.maxConnections ?? ConnectionLimit.automatic(), logger: logs.events)
     }
 
     /// The configuration currently served.
@@ -55,17 +57,25 @@ public final class ProxyServer: Sendable {
                 throw ListenError(address: "\(listener.address):\(listener.port)", underlying: error)
             }
             serverChannels.withLockedValue { $0.append(channel) }
+            connectionLimit.watch(channel)
             if let address = channel.localAddress { bound.append(address) }
-            logs.events.info("listening", metadata: ["address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)"])
+            logs.events.info("listening", metadata: [
+                "address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)",
+                "max_connections": "\(runtime.config.maxConnections ?? ConnectionLimit.automatic())",
+            ])
         }
         return bound
     }
 
     private func makeBootstrap() -> ServerBootstrap {
         let contexts = self.contexts
+        let limit = connectionLimit
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ConnectionLimitHandler(limit: limit)) }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
@@ -92,6 +102,7 @@ public final class ProxyServer: Sendable {
         for bound in contexts {
             bound.eventLoop.execute { bound.value.install(runtime) }
         }
+        connectionLimit.setLimit(runtime.config.maxConnections ?? ConnectionLimit.automatic())
         healthBoard.apply(runtime)
     }
 

@@ -67,6 +67,7 @@ import Testing
         let config = try FulcrumConfig.parse("""
             listen: [{ port: 80 }]
             workers: 2
+            max_connections: 5000
             access_log: false
             request_id_header: X-Trace
             drain_timeout: 1.5s
@@ -74,6 +75,7 @@ import Testing
             services: { a: { nodes: [{ name: n, host: 10.0.0.1, port: 1 }] } }
             """)
         #expect(config.workers == 2)
+        #expect(config.maxConnections == 5000)
         #expect(!config.accessLog)
         #expect(config.requestIDHeader == "X-Trace")
         #expect(config.drainTimeout == .milliseconds(1500))
@@ -125,6 +127,8 @@ import Testing
         #expect(rendered.contains("routes[3].node (line 20): service 'users' has no node 'ghost'"))
         let duplicate = issues("listen: [{port: 1}]\nservices: { s: { nodes: [{name: a, host: h, port: 1}, {name: a, host: h, port: 2}] } }")
         #expect(duplicate.map(\.description) == ["services.s.nodes[1].name (line 2): node name 'a' is used twice in service 's'"])
+        let noConnections = issues("listen: [{port: 1}]\nmax_connections: 0\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }")
+        #expect(noConnections.map(\.description) == ["max_connections (line 2): 0 is out of range 1...10000000"])
     }
 
     @Test func rejectsStructuralMistakes() {

@@ -21,7 +21,7 @@ struct ConfigDocumentParser {
     let reader: ConfigReader
 
     static let topLevelFields = [
-        "listen", "workers", "timeouts", "access_log", "request_id_header", "drain_timeout",
+        "listen", "workers", "max_connections", "timeouts", "access_log", "request_id_header", "drain_timeout",
         "services", "routes", "default", "errors", "health_check_defaults",
     ]
 
@@ -34,6 +34,9 @@ struct ConfigDocumentParser {
         }
         if let node = object["workers"] {
             config.workers = reader.int(node, "workers", in: 1...256)
+        }
+        if let node = object["max_connections"] {
+            config.maxConnections = reader.int(node, "max_connections", in: 1...10_000_000)
         }
         if let node = object["timeouts"] {
             config.timeouts = timeouts(node, "timeouts")

@@ -6,6 +6,10 @@ public struct FulcrumConfig: Sendable, Equatable {
     public var listeners: [Listener]
     /// Event-loop threads serving traffic; `nil` means one per CPU core.
     public var workers: Int?
+    /// Client connections open at once, across listeners and event loops; at the cap, listeners
+    /// stop accepting until one closes. `nil`: half the process's open-file limit (a proxied
+    /// connection holds two descriptors).
+    public var maxConnections: Int?
     /// Connect, response and idle timeouts.
     public var timeouts: Timeouts
     /// Whether one access-log line is written per request.
@@ -24,12 +28,13 @@ public struct FulcrumConfig: Sendable, Equatable {
     public var errorPages: [Int: ErrorPage]
 
     public init(
-        listeners: [Listener], workers: Int? = nil, timeouts: Timeouts = Timeouts(), accessLog: Bool = true,
+        listeners: [Listener], workers: Int? = nil, maxConnections: Int? = nil, timeouts: Timeouts = Timeouts(), accessLog: Bool = true,
         requestIDHeader: String = "X-Request-ID", drainTimeout: Duration = .seconds(30),
         services: [Service], routes: [Route] = [], defaultTarget: RouteTarget? = nil, errorPages: [Int: ErrorPage] = [:]
     ) {
         self.listeners = listeners
         self.workers = workers
+        self.maxConnections = maxConnections
         self.timeouts = timeouts
         self.accessLog = accessLog
         self.requestIDHeader = requestIDHeader
