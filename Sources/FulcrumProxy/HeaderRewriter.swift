@@ -52,9 +52,12 @@ enum HeaderRewriter {
         return names.contains { name in HTTPBytes.equalsIgnoringCase(raw, start, end, UnsafeRawBufferPointer(rebasing: raw[name.0..<name.1])) }
     }
 
-    /// Writes the head sent to the node to `out`: the request line as received with version
-    /// HTTP/1.1, hop-by-hop fields removed (`Upgrade` kept for a protocol switch), forwarding fields
-    /// set, and the request ID added when the client sent none.
+    /// Writes the head sent to the node to `out`: the request line as received, hop-by-hop fields
+    /// removed (`Upgrade` kept for a protocol switch), forwarding fields set, and the request ID
+    /// added when the client sent none. An HTTP/1.0 request stays HTTP/1.0 (with
+    /// `Connection: keep-alive`, so that the node keeps the pooled connection open when it can):
+    /// it may lack a Host, which HTTP/1.1 requires, and its response must not be chunked, which an
+    /// HTTP/1.0 client cannot read.
     static func writeUpstreamRequest(
         _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: RequestID, to out: inout ByteBuffer
     ) {
@@ -67,7 +70,11 @@ enum HeaderRewriter {
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
                 out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
-                out.append(" HTTP/1.1\r\n")
+                if head.minorVersion == 1 {
+                    out.append(" HTTP/1.1\r\n")
+                } else {
+                    out.append(head.isUpgrade ? " HTTP/1.0\r\n" : " HTTP/1.0\r\nConnection: keep-alive\r\n")
+                }
                 let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
                 var forwardedFor = false
                 for field in head.fields {
@@ -105,7 +112,8 @@ enum HeaderRewriter {
     }
 
     /// The most the fixed text of ``writeUpstreamRequest(_:clientIP:requestIDHeader:requestID:to:)``
-    /// adds: `Connection: upgrade`, the forwarding field names and line ends, the empty line.
+    /// adds: `Connection: upgrade` or `keep-alive`, the forwarding field names and line ends, the
+    /// empty line.
     private static let addedRequestFieldsLength = 128
 
     /// Writes the head sent to the client to `out`: the node's status line as HTTP/1.1, its

@@ -39,6 +39,24 @@ import Testing
         await fixture.stop()
     }
 
+    /// An HTTP/1.0 request goes to the node as HTTP/1.0: it may have no Host (a node would refuse
+    /// HTTP/1.1 without one), and the node must not answer it chunked. The pooled connection stays
+    /// open between such requests.
+    @Test func http10RequestsReachTheNodeAsHTTP10() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["version"], workers: 1) { p in
+            "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["version"]!) }] } }\ndefault: { service: s }"
+        }
+        let hostless = try await RawClient.exchange(port: fixture.port, "GET /version HTTP/1.0\r\n\r\n")
+        #expect(hostless.text.hasPrefix("HTTP/1.1 200 OK"), "\(hostless.text)")
+        #expect(hostless.text.hasSuffix("\r\n\r\nversion saw HTTP/1.0\n"), "\(hostless.text)")
+        let kept = try await RawClient.exchange(
+            port: fixture.port, "GET /version HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /version HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(kept.text.components(separatedBy: "version saw HTTP/1.0\n").count == 2, "\(kept.text)")
+        #expect(kept.text.hasSuffix("version saw HTTP/1.1\n"), "\(kept.text)")
+        #expect(fixture.backends["version"]!.accepted == 1, "the node's connection was not kept for the next requests")
+        await fixture.stop()
+    }
+
     @Test func expectContinueIsRelayed() async throws {
         let fixture = try await Self.fixture("continue")
         let client = try await fixture.client()

@@ -109,8 +109,10 @@ import Testing
         let head = try Self.requestHead(
             "GET /a?b HTTP/1.0\r\nHost: shop.example.com\r\nConnection: close, X-Drop\r\nX-Drop: 1\r\nTE: trailers\r\n"
                 + "X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-Real-IP: spoofed\r\nAccept:  */* \r\n\r\n")
+        // HTTP/1.0 stays HTTP/1.0 (its response must not be chunked), and asks to keep the connection
         #expect(Self.upstreamText(head) == """
-            GET /a?b HTTP/1.1\r
+            GET /a?b HTTP/1.0\r
+            Connection: keep-alive\r
             Host: shop.example.com\r
             Accept:  */*\r
             X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.7\r
@@ -121,6 +123,11 @@ import Testing
             \r
 
             """)
+        // without a Host, which HTTP/1.0 allows and HTTP/1.1 does not
+        let hostless = try Self.requestHead("GET / HTTP/1.0\r\n\r\n")
+        #expect(Self.upstreamText(hostless).hasPrefix("GET / HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.7\r\n"))
+        let current = try Self.requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(Self.upstreamText(current).hasPrefix("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.7\r\n"))
     }
 
     @Test func upgradeRequestsKeepUpgradeHeaders() throws {

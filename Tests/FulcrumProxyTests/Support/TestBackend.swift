@@ -7,7 +7,7 @@ import NIOWebSocket
 /// A real HTTP server on 127.0.0.1 whose behaviour the path chooses:
 /// `/slow/MS` answers after MS milliseconds (`/slowon/NAME/MS`: only the backend NAME), `/status/CODE`
 /// answers CODE (`/failon/NAME`: 500 from the backend NAME only), `/upload` counts the
-/// body bytes it receives, `/stall` stops reading at its head and never answers (`/stall/MS`:
+/// body bytes it receives, `/version` the HTTP version of the request it saw, `/stall` stops reading at its head and never answers (`/stall/MS`:
 /// reads again after MS milliseconds), `/download/BYTES`
 /// streams BYTES bytes (counted in ``downloadBytesSent``), `/halt/BYTES` announces twice BYTES
 /// bytes, sends BYTES and then nothing more, `/ws` accepts a WebSocket and
@@ -64,6 +64,12 @@ final class TestBackend: Sendable {
     /// Connections currently open to this backend.
     var connections: Int { Self.openConnections.withLockedValue { $0[name, default: 0] } }
 
+    /// Connections accepted per backend name since the start.
+    static let acceptedConnections = NIOLockedValueBox<[String: Int]>([:])
+
+    /// Connections this backend has accepted so far.
+    var accepted: Int { Self.acceptedConnections.withLockedValue { $0[name, default: 0] } }
+
     /// Requests this backend has received.
     var requests: Int { counterBox.withLockedValue { $0 } }
 
@@ -91,6 +97,7 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
 
     func channelActive(context: ChannelHandlerContext) {
         TestBackend.openConnections.withLockedValue { $0[name, default: 0] += 1 }
+        TestBackend.acceptedConnections.withLockedValue { $0[name, default: 0] += 1 }
         context.fireChannelActive()
     }
 
@@ -154,6 +161,8 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
             send(context, HTTPResponseStatus(statusCode: code), "\(name) status \(code)\n")
         case "upload":
             send(context, .ok, "\(name) received \(received)\n")
+        case "version":
+            send(context, .ok, "\(name) saw HTTP/\(head.version.major).\(head.version.minor)\n")
         case "halt":  // half of the announced body, then silence with the connection open
             let sent = parts.dropFirst().first.flatMap { Int($0) } ?? 0
             let headers = HTTPHeaders([("X-Backend", name), ("Content-Length", String(2 * sent))])
