@@ -38,6 +38,10 @@ final class ProxyHandler: ChannelInboundHandler {
     private var idleSince = NIODeadline.now()
     /// When the connection began closing after its last bytes are flushed.
     private var flushingSince: NIODeadline?
+    /// Body bytes of requests answered locally, read and dropped; and that count when the sweeper
+    /// last looked, with when it last changed.
+    private var droppedBodyBytes = 0
+    private var droppedMark: (bytes: Int, since: NIODeadline)?
 
     init(loop: LoopContext) {
         self.loop = loop
@@ -145,7 +149,9 @@ final class ProxyHandler: ChannelInboundHandler {
                 exchange.bodyStreamed = true
                 upstream.write(body)
                 if !upstream.isWritable { pauseReading() }
-            case .answeredLocally, .closed, .tunneling:
+            case .answeredLocally:
+                droppedBodyBytes &+= body.readableBytes
+            case .closed, .tunneling:
                 break
             case .idle:
                 closeConnection()  // a body without a head: the reader cannot produce it
@@ -492,13 +498,25 @@ final class ProxyHandler: ChannelInboundHandler {
         cutOffNode(exchange, attached, "node did not answer in time", timeout: exchange.runtime.config.timeouts.upstreamResponse)
     }
 
-    /// Called once a second by the loop's sweeper. Ends the exchange when its bodies have not moved
-    /// for longer than a stall timeout, blaming the side that holds it up: the client when it
+    /// Called once a second by the loop's sweeper. Closes the connection when the rest of the body
+    /// of a request already answered locally stops coming for `client_stall`. Ends the exchange
+    /// when its bodies have not moved for longer than a stall timeout, blaming the side that holds
+    /// it up: the client when it
     /// takes none of the response (the node's reads are paused for it) or sends none of its
     /// request body, the node when it takes none of the request body (the client's reads are
     /// paused for it) or sends none of its response body. Waiting for the response head is the
     /// ``ResponseTimer``'s; tunnels are not watched (a quiet WebSocket is normal).
     func checkStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount) {
+        if case .answeredLocally = state {
+            // the rest of the body of a request answered already: read and dropped while it moves
+            guard let mark = droppedMark, mark.bytes == droppedBodyBytes else {
+                droppedMark = (droppedBodyBytes, now)
+                return
+            }
+            if now - mark.since >= clientStall { closeConnection() }
+            return
+        }
+        droppedMark = nil
         guard case .proxying(let exchange, let attached) = state else { return }
         guard !exchange.requestEnded || exchange.responseStarted else {
             exchange.progressMark = nil  // the response head arriving is progress too: the count starts again after it

@@ -35,6 +35,27 @@ import Testing
         await fixture.stop()
     }
 
+    /// A request answered by the proxy itself (404 here) while its body is still to come: the body
+    /// is read and dropped while it moves, and the connection closes when it stops.
+    @Test func theBodyOfARequestAnsweredLocallyMayNotStall() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["local-body"], workers: 1) { p in
+            """
+            timeouts: { client_stall: 1s }
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["local-body"]!) }] } }
+            routes: [{ name: api, match: { path_prefix: /api/ }, service: s }]
+            """
+        }
+        let connection = try await RawConnection.connect(port: fixture.port)
+        try await connection.send(Array("POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789".utf8))
+        let head = try await connection.receiveHead()
+        #expect(head.hasPrefix("HTTP/1.1 404 "), "\(head)")
+        let started = ContinuousClock.now
+        #expect(try await connection.closed(within: .seconds(5)))
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(900), "closed after \(elapsed), before the stall timeout")
+        await fixture.stop()
+    }
+
     @Test func aBodyThatKeepsMovingSlowlyIsNotCut() async throws {
         let fixture = try await Self.fixture("slow-body", timeouts: "client_stall: 1s")
         let connection = try await RawConnection.connect(port: fixture.port)
