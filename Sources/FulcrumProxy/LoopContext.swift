@@ -247,10 +247,11 @@ final class LoopContext {
             let timeouts = runtime.config.timeouts
             let clock = NIODeadline.now()
             let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
+            let tunnelIdle = TimeAmount(timeouts.tunnelIdle)
             for handler in connections.values {
                 handler.closeIfIdle(since: clock - TimeAmount(timeouts.clientIdle))
                 handler.closeIfFlushStalled(since: clock - clientStall)
-                handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall)
+                handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall, tunnelIdle: tunnelIdle)
             }
             scheduleIdleSweep()
         }

@@ -38,10 +38,11 @@ final class ProxyHandler: ChannelInboundHandler {
     private var idleSince = NIODeadline.now()
     /// When the connection began closing after its last bytes are flushed.
     private var flushingSince: NIODeadline?
-    /// Body bytes of requests answered locally, read and dropped; and that count when the sweeper
-    /// last looked, with when it last changed.
-    private var droppedBodyBytes = 0
-    private var droppedMark: (bytes: Int, since: NIODeadline)?
+    /// Bytes that moved in a state watched only for silence (the rest of the body of a request
+    /// answered locally, read and dropped; a tunnel, both ways), and that count when the sweeper
+    /// last looked, with since when it has stood still.
+    private var watchedBytes = 0
+    private var watchedMark: (bytes: Int, since: NIODeadline)?
 
     init(loop: LoopContext) {
         self.loop = loop
@@ -87,6 +88,7 @@ final class ProxyHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         if case .tunneling(let upstream) = state {
+            watchedBytes &+= bytes.readableBytes
             upstream.write(bytes)
             if !upstream.isWritable { pauseReading() }
             return
@@ -150,7 +152,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 upstream.write(body)
                 if !upstream.isWritable { pauseReading() }
             case .answeredLocally:
-                droppedBodyBytes &+= body.readableBytes
+                watchedBytes &+= body.readableBytes
             case .closed, .tunneling:
                 break
             case .idle:
@@ -499,24 +501,32 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     /// Called once a second by the loop's sweeper. Closes the connection when the rest of the body
-    /// of a request already answered locally stops coming for `client_stall`. Ends the exchange
-    /// when its bodies have not moved for longer than a stall timeout, blaming the side that holds
-    /// it up: the client when it
+    /// of a request already answered locally stops coming for `client_stall`, or when a tunnel
+    /// carries nothing either way for `tunnel_idle`. Ends an exchange when its bodies have not
+    /// moved for longer than a stall timeout, blaming the side that holds it up: the client when it
     /// takes none of the response (the node's reads are paused for it) or sends none of its
     /// request body, the node when it takes none of the request body (the client's reads are
     /// paused for it) or sends none of its response body. Waiting for the response head is the
-    /// ``ResponseTimer``'s; tunnels are not watched (a quiet WebSocket is normal).
-    func checkStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount) {
-        if case .answeredLocally = state {
-            // the rest of the body of a request answered already: read and dropped while it moves
-            guard let mark = droppedMark, mark.bytes == droppedBodyBytes else {
-                droppedMark = (droppedBodyBytes, now)
-                return
-            }
-            if now - mark.since >= clientStall { closeConnection() }
+    /// ``ResponseTimer``'s.
+    func checkStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount, tunnelIdle: TimeAmount) {
+        let silenceLimit: TimeAmount
+        switch state {
+        case .answeredLocally: silenceLimit = clientStall  // the rest of a body nobody waits for
+        case .tunneling: silenceLimit = tunnelIdle
+        default:
+            watchedMark = nil
+            return checkExchangeStall(now: now, clientStall: clientStall, upstreamStall: upstreamStall)
+        }
+        guard let mark = watchedMark, mark.bytes == watchedBytes else {
+            watchedMark = (watchedBytes, now)
             return
         }
-        droppedMark = nil
+        guard now - mark.since >= silenceLimit else { return }
+        if case .tunneling(let upstream) = state { upstream.close() }
+        closeConnection()
+    }
+
+    private func checkExchangeStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount) {
         guard case .proxying(let exchange, let attached) = state else { return }
         guard !exchange.requestEnded || exchange.responseStarted else {
             exchange.progressMark = nil  // the response head arriving is progress too: the count starts again after it
@@ -637,6 +647,7 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Bytes from the node after a protocol switch.
     func tunnelReceived(_ bytes: ByteBuffer) {
         guard case .tunneling(let upstream) = state else { return }
+        watchedBytes &+= bytes.readableBytes
         write(bytes)
         if !isWritable { upstream.pauseReading() }
     }
@@ -780,6 +791,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private func becomeIdle(now: NIODeadline = .now()) {
         state = .idle
         idleSince = now
+        watchedMark = nil
         if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
             return

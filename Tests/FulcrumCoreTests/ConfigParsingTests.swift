@@ -71,7 +71,7 @@ import Testing
             access_log: false
             request_id_header: X-Trace
             drain_timeout: 1.5s
-            timeouts: { connect: 250ms, upstream_response: 2m, client_idle: 10, upstream_idle: 1h, client_stall: 5s, upstream_stall: 90s }
+            timeouts: { connect: 250ms, upstream_response: 2m, client_idle: 10, upstream_idle: 1h, client_stall: 5s, upstream_stall: 90s, tunnel_idle: 2h }
             services: { a: { nodes: [{ name: n, host: 10.0.0.1, port: 1 }] } }
             """)
         #expect(config.workers == 2)
@@ -81,7 +81,7 @@ import Testing
         #expect(config.drainTimeout == .milliseconds(1500))
         #expect(config.timeouts == Timeouts(
             connect: .milliseconds(250), upstreamResponse: .seconds(120), clientIdle: .seconds(10), upstreamIdle: .seconds(3600),
-            clientStall: .seconds(5), upstreamStall: .seconds(90)))
+            clientStall: .seconds(5), upstreamStall: .seconds(90), tunnelIdle: .seconds(7200)))
         #expect(config.listeners == [Listener(address: "0.0.0.0", port: 80)])
     }
 

@@ -56,6 +56,31 @@ import Testing
         await fixture.stop()
     }
 
+    /// A WebSocket through the proxy stays open while messages pass, however far apart within
+    /// `tunnel_idle`, and closes when nothing passes for that long.
+    @Test func aQuietTunnelIsClosedAfterTunnelIdle() async throws {
+        let fixture = try await Self.fixture("quiet-ws", timeouts: "tunnel_idle: 1s")
+        let connection = try await RawConnection.connect(port: fixture.port)
+        try await connection.send(Array(
+            "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".utf8))
+        #expect(try await connection.receiveHead().hasPrefix("HTTP/1.1 101 "))
+        // 2.5 s of messages 500 ms apart: longer than tunnel_idle, with no gap as long
+        for index in 0..<5 {
+            try await Task.sleep(for: .milliseconds(500))
+            let mask: [UInt8] = [1, 2, 3, 4]
+            let payload = Array("m\(index)".utf8).enumerated().map { $0.element ^ mask[$0.offset % 4] }
+            try await connection.send([0x81, 0x80 | UInt8(payload.count)] + mask + payload)
+            let frame = try await connection.receive(count: 2 + "echo: m\(index)".utf8.count)
+            #expect(String(decoding: frame.dropFirst(2), as: UTF8.self) == "echo: m\(index)")
+        }
+        let quietSince = ContinuousClock.now
+        #expect(try await connection.closed(within: .seconds(5)))
+        let elapsed = ContinuousClock.now - quietSince
+        #expect(elapsed >= .milliseconds(900), "closed after \(elapsed) of quiet, before tunnel_idle")
+        #expect(try await Self.allClosed(fixture.backends["quiet-ws"]!))
+        await fixture.stop()
+    }
+
     @Test func aBodyThatKeepsMovingSlowlyIsNotCut() async throws {
         let fixture = try await Self.fixture("slow-body", timeouts: "client_stall: 1s")
         let connection = try await RawConnection.connect(port: fixture.port)

@@ -79,11 +79,14 @@ public struct Timeouts: Sendable, Equatable {
     /// body for this long is disconnected (504 when no response has begun; otherwise the client
     /// connection closes, the only signal left).
     public var upstreamStall: Duration
+    /// A connection switched to another protocol (WebSocket) that carries nothing either way for
+    /// this long is closed, with its node's connection.
+    public var tunnelIdle: Duration
 
     public init(
         connect: Duration = .seconds(3), upstreamResponse: Duration = .seconds(60),
         clientIdle: Duration = .seconds(60), upstreamIdle: Duration = .seconds(60),
-        clientStall: Duration = .seconds(60), upstreamStall: Duration = .seconds(60)
+        clientStall: Duration = .seconds(60), upstreamStall: Duration = .seconds(60), tunnelIdle: Duration = .seconds(3600)
     ) {
         self.connect = connect
         self.upstreamResponse = upstreamResponse
@@ -91,6 +94,7 @@ public struct Timeouts: Sendable, Equatable {
         self.upstreamIdle = upstreamIdle
         self.clientStall = clientStall
         self.upstreamStall = upstreamStall
+        self.tunnelIdle = tunnelIdle
     }
 }
 

@@ -29,11 +29,13 @@ final class TestBackend: Sendable {
                 }
             })
         let children = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+        let accepted = NIOLockedValueBox(0)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 let id = ObjectIdentifier(channel)
                 children.withLockedValue { $0[id] = channel }
+                accepted.withLockedValue { $0 += 1 }
                 channel.closeFuture.whenComplete { _ in children.withLockedValue { $0[id] = nil } }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
@@ -42,33 +44,33 @@ final class TestBackend: Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: port).get()
-        return TestBackend(name: name, channel: channel, counter: counter, children: children)
+        return TestBackend(name: name, channel: channel, counter: counter, children: children, accepted: accepted)
     }
 
-    private init(name: String, channel: Channel, counter: NIOLockedValueBox<Int>, children: NIOLockedValueBox<[ObjectIdentifier: Channel]>) {
+    private init(
+        name: String, channel: Channel, counter: NIOLockedValueBox<Int>, children: NIOLockedValueBox<[ObjectIdentifier: Channel]>,
+        accepted: NIOLockedValueBox<Int>
+    ) {
         self.name = name
         self.channel = channel
         self.counterBox = counter
         self.children = children
+        self.acceptedBox = accepted
     }
 
+    /// The connections open now (WebSocket ones included), closed by ``stop()``.
     private let children: NIOLockedValueBox<[ObjectIdentifier: Channel]>
+    private let acceptedBox: NIOLockedValueBox<Int>
 
     private let counterBox: NIOLockedValueBox<Int>
 
     var port: Int { channel.localAddress!.port! }
 
-    /// Open connections per backend name (backend names are unique across tests).
-    static let openConnections = NIOLockedValueBox<[String: Int]>([:])
-
     /// Connections currently open to this backend.
-    var connections: Int { Self.openConnections.withLockedValue { $0[name, default: 0] } }
-
-    /// Connections accepted per backend name since the start.
-    static let acceptedConnections = NIOLockedValueBox<[String: Int]>([:])
+    var connections: Int { children.withLockedValue { $0.count } }
 
     /// Connections this backend has accepted so far.
-    var accepted: Int { Self.acceptedConnections.withLockedValue { $0[name, default: 0] } }
+    var accepted: Int { acceptedBox.withLockedValue { $0 } }
 
     /// Requests this backend has received.
     var requests: Int { counterBox.withLockedValue { $0 } }
@@ -94,17 +96,6 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
     let counter: NIOLockedValueBox<Int>
     private var head: HTTPRequestHead?
     private var received = 0
-
-    func channelActive(context: ChannelHandlerContext) {
-        TestBackend.openConnections.withLockedValue { $0[name, default: 0] += 1 }
-        TestBackend.acceptedConnections.withLockedValue { $0[name, default: 0] += 1 }
-        context.fireChannelActive()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        TestBackend.openConnections.withLockedValue { $0[name, default: 0] -= 1 }
-        context.fireChannelInactive()
-    }
 
     init(name: String, counter: NIOLockedValueBox<Int>) {
         self.name = name
