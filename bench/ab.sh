@@ -4,19 +4,22 @@
 #
 #   bench/ab.sh OLD_BINARY NEW_BINARY            # 50 connections, 5 rounds of 8 s
 #   CONNECTIONS=200 ROUNDS=3 bench/ab.sh old new
+#   WORKERS=2 bench/ab.sh old new                # 2 event loops on CPUs 0 and 1 (wrk stays on CPU 0)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/nginx-backend.sh"
 connections=${CONNECTIONS:-50}
 rounds=${ROUNDS:-5}
 duration=${WRK_SECONDS:-8}
+workers=${WORKERS:-1}
+proxy_cpus=$([[ $workers == 1 ]] && echo 1 || echo 0,1)
 run=$(mktemp -d /tmp/fulcrum-ab-XXXXXX)
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
 bench_backends 18281 18282 18283 18284
 sleep 0.5
 measure() {  # binary label
-  PORT=18280 WORKERS=1 BACKENDS=$(IFS=,; echo "${backends[*]}") FULCRUM_BIN=$1 taskset -c 1 "$root/bench/fulcrum-serve.sh" &
+  PORT=18280 WORKERS=$workers BACKENDS=$(IFS=,; echo "${backends[*]}") FULCRUM_BIN=$1 taskset -c "$proxy_cpus" "$root/bench/fulcrum-serve.sh" &
   local pid=$!
   wait_until_serving http://127.0.0.1:18280/
   taskset -c 0 wrk -t1 -c"$connections" -d2s http://127.0.0.1:18280/ > /dev/null

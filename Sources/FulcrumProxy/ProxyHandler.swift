@@ -19,13 +19,15 @@ final class ProxyHandler: ChannelInboundHandler {
     private var reader = RequestReader()
     /// Received bytes not read yet: the rest of a head, or pipelined requests waiting for the
     /// current exchange to end.
-    private var unread = ByteBuffer.noBytes
+    private var unread: ByteBuffer
     /// Set while ``readRequests()`` runs, so that an exchange ending inside it does not re-enter it.
     private var isReading = false
-    private var batch = WriteBatch()
+    private var batch: WriteBatch
     /// The buffer of the last head sent to a node, written into again once its exchange is over
     /// and the upstream channel has written it.
-    private var lastUpstreamHead = ByteBuffer.noBytes
+    private var lastUpstreamHead: ByteBuffer
+    /// What ``unread`` and ``lastUpstreamHead`` hold when empty (see ``ByteBuffer/emptyOfItsOwn()``).
+    private let noBytes = ByteBuffer.emptyOfItsOwn()
     private var clientIP = "-"
     /// Whether the client's channel takes more writes now, kept from its writability events (see
     /// ``UpstreamHandler/isWritable``).
@@ -46,6 +48,9 @@ final class ProxyHandler: ChannelInboundHandler {
 
     init(loop: LoopContext) {
         self.loop = loop
+        self.unread = noBytes
+        self.lastUpstreamHead = noBytes
+        self.batch = WriteBatch(empty: noBytes)
     }
 
     // MARK: channel events
@@ -117,14 +122,14 @@ final class ProxyHandler: ChannelInboundHandler {
             do {
                 part = try reader.next(&unread)
             } catch {
-                unread = ByteBuffer.noBytes
+                unread = noBytes
                 return refuse(error)
             }
             guard let part else { break }
             handle(part)
         }
         if unread.readableBytes == 0 {
-            unread = ByteBuffer.noBytes  // lets the last read buffer go
+            unread = noBytes  // lets the last read buffer go
         } else if !takesParts {
             pauseReading()
         }
@@ -323,7 +328,7 @@ final class ProxyHandler: ChannelInboundHandler {
             slots.append(counter)
         }
 
-        var upstreamHead = lastUpstreamHead.takeForNextHead()
+        var upstreamHead = lastUpstreamHead.takeForNextHead(leaving: noBytes)
         HeaderRewriter.writeUpstreamRequest(
             head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
@@ -847,7 +852,7 @@ final class ProxyHandler: ChannelInboundHandler {
         if unread.readableBytes > 0 {
             upstream.write(unread)
             upstream.flush()
-            unread = ByteBuffer.noBytes
+            unread = noBytes
         }
         if let context { readGate.resume(context) }
     }

@@ -32,7 +32,7 @@ public final class ProxyServer: Sendable {
         self.healthBoard = board
         let contexts = try group.makeIterator().map { loop in
             try loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime, logs: logs, healthBoard: board), eventLoop: loop)
+                NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime.forOneLoop(), logs: logs, healthBoard: board), eventLoop: loop)
             }.wait()
         }
         published.withLockedValue { $0 = contexts }
@@ -100,7 +100,8 @@ public final class ProxyServer: Sendable {
             logs.events.warning("changes to listen and workers take effect after a restart; the rest is applied now")
         }
         for bound in contexts {
-            bound.eventLoop.execute { bound.value.install(runtime) }
+            let copy = runtime.forOneLoop()
+            bound.eventLoop.execute { bound.value.install(copy) }
         }
         connectionLimit.setLimit(runtime.config.maxConnections ?? ConnectionLimit.automatic())
         healthBoard.apply(runtime)
@@ -160,7 +161,7 @@ public final class ProxyServer: Sendable {
         for bound in contexts {
             let view = try? await bound.eventLoop.submit { () -> LoopView? in
                 let loop = bound.value
-                guard loop.runtime === runtime else { return nil }  // this loop has not switched yet
+                guard loop.runtime.generation == runtime.generation else { return nil }  // this loop has not switched yet
                 return LoopView(
                     inFlight: loop.balancers.map(\.inFlight), breakers: loop.breakers.map { $0?.state.name },
                     serviceLimits: zip(loop.serviceLimiters, loop.serviceRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } },

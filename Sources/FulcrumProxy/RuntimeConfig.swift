@@ -55,6 +55,25 @@ public final class RuntimeConfig: Sendable {
         self.upstreamResponseTimeout = TimeAmount(config.timeouts.upstreamResponse)
     }
 
+    /// A copy for one event loop: the same configuration and compiled structures (the in-flight
+    /// counters stay shared), in an object of the loop's own. Every exchange holds its loop's
+    /// configuration, and with one object for all loops each of them would change its reference
+    /// count several times per request, the CPU cores taking its cache line from each other.
+    func forOneLoop() -> RuntimeConfig {
+        RuntimeConfig(copying: self)
+    }
+
+    private init(copying other: RuntimeConfig) {
+        config = other.config
+        router = other.router
+        nodeAddresses = other.nodeAddresses
+        generation = other.generation
+        splits = other.splits
+        routeInFlight = other.routeInFlight
+        serviceInFlight = other.serviceInFlight
+        upstreamResponseTimeout = other.upstreamResponseTimeout
+    }
+
     /// Takes one in-flight slot of `counter` if fewer than `limit` are taken.
     static func takeSlot(_ counter: ManagedAtomic<Int>, limit: Int) -> Bool {
         if counter.loadThenWrappingIncrement(ordering: .relaxed) < limit { return true }

@@ -20,11 +20,15 @@ final class UpstreamHandler: ChannelInboundHandler {
     private var readGate = ReadGate()
     private var reader = ResponseReader()
     /// Received bytes not read yet.
-    private var unread = ByteBuffer.noBytes
-    private var batch = WriteBatch()
+    private var unread: ByteBuffer
+    private var batch: WriteBatch
+    /// What ``unread`` holds when there is nothing to read (see ``ByteBuffer/emptyOfItsOwn()``).
+    private let noBytes = ByteBuffer.emptyOfItsOwn()
 
     init(pool: NodePool) {
         self.pool = pool
+        self.unread = noBytes
+        self.batch = WriteBatch(empty: noBytes)
     }
 
     /// Whether the connection is open: set when it becomes active, cleared when it closes (kept
@@ -65,7 +69,7 @@ final class UpstreamHandler: ChannelInboundHandler {
             do {
                 part = try reader.next(&unread)
             } catch {
-                unread = ByteBuffer.noBytes
+                unread = noBytes
                 exchange.upstreamFailed(self, error: error)
                 context.close(promise: nil)
                 return
@@ -74,7 +78,7 @@ final class UpstreamHandler: ChannelInboundHandler {
             exchange.upstreamReceived(part, from: self)
         }
         let leftover = unread
-        unread = ByteBuffer.noBytes  // lets the last read buffer go
+        unread = noBytes  // lets the last read buffer go
         guard leftover.readableBytes > 0 else { return }
         if isTunnel {
             self.exchange?.tunnelReceived(leftover)

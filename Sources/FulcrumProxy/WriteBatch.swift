@@ -14,13 +14,20 @@ struct WriteBatch {
 
     /// The buffer of the last head, written into again by ``writeHead(to:_:)`` once the channel
     /// has let go of it: a connection does not allocate a buffer per response.
-    private var lastHead = ByteBuffer.noBytes
+    private var lastHead: ByteBuffer
+    /// What ``lastHead`` holds while its buffer is in use (see ``ByteBuffer/emptyOfItsOwn()``).
+    private let empty: ByteBuffer
+
+    init(empty: ByteBuffer = .emptyOfItsOwn()) {
+        self.empty = empty
+        self.lastHead = empty
+    }
 
     /// Queues a head Fulcrum makes (`make` writes it to an empty buffer): small parts written
     /// after it are appended to it.
     mutating func writeHead(to context: ChannelHandlerContext, _ make: (inout ByteBuffer) -> Void) {
         closeOpen(context)
-        var head = lastHead.takeForNextHead()
+        var head = lastHead.takeForNextHead(leaving: empty)
         make(&head)
         open = head
         hasUnflushedWrites = true

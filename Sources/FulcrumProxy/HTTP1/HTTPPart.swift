@@ -9,7 +9,11 @@ enum HTTPPart<Head> {
 }
 
 extension ByteBuffer {
-    /// An empty buffer shared by all connections: what a connection holds when it has no
-    /// unread bytes (it lets the last read buffer go and allocates nothing).
-    static let noBytes = ByteBuffer()
+    /// An empty buffer with storage of its own: what a connection holds when it has no unread
+    /// bytes, so that it lets its last read buffer go. Not `ByteBuffer()`: every empty buffer
+    /// SwiftNIO makes shares one storage, whose reference count each event loop would then change
+    /// several times per request, the CPU cores taking its cache line from each other every time.
+    static func emptyOfItsOwn() -> ByteBuffer {
+        ByteBufferAllocator().buffer(capacity: 1)
+    }
 }

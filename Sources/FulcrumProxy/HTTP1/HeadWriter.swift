@@ -64,15 +64,15 @@ extension ByteBuffer {
 
     /// Takes the buffer for writing the next head into: empty, in the same memory when nothing
     /// else holds it any more (the channel has written it and its exchange is over), in new
-    /// memory otherwise. Leaves ``noBytes`` behind.
-    mutating func takeForNextHead() -> ByteBuffer {
-        var taken = ByteBuffer.noBytes
+    /// memory otherwise. Leaves `empty` behind.
+    mutating func takeForNextHead(leaving empty: ByteBuffer) -> ByteBuffer {
+        var taken = empty
         swap(&taken, &self)
         taken.clear()
         return taken
     }
 
-    /// Keeps `head`'s buffer for ``takeForNextHead()`` unless it grew large.
+    /// Keeps `head`'s buffer for ``takeForNextHead(leaving:)`` unless it grew large.
     mutating func keepForNextHead(_ head: ByteBuffer) {
         if head.capacity <= Self.reusedHeadCapacity { self = head }
     }
