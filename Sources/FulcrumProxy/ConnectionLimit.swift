@@ -3,10 +3,6 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Caps the client connections open at once across all listeners and event loops
 /// (`max_connections`). At the cap the listeners stop accepting, and new connections wait in the
 /// kernel's backlog until one closes, as with HAProxy's `maxconn`. Without a cap, running out of
@@ -31,13 +27,12 @@ final class ConnectionLimit: Sendable {
     /// The limit when the configuration sets none: half the open-file limit (a proxied connection
     /// holds two descriptors), keeping 64 for listeners, probes, logs and the store.
     static func automatic() -> Int {
-        var limit = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1 << 20 }
-        return max(16, (Int(clamping: min(limit.rlim_cur, 1 << 40)) - 64) / 2)
+        guard let soft = OpenFileLimit.soft else { return 1 << 20 }
+        return max(16, (soft - 64) / 2)
     }
 
-    /// The connections open now.
-    var openConnections: Int { open.load(ordering: .relaxed) }
+    /// The cap in force.
+    var cap: Int { limit.load(ordering: .relaxed) }
 
     /// A listener that stops accepting at the cap.
     func watch(_ listener: Channel) {

@@ -44,9 +44,9 @@ final class Exchange {
     var setCookie: String?
     /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
     var heldSlots: [ManagedAtomic<Int>] = []
-    /// The body bytes moved in both directions when the loop's sweeper last looked, and since
-    /// when that count has stood still (see ``ProxyHandler/checkStall(now:clientStall:upstreamStall:)``).
-    var progressMark: (bytes: Int, since: NIODeadline)?
+    /// How long the body bytes moved in both directions have stood still (see
+    /// ``ProxyHandler/checkStall(now:clientStall:upstreamStall:tunnelIdle:)``).
+    var progress = ProgressWatch()
 
     init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
         self.head = head

@@ -247,9 +247,9 @@ final class LoopContext {
             let timeouts = runtime.config.timeouts
             let clock = NIODeadline.now()
             let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
-            let tunnelIdle = TimeAmount(timeouts.tunnelIdle)
+            let (tunnelIdle, idleSince) = (TimeAmount(timeouts.tunnelIdle), clock - TimeAmount(timeouts.clientIdle))
             for handler in connections.values {
-                handler.closeIfIdle(since: clock - TimeAmount(timeouts.clientIdle))
+                handler.closeIfIdle(since: idleSince)
                 handler.closeIfFlushStalled(since: clock - clientStall)
                 handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall, tunnelIdle: tunnelIdle)
             }

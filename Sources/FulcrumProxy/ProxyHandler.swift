@@ -41,10 +41,9 @@ final class ProxyHandler: ChannelInboundHandler {
     /// When the connection began closing after its last bytes are flushed.
     private var flushingSince: NIODeadline?
     /// Bytes that moved in a state watched only for silence (the rest of the body of a request
-    /// answered locally, read and dropped; a tunnel, both ways), and that count when the sweeper
-    /// last looked, with since when it has stood still.
+    /// answered locally, read and dropped; a tunnel, both ways), and how long they have stood still.
     private var watchedBytes = 0
-    private var watchedMark: (bytes: Int, since: NIODeadline)?
+    private var silence = ProgressWatch()
 
     init(loop: LoopContext) {
         self.loop = loop
@@ -519,14 +518,10 @@ final class ProxyHandler: ChannelInboundHandler {
         case .answeredLocally: silenceLimit = clientStall  // the rest of a body nobody waits for
         case .tunneling: silenceLimit = tunnelIdle
         default:
-            watchedMark = nil
+            silence.reset()
             return checkExchangeStall(now: now, clientStall: clientStall, upstreamStall: upstreamStall)
         }
-        guard let mark = watchedMark, mark.bytes == watchedBytes else {
-            watchedMark = (watchedBytes, now)
-            return
-        }
-        guard now - mark.since >= silenceLimit else { return }
+        guard silence.stillFor(watchedBytes, now: now) >= silenceLimit else { return }
         if case .tunneling(let upstream) = state { upstream.close() }
         closeConnection()
     }
@@ -534,15 +529,10 @@ final class ProxyHandler: ChannelInboundHandler {
     private func checkExchangeStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount) {
         guard case .proxying(let exchange, let attached) = state else { return }
         guard !exchange.requestEnded || exchange.responseStarted else {
-            exchange.progressMark = nil  // the response head arriving is progress too: the count starts again after it
+            exchange.progress.reset()  // the response head arriving is progress too: the count starts again after it
             return
         }
-        let moved = exchange.requestBytes &+ exchange.responseBytes
-        guard let mark = exchange.progressMark, mark.bytes == moved else {
-            exchange.progressMark = (moved, now)
-            return
-        }
-        let stalled = now - mark.since
+        let stalled = exchange.progress.stillFor(exchange.requestBytes &+ exchange.responseBytes, now: now)
         let clientHoldsUp = attached.isReadingPaused || (!readGate.isPaused && !exchange.requestEnded)
         if clientHoldsUp {
             guard stalled >= clientStall else { return }
@@ -796,7 +786,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private func becomeIdle(now: NIODeadline = .now()) {
         state = .idle
         idleSince = now
-        watchedMark = nil
+        silence.reset()
         if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
             return

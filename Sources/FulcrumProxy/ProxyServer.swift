@@ -61,7 +61,7 @@ public final class ProxyServer: Sendable {
             if let address = channel.localAddress { bound.append(address) }
             logs.events.info("listening", metadata: [
                 "address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)",
-                "max_connections": "\(runtime.config.maxConnections ?? ConnectionLimit.automatic())",
+                "max_connections": "\(connectionLimit.cap)",
             ])
         }
         return bound
