@@ -123,6 +123,32 @@ import Testing
         #expect(!latin.keepAlive, "HTTP/1.0 closes unless asked")
     }
 
+    /// Values are scanned eight bytes at a time: every kind of byte, at every offset of a value
+    /// longer than one word, is accepted, trimmed or refused as RFC 9110 §5.5 says.
+    @Test func everyByteAtEveryOffsetOfALongValue() throws {
+        let lineStart = Array("GET / HTTP/1.1\r\nHost: x\r\nX-Long: ".utf8)
+        for byte: UInt8 in [0x00, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x41, 0x7E, 0x7F, 0x80, 0xFF] {
+            for offset in 0..<24 {
+                var value = [UInt8](repeating: UInt8(ascii: "v"), count: 24)
+                value[offset] = byte
+                let input = lineStart + value + Array("\r\nX-After: 1\r\n\r\n".utf8)
+                let valid = byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+                let head = try? RequestHead(parsing: ByteBuffer(bytes: input))
+                var reader = RequestReader()
+                var buffer = ByteBuffer(bytes: input)
+                let readsHead = (try? reader.next(&buffer)) != nil  // with the line ends searched for first
+                #expect((head != nil) == valid && readsHead == valid, "byte \(byte) at \(offset)")
+                guard let head else { continue }
+                let whitespace: Set<UInt8> = [0x09, 0x20]
+                var shown = value.map { $0 > 0x7F ? UInt8(ascii: "?") : $0 }[...]
+                while let first = shown.first, whitespace.contains(first) { shown.removeFirst() }
+                while let last = shown.last, whitespace.contains(last) { shown.removeLast() }
+                #expect(head.header("x-long") == Substring(decoding: shown, as: UTF8.self), "byte \(byte) at \(offset)")
+                #expect(head.header("x-after") == "1" && head.fields.count == 3)
+            }
+        }
+    }
+
     @Test func aReaderReusesFieldStorageOnlyOnceTheHeadIsGone() throws {
         var reader = RequestReader()
         var bytes = ByteBuffer(string: "GET /a HTTP/1.1\r\nHost: a\r\nX-One: 1\r\n\r\nGET /b HTTP/1.1\r\nHost: b\r\n\r\nGET /c HTTP/1.1\r\nHost: c\r\n\r\n")

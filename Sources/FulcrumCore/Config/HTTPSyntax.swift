@@ -5,19 +5,13 @@ public enum HTTPSyntax {
         !text.isEmpty && text.utf8.allSatisfy(isTokenByte)
     }
 
-    /// A `tchar`: a byte of a token. Inlinable: the data plane calls it for every byte of a head.
+    /// A `tchar`: a byte of a token (RFC 9110 §5.6.2: `!#$%&'*+-.^_`|~`, digits, letters).
+    /// One bit per ASCII byte, so that the data plane's test for every byte of a header name is a
+    /// shift, not a chain of comparisons. Inlinable for the same reason.
     @inlinable
     public static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
+        let bits: UInt64 = byte < 64 ? 0x03FF_6CFA_0000_0000 : 0x57FF_FFFF_C7FF_FFFE
+        return byte < 128 && (bits >> (byte & 63)) & 1 == 1
     }
 
     /// Names of services and nodes: letters, digits, `-`, `_`, `.`.

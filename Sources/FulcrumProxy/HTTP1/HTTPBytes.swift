@@ -24,6 +24,51 @@ enum HTTPBytes {
         byte > 0x20 && byte < 0x7F
     }
 
+    /// The offset of the first `target` byte in `bytes[from...]`, or `nil`. Eight bytes at a time:
+    /// a head is searched for its line ends once per read, so this runs over every byte received.
+    static func firstIndex(of target: UInt8, in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
+        var index = from
+        let pattern = UInt64(target) &* ones
+        while index + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) ^ pattern
+            // the lowest high bit set marks the first zero byte exactly (borrows only reach bytes above it)
+            let zeroBytes = (word &- ones) & ~word & highBits
+            if zeroBytes != 0 { return index + zeroBytes.trailingZeroBitCount / 8 }
+            index += 8
+        }
+        while index < bytes.count {
+            if bytes[index] == target { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The offset of the first byte from `from` on that is not plain field-value text (a control
+    /// byte such as CR or HTAB, or DEL), or `bytes.count`. Sets `sawHighBytes` when bytes above
+    /// 0x7F were passed. Eight bytes at a time: header values are most of a head's bytes.
+    static func endOfPlainText(_ bytes: UnsafeRawBufferPointer, from: Int, sawHighBytes: inout Bool) -> Int {
+        var index = from
+        while index + 8 <= bytes.count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            let delBytes = word ^ (0x7F &* ones)
+            // a byte below 0x20, or a DEL: exact as a yes/no, which is all that is asked here
+            let special = ((word &- 0x20 &* ones) & ~word | (delBytes &- ones) & ~delBytes) & highBits
+            if special != 0 { break }
+            if word & highBits != 0 { sawHighBytes = true }
+            index += 8
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte < 0x20 || byte == 0x7F { return index }
+            if byte > 0x7F { sawHighBytes = true }
+            index += 1
+        }
+        return index
+    }
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
     @inline(__always)
     static func lowercased(_ byte: UInt8) -> UInt8 {
         byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte

@@ -20,13 +20,10 @@ enum HTTPFieldSection {
     /// arrived yet. `from` is where the previous search stopped. Throws on a bare LF.
     static func endOfHead(_ bytes: UnsafeRawBufferPointer, from: Int) throws(HTTPMessageError) -> Int? {
         var index = from
-        let count = bytes.count
-        while index < count {
-            if bytes[index] == HTTPBytes.lf {
-                guard index > 0, bytes[index - 1] == HTTPBytes.cr else { throw .malformed("a line ends with LF alone") }
-                if index >= 3, bytes[index - 2] == HTTPBytes.lf { return index + 1 }
-            }
-            index += 1
+        while let lf = HTTPBytes.firstIndex(of: HTTPBytes.lf, in: bytes, from: index) {
+            guard lf > 0, bytes[lf - 1] == HTTPBytes.cr else { throw .malformed("a line ends with LF alone") }
+            if lf >= 3, bytes[lf - 2] == HTTPBytes.lf { return lf + 1 }
+            index = lf + 1
         }
         return nil
     }
@@ -56,15 +53,14 @@ enum HTTPFieldSection {
             index += 1
             while bytes[index] == HTTPBytes.space || bytes[index] == HTTPBytes.tab { index += 1 }
             let valueStart = index
-            var valueEnd = index
             while true {
-                let byte = bytes[index]
-                if byte == HTTPBytes.cr { break }
-                guard HTTPBytes.isFieldValue(byte) else { throw .malformed("invalid character in a header value") }
+                index = HTTPBytes.endOfPlainText(bytes, from: index, sawHighBytes: &highBytes)
+                if bytes[index] == HTTPBytes.cr { break }  // there is one: the head ends with an empty line
+                guard bytes[index] == HTTPBytes.tab else { throw .malformed("invalid character in a header value") }
                 index += 1
-                if byte > 0x7F { highBytes = true }
-                if byte != HTTPBytes.space && byte != HTTPBytes.tab { valueEnd = index }
             }
+            var valueEnd = index
+            while valueEnd > valueStart, bytes[valueEnd - 1] == HTTPBytes.space || bytes[valueEnd - 1] == HTTPBytes.tab { valueEnd -= 1 }
             guard bytes[index + 1] == HTTPBytes.lf else { throw .malformed("CR without LF") }
             index += 2
             guard fields.count < maximumFields else { throw .malformed("more than \(maximumFields) header fields") }
