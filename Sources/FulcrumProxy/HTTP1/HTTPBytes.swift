@@ -80,7 +80,10 @@ enum HTTPBytes {
         equalsIgnoringCase(bytes, start, end, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 
-    /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case.
+    /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case. Inlined, so that the
+    /// length test that rejects most fields costs no call (a head's fields are each compared
+    /// with the request ID header's name).
+    @inline(__always)
     static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) -> Bool {
         guard end - start == name.utf8.count else { return false }
         return withBytes(of: name) { equalsIgnoringCase(bytes, start, end, $0) }
