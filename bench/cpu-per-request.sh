@@ -3,7 +3,10 @@
 # one or more Fulcrum binaries (1 event loop): proxy and 4 nginx backends on CPU 1, wrk on CPU 0,
 # ROUNDS interleaved rounds, medians. The proxy's utime and stime come from /proc/PID/stat before
 # and after each wrk run. Both proxies make the same system calls per request, so the kernel
-# figures should match and the user figures show where the difference lies.
+# figures should match and the user figures show where the difference lies. The context switches
+# per request come from each thread's /proc status: "waits" when the proxy blocked (in epoll_wait,
+# with nothing to do), "preempted" when the CPU was taken from it (in this layout mostly by the
+# backends its writes wake on the same CPU).
 #
 #   bench/cpu-per-request.sh                          # nginx vs .build/release/fulcrum
 #   ROUNDS=8 CONNECTIONS=200 bench/cpu-per-request.sh /tmp/old-fulcrum .build/release/fulcrum
@@ -36,25 +39,29 @@ http { access_log off; keepalive_requests 10000000; keepalive_timeout 120s;
   upstream be { $(printf 'server %s; ' "${backends[@]}") keepalive 1024; keepalive_requests 10000000; }
   server { listen 127.0.0.1:18490; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 CONF
-ticks() {  # utime and stime, in clock ticks, summed over the given pids
-  local user=0 system=0 u s
+usage() {  # utime and stime (clock ticks), voluntary and involuntary context switches, summed over the given pids
+  local user=0 system=0 waits=0 preempted=0 u s status
   for pid in "$@"; do
     read -r u s < <(awk '{print $14, $15}' "/proc/$pid/stat")
     user=$((user + u)); system=$((system + s))
+    for status in /proc/"$pid"/task/*/status; do
+      read -r u s < <(awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "$status")
+      waits=$((waits + u)); preempted=$((preempted + s))
+    done
   done
-  echo "$user $system"
+  echo "$user $system $waits $preempted"
 }
 measure() {  # label url pid...
-  local label=$1 url=$2 u0 s0 u1 s1
+  local label=$1 url=$2 u0 s0 w0 p0 u1 s1 w1 p1
   shift 2
   taskset -c 0 wrk -t1 -c"$connections" -d2s "$url" > /dev/null
-  read -r u0 s0 < <(ticks "$@")
+  read -r u0 s0 w0 p0 < <(usage "$@")
   taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency "$url" > "$run/out"
-  read -r u1 s1 < <(ticks "$@")
+  read -r u1 s1 w1 p1 < <(usage "$@")
   local requests rps
   requests=$(awk '/requests in/ {print $1}' "$run/out")
   rps=$(awk '/Requests\/sec/ {print $2}' "$run/out")
-  echo "$label $rps $requests $((u1 - u0)) $((s1 - s0))" | tee -a "$run/results"
+  echo "$label $rps $requests $((u1 - u0)) $((s1 - s0)) $((w1 - w0)) $((p1 - p0))" | tee -a "$run/results"
 }
 for round in $(seq "$rounds"); do
   taskset -c 1 nginx -p "$run/proxy" -c "$run/proxy/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
@@ -83,7 +90,7 @@ import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 tick_us = 1e6 / int(sys.argv[2])
 names = {f"fulcrum-{i + 1}": path for i, path in enumerate(sys.argv[3:])}
-print(f"{'proxy':<12} {'req/s':>8} {'user us/req':>12} {'kernel us/req':>14} {'total us/req':>13}")
+print(f"{'proxy':<12} {'req/s':>8} {'user us/req':>12} {'kernel us/req':>14} {'total us/req':>13} {'waits/req':>10} {'preempted/req':>14}")
 labels = ["nginx"] + (["nio-relay"] if any(r[0] == "nio-relay" for r in rows) else []) + list(names)
 for label in labels:
     mine = [r for r in rows if r[0] == label]
@@ -91,5 +98,7 @@ for label in labels:
     user = statistics.median(int(r[3]) * tick_us / int(r[2]) for r in mine)
     kernel = statistics.median(int(r[4]) * tick_us / int(r[2]) for r in mine)
     total = statistics.median((int(r[3]) + int(r[4])) * tick_us / int(r[2]) for r in mine)
-    print(f"{label:<12} {rps:>8,.0f} {user:>12.1f} {kernel:>14.1f} {total:>13.1f}  {names.get(label, '')}")
+    waits = statistics.median(int(r[5]) / int(r[2]) for r in mine)
+    preempted = statistics.median(int(r[6]) / int(r[2]) for r in mine)
+    print(f"{label:<12} {rps:>8,.0f} {user:>12.1f} {kernel:>14.1f} {total:>13.1f} {waits:>10.3f} {preempted:>14.3f}  {names.get(label, '')}")
 PY
