@@ -259,9 +259,18 @@ import Testing
         #expect(try Self.response("HTTP/1.1 304 Not Modified\r\n\r\n").framing == .none)
         #expect(try Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").framing == .chunked)
         #expect(try Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").framing == .untilClose)
+        #expect(try Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").framing == .chunked)
+        // empty list elements: parsers differ (llhttp reads "chunked," as not chunked), so refused
+        for value in ["chunked,", ", chunked", "gzip,,chunked", "chunked, ", ""] {
+            #expect(throws: HTTPMessageError.self, "\(value.debugDescription)") {
+                try Self.response("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(value)\r\n\r\n")
+            }
+        }
         let unframed = try Self.response("HTTP/1.0 200 OK\r\n\r\n")
         #expect(unframed.framing == .untilClose && !unframed.keepAlive)
         #expect(try Self.response("HTTP/1.1 100 Continue\r\n\r\n").isInterim)
+        #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.0 100 Continue\r\n\r\n") }
+        #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.0 101 Switching Protocols\r\n\r\n") }
         let bare = try Self.response("HTTP/1.1 503\r\nContent-Length: 5, 5\r\n\r\n".replacingOccurrences(of: ", 5", with: ""))
         #expect(bare.status == 503 && bare.reasonStart == bare.reasonEnd)
         #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") }

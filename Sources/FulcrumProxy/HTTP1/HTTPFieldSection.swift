@@ -98,6 +98,17 @@ enum HTTPFieldSection {
         return value
     }
 
+    /// Whether a list value has an empty element (`chunked,`, `, chunked`, `a,,b`) or none at all.
+    /// RFC 9110 §5.6.1 has recipients skip empty elements, but parsers differ on them in framing
+    /// fields (llhttp reads `chunked,` as not chunked), so Fulcrum refuses such a value there.
+    static func hasEmptyElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) -> Bool {
+        var elements = 0
+        forEachElement(bytes, field) { _, _ in elements += 1 }
+        var commas = 0
+        for index in Int(field.valueStart)..<Int(field.valueEnd) where bytes[index] == UInt8(ascii: ",") { commas += 1 }
+        return elements != commas + 1
+    }
+
     /// Calls `body` with each comma-separated element of a field value, without surrounding
     /// whitespace and skipping empty elements (RFC 9110 §5.6.1).
     static func forEachElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField, _ body: (Int, Int) -> Void) {

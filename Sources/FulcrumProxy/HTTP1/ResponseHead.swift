@@ -42,6 +42,9 @@ struct ResponseHead: HTTPHead {
                 status = status * 10 + UInt(digit)
             }
             guard status >= 100 else { throw .malformed("invalid status code") }
+            // HTTP/1.0 has no interim responses (RFC 9110 §15.2), and a 1.0 message without
+            // keep-alive ends its connection: llhttp reads nothing after one, so none is relayed
+            guard status >= 200 || minor == 1 else { throw .malformed("1xx response in HTTP/1.0") }
             var index = 12
             if raw[index] == HTTPBytes.space {
                 index += 1
@@ -71,6 +74,7 @@ struct ResponseHead: HTTPHead {
                     contentLength = length
                 case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "transfer-encoding"):
                     guard !HTTPFieldSection.hasTabAroundValue(raw, field) else { throw .malformed("tab around Transfer-Encoding") }
+                    guard !HTTPFieldSection.hasEmptyElement(raw, field) else { throw .malformed("empty element in Transfer-Encoding") }
                     HTTPFieldSection.forEachElement(raw, field) { start, end in
                         transferCodings += 1
                         chunkedLast = HTTPBytes.equalsIgnoringCase(raw, start, end, "chunked")
