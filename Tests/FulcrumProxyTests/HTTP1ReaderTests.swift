@@ -273,6 +273,15 @@ import Testing
         #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.0 101 Switching Protocols\r\n\r\n") }
         let bare = try Self.response("HTTP/1.1 503\r\nContent-Length: 5, 5\r\n\r\n".replacingOccurrences(of: ", 5", with: ""))
         #expect(bare.status == 503 && bare.reasonStart == bare.reasonEnd)
+        // a reason phrase is read like a header value: HTAB and obs-text pass, other controls and DEL do not
+        let phrase = Array("Quite\tall \u{E9}".utf8) + [0xFF] + Array(" right".utf8)
+        let reason = try ResponseHead(parsing: ByteBuffer(bytes: Array("HTTP/1.1 200 ".utf8) + phrase + Array("\r\n\r\n".utf8)))
+        #expect(reason.bytes.getBytes(at: reason.reasonStart, length: reason.reasonEnd - reason.reasonStart) == phrase)
+        for control: UInt8 in [0x00, 0x0A, 0x1F, 0x7F] {
+            #expect(throws: HTTPMessageError.self, "byte \(control)") {
+                try ResponseHead(parsing: ByteBuffer(bytes: Array("HTTP/1.1 200 Quite all".utf8) + [control] + Array(" right\r\n\r\n".utf8)))
+            }
+        }
         #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n") }
         #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n") }
         #expect(throws: HTTPMessageError.self) { try Self.response("HTTP/1.1 20 OK\r\n\r\n") }

@@ -43,8 +43,8 @@ enum HTTPBytes {
         return nil
     }
 
-    /// The offset of the first byte from `from` on that is not plain field-value text (a control
-    /// byte such as CR or HTAB, or DEL), or `bytes.count`. Sets `sawHighBytes` when bytes above
+    /// The offset of the first byte from `from` on that is not plain field-value text (HTAB, or
+    /// a byte ``isFieldValue(_:)`` refuses: CR and the other controls, DEL), or `bytes.count`. Sets `sawHighBytes` when bytes above
     /// 0x7F were passed. Eight bytes at a time: header values are most of a head's bytes.
     static func endOfPlainText(_ bytes: UnsafeRawBufferPointer, from: Int, sawHighBytes: inout Bool) -> Int {
         var index = from
@@ -59,7 +59,7 @@ enum HTTPBytes {
         }
         while index < bytes.count {
             let byte = bytes[index]
-            if byte < 0x20 || byte == 0x7F { return index }
+            if byte == tab || !isFieldValue(byte) { return index }
             if byte > 0x7F { sawHighBytes = true }
             index += 1
         }

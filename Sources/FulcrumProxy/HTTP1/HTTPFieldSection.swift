@@ -53,18 +53,29 @@ enum HTTPFieldSection {
             index += 1
             while bytes[index] == HTTPBytes.space || bytes[index] == HTTPBytes.tab { index += 1 }
             let valueStart = index
-            while true {
-                index = HTTPBytes.endOfPlainText(bytes, from: index, sawHighBytes: &highBytes)
-                if bytes[index] == HTTPBytes.cr { break }  // there is one: the head ends with an empty line
-                guard bytes[index] == HTTPBytes.tab else { throw .malformed("invalid character in a header value") }
-                index += 1
-            }
+            index = try endOfValue(bytes, from: index, sawHighBytes: &highBytes, invalid: .malformed("invalid character in a header value"))
             var valueEnd = index
             while valueEnd > valueStart, bytes[valueEnd - 1] == HTTPBytes.space || bytes[valueEnd - 1] == HTTPBytes.tab { valueEnd -= 1 }
             guard bytes[index + 1] == HTTPBytes.lf else { throw .malformed("CR without LF") }
             index += 2
             guard fields.count < maximumFields else { throw .malformed("more than \(maximumFields) header fields") }
             fields.append(HTTPField(nameStart: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
+        }
+    }
+
+    /// The offset of the CR that ends a header value or a reason phrase starting at `from`; throws
+    /// `invalid` at a byte neither may hold (RFC 9110 §5.5: HTAB, SP, VCHAR, obs-text). `bytes`
+    /// must hold that CR (a complete head does). Sets `sawHighBytes` when bytes above 0x7F were
+    /// passed.
+    static func endOfValue(
+        _ bytes: UnsafeRawBufferPointer, from: Int, sawHighBytes: inout Bool, invalid: HTTPMessageError
+    ) throws(HTTPMessageError) -> Int {
+        var index = from
+        while true {
+            index = HTTPBytes.endOfPlainText(bytes, from: index, sawHighBytes: &sawHighBytes)
+            if bytes[index] == HTTPBytes.cr { return index }
+            guard bytes[index] == HTTPBytes.tab else { throw invalid }
+            index += 1
         }
     }
 

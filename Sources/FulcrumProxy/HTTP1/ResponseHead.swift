@@ -49,10 +49,8 @@ struct ResponseHead: HTTPHead {
             if raw[index] == HTTPBytes.space {
                 index += 1
                 reason.0 = index
-                while raw[index] != HTTPBytes.cr {
-                    guard HTTPBytes.isFieldValue(raw[index]) else { throw .malformed("invalid reason phrase") }
-                    index += 1
-                }
+                var highBytes = false  // forwarded as they are
+                index = try HTTPFieldSection.endOfValue(raw, from: index, sawHighBytes: &highBytes, invalid: .malformed("invalid reason phrase"))
                 reason.1 = index
             }
             guard raw[index] == HTTPBytes.cr, raw[index + 1] == HTTPBytes.lf else { throw .malformed("invalid status line") }
