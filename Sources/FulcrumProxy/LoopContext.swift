@@ -17,6 +17,8 @@ final class LoopContext {
     var isDraining = false
     /// Upstream-response timeouts of this loop's exchanges.
     let responseTimer: ResponseTimer
+    /// Connections with writes to flush when the loop has handled its current batch of events.
+    let endOfTickFlushes: EndOfTickFlushes
     /// Traffic counts by route, service and node.
     var statistics: LoopStatistics
     /// Ramps of services with `slow_start`, and which nodes were usable at the last sweep.
@@ -43,6 +45,7 @@ final class LoopContext {
     init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
         self.eventLoop = eventLoop
         self.responseTimer = ResponseTimer(eventLoop: eventLoop)
+        self.endOfTickFlushes = EndOfTickFlushes(eventLoop: eventLoop)
         self.runtime = runtime
         self.logs = logs
         self.healthBoard = healthBoard

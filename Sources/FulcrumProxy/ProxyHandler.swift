@@ -23,6 +23,8 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Set while ``readRequests()`` runs, so that an exchange ending inside it does not re-enter it.
     private var isReading = false
     private var batch: WriteBatch
+    /// Whether this connection waits in the loop's ``EndOfTickFlushes``.
+    private var flushIsQueued = false
     /// The buffer of the last head sent to a node, written into again once its exchange is over
     /// and the upstream channel has written it.
     private var lastUpstreamHead: ByteBuffer
@@ -168,7 +170,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 exchange.requestEnded = true
             case .proxying(let exchange, let upstream):
                 exchange.requestEnded = true
-                upstream.flush()
+                flushAtEndOfTick()
                 armResponseTimeout(exchange, upstream)
             case .answeredLocally(let close):
                 afterLocalResponse(close: close)
@@ -182,11 +184,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     /// Not passed on: this is the connection's last handler, and the pipeline's tail ignores it.
     func channelReadComplete(context: ChannelHandlerContext) {
-        switch state {
-        case .proxying(_, let upstream), .tunneling(let upstream): upstream.flush()
-        default: break
-        }
-        flush()
+        flushAtEndOfTick()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -437,7 +435,7 @@ final class ProxyHandler: ChannelInboundHandler {
         upstream.expectResponse(toHEAD: exchange.head.isHEAD)
         upstream.write(exchange.upstreamHead)
         for body in exchange.buffered { upstream.write(body) }
-        upstream.flush()
+        flushAtEndOfTick()
         if exchange.requestEnded { armResponseTimeout(exchange, upstream) }
         if upstream.isWritable, let context { readGate.resume(context) }
     }
@@ -633,7 +631,7 @@ final class ProxyHandler: ChannelInboundHandler {
             if exchange.closesClient || loop.isDraining || !exchange.requestEnded {
                 closeConnection(afterFlushing: true)
             } else {
-                batch.flush(context)  // the upstream is detached, so its read-complete will not flush for us
+                flushAtEndOfTick()  // the upstream is detached, so its read-complete will not queue it
                 becomeIdle(now: now)
             }
         }
@@ -648,6 +646,24 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func upstreamReadComplete() {
+        flushAtEndOfTick()
+    }
+
+    /// Has what this connection queued, for its client and for its node, flushed once the loop
+    /// has handled its current batch of events (see ``EndOfTickFlushes``).
+    private func flushAtEndOfTick() {
+        guard !flushIsQueued else { return }
+        flushIsQueued = true
+        loop.endOfTickFlushes.enqueue(self)
+    }
+
+    /// Flushes what was queued for the client and for the node; called by ``EndOfTickFlushes``.
+    func flushQueuedWrites() {
+        flushIsQueued = false
+        switch state {
+        case .proxying(_, let upstream), .tunneling(let upstream): upstream.flush()
+        default: break
+        }
         flush()
     }
 

@@ -41,6 +41,7 @@ import Testing
         pool.release(try upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self))
 
         try client.writeInbound(ByteBuffer(string: "GET /only HTTP/1.1\r\nHost: a\r\n\r\n"))
+        client.embeddedEventLoop.run()  // the end of the loop's round, when queued writes are flushed
         var sent = try #require(try upstream.readOutbound(as: ByteBuffer.self), "the request went to the pooled connection")
         #expect(sent.readString(length: 16) == "GET /only HTTP/1")
 
@@ -49,6 +50,28 @@ import Testing
         try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
         #expect(pool.takeIdle() != nil, "the connection is back in the pool")
         #expect(Self.autoRead(upstream), "the pooled connection reads")
+    }
+
+    /// Writes made while the loop handles a round of events leave when the round ends, in both
+    /// directions: the request to the node, and the response to the client.
+    @Test func writesAreFlushedWhenTheLoopsRoundEnds() throws {
+        let (client, loop) = try Self.proxyConnection()
+        let pool = loop.pools[0][0]
+        let upstream = EmbeddedChannel(loop: client.embeddedEventLoop)
+        try upstream.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool))
+        try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
+        pool.release(try upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self))
+
+        try client.writeInbound(ByteBuffer(string: "GET /only HTTP/1.1\r\nHost: a\r\n\r\n"))
+        #expect(try upstream.readOutbound(as: ByteBuffer.self) == nil, "the request waits for the end of the round")
+        client.embeddedEventLoop.run()
+        #expect(try Self.output(upstream).hasPrefix("GET /only HTTP/1.1\r\n"))
+
+        try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"))
+        #expect(try client.readOutbound(as: ByteBuffer.self) == nil, "the response waits for the end of the round")
+        client.embeddedEventLoop.run()
+        let response = try Self.output(client)
+        #expect(response.hasPrefix("HTTP/1.1 200 OK\r\n") && response.hasSuffix("\r\n\r\nhello"), "\(response)")
     }
 
     /// The `autoRead` option last set on an embedded channel (its `getOption` always says true).
