@@ -29,16 +29,23 @@ import Testing
         return (channel, loop)
     }
 
-    /// A slow client pauses the node's connection; when the response's end came in the same read,
-    /// the connection goes back to the pool with its reads paused. It must read again there, or
-    /// the next exchange on it would never see its response.
-    @Test func aConnectionPausedForASlowClientReadsAgainInThePool() throws {
-        let (client, loop) = try Self.proxyConnection()
+    /// A client connection to the proxy, and an upstream connection idle in the pool of the
+    /// route's node, on the same event loop.
+    static func proxyConnectionWithPooledUpstream() throws -> (client: EmbeddedChannel, upstream: EmbeddedChannel, pool: NodePool) {
+        let (client, loop) = try proxyConnection()
         let pool = loop.pools[0][0]
         let upstream = EmbeddedChannel(loop: client.embeddedEventLoop)
         try upstream.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool))
         try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         pool.release(try upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self))
+        return (client, upstream, pool)
+    }
+
+    /// A slow client pauses the node's connection; when the response's end came in the same read,
+    /// the connection goes back to the pool with its reads paused. It must read again there, or
+    /// the next exchange on it would never see its response.
+    @Test func aConnectionPausedForASlowClientReadsAgainInThePool() throws {
+        let (client, upstream, pool) = try Self.proxyConnectionWithPooledUpstream()
 
         try client.writeInbound(ByteBuffer(string: "GET /only HTTP/1.1\r\nHost: a\r\n\r\n"))
         client.embeddedEventLoop.run()  // the end of the loop's round, when queued writes are flushed
@@ -55,12 +62,7 @@ import Testing
     /// Writes made while the loop handles a round of events leave when the round ends, in both
     /// directions: the request to the node, and the response to the client.
     @Test func writesAreFlushedWhenTheLoopsRoundEnds() throws {
-        let (client, loop) = try Self.proxyConnection()
-        let pool = loop.pools[0][0]
-        let upstream = EmbeddedChannel(loop: client.embeddedEventLoop)
-        try upstream.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool))
-        try upstream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
-        pool.release(try upstream.pipeline.syncOperations.handler(type: UpstreamHandler.self))
+        let (client, upstream, _) = try Self.proxyConnectionWithPooledUpstream()
 
         try client.writeInbound(ByteBuffer(string: "GET /only HTTP/1.1\r\nHost: a\r\n\r\n"))
         #expect(try upstream.readOutbound(as: ByteBuffer.self) == nil, "the request waits for the end of the round")
