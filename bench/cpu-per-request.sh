@@ -8,6 +8,11 @@
 # with nothing to do), "preempted" when the CPU was taken from it (in this layout mostly by the
 # backends its writes wake on the same CPU).
 #
+# The proxy shares CPU 1 with the backends, so what it makes them do counts too: their CPU time
+# and how often they went to sleep per request (fewer requests per wake-up cost them more), and
+# how often wrk, on CPU 0, went to sleep per request (each sleep needs a wake-up from the other
+# CPU; counted by GNU time, Debian package `time`).
+#
 #   bench/cpu-per-request.sh                          # nginx vs .build/release/fulcrum
 #   ROUNDS=8 CONNECTIONS=200 bench/cpu-per-request.sh /tmp/old-fulcrum .build/release/fulcrum
 #   RELAY=1 bench/cpu-per-request.sh                  # also SwiftNIO's own floor (bench/nio-relay)
@@ -28,6 +33,8 @@ fi
 pids=()
 trap 'kill ${pids[@]} 2>/dev/null || true' EXIT
 bench_backends 18481 18482 18483 18484
+sleep 0.5
+backend_workers=$(for pid in "${pids[@]}"; do pgrep -P "$(pgrep -P "$pid")"; done)
 mkdir -p "$run/proxy/logs"
 cat > "$run/proxy/nginx.conf" <<CONF
 worker_processes 1;
@@ -52,16 +59,19 @@ usage() {  # utime and stime (clock ticks), voluntary and involuntary context sw
   echo "$user $system $waits $preempted"
 }
 measure() {  # label url pid...
-  local label=$1 url=$2 u0 s0 w0 p0 u1 s1 w1 p1
+  local label=$1 url=$2 u0 s0 w0 p0 u1 s1 w1 p1 bu0 bs0 bw0 bu1 bs1 bw1 _
   shift 2
   taskset -c 0 wrk -t1 -c"$connections" -d2s "$url" > /dev/null
   read -r u0 s0 w0 p0 < <(usage "$@")
-  taskset -c 0 wrk -t1 -c"$connections" -d"${duration}s" --latency "$url" > "$run/out"
+  read -r bu0 bs0 bw0 _ < <(usage $backend_workers)
+  taskset -c 0 /usr/bin/time -f %w -o "$run/wrk-waits" wrk -t1 -c"$connections" -d"${duration}s" --latency "$url" > "$run/out"
   read -r u1 s1 w1 p1 < <(usage "$@")
+  read -r bu1 bs1 bw1 _ < <(usage $backend_workers)
   local requests rps
   requests=$(awk '/requests in/ {print $1}' "$run/out")
   rps=$(awk '/Requests\/sec/ {print $2}' "$run/out")
-  echo "$label $rps $requests $((u1 - u0)) $((s1 - s0)) $((w1 - w0)) $((p1 - p0))" | tee -a "$run/results"
+  echo "$label $rps $requests $((u1 - u0)) $((s1 - s0)) $((w1 - w0)) $((p1 - p0))" \
+    "$((bu1 + bs1 - bu0 - bs0)) $((bw1 - bw0)) $(tail -1 "$run/wrk-waits")" | tee -a "$run/results"
 }
 for round in $(seq "$rounds"); do
   taskset -c 1 nginx -p "$run/proxy" -c "$run/proxy/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
@@ -90,7 +100,8 @@ import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 tick_us = 1e6 / int(sys.argv[2])
 names = {f"fulcrum-{i + 1}": path for i, path in enumerate(sys.argv[3:])}
-print(f"{'proxy':<12} {'req/s':>8} {'user us/req':>12} {'kernel us/req':>14} {'total us/req':>13} {'waits/req':>10} {'preempted/req':>14}")
+print(f"{'proxy':<12} {'req/s':>8} {'user us/req':>12} {'kernel us/req':>14} {'total us/req':>13} {'waits/req':>10} {'preempted/req':>14}"
+      f" {'backends us/req':>16} {'backend sleeps/req':>19} {'wrk sleeps/req':>15}")
 labels = ["nginx"] + (["nio-relay"] if any(r[0] == "nio-relay" for r in rows) else []) + list(names)
 for label in labels:
     mine = [r for r in rows if r[0] == label]
@@ -100,5 +111,9 @@ for label in labels:
     total = statistics.median((int(r[3]) + int(r[4])) * tick_us / int(r[2]) for r in mine)
     waits = statistics.median(int(r[5]) / int(r[2]) for r in mine)
     preempted = statistics.median(int(r[6]) / int(r[2]) for r in mine)
-    print(f"{label:<12} {rps:>8,.0f} {user:>12.1f} {kernel:>14.1f} {total:>13.1f} {waits:>10.3f} {preempted:>14.3f}  {names.get(label, '')}")
+    backends = statistics.median(int(r[7]) * tick_us / int(r[2]) for r in mine)
+    backend_sleeps = statistics.median(int(r[8]) / int(r[2]) for r in mine)
+    wrk_sleeps = statistics.median(int(r[9]) / int(r[2]) for r in mine)
+    print(f"{label:<12} {rps:>8,.0f} {user:>12.1f} {kernel:>14.1f} {total:>13.1f} {waits:>10.3f} {preempted:>14.3f}"
+          f" {backends:>16.1f} {backend_sleeps:>19.3f} {wrk_sleeps:>15.3f}  {names.get(label, '')}")
 PY
