@@ -23,6 +23,7 @@ connections=${CONNECTIONS:-50}
 rounds=${ROUNDS:-5}
 duration=${WRK_SECONDS:-8}
 binaries=("$@")
+[[ -x /usr/bin/time ]] || { echo "cpu-per-request.sh: needs GNU time (apt-get install time)" >&2; exit 1; }
 [[ ${#binaries[@]} -gt 0 ]] || binaries=("$root/.build/release/fulcrum")
 run=$(mktemp -d /tmp/fulcrum-cpu-XXXXXX)
 relay=""
