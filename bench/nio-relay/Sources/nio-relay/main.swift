@@ -2,9 +2,12 @@ import Glibc
 import NIOCore
 import NIOPosix
 
-// PORT: where to listen on 127.0.0.1; BACKENDS: host:port,host:port,... taken in turn per connection.
+// PORT: where to listen on 127.0.0.1; BACKENDS: host:port,host:port,... one per connection, chosen by
+// the client's port; WORKERS: event loops (1 by default). The same environment as the FULCRUM_CMD hook
+// of ../shared/bench, so bench/relay-floor.sh can run the relay in Fulcrum's place.
 func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 let port = Int(environment("PORT") ?? "") ?? 18490
+let workers = Int(environment("WORKERS") ?? "") ?? 1
 let backends = try (environment("BACKENDS") ?? "127.0.0.1:18481").split(separator: ",").map { entry in
     let parts = entry.split(separator: ":")
     return try SocketAddress(ipAddress: String(parts[0]), port: Int(parts[1])!)
@@ -38,17 +41,15 @@ final class RelayHandler: ChannelInboundHandler {
     }
 }
 
-/// Connects each accepted connection to the next backend on the same event loop; the client's
-/// reads wait until the upstream connection is up.
+/// Connects each accepted connection to a backend (chosen by the client's port, so that loops share
+/// no counter) on the same event loop; the client's reads wait until the upstream connection is up.
 final class AcceptHandler: ChannelInboundHandler {
     typealias InboundIn = Never
-    nonisolated(unsafe) static var next = 0
 
     func channelActive(context: ChannelHandlerContext) {
         let client = RelayHandler()
         try! context.pipeline.syncOperations.addHandler(client)
-        let address = backends[Self.next % backends.count]
-        Self.next += 1
+        let address = backends[(context.channel.remoteAddress?.port ?? 0) % backends.count]
         let clientChannel = context.channel
         ClientBootstrap(group: context.eventLoop)
             .channelInitializer { channel in
@@ -71,7 +72,7 @@ final class AcceptHandler: ChannelInboundHandler {
     }
 }
 
-let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+let group = MultiThreadedEventLoopGroup(numberOfThreads: workers)
 let server = try ServerBootstrap(group: group)
     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
     .childChannelOption(.autoRead, value: false)
