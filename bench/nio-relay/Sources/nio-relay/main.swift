@@ -1,9 +1,10 @@
 import Glibc
 import NIOCore
 import NIOPosix
+import Synchronization
 
-// PORT: where to listen on 127.0.0.1; BACKENDS: host:port,host:port,... one per connection, chosen by
-// the client's port; WORKERS: event loops (1 by default). The same environment as the FULCRUM_CMD hook
+// PORT: where to listen on 127.0.0.1; BACKENDS: host:port,host:port,... taken in turn per connection;
+// WORKERS: event loops (1 by default). The same environment as the FULCRUM_CMD hook
 // of ../shared/bench, so bench/relay-floor.sh can run the relay in Fulcrum's place.
 func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 let port = Int(environment("PORT") ?? "") ?? 18490
@@ -41,15 +42,18 @@ final class RelayHandler: ChannelInboundHandler {
     }
 }
 
-/// Connects each accepted connection to a backend (chosen by the client's port, so that loops share
-/// no counter) on the same event loop; the client's reads wait until the upstream connection is up.
+/// Which backend the next accepted connection goes to, whichever event loop accepts it.
+let nextBackend = Atomic<Int>(0)
+
+/// Connects each accepted connection to the next backend on the same event loop; the client's
+/// reads wait until the upstream connection is up.
 final class AcceptHandler: ChannelInboundHandler {
     typealias InboundIn = Never
 
     func channelActive(context: ChannelHandlerContext) {
         let client = RelayHandler()
         try! context.pipeline.syncOperations.addHandler(client)
-        let address = backends[(context.channel.remoteAddress?.port ?? 0) % backends.count]
+        let address = backends[nextBackend.wrappingAdd(1, ordering: .relaxed).oldValue % backends.count]
         let clientChannel = context.channel
         ClientBootstrap(group: context.eventLoop)
             .channelInitializer { channel in
