@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs bench/nio-relay, a bare SwiftNIO byte relay (nothing parsed, routed or counted), through the
-# shared peer harness in Fulcrum's place, beside nginx: what any proxy on SwiftNIO can reach in
-# each column of bench/run.sh's table, on this machine, in this hour. In the harness's report the
-# "fulcrum" rows are the relay.
+# shared peer harness in Fulcrum's place, beside nginx: SwiftNIO's own floor, what a proxy on
+# SwiftNIO reaches before doing any HTTP work, in each column of bench/run.sh's table, on this
+# machine, in this hour. In the harness's report the "fulcrum" rows are the relay.
 #
 #   bench/relay-floor.sh --reps 5 --duration 8
 #
