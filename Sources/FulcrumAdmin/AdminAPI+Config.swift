@@ -35,13 +35,14 @@ extension AdminContext {
                 return .json(.mapping([.init("valid", .bool(issues.isEmpty)), .init("issues", .list(issues.map(\.document)))]))
             },
             AdminEndpoint("POST", "/api/v1/explain", .viewer, "Explain which route, service and node a request would get", body: "ExplainRequest", returns: "RouteReport") { call throws(AdminError) in
-                let request = try Self.describedRequest(call.requireObject())
+                let body = try call.requireObject()
                 let config: FulcrumConfig
                 do {
                     config = try await controller.activeConfig()
                 } catch {
                     throw .internalError("the active version does not validate: \(error)")
                 }
+                let request = try Self.describedRequest(body, encodedSlashes: config.encodedSlashes)
                 return .json(RouteReport(config: config, request: request).document)
             },
             AdminEndpoint("GET", "/api/v1/versions", .viewer, "Configuration versions, newest first", returns: "VersionList",
@@ -109,7 +110,8 @@ extension AdminContext {
     }
 
     /// `{"method": "GET", "path": "/x?a=1", "headers": {...}, "cookies": {...}, "client_ip": "..."}`.
-    static func describedRequest(_ body: ConfigDocument) throws(AdminError) -> DescribedRequest {
+    /// A target the data plane would refuse is a 400 here too, with the same reason.
+    static func describedRequest(_ body: ConfigDocument, encodedSlashes: RequestTarget.EncodedSlashes) throws(AdminError) -> DescribedRequest {
         let allowed = ["method", "path", "headers", "cookies", "client_ip"]
         if let unknown = body.members.first(where: { !allowed.contains($0.key) }) {
             throw .badRequest("unknown field '\(unknown.key)' (allowed: \(allowed.joined(separator: ", ")))")
@@ -135,6 +137,11 @@ extension AdminContext {
         var headers = try pairs("headers").map { (name: $0.0, value: $0.1) }
         let cookies = try pairs("cookies")
         if !cookies.isEmpty { headers.append((name: "Cookie", value: cookies.map { "\($0.0)=\($0.1)" }.joined(separator: "; "))) }
-        return DescribedRequest(method: method, target: path, headers: headers, clientIP: try string("client_ip") ?? "127.0.0.1")
+        let clientIP = try string("client_ip") ?? "127.0.0.1"
+        do throws(RequestTargetError) {
+            return try DescribedRequest(method: method, target: path, headers: headers, clientIP: clientIP, encodedSlashes: encodedSlashes)
+        } catch {
+            throw .badRequest("the data plane refuses this path with 400: \(error.reason)")
+        }
     }
 }

@@ -5,7 +5,9 @@ import NIOCore
 /// One request/response exchange between a client and a node, from the request head to the end
 /// of the response: what was decided for it and how far it has got.
 final class Exchange {
-    let head: RequestHead
+    /// The request as routed: its head and normalised target.
+    let request: HeadRoutingRequest
+    var head: RequestHead { request.head }
     /// The head sent to the node (kept for a retry on another node).
     let upstreamHead: ByteBuffer
     let runtime: RuntimeConfig
@@ -48,15 +50,15 @@ final class Exchange {
     /// ``ProxyHandler/checkStall(now:clientStall:upstreamStall:tunnelIdle:)``).
     var progress = ProgressWatch()
 
-    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
-        self.head = head
+    init(request: HeadRoutingRequest, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
+        self.request = request
         self.upstreamHead = upstreamHead
         self.runtime = runtime
         self.decision = decision
         self.node = node
         self.requestID = requestID
         self.start = .now()
-        self.clientKeepAlive = head.keepAlive
+        self.clientKeepAlive = request.head.keepAlive
     }
 
     /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).

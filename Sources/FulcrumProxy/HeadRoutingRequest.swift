@@ -1,41 +1,28 @@
 import FulcrumCore
 
 /// Presents a request head to the router without copying: method, path, query and headers are
-/// slices of the head's text.
+/// slices of the head's text. The path is normalised first (``RequestTarget``): routes see the
+/// path the node will be sent, and an absolute-form target's authority takes the place of `Host`.
 struct HeadRoutingRequest: RoutingRequest {
     let head: RequestHead
     let clientIP: Substring
-    let path: Substring
-    let query: Substring
+    let target: RequestTarget
 
-    init(head: RequestHead, clientIP: Substring) {
+    /// - Throws: the reason the target is refused with 400.
+    init(head: RequestHead, clientIP: Substring, encodedSlashes: RequestTarget.EncodedSlashes) throws(RequestTargetError) {
         self.head = head
         self.clientIP = clientIP
-        var target = head.target
-        if target.utf8.first != UInt8(ascii: "/") {
-            // absolute-form: the path starts after the authority (`*` routes as it is)
-            let afterScheme = target.utf8.firstRange(of: "://".utf8).map { $0.upperBound } ?? target.endIndex
-            let pathStart = target[afterScheme...].utf8.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
-            target = pathStart.map { target[$0...] } ?? (afterScheme == target.endIndex ? target : "/")
-        }
-        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            path = target[..<question]
-            query = target[target.utf8.index(after: question)...]
-        } else {
-            path = target
-            query = target[target.endIndex...]
-        }
+        target = try RequestTarget(parsing: head.target, encodedSlashes: encodedSlashes)
     }
 
     var method: String { head.method }
+    var path: Substring { target.path }
+    var query: Substring { target.query }
 
     var host: Substring? {
+        if let authority = target.authorityHost { return authority }
         guard let field = head.hostField else { return nil }
-        let value = head.value(head.fields[field])
-        if value.hasPrefix("[") {  // [v6]:port
-            return value.firstIndex(of: "]").map { value[value.startIndex...$0] } ?? value
-        }
-        return value.firstIndex(of: ":").map { value[..<$0] } ?? value
+        return RequestTarget.hostWithoutPort(head.value(head.fields[field]))
     }
 
     func header(_ name: String) -> Substring? {

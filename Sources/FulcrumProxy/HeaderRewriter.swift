@@ -13,6 +13,10 @@ enum HeaderRewriter {
         case forwardedFor
         /// `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Real-IP`: set by Fulcrum on requests.
         case forwarding
+        /// `Content-Length`, `Transfer-Encoding`: how Fulcrum framed the body it forwards.
+        case framing
+        /// `Host`: what Fulcrum routed on.
+        case host
         case endToEnd
     }
 
@@ -21,15 +25,18 @@ enum HeaderRewriter {
     static func role(_ raw: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> Role {
         switch end - start {
         case 2 where HTTPBytes.equalsIgnoringCase(raw, start, end, "te"): return .hopByHop
+        case 4 where HTTPBytes.equalsIgnoringCase(raw, start, end, "host"): return .host
         case 7 where HTTPBytes.equalsIgnoringCase(raw, start, end, "trailer"): return .hopByHop
         case 7 where HTTPBytes.equalsIgnoringCase(raw, start, end, "upgrade"): return .upgrade
         case 9 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-real-ip"): return .forwarding
         case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "connection"): return .hopByHop
         case 10 where HTTPBytes.equalsIgnoringCase(raw, start, end, "keep-alive"): return .hopByHop
+        case 14 where HTTPBytes.equalsIgnoringCase(raw, start, end, "content-length"): return .framing
         case 15 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-forwarded-for"): return .forwardedFor
         case 16 where HTTPBytes.equalsIgnoringCase(raw, start, end, "proxy-connection"): return .hopByHop
         case 16 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-forwarded-host"): return .forwarding
         case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "x-forwarded-proto"): return .forwarding
+        case 17 where HTTPBytes.equalsIgnoringCase(raw, start, end, "transfer-encoding"): return .framing
         case 18 where HTTPBytes.equalsIgnoringCase(raw, start, end, "proxy-authenticate"): return .hopByHop
         case 19 where HTTPBytes.equalsIgnoringCase(raw, start, end, "proxy-authorization"): return .hopByHop
         default: return .endToEnd
@@ -38,10 +45,23 @@ enum HeaderRewriter {
 
     /// The other header names the `Connection` fields list (offsets into the head); they are
     /// hop-by-hop for this message. Only called when there are some.
-    static func namesListedInConnection(_ raw: UnsafeRawBufferPointer, _ fields: [HTTPField]) -> [(Int, Int)] {
+    ///
+    /// A name that frames the message or that Fulcrum routed on (`Content-Length`,
+    /// `Transfer-Encoding`, `Host`, the request ID header) is never taken from this list: the
+    /// body Fulcrum forwards is framed by those fields as it read them, and a node that got the
+    /// body without its framing would read its bytes as further requests (request smuggling:
+    /// `Connection: Content-Length` with a body that is itself a request). nginx and HAProxy
+    /// likewise forward exactly one request for such a message.
+    static func namesListedInConnection(_ raw: UnsafeRawBufferPointer, _ fields: [HTTPField], requestIDHeader: String) -> [(Int, Int)] {
         var names: [(Int, Int)] = []
         for field in fields where HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), "connection") {
-            HTTPFieldSection.forEachElement(raw, field) { start, end in names.append((start, end)) }
+            HTTPFieldSection.forEachElement(raw, field) { start, end in
+                switch role(raw, start, end) {
+                case .framing, .host: return
+                default: if HTTPBytes.equalsIgnoringCase(raw, start, end, requestIDHeader) { return }
+                }
+                names.append((start, end))
+            }
         }
         return names
     }
@@ -52,37 +72,53 @@ enum HeaderRewriter {
         return names.contains { name in HTTPBytes.equalsIgnoringCase(raw, start, end, UnsafeRawBufferPointer(rebasing: raw[name.0..<name.1])) }
     }
 
-    /// Writes the head sent to the node to `out`: the request line as received, hop-by-hop fields
-    /// removed (`Upgrade` kept for a protocol switch), forwarding fields set, and the request ID
-    /// added when the client sent none. An HTTP/1.0 request stays HTTP/1.0 (with
-    /// `Connection: keep-alive`, so that the node keeps the pooled connection open when it can):
-    /// it may lack a Host, which HTTP/1.1 requires, and its response must not be chunked, which an
-    /// HTTP/1.0 client cannot read.
+    /// Writes the head sent to the node to `out`: the request line with the normalised target in
+    /// origin form (the received bytes when normalising changed nothing), hop-by-hop fields removed
+    /// (`Upgrade` kept for a protocol switch), forwarding fields set, and the request ID added when
+    /// the client sent none. An absolute-form target's authority becomes the `Host` (RFC 9112
+    /// §3.2.2: the node must act on the host Fulcrum routed on). An HTTP/1.0 request stays
+    /// HTTP/1.0 (with `Connection: keep-alive`, so that the node keeps the pooled connection open
+    /// when it can): it may lack a Host, which HTTP/1.1 requires, and its response must not be
+    /// chunked, which an HTTP/1.0 client cannot read.
     static func writeUpstreamRequest(
-        _ head: RequestHead, clientIP: String, requestIDHeader: String, requestID: RequestID, to out: inout ByteBuffer
+        _ request: HeadRoutingRequest, clientIP: String, requestIDHeader: String, requestID: RequestID, to out: inout ByteBuffer
     ) {
+        let head = request.head
+        let target = request.target
         // Each received line is copied at most once and never grows (the reader refuses a line
-        // without its CR; the `X-Forwarded-For` values replace their lines); the host value twice.
+        // without its CR; the `X-Forwarded-For` values replace their lines; a rewritten target is
+        // never longer than the received one); the host value twice, or the authority twice.
         let hostValue = head.hostField.map { head.fields[$0] }
-        let maximumLength = head.bytes.readableBytes
-            + (hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0) + 2 * clientIP.utf8.count
+        let hostLength = target.authority?.utf8.count ?? hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0
+        let maximumLength = head.bytes.readableBytes + 2 * hostLength + 2 * clientIP.utf8.count
             + (requestID.isGenerated ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
-                out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
+                if target.isRewritten {
+                    out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetStart]))
+                    target.forEachOriginFormPart { out.append($0) }
+                } else {
+                    out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetEnd]))
+                }
                 if head.minorVersion == 1 {
                     out.append(" HTTP/1.1\r\n")
                 } else {
                     out.append(head.isUpgrade ? " HTTP/1.0\r\n" : " HTTP/1.0\r\nConnection: keep-alive\r\n")
                 }
-                let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
+                if let authority = target.authority {
+                    out.append("Host: ")
+                    out.append(authority)
+                    out.append("\r\n")
+                }
+                let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields, requestIDHeader: requestIDHeader) : []
                 var forwardedFor = false
                 for field in head.fields {
                     switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
                     case .hopByHop, .forwarding: continue
                     case .forwardedFor: forwardedFor = true; continue
                     case .upgrade where !head.isUpgrade: continue
-                    case .upgrade, .endToEnd: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                    case .host where target.authority != nil: continue
+                    case .framing, .host, .upgrade, .endToEnd: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
                     }
                     out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
                     out.append("\r\n")
@@ -97,7 +133,11 @@ enum HeaderRewriter {
                 }
                 out.append(clientIP)
                 out.append("\r\nX-Forwarded-Proto: http\r\n")
-                if let hostValue {
+                if let authority = target.authority {
+                    out.append("X-Forwarded-Host: ")
+                    out.append(authority)
+                    out.append("\r\n")
+                } else if let hostValue {
                     out.append("X-Forwarded-Host: ")
                     out.append(UnsafeRawBufferPointer(rebasing: raw[Int(hostValue.valueStart)..<Int(hostValue.valueEnd)]))
                     out.append("\r\n")
@@ -137,13 +177,13 @@ enum HeaderRewriter {
                 out.append(" ")
                 out.append(UnsafeRawBufferPointer(rebasing: raw[head.reasonStart..<head.reasonEnd]))
                 out.append("\r\n")
-                let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields) : []
+                let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields, requestIDHeader: requestIDHeader) : []
                 var hasRequestID = false
                 for field in head.fields {
                     switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
                     case .hopByHop: continue
                     case .upgrade where !switching: continue
-                    case .upgrade, .forwardedFor, .forwarding, .endToEnd:
+                    case .framing, .upgrade, .forwardedFor, .forwarding, .host, .endToEnd:
                         if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
                     }
                     if !hasRequestID { hasRequestID = HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), requestIDHeader) }

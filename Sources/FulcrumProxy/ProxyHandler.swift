@@ -235,7 +235,12 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func start(_ head: RequestHead) {
         let runtime = loop.runtime
-        let request = HeadRoutingRequest(head: head, clientIP: clientIP[...])
+        let request: HeadRoutingRequest
+        do throws(RequestTargetError) {
+            request = try HeadRoutingRequest(head: head, clientIP: clientIP[...], encodedSlashes: runtime.config.encodedSlashes)
+        } catch {
+            return self.refuse(.malformed(error.reason))
+        }
         let requestIDHeader = runtime.config.requestIDHeader
         let requestID = head.header(requestIDHeader).map { RequestID.received(String($0)) } ?? .generate(using: &loop.random)
 
@@ -327,10 +332,10 @@ final class ProxyHandler: ChannelInboundHandler {
 
         var upstreamHead = lastUpstreamHead.takeForNextHead(leaving: noBytes)
         HeaderRewriter.writeUpstreamRequest(
-            head, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
+            request, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange = Exchange(
-            head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
+            request: request, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
         exchange.heldSlots = slots
         exchange.nodeGroup = nodeGroup
@@ -453,7 +458,7 @@ final class ProxyHandler: ChannelInboundHandler {
             // another usable node if there is one; a failed pooled connection may also just have been
             // stale, so its own node is the fallback (and the only choice for a pinned route)
             let other = exchange.decision.pinnedNode != nil ? nil : loop.balancers[service].pick(
-                for: HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...]), random: &loop.random,
+                for: exchange.request, random: &loop.random,
                 isEligible: { node in
                     node != failed && (exchange.nodeGroup?[node] ?? true) && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
                 })

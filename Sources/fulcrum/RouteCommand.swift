@@ -38,7 +38,14 @@ struct RouteCommand: ParsableCommand {
             }
             fields.append((String(header[..<colon]).trimmingSpaces, String(header[header.index(after: colon)...]).trimmingSpaces))
         }
-        let request = DescribedRequest(method: method.uppercased(), target: target, headers: fields, clientIP: clientIP)
+        let request: DescribedRequest
+        do throws(RequestTargetError) {
+            request = try DescribedRequest(
+                method: method.uppercased(), target: target, headers: fields, clientIP: clientIP, encodedSlashes: parsed.encodedSlashes)
+        } catch {
+            print("refused with 400: \(error.reason)")
+            throw ExitCode(1)
+        }
         print(RouteReport(config: parsed, request: request).text)
     }
 }

@@ -176,7 +176,7 @@ import Testing
         let config = try await fixture.controller.activeConfig()
         let report = RouteReport(
             config: config,
-            request: DescribedRequest(method: "POST", target: "/api/users?x=1", headers: [("Host", "example.com"), ("Cookie", "beta=1")]))
+            request: try DescribedRequest(method: "POST", target: "/api/users?x=1", headers: [("Host", "example.com"), ("Cookie", "beta=1")]))
         #expect(reply.json == report.document)
         #expect(reply["route"] == .string("api"))
         #expect(try await fixture.call("POST", "/api/v1/explain", body: #"{"path":"no-slash"}"#).status == 400)

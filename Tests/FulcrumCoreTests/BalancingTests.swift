@@ -123,7 +123,7 @@ import Testing
         #expect(service.nodes[1].weight == 2 && service.nodes[1].effectiveWeight == 0)
         var balancer = ServiceBalancer(service: service)
         var random = FastRandom(seed: 1)
-        let request = DescribedRequest(target: "/")
+        let request = try DescribedRequest(target: "/")
         let picks = (0..<100).compactMap { _ in balancer.pick(for: request, random: &random, isEligible: { _ in true }) }
         #expect(picks.count == 100 && picks.allSatisfy { $0 == 0 })
     }

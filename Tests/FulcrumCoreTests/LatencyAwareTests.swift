@@ -77,14 +77,15 @@ import Testing
         }
     }
 
-    @Test func reweightingKeepsLatencyEstimates() {
+    @Test func reweightingKeepsLatencyEstimates() throws {
         var balancer = ServiceBalancer(service: Service(
             name: "s", strategy: .latency(.init()), nodes: [Node(name: "a", host: "h", port: 1), Node(name: "b", host: "h", port: 2)]))
         balancer.recordLatency(0, nanoseconds: 50 * Self.millisecond, failed: false, now: Self.second)
         balancer.recordLatency(1, nanoseconds: 1 * Self.millisecond, failed: false, now: Self.second)
         balancer.reweight([1, 1])
         var random = FastRandom(seed: 4)
-        let picks = (0..<100).compactMap { _ in balancer.pick(for: DescribedRequest(target: "/"), random: &random, now: Self.second, isEligible: { _ in true }) }
+        let request = try DescribedRequest(target: "/")
+        let picks = (0..<100).compactMap { _ in balancer.pick(for: request, random: &random, now: Self.second, isEligible: { _ in true }) }
         #expect(picks.allSatisfy { $0 == 1 })
     }
 }

@@ -6,5 +6,6 @@ func TestRequest(
 ) -> DescribedRequest {
     var all = headers.map { (name: $0.0, value: $0.1) }
     if let host { all.append((name: "Host", value: host)) }
-    return DescribedRequest(method: method, target: target, headers: all, clientIP: clientIP)
+    // the targets of these tests are normal paths; a refused one traps, failing the test
+    return try! DescribedRequest(method: method, target: target, headers: all, clientIP: clientIP)
 }

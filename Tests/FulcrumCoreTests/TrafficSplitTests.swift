@@ -80,7 +80,7 @@ import Testing
         let decider = Self.decider(try Self.config())
         var random = FastRandom(seed: 11)
         var canary = 0
-        for _ in 0..<10_000 where decider.decide(DescribedRequest(target: "/api/x"), random: &random).target == 1 { canary += 1 }
+        for _ in 0..<10_000 where decider.decide(try DescribedRequest(target: "/api/x"), random: &random).target == 1 { canary += 1 }
         // 5 % of 10,000 is 500; the standard deviation is about 22, so ±90 is four of them
         #expect(abs(canary - 500) < 90, "canary got \(canary)")
     }
@@ -89,14 +89,14 @@ import Testing
         let decider = Self.decider(try Self.config(weights: (100, 0)))
         var random = FastRandom(seed: 1)
         func decide(_ request: DescribedRequest) -> SplitDecider.Decision { decider.decide(request, random: &random) }
-        #expect(decide(DescribedRequest(target: "/api/x", headers: [("X-Canary", "1")])) == .init(target: 1, reason: .rule(0), setsCookie: false))
-        #expect(decide(DescribedRequest(target: "/api/x", headers: [("X-Canary", "1"), ("Cookie", "stable=yes")])).reason == .rule(0))
-        #expect(decide(DescribedRequest(target: "/api/x", headers: [("Cookie", "stable=yes")])).target == 0)
-        #expect(decide(DescribedRequest(target: "/api/x?canary=1")).target == 1)
-        #expect(decide(DescribedRequest(target: "/api/x", clientIP: "10.1.200.3")).target == 1)
-        #expect(decide(DescribedRequest(target: "/api/x", clientIP: "10.2.0.1")).target == 0)
-        #expect(decide(DescribedRequest(target: "/api/x", clientIP: "2001:db8::7")).target == 1)
-        #expect(decide(DescribedRequest(target: "/api/x")) == .init(target: 0, reason: .weight, setsCookie: false))
+        #expect(decide(try DescribedRequest(target: "/api/x", headers: [("X-Canary", "1")])) == .init(target: 1, reason: .rule(0), setsCookie: false))
+        #expect(decide(try DescribedRequest(target: "/api/x", headers: [("X-Canary", "1"), ("Cookie", "stable=yes")])).reason == .rule(0))
+        #expect(decide(try DescribedRequest(target: "/api/x", headers: [("Cookie", "stable=yes")])).target == 0)
+        #expect(decide(try DescribedRequest(target: "/api/x?canary=1")).target == 1)
+        #expect(decide(try DescribedRequest(target: "/api/x", clientIP: "10.1.200.3")).target == 1)
+        #expect(decide(try DescribedRequest(target: "/api/x", clientIP: "10.2.0.1")).target == 0)
+        #expect(decide(try DescribedRequest(target: "/api/x", clientIP: "2001:db8::7")).target == 1)
+        #expect(decide(try DescribedRequest(target: "/api/x")) == .init(target: 0, reason: .weight, setsCookie: false))
     }
 
     @Test func hashingKeepsAUserOnItsSideAndOnTheCanaryAsItGrows() throws {
@@ -105,7 +105,7 @@ import Testing
         let users = (0..<2000).map { "user-\($0)" }
         func sides(_ canaryWeight: Int) throws -> [Int] {
             let decider = Self.decider(try Self.config(weights: (100 - canaryWeight, canaryWeight), extra: extra))
-            return users.map { decider.decide(DescribedRequest(target: "/api/", headers: [("X-User", $0)]), random: &random).target }
+            return try users.map { decider.decide(try DescribedRequest(target: "/api/", headers: [("X-User", $0)]), random: &random).target }
         }
         let five = try sides(5)
         #expect(try sides(5) == five, "the same user gets the same side every time")
@@ -120,13 +120,13 @@ import Testing
         let extra = "      sticky_cookie: { name: side, max_age: 1h }"
         var random = FastRandom(seed: 3)
         let decider = Self.decider(try Self.config(weights: (50, 50), extra: extra))
-        let first = decider.decide(DescribedRequest(target: "/api/"), random: &random)
+        let first = decider.decide(try DescribedRequest(target: "/api/"), random: &random)
         #expect(first.setsCookie)
         for _ in 0..<50 {
-            #expect(decider.decide(DescribedRequest(target: "/api/", headers: [("Cookie", "side=canary")]), random: &random) == .init(target: 1, reason: .cookie, setsCookie: false))
+            #expect(decider.decide(try DescribedRequest(target: "/api/", headers: [("Cookie", "side=canary")]), random: &random) == .init(target: 1, reason: .cookie, setsCookie: false))
         }
         let rolledBack = Self.decider(try Self.config(weights: (100, 0), extra: extra))
-        #expect(rolledBack.decide(DescribedRequest(target: "/api/", headers: [("Cookie", "side=canary")]), random: &random).target == 0)
+        #expect(rolledBack.decide(try DescribedRequest(target: "/api/", headers: [("Cookie", "side=canary")]), random: &random).target == 0)
     }
 
     @Test func addressRangesMatchIPv4AndIPv6() throws {
@@ -147,12 +147,12 @@ import Testing
 @Suite struct SplitExplanationTests {
     @Test func theRouteReportShowsTheSplitDecision() throws {
         let config = try TrafficSplitTests.config(weights: (100, 0))
-        let ruled = RouteReport(config: config, request: DescribedRequest(target: "/api/x", headers: [("X-Canary", "1")]))
+        let ruled = RouteReport(config: config, request: try DescribedRequest(target: "/api/x", headers: [("X-Canary", "1")]))
         #expect(ruled.split == "canary (rule 1; nodes tagged green)")
         #expect(ruled.service == "v2" && ruled.node == nil)
         #expect(ruled.text.contains("split: canary (rule 1; nodes tagged green)"))
         #expect(ruled.nodeReason?.hasSuffix("a fresh balancer picks b (127.0.0.1:9002)") == true, "only the tagged node: \(ruled.nodeReason ?? "")")
-        let weighted = RouteReport(config: config, request: DescribedRequest(target: "/api/x"))
+        let weighted = RouteReport(config: config, request: try DescribedRequest(target: "/api/x"))
         #expect(weighted.split == "v1 (weighted random choice)" && weighted.service == "v1")
         #expect(weighted.document["split"] == .string("v1 (weighted random choice)"))
     }

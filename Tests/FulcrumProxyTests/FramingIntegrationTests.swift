@@ -29,6 +29,71 @@ import Testing
         await fixture.stop()
     }
 
+    /// Without the fix, `Connection: Content-Length` (or `Transfer-Encoding`) removed the framing
+    /// field while its body was forwarded: the node read the body as a second request that was
+    /// never routed, limited or logged, and a partial one there would swallow the next client's.
+    @Test(arguments: [
+        "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 37\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: y",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close, content-length\r\nContent-Length: 37\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: y",
+        "POST /upload HTTP/1.1\r\nHost: a\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n25\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\nX: y\r\n0\r\n\r\n",
+    ])
+    func aBodyFramedByAFieldNamedInConnectionIsOneRequestAtTheNode(_ attack: String) async throws {
+        let fixture = try await ProxyFixture.start(backends: ["smuggle-connection"], workers: 1) { p in
+            "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["smuggle-connection"]!) }] } }\ndefault: { service: s }"
+        }
+        let attacker = try await RawClient.exchange(port: fixture.port, attack, timeout: .milliseconds(500))
+        #expect(attacker.text.hasPrefix("HTTP/1.1 200 OK") && attacker.text.hasSuffix("received 37\n"), "\(attacker.text)")
+        // the next client takes the pooled connection and gets its own response
+        let victim = try await RawClient.exchange(port: fixture.port, "GET /mine HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(victim.text.hasPrefix("HTTP/1.1 200 OK") && victim.text.contains("request target /mine\n"), "\(victim.text)")
+        #expect(fixture.backends["smuggle-connection"]!.requests == 2, "one request each, nothing smuggled")
+        await fixture.stop()
+    }
+
+    /// Without normalisation these reached `/admin` through the `/public/` route.
+    @Test func dotSegmentsCannotLeaveARoutesPrefix() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["dots-public"]) { p in
+            """
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["dots-public"]!) }] } }
+            routes: [{ name: public, match: { path_prefix: /public/ }, service: s }]
+            """
+        }
+        for target in ["/public/../admin", "/public/%2e%2e/admin", "/public/./%2E%2E/admin", "/public//../admin"] {
+            let result = try await RawClient.exchange(port: fixture.port, "GET \(target) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            #expect(result.text.hasPrefix("HTTP/1.1 404 "), "\(target): \(result.text)")
+        }
+        for target in ["/public/..%2fadmin", "/public/..%5cadmin", "/public/..;/admin"] {
+            let result = try await RawClient.exchange(port: fixture.port, "GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(result.text.hasPrefix("HTTP/1.1 400 ") && result.serverClosed, "\(target): \(result.text)")
+        }
+        #expect(fixture.backends["dots-public"]!.requests == 0)
+        // what stays inside the prefix is routed, and the node is sent the normalised path
+        let inside = try await RawClient.exchange(port: fixture.port, "GET /public/a/../%62 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(inside.text.contains("request target /public/b\n"), "\(inside.text)")
+        await fixture.stop()
+    }
+
+    /// RFC 9112 §3.2.2: the authority of an absolute-form target wins over Host. Before, the
+    /// request was routed by Host and the node acted on the target's authority.
+    @Test func anAbsoluteFormTargetIsRoutedAndSentByItsAuthority() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["authority-public", "authority-internal"]) { p in
+            """
+            services:
+              public: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["authority-public"]!) }] }
+              internal: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["authority-internal"]!) }] }
+            routes:
+              - { name: public, match: { host: public.example }, service: public }
+              - { name: internal, match: { host: internal.example }, service: internal }
+            """
+        }
+        let result = try await RawClient.exchange(
+            port: fixture.port, "GET http://internal.example/hostcheck HTTP/1.1\r\nHost: public.example\r\nConnection: close\r\n\r\n")
+        #expect(result.text.contains("authority-internal\n"), "\(result.text)")
+        #expect(result.text.contains("host: internal.example\n") && result.text.contains("request target /hostcheck\n"), "\(result.text)")
+        #expect(!result.text.contains("public.example"))
+        await fixture.stop()
+    }
+
     @Test func chunkedRequestBodiesAreStreamedThrough() async throws {
         let fixture = try await Self.fixture("chunked")
         let result = try await RawClient.exchange(

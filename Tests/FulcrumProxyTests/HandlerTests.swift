@@ -124,10 +124,56 @@ import Testing
         try RequestHead(parsing: ByteBuffer(string: text))
     }
 
-    static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", requestID: RequestID = .generated(0xa1)) -> String {
+    static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", requestID: RequestID = .generated(0xa1)) throws -> String {
         var out = ByteBuffer()
-        HeaderRewriter.writeUpstreamRequest(head, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: requestID, to: &out)
+        let request = try HeadRoutingRequest(head: head, clientIP: clientIP[...], encodedSlashes: .refuse)
+        HeaderRewriter.writeUpstreamRequest(request, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: requestID, to: &out)
         return String(buffer: out)
+    }
+
+    /// Without the protection, `Connection: Content-Length` removed the framing field while its
+    /// body was forwarded, and the node read that body as a second request nobody routed.
+    @Test(arguments: [
+        "POST /a HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 5\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close, content-length\r\nContent-Length: 5\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: a\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: TRANSFER-ENCODING, host\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ])
+    func connectionCannotRemoveTheFieldsThatFrameOrRouteARequest(_ text: String) throws {
+        let head = try Self.requestHead(text)
+        let upstream = try Self.upstreamText(head, requestID: .received("id"))
+        let sent = try Self.requestHead(upstream)
+        #expect(sent.framing == head.framing, "\(upstream)")
+        #expect(sent.header("host") == "a")
+        #expect(!upstream.lowercased().contains("connection: "), "the client's Connection field is hop-by-hop")
+        // other listed names are still removed
+        let listed = try Self.upstreamText(Self.requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Secret\r\nX-Secret: 1\r\n\r\n"))
+        #expect(!listed.contains("X-Secret"))
+    }
+
+    @Test func aNodeCannotRemoveTheFramingOfItsResponseThroughConnection() throws {
+        let text = try Self.clientText("HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 3\r\n\r\n", close: false)
+        #expect(try ResponseHead(parsing: ByteBuffer(string: text), toHEAD: false).framing == .length(3), "\(text)")
+        let chunked = try Self.clientText("HTTP/1.1 200 OK\r\nConnection: transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n", close: false)
+        #expect(try ResponseHead(parsing: ByteBuffer(string: chunked), toHEAD: false).framing == .chunked, "\(chunked)")
+    }
+
+    /// RFC 9112 §3.2.2: the node must act on the authority Fulcrum routed on, not on the target.
+    @Test func anAbsoluteFormTargetReachesTheNodeInOriginFormWithItsAuthorityAsHost() throws {
+        let head = try Self.requestHead("GET http://internal.example:8080/hostcheck?x=1 HTTP/1.1\r\nHost: public.example\r\n\r\n")
+        let request = try HeadRoutingRequest(head: head, clientIP: "1.2.3.4", encodedSlashes: .refuse)
+        #expect(request.host == "internal.example")
+        let upstream = try Self.upstreamText(head)
+        #expect(upstream.hasPrefix("GET /hostcheck?x=1 HTTP/1.1\r\nHost: internal.example:8080\r\n"), "\(upstream)")
+        #expect(!upstream.contains("public.example"))
+        #expect(upstream.contains("X-Forwarded-Host: internal.example:8080\r\n"))
+    }
+
+    @Test func theNodeIsSentTheNormalisedPathThatWasRouted() throws {
+        let head = try Self.requestHead("GET /public/%2e%2e/admin/./x?a=%2e%2e HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try Self.upstreamText(head).hasPrefix("GET /admin/x?a=%2e%2e HTTP/1.1\r\nHost: a\r\n"))
+        let normal = try Self.requestHead("GET /api/v1/users?x HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(try Self.upstreamText(normal).hasPrefix("GET /api/v1/users?x HTTP/1.1\r\n"))
     }
 
     @Test func upstreamHeadRemovesHopByHopAndAddsForwardingHeaders() throws {
@@ -135,7 +181,7 @@ import Testing
             "GET /a?b HTTP/1.0\r\nHost: shop.example.com\r\nConnection: close, X-Drop\r\nX-Drop: 1\r\nTE: trailers\r\n"
                 + "X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nX-Real-IP: spoofed\r\nAccept:  */* \r\n\r\n")
         // HTTP/1.0 stays HTTP/1.0 (its response must not be chunked), and asks to keep the connection
-        #expect(Self.upstreamText(head) == """
+        #expect(try Self.upstreamText(head) == """
             GET /a?b HTTP/1.0\r
             Connection: keep-alive\r
             Host: shop.example.com\r
@@ -150,20 +196,20 @@ import Testing
             """)
         // without a Host, which HTTP/1.0 allows and HTTP/1.1 does not
         let hostless = try Self.requestHead("GET / HTTP/1.0\r\n\r\n")
-        #expect(Self.upstreamText(hostless).hasPrefix("GET / HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.7\r\n"))
+        #expect(try Self.upstreamText(hostless).hasPrefix("GET / HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 10.0.0.7\r\n"))
         let current = try Self.requestHead("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-        #expect(Self.upstreamText(current).hasPrefix("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.7\r\n"))
+        #expect(try Self.upstreamText(current).hasPrefix("GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.7\r\n"))
     }
 
     @Test func upgradeRequestsKeepUpgradeHeaders() throws {
         let head = try Self.requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Request-ID: x\r\n\r\n")
         #expect(head.isUpgrade)
-        let text = Self.upstreamText(head, clientIP: "::1", requestID: .received("x"))
+        let text = try Self.upstreamText(head, clientIP: "::1", requestID: .received("x"))
         #expect(text.hasPrefix("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nX-Request-ID: x\r\nConnection: upgrade\r\n"))
         #expect(text.split(separator: "\r\n").filter { $0.hasPrefix("X-Request-ID") } == ["X-Request-ID: x"])
         // without Connection: upgrade, Upgrade is just a hop-by-hop header
         let plain = try Self.requestHead("GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n")
-        #expect(!plain.isUpgrade && !Self.upstreamText(plain).contains("Upgrade"))
+        #expect(try !plain.isUpgrade && !Self.upstreamText(plain).contains("Upgrade"))
     }
 
     static func clientText(_ response: String, close: Bool, clientMinorVersion: Int = 1, setCookie: String? = nil) throws -> String {
@@ -215,6 +261,14 @@ import Testing
         ("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "x", count: 70_000))\r\n\r\n", "431 Request Header Fields Too Large"),
         ("GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
         ("GET / HTTP/1.1\nHost: a\n\n", "400 Bad Request"),
+        // paths nodes read differently: never routed
+        ("GET /public/..%2fadmin HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ("GET /public/..%5Cadmin HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ("GET /public\\..\\admin HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ("GET /public/..;/admin HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ("GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ("GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
+        ("GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
     ])
     func refusedRequestsGetTheirStatusAndClose(_ request: String, _ status: String) throws {
         let channel = try Self.proxyChannel()

@@ -22,7 +22,7 @@ struct ConfigDocumentParser {
 
     static let topLevelFields = [
         "listen", "workers", "max_connections", "timeouts", "access_log", "request_id_header", "drain_timeout",
-        "services", "routes", "default", "errors", "health_check_defaults",
+        "encoded_slashes", "services", "routes", "default", "errors", "health_check_defaults",
     ]
 
     func parse(_ root: ConfigTree) -> FulcrumConfig? {
@@ -51,6 +51,11 @@ struct ConfigDocumentParser {
         }
         if let node = object["drain_timeout"], let value = reader.duration(node, "drain_timeout") {
             config.drainTimeout = value
+        }
+        if let node = object["encoded_slashes"],
+            let value = reader.oneOf(node, "encoded_slashes", RequestTarget.EncodedSlashes.allCases.map { ($0.rawValue, $0) })
+        {
+            config.encodedSlashes = value
         }
         var checkDefaults = ActiveHealthCheck()
         if let node = object["health_check_defaults"] {

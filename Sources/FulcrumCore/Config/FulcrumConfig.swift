@@ -18,6 +18,8 @@ public struct FulcrumConfig: Sendable, Equatable {
     public var requestIDHeader: String
     /// How long a graceful shutdown (SIGTERM) waits for in-flight requests.
     public var drainTimeout: Duration
+    /// What a `%2F` in a request path does: refused with 400 by default (see ``RequestTarget``).
+    public var encodedSlashes: RequestTarget.EncodedSlashes = .refuse
     /// Services in declaration order.
     public var services: [Service]
     /// Routes in declaration order.

@@ -8,23 +8,28 @@ public struct DescribedRequest: RoutingRequest, Sendable {
     /// Headers in order; names compared case-insensitively.
     public var headers: [(name: String, value: String)]
 
-    /// - Parameter target: the request target, path and optional `?query`.
-    public init(method: String = "GET", target: String, headers: [(name: String, value: String)] = [], clientIP: String = "127.0.0.1") {
+    /// The authority of an absolute-form target, which routes in place of `Host`.
+    public var authority: Substring?
+
+    /// - Parameter target: the request target, path and optional `?query`, normalised as the data
+    ///   plane does (``RequestTarget``).
+    /// - Throws: the reason the data plane would refuse the target with 400.
+    public init(
+        method: String = "GET", target: String, headers: [(name: String, value: String)] = [], clientIP: String = "127.0.0.1",
+        encodedSlashes: RequestTarget.EncodedSlashes = .refuse
+    ) throws(RequestTargetError) {
         self.method = method
-        if let question = target.firstIndex(of: "?") {
-            path = target[..<question]
-            query = target[target.index(after: question)...]
-        } else {
-            path = target[...]
-            query = ""
-        }
+        let parsed = try RequestTarget(parsing: target[...], encodedSlashes: encodedSlashes)
+        path = parsed.path
+        query = parsed.query
+        authority = parsed.authority
         self.headers = headers
         self.clientIP = clientIP[...]
     }
 
     public var host: Substring? {
-        guard let value = header("host") else { return nil }
-        return value.firstIndex(of: ":").map { value[..<$0] } ?? value
+        if let authority { return RequestTarget.hostWithoutPort(authority) }
+        return header("host").map(RequestTarget.hostWithoutPort)
     }
 
     public func header(_ name: String) -> Substring? {

@@ -30,6 +30,11 @@ struct HeadWriter {
         HTTPBytes.withBytes(of: text) { append($0) }
     }
 
+    mutating func append(_ text: Substring) {
+        var text = text
+        text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
     /// Appends `name: value` and its line end.
     mutating func appendField(_ name: String, _ value: some HeadFieldValue) {
         append(name)

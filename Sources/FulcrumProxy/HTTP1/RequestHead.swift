@@ -27,7 +27,9 @@ final class RequestHead: HTTPHead {
     let fields: [HTTPField]
     /// The method: a static string for the common ones.
     let method: String
-    /// Where the target ends in ``bytes``: the request line is forwarded up to here.
+    /// Where the target starts in ``bytes``: the method and its space are forwarded as received.
+    let targetStart: Int
+    /// Where the target ends in ``bytes``.
     let targetEnd: Int
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     let minorVersion: Int
@@ -72,7 +74,6 @@ final class RequestHead: HTTPHead {
         fields.reserveCapacity(12)
         let parsed = try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in try Self.parse(raw, fields: &fields) }
         self.fields = fields
-        let targetStart: Int
         (method, targetStart, targetEnd, minorVersion, framing, connection, isUpgrade, hostField) = parsed.head
         highBytes = parsed.highBytes
         targetText = bytes.withUnsafeReadableBytes { [targetStart, targetEnd] raw in

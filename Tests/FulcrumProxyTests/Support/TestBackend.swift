@@ -169,6 +169,7 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
         default:
             var lines = "\(name)\n"
             for (field, value) in head.headers { lines += "\(field.lowercased()): \(value)\n" }
+            lines += "request target \(head.uri)\n"
             send(context, .ok, lines)
         }
     }
