@@ -78,6 +78,7 @@ let package = Package(
             ],
             resources: [
                 .embedInCode("Console/index.html"), .embedInCode("Console/console.css"), .embedInCode("Console/console.js"),
+                .embedInCode("Console/favicon.svg"),
             ]
         ),
         .executableTarget(
@@ -95,6 +96,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "FulcrumCoreTests", dependencies: ["FulcrumCore"]),
+        // glibc's heap statistics, which Swift's Glibc module does not import, for the memory tests
+        .target(name: "CHeapInUse", path: "Tests/CHeapInUse"),
         .testTarget(
             name: "FulcrumStoreTests",
             dependencies: ["FulcrumStore", "FulcrumCore", .product(name: "GRDB", package: "GRDB.swift")]
@@ -127,6 +130,7 @@ let package = Package(
             name: "FulcrumProxyTests",
             dependencies: [
                 "FulcrumProxy",
+                "CHeapInUse",
                 "FulcrumHealth",
                 "FulcrumCore",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -15,6 +15,8 @@ enum ConsoleAssets {
             return Asset(contentType: "text/javascript; charset=utf-8", bytes: PackageResources.console_js)
         case "/console/console.css":
             return Asset(contentType: "text/css; charset=utf-8", bytes: PackageResources.console_css)
+        case "/console/favicon.svg", "/favicon.ico":  // browsers ask for /favicon.ico by themselves
+            return Asset(contentType: "image/svg+xml", bytes: PackageResources.favicon_svg)
         default:
             return nil
         }

@@ -41,13 +41,15 @@ final class NodePool {
             .nonisolated()
     }
 
-    /// Returns a connection whose exchange finished cleanly and that the node keeps open; `now`
-    /// starts its idle time. Its reads resume if the exchange paused them (a slow client, with
-    /// the response's end in the same read): an idle connection reads, so that the node closing
-    /// it is noticed and the next exchange gets its response.
+    /// Returns a connection whose exchange finished and that the node keeps open; `now` starts
+    /// its idle time. A connection that is not ``UpstreamHandler/isReusable`` is closed instead:
+    /// the pool trusts no caller's judgement that an exchange ended cleanly. Its reads resume if
+    /// the exchange paused them (a slow client, with the response's end in the same read): an idle
+    /// connection reads, so that the node closing it is noticed and the next exchange gets its
+    /// response.
     func release(_ connection: UpstreamHandler, now: NIODeadline = .now()) {
         guard connection.isActive else { return }
-        if isRetired {
+        if isRetired || !connection.isReusable {
             connection.close()
             return
         }

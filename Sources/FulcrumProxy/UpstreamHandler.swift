@@ -16,6 +16,10 @@ final class UpstreamHandler: ChannelInboundHandler {
     var idleSince: NIODeadline = .now()
     /// Set after a 101 response: bytes go to the client as they are.
     var isTunnel = false
+    /// Whether every byte of the current request, as Fulcrum framed it, was handed to the channel.
+    private var requestWritten = true
+    /// Whether the current request's final response was read to its end.
+    private var responseRead = true
     private var context: ChannelHandlerContext?
     private var readGate = ReadGate()
     private var reader = ResponseReader()
@@ -75,6 +79,7 @@ final class UpstreamHandler: ChannelInboundHandler {
                 return
             }
             guard let part else { break }
+            if case .end = part { responseRead = true }
             exchange.upstreamReceived(part, from: self)
         }
         let leftover = unread
@@ -119,6 +124,21 @@ final class UpstreamHandler: ChannelInboundHandler {
     /// Prepares for the response to the next request (HEAD responses have no body).
     func expectResponse(toHEAD: Bool) {
         reader.awaitsResponseToHEAD = toHEAD
+        requestWritten = false
+        responseRead = false
+    }
+
+    /// The attached exchange wrote the last bytes of its request.
+    func requestEnded() {
+        requestWritten = true
+    }
+
+    /// Whether the connection may carry another request: it is open, not a tunnel, the whole
+    /// request was written, exactly its response was read, and no byte beyond that arrived. A
+    /// connection in any doubt would pair the next client's request with another response, or
+    /// complete a request someone else began.
+    var isReusable: Bool {
+        isActive && !isTunnel && requestWritten && responseRead && unread.readableBytes == 0
     }
 
     func write(_ bytes: ByteBuffer) {

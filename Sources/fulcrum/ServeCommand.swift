@@ -101,8 +101,9 @@ struct ServeCommand: AsyncParsableCommand {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await rollouts.run() }
                     group.addTask {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: .seconds(2))
+                        // a cancelled sleep ends the loop: refreshing once more during a stop only
+                        // failed with CancellationError, logged as an error on every normal stop
+                        while (try? await Task.sleep(for: .seconds(2))) != nil {
                             do {
                                 try await control.refresh()
                             } catch {

@@ -23,6 +23,20 @@ def test_sign_in_shows_the_overview_and_sign_out_forgets_the_token(page, fulcrum
     page.wait_for_selector("#sign-in:not([hidden])")
 
 
+def test_every_file_the_console_loads_exists_the_icon_included(page, fulcrum):
+    failed = []
+    page.on("response", lambda response: failed.append(f"{response.status} {response.url}")
+            if response.status >= 400 and "/api/" not in response.url else None)
+    page.goto(fulcrum.url)
+    page.wait_for_selector("#sign-in:not([hidden])")
+    page.wait_for_load_state("networkidle")
+    icon = page.evaluate("document.querySelector('link[rel=icon]').href")
+    assert icon.endswith("/console/favicon.svg")
+    assert page.request.get(icon).headers["content-type"] == "image/svg+xml"
+    assert page.request.get(fulcrum.url.split("/console")[0] + "/favicon.ico").status == 200
+    assert failed == [], failed
+
+
 def test_live_numbers_move_while_traffic_flows(page, fulcrum):
     sign_in(page, fulcrum)
     page.wait_for_selector("section[data-service=web] .service-rps")

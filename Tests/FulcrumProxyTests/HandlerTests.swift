@@ -59,6 +59,31 @@ import Testing
         #expect(Self.autoRead(upstream), "the pooled connection reads")
     }
 
+    /// A node that answers before the whole request body was sent leaves the rest of the body
+    /// to be read as the next request: such a connection must close, not return to the pool.
+    @Test func aConnectionWhoseRequestWasNotSentToItsEndIsNotPooled() throws {
+        let (client, upstream, pool) = try Self.proxyConnectionWithPooledUpstream()
+        try client.writeInbound(ByteBuffer(string: "POST /only HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello"))
+        client.embeddedEventLoop.run()
+        #expect(try Self.output(upstream).hasSuffix("\r\n\r\nhello"))
+        try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\nno"))
+        client.embeddedEventLoop.run()
+        #expect(pool.takeIdle() == nil, "half a request body went out: the connection is not reused")
+        #expect(!upstream.isActive)
+    }
+
+    /// Bytes after the end of a response belong to no request Fulcrum sent.
+    @Test func aConnectionWithBytesBeyondItsResponseIsNotPooled() throws {
+        let (client, upstream, pool) = try Self.proxyConnectionWithPooledUpstream()
+        try client.writeInbound(ByteBuffer(string: "GET /only HTTP/1.1\r\nHost: a\r\n\r\n"))
+        client.embeddedEventLoop.run()
+        try upstream.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n"))
+        client.embeddedEventLoop.run()
+        #expect(pool.takeIdle() == nil)
+        #expect(!upstream.isActive)
+        #expect(try Self.output(client).hasSuffix("\r\n\r\nok"), "the client still gets its response")
+    }
+
     /// Writes made while the loop handles a round of events leave when the round ends, in both
     /// directions: the request to the node, and the response to the client.
     @Test func writesAreFlushedWhenTheLoopsRoundEnds() throws {

@@ -217,4 +217,30 @@ import Testing
         await backendA.stop()
         await backendB.stop()
     }
+
+    /// SIGHUP and SIGUSR1 end a process by default: sent in the first milliseconds, before the
+    /// signal loop handled them, they killed Fulcrum (exit 129 for SIGHUP, 6 times of 6 at 5 ms).
+    @Test(arguments: [SIGHUP, SIGUSR1])
+    func aSignalInTheFirstMillisecondsDoesNotKill(_ sig: Int32) async throws {
+        let port = Int.random(in: 20_000..<32_000)
+        let path = try Self.write(
+            "listen: [{ address: 127.0.0.1, port: \(port) }]\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }\ndefault: { service: s }\n")
+        defer { Self.remove(path) }
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = ["serve", "-c", path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        for _ in 0..<5 {
+            kill(process.processIdentifier, sig)
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        _ = try await LineBackend.get(port: port, retries: 100)  // serving (a 502: the node is not there)
+        #expect(process.isRunning, "the signal killed the process (status \(process.isRunning ? 0 : process.terminationStatus))")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
 }
