@@ -40,6 +40,8 @@ final class Exchange {
     var breakerAdmission: CircuitBreaker.Admission?
     /// Whether an outcome (status, failure) was recorded for passive health and the breaker.
     var outcomeRecorded = false
+    /// Whether the exchange ended and gave back what it took.
+    var isFinished = false
     /// The nodes of the service this request may use (a split target's node group); `nil`: all.
     var nodeGroup: [Bool]?
     /// A `Set-Cookie` for the response (a split's sticky cookie).

@@ -68,13 +68,17 @@ final class HealthBoard: Sendable {
         self.state = NIOLockedValueBox(Self.makeState(runtime, carrying: nil))
     }
 
-    /// Follows a new configuration; ejections of nodes that keep their service, name and policy carry over.
+    /// Follows a new configuration (see ``makeState(_:carrying:)`` for what carries over). Called
+    /// before the loops take the configuration, which then install ``snapshot(for:)``: had they
+    /// taken it first, they would have served it for a moment with every node up.
     func apply(_ runtime: RuntimeConfig) {
-        let snapshot = state.withLockedValue { state in
-            state = Self.makeState(runtime, carrying: state)
-            return state.snapshot
-        }
-        publish(snapshot)
+        state.withLockedValue { state in state = Self.makeState(runtime, carrying: state) }
+    }
+
+    /// The current snapshot, if the board follows configuration `generation` (read on a reload,
+    /// not per request).
+    func snapshot(for generation: Int) -> HealthSnapshot? {
+        state.withLockedValue { state in state.runtime.generation == generation ? state.snapshot : nil }
     }
 
     /// A loop saw `consecutive_failures` failures in a row from a node.
@@ -148,28 +152,45 @@ final class HealthBoard: Sendable {
         publish(snapshot)
     }
 
+    /// The board's state for `runtime`. Health belongs to a node's identity (its service's name,
+    /// its own name, host and port): a node that keeps it keeps its probe state, ejection and
+    /// ejection count through any change, to its service's node list or its health policies;
+    /// a new node starts up and clean. Before, any change to a service forgot the health of all
+    /// its nodes, and a node that was down took traffic again after a reload.
     private static func makeState(_ runtime: RuntimeConfig, carrying previous: State?) -> State {
         var detections: [OutlierDetection?] = []
         var ejectedUntil: [[UInt64]] = []
         var probes: [[ProbeHealth]] = []
         for service in runtime.config.services {
-            let old = previous.flatMap { p in p.runtime.config.services.firstIndex { $0.name == service.name }.map { (p, $0) } }
-            if let (p, index) = old, p.runtime.config.services[index].nodes.map(\.name) == service.nodes.map(\.name),
-                p.runtime.config.services[index].passiveHealth == service.passiveHealth,
-                p.runtime.config.services[index].healthCheck == service.healthCheck
-            {
-                detections.append(p.detections[index])
-                ejectedUntil.append(p.ejectedUntil[index])
-                probes.append(p.probes[index])
-                continue
+            let oldIndex = previous?.runtime.config.services.firstIndex { $0.name == service.name }
+            let oldNodes = oldIndex.map { previous!.runtime.config.services[$0].nodes } ?? []
+            // for each node, its index in the previous state when it is the same node
+            let carried: [Int?] = service.nodes.map { node in
+                oldNodes.firstIndex { $0.name == node.name && $0.host == node.host && $0.port == node.port }
             }
-            probes.append(Array(repeating: .up(failures: 0), count: service.nodes.count))
-            detections.append(service.passiveHealth.map { health in
+            let passivePolicy = service.passiveHealth.map { health in
                 var policy = health.policy
                 policy.consecutiveFailures = 1  // loops count the streaks; each report is one strike
-                return OutlierDetection(nodeCount: service.nodes.count, policy: policy)
-            })
-            ejectedUntil.append(Array(repeating: 0, count: service.nodes.count))
+                return policy
+            }
+            if let previous, let oldIndex {
+                probes.append(carried.map { old in
+                    guard service.healthCheck != nil, let old else { return .up(failures: 0) }
+                    return previous.probes[oldIndex][old]
+                })
+                ejectedUntil.append(carried.map { old in
+                    guard passivePolicy != nil, let old else { return 0 }
+                    return previous.ejectedUntil[oldIndex][old]
+                })
+                detections.append(passivePolicy.map { policy in
+                    previous.detections[oldIndex]?.carried(to: carried, policy: policy)
+                        ?? OutlierDetection(nodeCount: service.nodes.count, policy: policy)
+                })
+            } else {
+                probes.append(Array(repeating: .up(failures: 0), count: service.nodes.count))
+                ejectedUntil.append(Array(repeating: 0, count: service.nodes.count))
+                detections.append(passivePolicy.map { OutlierDetection(nodeCount: service.nodes.count, policy: $0) })
+            }
         }
         let names = Set(runtime.config.services.flatMap { service in service.nodes.map { "\(service.name)/\($0.name)" } })
         let history = previous?.probeHistory.filter { names.contains($0.key) } ?? [:]

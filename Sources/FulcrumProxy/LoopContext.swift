@@ -64,8 +64,9 @@ final class LoopContext {
         self.scheduleIdleSweep()
     }
 
-    /// Switches to a new configuration. Pools of nodes that still exist (same address) are kept,
-    /// with their idle connections; pools of removed nodes close their idle connections.
+    /// Switches to a new configuration, with the health board's current snapshot for it. Pools of
+    /// nodes that still exist (same address) are kept, with their idle connections; pools of
+    /// removed nodes close their idle connections.
     func install(_ runtime: RuntimeConfig) {
         var existing: [SocketAddress: NodePool] = [:]
         for pool in pools.joined() { existing[pool.address] = pool }
@@ -86,7 +87,9 @@ final class LoopContext {
         }
         self.routeLimiters = runtime.config.routes.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
         self.serviceLimiters = runtime.config.services.map { $0.rateLimit.map(KeyedLimiter.init(limit:)) }
-        if health.generation != runtime.generation { health = HealthSnapshot.empty(for: runtime) }
+        if health.generation != runtime.generation {
+            health = healthBoard?.snapshot(for: runtime.generation) ?? HealthSnapshot.empty(for: runtime)
+        }
         statistics.install(runtime.config)
         beginSlowStarts(for: runtime.config, previous: self.runtime.config)
         self.runtime = runtime
@@ -99,8 +102,12 @@ final class LoopContext {
         slowStarts = config.services.map { service in
             guard let duration = service.slowStart else { return nil }
             var ramp = SlowStart(nodeCount: service.nodes.count, duration: duration)
-            let before = previous.service(named: service.name).map { Set($0.nodes.map(\.name)) } ?? []
-            for (index, node) in service.nodes.enumerated() where !before.contains(node.name) { ramp.begin(index, now: now) }
+            // a node is the same node while its name and address are (as for its health)
+            let before = previous.service(named: service.name)?.nodes ?? []
+            for (index, node) in service.nodes.enumerated()
+            where !before.contains(where: { $0.name == node.name && $0.host == node.host && $0.port == node.port }) {
+                ramp.begin(index, now: now)
+            }
             return ramp
         }
         wasUsable = config.services.map { Array(repeating: true, count: $0.nodes.count) }

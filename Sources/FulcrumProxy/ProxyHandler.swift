@@ -80,19 +80,7 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        switch state {
-        case .proxying(let exchange, let upstream):
-            // The client went away mid-exchange: the upstream connection is in an unknown state.
-            upstream.exchange = nil
-            upstream.close()
-            finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
-        case .acquiring(let exchange):
-            finish(exchange, status: 499)
-        case .tunneling(let upstream):
-            upstream.close()
-        default:
-            break
-        }
+        abandonExchange()
         state = .closed
         loop.connectionClosed(self)
         context.fireChannelInactive()
@@ -437,7 +425,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 loop.logs.events.warning("cannot connect to node", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
                 ])
-                retryOrFail(exchange, status: .badGateway)
+                retryOrFail(exchange, status: .badGateway, nothingSent: true)
             }
         }
     }
@@ -456,12 +444,15 @@ final class ProxyHandler: ChannelInboundHandler {
         if upstream.isWritable, let context { readGate.resume(context) }
     }
 
-    /// Sends the request to another node when that is safe (an idempotent request that has not
-    /// been answered at all), otherwise answers with `status`.
-    private func retryOrFail(_ exchange: Exchange, status: HTTPResponseStatus) {
+    /// Sends the request to another node when that is safe, otherwise answers with `status`.
+    /// Safe: no byte reached the failed node (`nothingSent`: its connection could not be opened,
+    /// whatever the method, as nginx does), or an idempotent request whose body was not streamed
+    /// and that has not been answered at all.
+    private func retryOrFail(_ exchange: Exchange, status: HTTPResponseStatus, nothingSent: Bool = false) {
         // A pinned request may only be retried on a fresh connection to the same node.
         let mayMove = exchange.decision.pinnedNode == nil || exchange.usesReusedConnection
-        if exchange.isIdempotent, exchange.attempts < 2, !exchange.responseStarted, !exchange.bodyStreamed, mayMove {
+        let mayRepeat = nothingSent || (exchange.isIdempotent && !exchange.bodyStreamed)
+        if mayRepeat, exchange.attempts < 2, !exchange.responseStarted, mayMove {
             let failed = exchange.node
             let service = exchange.decision.serviceIndex
             let health = loop.health
@@ -722,7 +713,11 @@ final class ProxyHandler: ChannelInboundHandler {
 
     // MARK: finishing
 
+    /// Ends an exchange: gives back its in-flight slots, breaker admission and balancer count,
+    /// records its statistics and logs it. Once per exchange, whichever path ends it first.
     private func finish(_ exchange: Exchange, status: UInt, now: NIODeadline = .now()) {
+        guard !exchange.isFinished else { return }
+        exchange.isFinished = true
         loop.responseTimer.remove(self)
         for slot in exchange.heldSlots { slot.wrappingDecrement(ordering: .relaxed) }
         exchange.heldSlots = []
@@ -827,9 +822,31 @@ final class ProxyHandler: ChannelInboundHandler {
         if takesParts, let context { readGate.resume(context) }
     }
 
+    /// Ends the exchange in progress, if any, because the client connection ends in its middle
+    /// (the client left, a read failed, a drain ran out): the node's connection, in an unknown
+    /// state, closes, and the exchange gives back what it took (see ``finish(_:status:now:)``).
+    /// Every way a connection ends comes through here, so none of them can keep an in-flight slot.
+    private func abandonExchange() {
+        switch state {
+        case .proxying(let exchange, let upstream):
+            if upstream.exchange === self {
+                upstream.exchange = nil
+                upstream.close()
+            }
+            finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
+        case .acquiring(let exchange):
+            finish(exchange, status: 499)
+        case .tunneling(let upstream):
+            upstream.close()
+        case .idle, .answeredLocally, .closed:
+            break
+        }
+    }
+
     /// Closes the client connection, after everything written so far has reached the socket when
     /// `afterFlushing` is set (closing at once would drop queued response bytes).
     private func closeConnection(afterFlushing: Bool = false) {
+        abandonExchange()
         state = .closed
         guard let context else { return }
         if afterFlushing {

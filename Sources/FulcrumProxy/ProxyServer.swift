@@ -99,12 +99,12 @@ public final class ProxyServer: Sendable {
         if previous.config.listeners != runtime.config.listeners || previous.config.workers != runtime.config.workers {
             logs.events.warning("changes to listen and workers take effect after a restart; the rest is applied now")
         }
+        healthBoard.apply(runtime)
         for bound in contexts {
             let copy = runtime.forOneLoop()
             bound.eventLoop.execute { bound.value.install(copy) }
         }
         connectionLimit.setLimit(runtime.config.maxConnections ?? ConnectionLimit.automatic())
-        healthBoard.apply(runtime)
     }
 
     /// Stops accepting, lets in-flight exchanges finish (idle keep-alive connections are closed at

@@ -8,6 +8,38 @@ import Testing
 
 /// Active health checks against real backends that are stopped and started again.
 @Suite struct ActiveHealthIntegrationTests {
+    /// Before, a reload that added a node to the service made a node that probes had marked
+    /// down take traffic again at once.
+    @Test func aNodeMarkedDownStaysOutOfTrafficWhenItsServiceChanges() async throws {
+        let dead = try await FailureIntegrationTests.deadPort()
+        func services(_ p: [String: Int], extra: String = "") -> String {
+            """
+            services:
+              s:
+                health_check: { type: tcp, interval: 1h }
+                nodes:
+                  - { name: a, host: 127.0.0.1, port: \(p["reload-a"]!) }
+                  - { name: b, host: 127.0.0.1, port: \(dead) }
+                  \(extra)
+            default: { service: s }
+            """
+        }
+        var ports: [String: Int] = [:]
+        let fixture = try await ProxyFixture.start(backends: ["reload-a", "reload-d"]) { p in
+            ports = p
+            return services(p)
+        }
+        for _ in 0..<3 { fixture.server.recordProbe(service: "s", node: "b", success: false, detail: "refused") }
+        #expect(await fixture.server.state().summary.contains("s/b down"))
+        try fixture.reload(services(ports, extra: "- { name: d, host: 127.0.0.1, port: \(ports["reload-d"]!) }"), generation: 2)
+        let client = try await fixture.client()
+        for _ in 0..<30 { #expect(try await client.request(.POST, "/", body: "x").status == .ok) }
+        #expect(await fixture.server.traffic(seconds: 1).nodes.first { $0.name == "b" }?.connectErrors == 0, "b was tried")
+        #expect(await fixture.server.state().summary.contains("s/b down"))
+        await client.close()
+        await fixture.stop()
+    }
+
     @Test func aKilledNodeIsTakenOutAndARestartedOneComesBack() async throws {
         let interval = 300
         let fixture = try await ProxyFixture.start(backends: ["probe-a", "probe-b"]) { p in
@@ -49,11 +81,18 @@ import Testing
         // plus one probe timeout; two more intervals absorb probes starved by the other tests that
         // run in parallel on 2 cores (the figures without load are measured separately)
         #expect(detection < .milliseconds(interval * 5 + 250), "detected after \(detection)")
+        // a node marked down is not tried: no new failed connection to b (a refused connection is
+        // retried on a, so the responses alone would not show it)
+        func connectErrorsToB() async -> Int64 {
+            await server.traffic(seconds: 1).nodes.first { $0.name == "b" }?.connectErrors ?? -1
+        }
+        let errorsBefore = await connectErrorsToB()
         for _ in 0..<20 {
-            let response = try await client.request(.POST, "/", body: "x")  // not retried: would fail if b were tried
+            let response = try await client.request(.POST, "/", body: "x")
             #expect(response.status == .ok)
             #expect(response.backend == "probe-a")
         }
+        #expect(await connectErrorsToB() == errorsBefore)
 
         let restarted = try await TestBackend.start("probe-b-again", port: portB)
         let back = ContinuousClock.now

@@ -286,6 +286,10 @@ import Testing
         ("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "x", count: 70_000))\r\n\r\n", "431 Request Header Fields Too Large"),
         ("GET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
         ("GET / HTTP/1.1\nHost: a\n\n", "400 Bad Request"),
+        // HTTP/0.9 (a request line alone): answered at once, not waited on for an empty line
+        ("GET /\r\n", "400 Bad Request"),
+        ("GET /\r\nHost", "400 Bad Request"),
+        ("GET / HTTP/1.1\r\nHost: a\r\n" + String(repeating: "X-A: 1\r\n", count: 300) + "\r\n", "431 Request Header Fields Too Large"),
         // paths nodes read differently: never routed
         ("GET /public/..%2fadmin HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),
         ("GET /public/..%5Cadmin HTTP/1.1\r\nHost: a\r\n\r\n", "400 Bad Request"),

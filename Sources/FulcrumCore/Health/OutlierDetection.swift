@@ -44,6 +44,17 @@ public struct OutlierDetection: Sendable {
         self.nodes = Array(repeating: NodeState(), count: nodeCount)
     }
 
+    /// The detection for a changed node list under `policy`: `previous[i]` is the index in this
+    /// detection of the new list's node `i`, when it is the same node (its streak, ejection count
+    /// and ejection carry over); `nil` for a new node, which starts clean.
+    public func carried(to previous: [Int?], policy: Policy) -> OutlierDetection {
+        var carried = OutlierDetection(nodeCount: previous.count, policy: policy)
+        for (index, old) in previous.enumerated() {
+            if let old { carried.nodes[index] = nodes[old] }
+        }
+        return carried
+    }
+
     /// Whether `node` is ejected at `now` (monotonic nanoseconds).
     public func isEjected(_ node: Int, now: UInt64) -> Bool {
         nodes[node].ejectedUntil > now

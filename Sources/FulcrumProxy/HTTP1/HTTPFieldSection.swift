@@ -58,7 +58,7 @@ enum HTTPFieldSection {
             while valueEnd > valueStart, bytes[valueEnd - 1] == HTTPBytes.space || bytes[valueEnd - 1] == HTTPBytes.tab { valueEnd -= 1 }
             guard bytes[index + 1] == HTTPBytes.lf else { throw .malformed("CR without LF") }
             index += 2
-            guard fields.count < maximumFields else { throw .malformed("more than \(maximumFields) header fields") }
+            guard fields.count < maximumFields else { throw .tooManyFields }
             fields.append(HTTPField(nameStart: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
         }
     }

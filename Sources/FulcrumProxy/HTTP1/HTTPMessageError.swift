@@ -14,6 +14,10 @@ struct HTTPMessageError: Error, Equatable, CustomStringConvertible {
     /// A head larger than the reader accepts (431).
     static let headTooLarge = HTTPMessageError(status: 431, reason: "the request head is larger than 64 KiB")
 
+    /// A head with more than ``HTTPFieldSection/maximumFields`` field lines (431, as too large).
+    static let tooManyFields = HTTPMessageError(
+        status: 431, reason: "the request head has more than \(HTTPFieldSection.maximumFields) header fields")
+
     /// An HTTP version other than 1.0 and 1.1 (505).
     static let unsupportedVersion = HTTPMessageError(status: 505, reason: "only HTTP/1.0 and HTTP/1.1 are served")
 

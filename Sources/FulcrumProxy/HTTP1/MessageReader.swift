@@ -13,6 +13,9 @@ protocol HTTPHead {
     static var skipsLeadingEmptyLines: Bool { get }
     /// The error for a head longer than ``HTTPFieldSection/maximumHeadBytes``.
     static var headTooLarge: HTTPMessageError { get }
+    /// Checks a start line (without its CRLF) that arrived before the rest of its head, so that a
+    /// line that can start no valid head is refused at once rather than waited on.
+    static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError)
 }
 
 extension HTTPHead {
@@ -31,14 +34,15 @@ typealias ResponseReader = MessageReader<ResponseHead>
 /// when more arrive or when it is ready for the next message.
 struct MessageReader<Head: HTTPHead> {
     private enum State {
-        /// Looking for the end of a head; `scanned` bytes were searched already.
-        case head(scanned: Int)
+        /// Looking for the end of a head; `scanned` bytes were searched already, and the start line
+        /// was checked when `startLineChecked` (``HTTPHead/checkEarly(startLine:)``).
+        case head(scanned: Int, startLineChecked: Bool)
         case body(MessageBody)
         /// The message is complete; `.end` is delivered next.
         case end
     }
 
-    private var state = State.head(scanned: 0)
+    private var state = State.head(scanned: 0, startLineChecked: false)
     /// The field list of the last head: its storage is reused for the next head once that head
     /// is gone (the usual case: an exchange ends before the next head is read), so a connection
     /// does not allocate one per message. Dropped when a large head made it large.
@@ -55,7 +59,7 @@ struct MessageReader<Head: HTTPHead> {
     /// The next part from the front of `buffer`, or `nil` when more bytes are needed.
     mutating func next(_ buffer: inout ByteBuffer) throws(HTTPMessageError) -> HTTPPart<Head>? {
         switch state {
-        case .head(let scanned):
+        case .head(let scanned, var startLineChecked):
             if scanned == 0, Head.skipsLeadingEmptyLines {
                 while let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), first == HTTPBytes.cr {
                     guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return nil }
@@ -68,13 +72,22 @@ struct MessageReader<Head: HTTPHead> {
             }
             guard let end, end <= HTTPFieldSection.maximumHeadBytes else {
                 guard buffer.readableBytes <= HTTPFieldSection.maximumHeadBytes else { throw Head.headTooLarge }
-                state = .head(scanned: buffer.readableBytes)
+                if !startLineChecked {
+                    // the start line is complete once its LF is there (before `scanned` there was none)
+                    try buffer.withUnsafeReadableBytes { bytes throws(HTTPMessageError) in
+                        if let lf = HTTPBytes.firstIndex(of: HTTPBytes.lf, in: bytes, from: scanned), lf > 0 {
+                            try Head.checkEarly(startLine: UnsafeRawBufferPointer(rebasing: bytes[0..<lf - 1]))
+                            startLineChecked = true
+                        }
+                    }
+                }
+                state = .head(scanned: buffer.readableBytes, startLineChecked: startLineChecked)
                 return nil
             }
             let head = try Head(parsing: buffer.readSlice(length: end)!, toHEAD: awaitsResponseToHEAD, fields: &fieldStorage)
             if fieldStorage.capacity > 32 { fieldStorage = [] }
             if head.isInterim {
-                state = .head(scanned: 0)
+                state = .head(scanned: 0, startLineChecked: false)
             } else {
                 state = head.framing == .none ? .end : .body(MessageBody(head.framing))
             }
@@ -85,7 +98,7 @@ struct MessageReader<Head: HTTPHead> {
             if let bytes { return .body(bytes) }
             return complete ? try next(&buffer) : nil
         case .end:
-            state = .head(scanned: 0)
+            state = .head(scanned: 0, startLineChecked: false)
             return .end
         }
     }

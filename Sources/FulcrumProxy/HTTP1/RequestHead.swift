@@ -66,6 +66,15 @@ final class RequestHead: HTTPHead {
     static var skipsLeadingEmptyLines: Bool { true }
     static var headTooLarge: HTTPMessageError { .headTooLarge }
 
+    /// A request line without a version is HTTP/0.9 (`GET /`), whose client waits for a response
+    /// to that line alone: refused at once with 400, rather than held until a timeout while the
+    /// empty line that ends an HTTP/1 head never comes.
+    static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {
+        var spaces = 0
+        for byte in startLine where byte == HTTPBytes.space { spaces += 1 }
+        if spaces < 2 { throw .malformed("a request line without an HTTP version (HTTP/0.9 is not served)") }
+    }
+
     /// Parses a complete head (`bytes` ends with the empty line) into `fields`; `toHEAD` is for
     /// responses.
     init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {

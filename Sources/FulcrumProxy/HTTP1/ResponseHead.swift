@@ -20,6 +20,8 @@ struct ResponseHead: HTTPHead {
     var isInterim: Bool { status < 200 }
     static var skipsLeadingEmptyLines: Bool { false }
     static var headTooLarge: HTTPMessageError { .malformed("response head larger than 64 KiB") }
+    /// A node's status line is checked with its head: a node is not waited on as a client is.
+    static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {}
 
     /// Parses a complete head (`bytes` ends with the empty line) of the response to a request
     /// whose method was HEAD when `toHEAD` is set.

@@ -222,7 +222,13 @@ enum RawClient {
         var serverClosed: Bool
     }
 
-    static func exchange(port: Int, _ bytes: String, timeout: TimeAmount = .seconds(2)) async throws -> Result {
+    /// - Parameter reset: close with a TCP reset (SO_LINGER 0) instead of a FIN when `timeout`
+    ///   passes, as a client that crashed or a middlebox would.
+    static func exchange(port: Int, _ bytes: String, timeout: TimeAmount = .seconds(2), reset: Bool = false) async throws -> Result {
+        try await exchange(port: port, Array(bytes.utf8), timeout: timeout, reset: reset)
+    }
+
+    static func exchange(port: Int, _ bytes: [UInt8], timeout: TimeAmount = .seconds(2), reset: Bool = false) async throws -> Result {
         let done = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Result.self)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -230,7 +236,8 @@ enum RawClient {
             }
             .connect(host: "127.0.0.1", port: port).get()
         channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-        try? await channel.writeAndFlush(ByteBuffer(string: bytes))
+        if reset, let socket = channel as? SocketOptionProvider { try await socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get() }
+        try? await channel.writeAndFlush(ByteBuffer(bytes: bytes))
         return try await done.futureResult.get()
     }
 }
