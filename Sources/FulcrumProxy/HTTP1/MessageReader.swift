@@ -13,8 +13,9 @@ protocol HTTPHead {
     static var skipsLeadingEmptyLines: Bool { get }
     /// The error for a head longer than ``HTTPFieldSection/maximumHeadBytes``.
     static var headTooLarge: HTTPMessageError { get }
-    /// Checks a start line (without its CRLF) that arrived before the rest of its head, so that a
-    /// line that can start no valid head is refused at once rather than waited on.
+    /// Checks a start line (with its CRLF) that arrived before the rest of its head, so that a
+    /// line that can start no valid head is refused at once rather than waited on. Throws what
+    /// parsing the whole head would throw for that line.
     static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError)
 }
 
@@ -67,20 +68,27 @@ struct MessageReader<Head: HTTPHead> {
                     buffer.moveReaderIndex(forwardBy: 2)
                 }
             }
-            let end = try buffer.withUnsafeReadableBytes { bytes throws(HTTPMessageError) in
-                try HTTPFieldSection.endOfHead(bytes, from: scanned)
+            var end: Int? = nil
+            var failure: HTTPMessageError? = nil
+            do throws(HTTPMessageError) {
+                end = try buffer.withUnsafeReadableBytes { bytes throws(HTTPMessageError) in try HTTPFieldSection.endOfHead(bytes, from: scanned) }
+            } catch {
+                failure = error
             }
-            guard let end, end <= HTTPFieldSection.maximumHeadBytes else {
-                guard buffer.readableBytes <= HTTPFieldSection.maximumHeadBytes else { throw Head.headTooLarge }
-                if !startLineChecked {
-                    // the start line is complete once its LF is there (before `scanned` there was none)
-                    try buffer.withUnsafeReadableBytes { bytes throws(HTTPMessageError) in
-                        if let lf = HTTPBytes.firstIndex(of: HTTPBytes.lf, in: bytes, from: scanned), lf > 0 {
-                            try Head.checkEarly(startLine: UnsafeRawBufferPointer(rebasing: bytes[0..<lf - 1]))
-                            startLineChecked = true
-                        }
+            if !startLineChecked, failure != nil || end == nil || end! > HTTPFieldSection.maximumHeadBytes {
+                // The start line is complete once its LF is there (before `scanned` there was
+                // none). Checked first, so that a head is refused for the same reason however
+                // its bytes were cut into reads.
+                try buffer.withUnsafeReadableBytes { bytes throws(HTTPMessageError) in
+                    if let lf = HTTPBytes.firstIndex(of: HTTPBytes.lf, in: bytes, from: scanned) {
+                        try Head.checkEarly(startLine: UnsafeRawBufferPointer(rebasing: bytes[0...lf]))
+                        startLineChecked = true
                     }
                 }
+            }
+            if let failure { throw failure }
+            guard let end, end <= HTTPFieldSection.maximumHeadBytes else {
+                guard buffer.readableBytes <= HTTPFieldSection.maximumHeadBytes else { throw Head.headTooLarge }
                 state = .head(scanned: buffer.readableBytes, startLineChecked: startLineChecked)
                 return nil
             }

@@ -66,13 +66,12 @@ final class RequestHead: HTTPHead {
     static var skipsLeadingEmptyLines: Bool { true }
     static var headTooLarge: HTTPMessageError { .headTooLarge }
 
-    /// A request line without a version is HTTP/0.9 (`GET /`), whose client waits for a response
-    /// to that line alone: refused at once with 400, rather than held until a timeout while the
-    /// empty line that ends an HTTP/1 head never comes.
+    /// The request line is parsed as soon as it is complete, and refused as the whole head would
+    /// be. An HTTP/0.9 client (`GET /` alone) waits for a response to that line: it gets its 400
+    /// at once, rather than when a timeout passes while the empty line that ends an HTTP/1 head
+    /// never comes.
     static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {
-        var spaces = 0
-        for byte in startLine where byte == HTTPBytes.space { spaces += 1 }
-        if spaces < 2 { throw .malformed("a request line without an HTTP version (HTTP/0.9 is not served)") }
+        _ = try parseRequestLine(startLine)
     }
 
     /// Parses a complete head (`bytes` ends with the empty line) into `fields`; `toHEAD` is for
@@ -94,12 +93,15 @@ final class RequestHead: HTTPHead {
         head: (String, Int, Int, Int, HTTPBodyFraming, ConnectionOptions, Bool, Int?), highBytes: Bool
     )
 
-    private static func parse(_ raw: UnsafeRawBufferPointer, fields: inout [HTTPField]) throws(HTTPMessageError) -> Parsed {
-        // request-line = method SP request-target SP HTTP-version CRLF
+    /// The parts of the request line at the start of `raw`, which holds at least that line with
+    /// its CRLF: `request-line = method SP request-target SP HTTP-version CRLF`.
+    private static func parseRequestLine(_ raw: UnsafeRawBufferPointer) throws(HTTPMessageError) -> (
+        methodEnd: Int, targetStart: Int, targetEnd: Int, minor: Int, fieldsStart: Int
+    ) {
         var index = 0
         while HTTPBytes.isToken(raw[index]) { index += 1 }
         guard index > 0, raw[index] == HTTPBytes.space else { throw .malformed("invalid request line") }
-        let method = Self.method(raw, end: index)
+        let methodEnd = index
         index += 1
         let targetStart = index
         while HTTPBytes.isTarget(raw[index]) { index += 1 }
@@ -110,7 +112,13 @@ final class RequestHead: HTTPHead {
         index += 1
         let minor = try HTTPVersion.parse(raw, at: index)
         guard raw[index + 8] == HTTPBytes.cr, raw[index + 9] == HTTPBytes.lf else { throw .malformed("invalid request line") }
-        let highBytes = try HTTPFieldSection.parse(raw, from: index + 10, into: &fields)
+        return (methodEnd, targetStart, targetEnd, minor, index + 10)
+    }
+
+    private static func parse(_ raw: UnsafeRawBufferPointer, fields: inout [HTTPField]) throws(HTTPMessageError) -> Parsed {
+        let (methodEnd, targetStart, targetEnd, minor, fieldsStart) = try parseRequestLine(raw)
+        let method = Self.method(raw, end: methodEnd)
+        let highBytes = try HTTPFieldSection.parse(raw, from: fieldsStart, into: &fields)
 
         // framing and connection options (RFC 9112 §6.1-6.3)
         var contentLength: Int? = nil
