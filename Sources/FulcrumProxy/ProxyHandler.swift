@@ -40,6 +40,8 @@ final class ProxyHandler: ChannelInboundHandler {
     var timerSlot: Int?
     /// When the connection last became idle (no exchange running).
     private var idleSince = NIODeadline.now()
+    /// When the connection began reading and dropping a request body whose response was sent.
+    private var lingeringSince: NIODeadline?
     /// When the connection began closing after its last bytes are flushed.
     private var flushingSince: NIODeadline?
     /// Bytes that moved in a state watched only for silence (the rest of the body of a request
@@ -520,7 +522,9 @@ final class ProxyHandler: ChannelInboundHandler {
     func checkStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount, tunnelIdle: TimeAmount) {
         let silenceLimit: TimeAmount
         switch state {
-        case .answeredLocally: silenceLimit = clientStall  // the rest of a body nobody waits for
+        case .answeredLocally:
+            silenceLimit = clientStall  // the rest of a body nobody waits for
+            if let lingeringSince, now - lingeringSince >= Self.lingeringTime { return closeConnection() }
         case .tunneling: silenceLimit = tunnelIdle
         default:
             silence.reset()
@@ -611,7 +615,9 @@ final class ProxyHandler: ChannelInboundHandler {
             exchange.status = head.status
             loop.recordOutcome(exchange, status: head.status)
             exchange.upstreamKeepAlive = head.keepAlive
-            exchange.closesClient = !exchange.clientKeepAlive || loop.isDraining || head.framing == .untilClose
+            // a response that begins before the request body ended may end before it: the connection
+            // then closes after the rest of the body is read (see `.end`), and the client is told so
+            exchange.closesClient = !exchange.clientKeepAlive || loop.isDraining || head.framing == .untilClose || !exchange.requestEnded
             batch.writeHead(to: context) { out in
                 HeaderRewriter.writeClientResponse(
                     head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
@@ -635,7 +641,9 @@ final class ProxyHandler: ChannelInboundHandler {
                 upstream.close()
             }
             finish(exchange, status: exchange.status, now: now)
-            if exchange.closesClient || loop.isDraining || !exchange.requestEnded {
+            if !exchange.requestEnded {
+                lingerAfterEarlyResponse(now: now)
+            } else if exchange.closesClient || loop.isDraining {
                 closeConnection(afterFlushing: true)
             } else {
                 flushAtEndOfTick()  // the upstream is detached, so its read-complete will not queue it
@@ -643,6 +651,24 @@ final class ProxyHandler: ChannelInboundHandler {
             }
         }
     }
+
+    /// The node answered before the whole request body arrived (a 401 or 413 to an upload):
+    /// closing at once would leave the client's bytes unread, and the kernel answers a close with
+    /// unread bytes with a reset, which makes clients such as curl fail the transfer and lose the
+    /// response. Like nginx's lingering close, the rest of the body is read and dropped, and the
+    /// connection closes once it ended, or when it stops for `client_stall`, or after
+    /// ``lingeringTime`` at most.
+    private func lingerAfterEarlyResponse(now: NIODeadline) {
+        state = .answeredLocally(closeAfterRequest: true)
+        lingeringSince = now
+        flushAtEndOfTick()
+        if let context { readGate.resume(context) }
+        readRequests()
+    }
+
+    /// The longest a connection reads and drops a request body after its response (nginx's
+    /// `lingering_time`).
+    static let lingeringTime = TimeAmount.seconds(30)
 
     /// Bytes from the node after a protocol switch.
     func tunnelReceived(_ bytes: ByteBuffer) {

@@ -116,6 +116,12 @@ private final class TestBackendHandler: ChannelInboundHandler, RemovableChannelH
                 }
                 return
             }
+            if head.uri.hasPrefix("/early") {  // answers at once and reads no more of the body
+                send(context, .ok, "\(name) early\n")
+                self.head = nil
+                context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+                return
+            }
             if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
