@@ -259,7 +259,7 @@ final class LoopContext {
             let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
             let (tunnelIdle, idleSince) = (TimeAmount(timeouts.tunnelIdle), clock - TimeAmount(timeouts.clientIdle))
             for handler in connections.values {
-                handler.closeIfIdle(since: idleSince)
+                handler.closeIfIdle(since: idleSince, headSince: clock - TimeAmount(timeouts.clientHead))
                 handler.closeIfFlushStalled(since: clock - clientStall)
                 handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall, tunnelIdle: tunnelIdle)
             }

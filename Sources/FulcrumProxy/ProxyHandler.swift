@@ -40,6 +40,8 @@ final class ProxyHandler: ChannelInboundHandler {
     var timerSlot: Int?
     /// When the connection last became idle (no exchange running).
     private var idleSince = NIODeadline.now()
+    /// When the head being received began (see ``Timeouts/clientHead``); `nil` between heads.
+    private var headStartedAt: NIODeadline?
     /// When the connection began reading and dropping a request body whose response was sent.
     private var lingeringSince: NIODeadline?
     /// When the connection began closing after its last bytes are flushed.
@@ -78,6 +80,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func registerConnection(_ context: ChannelHandlerContext) {
         clientIP = context.channel.remoteAddress?.ipAddress ?? "-"
+        headStartedAt = .now()  // the first head is timed from the accept
         loop.connectionOpened(self)
     }
 
@@ -130,6 +133,8 @@ final class ProxyHandler: ChannelInboundHandler {
             unread = noBytes  // lets the last read buffer go
         } else if !takesParts {
             pauseReading()
+        } else if case .idle = state, headStartedAt == nil {
+            headStartedAt = .now()  // part of a head: the client_head timeout runs
         }
     }
 
@@ -232,6 +237,7 @@ final class ProxyHandler: ChannelInboundHandler {
     // MARK: starting an exchange
 
     private func start(_ head: RequestHead) {
+        headStartedAt = nil
         let runtime = loop.runtime
         let request: HeadRoutingRequest
         do throws(RequestTargetError) {
@@ -890,9 +896,19 @@ final class ProxyHandler: ChannelInboundHandler {
         if case .idle = state { closeConnection() }
     }
 
-    /// Closes the connection if it has been between requests since before `deadline`.
-    func closeIfIdle(since deadline: NIODeadline) {
-        if case .idle = state, idleSince < deadline { closeConnection() }
+    /// Closes the connection if it has been between requests since before `deadline` with no
+    /// head begun, or if the head it is receiving began before `headDeadline` (408).
+    func closeIfIdle(since deadline: NIODeadline, headSince headDeadline: NIODeadline) {
+        guard case .idle = state else { return }
+        if let headStartedAt {
+            guard headStartedAt < headDeadline else { return }
+            let start = NIODeadline.now()
+            let bytes = writeLocalResponse(.requestTimeout, head: nil, close: true, detail: "the request head did not arrive in time")
+            recordLocal(408, decision: nil, responseBytes: bytes, start: start)
+            closeConnection(afterFlushing: true)
+        } else if idleSince < deadline {
+            closeConnection()
+        }
     }
 
     /// Closes the connection if, since before `deadline`, its last bytes have waited to be flushed

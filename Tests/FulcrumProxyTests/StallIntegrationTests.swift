@@ -183,4 +183,29 @@ import Testing
         try? await channel.close()
         await fixture.stop()
     }
+
+    /// Before, a client sending its head a byte at a time, or not at all, held its connection
+    /// until client_idle (and 2,600 of them kept every other client out at the connection cap).
+    @Test func aHeadThatDoesNotArriveInTimeGets408() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["head-timeout"]) { p in
+            """
+            timeouts: { client_head: 1s, client_idle: 60s }
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["head-timeout"]!) }] } }
+            default: { service: s }
+            """
+        }
+        for partial in ["GET / HTTP/1.1\r\nHost: a\r\n", ""] {
+            let started = ContinuousClock.now
+            let result = try await RawClient.exchange(port: fixture.port, partial, timeout: .seconds(10))
+            #expect(result.text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n") && result.serverClosed, "\(result.text)")
+            #expect(ContinuousClock.now - started < .seconds(5), "closed after client_head, not client_idle")
+        }
+        // a complete request is served, and its connection then waits for client_idle, not client_head
+        let client = try await fixture.client()
+        #expect(try await client.request(.GET, "/").status == .ok)
+        try await Task.sleep(for: .milliseconds(2_500))
+        #expect(try await client.request(.GET, "/").status == .ok, "an idle keep-alive connection is not timed as a head")
+        await client.close()
+        await fixture.stop()
+    }
 }

@@ -108,13 +108,14 @@ struct ConfigDocumentParser {
 
     private func timeouts(_ node: ConfigTree, _ path: String) -> Timeouts {
         var timeouts = Timeouts()
-        guard let object = reader.object(node, path, allowed: ["connect", "upstream_response", "client_idle", "upstream_idle", "client_stall", "upstream_stall", "tunnel_idle"])
+        guard let object = reader.object(node, path, allowed: ["connect", "upstream_response", "client_idle", "client_head", "upstream_idle", "client_stall", "upstream_stall", "tunnel_idle"])
         else { return timeouts }
         if let n = object["connect"], let v = reader.duration(n, object.path("connect")) { timeouts.connect = v }
         if let n = object["upstream_response"], let v = reader.duration(n, object.path("upstream_response")) {
             timeouts.upstreamResponse = v
         }
         if let n = object["client_idle"], let v = reader.duration(n, object.path("client_idle")) { timeouts.clientIdle = v }
+        if let n = object["client_head"], let v = reader.duration(n, object.path("client_head")) { timeouts.clientHead = v }
         if let n = object["upstream_idle"], let v = reader.duration(n, object.path("upstream_idle")) { timeouts.upstreamIdle = v }
         if let n = object["client_stall"], let v = reader.duration(n, object.path("client_stall")) { timeouts.clientStall = v }
         if let n = object["upstream_stall"], let v = reader.duration(n, object.path("upstream_stall")) { timeouts.upstreamStall = v }

@@ -72,6 +72,11 @@ public struct Timeouts: Sendable, Equatable {
     public var upstreamResponse: Duration
     /// A client keep-alive connection with no request in progress is closed after this.
     public var clientIdle: Duration
+    /// A request head must arrive whole within this, counted from the connection's accept for
+    /// its first request and from the first byte for later ones (HAProxy's `timeout
+    /// http-request`): a client that sends its head a byte at a time is answered 408 and closed,
+    /// rather than holding a connection for as long as each byte keeps it from being idle.
+    public var clientHead: Duration = .seconds(10)
     /// An idle pooled upstream connection is closed after this.
     public var upstreamIdle: Duration
     /// Mid-exchange, a client that sends none of its request body and takes none of the response
