@@ -106,8 +106,43 @@ public final class AdminAPI: Sendable {
         }
     }
 
+    /// The 401 a request gets from its head alone, before its body is read: the body of a client
+    /// without a valid token is not read (a token-less 64 MiB upload was read to its end before
+    /// the 401). `nil` when the request may go on to ``respond(to:)``.
+    public func refusalBeforeBody(method: String, path: String, authorization: String?, client: String) async -> Response? {
+        let request = Request(
+            method: method, path: path, query: "", authorization: authorization, ifMatch: nil, contentType: nil, body: nil, bodyTooLarge: false,
+            client: client)
+        guard let segments = Self.segments(path) else { return nil }
+        do throws(AdminError) {
+            _ = try await authorize(request, segments: segments)
+            return nil
+        } catch {
+            var response = render(AdminReply(status: error.status, body: .json(error.document)))
+            response.headers.append(("WWW-Authenticate", "Bearer"))
+            return response
+        }
+    }
+
+    /// The token of a request to `segments`, or `nil` for an open endpoint. Every path but an
+    /// open endpoint's requires a valid token first, before a 404 or 405 could tell a client
+    /// without one which paths and methods exist.
+    private func authorize(_ request: Request, segments: [String]) async throws(AdminError) -> StoredToken? {
+        let matching = endpoints.filter { $0.template.match(segments) != nil }
+        if matching.contains(where: { $0.method == request.method && $0.access == .open }) { return nil }
+        guard let token = try await authenticate(request) else {
+            await audit(AuditRecord(
+                actor: "-", client: request.client, operation: "\(request.method) \(request.path)",
+                target: segments.dropFirst(2).joined(separator: "/"), result: "401 unauthorized",
+                detail: request.authorization == nil ? "no token" : "unknown token"))
+            throw .unauthorized
+        }
+        return token
+    }
+
     private func dispatch(_ request: Request) async throws(AdminError) -> AdminReply {
         guard let segments = Self.segments(request.path) else { throw .badRequest("the path is not valid percent-encoding") }
+        let token = try await authorize(request, segments: segments)
         var allowed: [String] = []
         var found: (AdminEndpoint, [String: String])?
         for endpoint in endpoints {
@@ -122,14 +157,7 @@ public final class AdminAPI: Sendable {
         let operation = "\(request.method) \(request.path)"
         let target = segments.dropFirst(2).joined(separator: "/")
 
-        var token: StoredToken?
-        if endpoint.access != .open {
-            token = try await authenticate(request)
-            guard let token else {
-                await audit(AuditRecord(actor: "-", client: request.client, operation: operation, target: target, result: "401 unauthorized",
-                    detail: request.authorization == nil ? "no token" : "unknown token"))
-                throw .unauthorized
-            }
+        if endpoint.access != .open, let token {
             if token.role != .admin, endpoint.access == .admin || endpoint.access == .configChange {
                 await audit(AuditRecord(actor: token.name, client: request.client, operation: operation, target: target, result: "403 forbidden",
                     detail: "viewer token"))

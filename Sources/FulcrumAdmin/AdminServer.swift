@@ -1,3 +1,4 @@
+import Atomics
 import Hummingbird
 import HTTPTypes
 import Logging
@@ -25,8 +26,11 @@ public final class AdminServer: Sendable {
         // still open being cancelled); failures that matter are thrown or answered by the API.
         var hummingbirdLogger = logger
         hummingbirdLogger.logLevel = .critical
+        let openConnections = ManagedAtomic(0)
         let application = Application(
             responder: AdminResponder(api: api),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [AdminConnectionCap(open: openConnections)], idleTimeout: Self.idleTimeout)),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
             onServerRunning: { channel in started.resolve(.success(channel.localAddress)) },
             logger: hummingbirdLogger)
@@ -61,6 +65,32 @@ public final class AdminServer: Sendable {
             stopped.resolve(.success(()))
         }
         try? await stopped.wait()
+    }
+}
+
+extension AdminServer {
+    /// The most admin connections open at once; more are closed as they come. The admin API is
+    /// for a few operators and tools: without a cap, 20,000 idle connections used every file
+    /// descriptor and the data plane stopped answering.
+    static let maximumConnections = 64
+    /// An admin connection with no request for this long is closed (before, idle ones stayed open
+    /// for ever).
+    static let idleTimeout = TimeAmount.seconds(10)
+}
+
+/// Closes an admin connection beyond ``AdminServer/maximumConnections`` as soon as it is active.
+final class AdminConnectionCap: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+    private let open: ManagedAtomic<Int>
+
+    init(open: ManagedAtomic<Int>) { self.open = open }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if open.wrappingIncrementThenLoad(ordering: .relaxed) > AdminServer.maximumConnections { context.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        open.wrappingDecrement(ordering: .relaxed)
     }
 }
 
@@ -101,10 +131,12 @@ private final class OneShot<Value: Sendable>: Sendable {
 struct AdminRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let client: String
+    let channel: Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)
         client = source.channel.remoteAddress?.ipAddress ?? "-"
+        channel = source.channel
     }
 }
 
@@ -114,6 +146,14 @@ struct AdminResponder: HTTPResponder {
 
     func respond(to request: Request, context: AdminRequestContext) async throws -> Response {
         var request = request
+        if let refusal = await api.refusalBeforeBody(
+            method: request.method.rawValue, path: request.uri.path, authorization: request.headers[.authorization], client: context.client)
+        {
+            // the body is not read: reading stops, and the connection closes after the answer
+            // (Hummingbird would otherwise read the rest of the body to reach the next request)
+            context.channel.close(mode: .input, promise: nil)
+            return Self.response(refusal, closing: true)
+        }
         var body: [UInt8]?
         var tooLarge = false
         do {
@@ -124,15 +164,20 @@ struct AdminResponder: HTTPResponder {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             tooLarge = true
         }
+        if tooLarge { context.channel.close(mode: .input, promise: nil) }  // nor the rest of a body over the limit
         let answer = await api.respond(to: AdminAPI.Request(
             method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
             authorization: request.headers[.authorization], ifMatch: request.headers[.ifMatch],
             contentType: request.headers[.contentType], body: body, bodyTooLarge: tooLarge, client: context.client))
+        return Self.response(answer, closing: tooLarge)
+    }
+
+    private static func response(_ answer: AdminAPI.Response, closing: Bool) -> Response {
         var headers = HTTPFields()
         for (name, value) in answer.headers {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
         }
-        if tooLarge { headers.append(HTTPField(name: .connection, value: "close")) }
+        if closing { headers.append(HTTPField(name: .connection, value: "close")) }
         return Response(
             status: HTTPResponse.Status(code: answer.status), headers: headers,
             body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
