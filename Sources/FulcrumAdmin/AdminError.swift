@@ -10,6 +10,8 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
     public var issues: [ConfigIssue]
     /// The active version, for conflicts.
     public var activeVersion: Int?
+    /// Seconds before trying again, for 429 (sent as `Retry-After`).
+    public var retryAfter: Int?
 
     init(status: Int, code: String, message: String, issues: [ConfigIssue] = [], activeVersion: Int? = nil) {
         self.status = status
@@ -25,6 +27,13 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
         return text
     }
 
+    static func tooManyFailedAuthentications(retryAfter: Int) -> AdminError {
+        var error = AdminError(
+            status: 429, code: "too_many_failed_authentications",
+            message: "too many failed authentications from this address; try again in \(retryAfter) s")
+        error.retryAfter = retryAfter
+        return error
+    }
     static func badRequest(_ message: String) -> AdminError { AdminError(status: 400, code: "bad_request", message: message) }
     static func invalidJSON(_ message: String) -> AdminError { AdminError(status: 400, code: "invalid_json", message: message) }
     static let unauthorized = AdminError(

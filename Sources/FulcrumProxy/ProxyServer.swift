@@ -4,6 +4,9 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The data plane: listeners, one ``LoopContext`` per event loop, configuration reloads and
 /// graceful drain. Client connections are accepted on every loop; each exchange stays on the
@@ -229,5 +232,10 @@ public struct ListenError: Error, CustomStringConvertible {
     public var address: String
     public var underlying: Error
 
-    public var description: String { "cannot listen on \(address): \(underlying)" }
+    /// The system's words for a system call's error ("Address already in use"), not NIO's
+    /// description, which names the call's Swift signature and left a stray ")" in the message.
+    public var description: String {
+        if let error = underlying as? IOError { return "cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))" }
+        return "cannot listen on \(address): \(underlying)"
+    }
 }

@@ -8,7 +8,7 @@ import FulcrumStore
 import Logging
 import NIOPosix
 
-/// `fulcrum demo`: three demo backends on loopback and the balancer in front of them, with an
+/// `fulcrum demo`: four demo nodes on loopback and the balancer in front of them, with an
 /// embedded configuration that shows weighted round robin, a pinned route, header routing,
 /// consistent hashing and health checks; with the admin API and the web console on a store in a
 /// temporary directory (removed on exit).
@@ -27,6 +27,8 @@ struct DemoCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    static let nodeNames = ["web-a", "web-b", "api-a", "api-c"]
+
     static func configText(port: Int, backendPorts: [Int]) -> String {
         """
         # Fulcrum demo configuration
@@ -44,8 +46,8 @@ struct DemoCommand: AsyncParsableCommand {
             strategy: hash
             hash_key: header:X-User
             nodes:
-              - { name: api-a, host: 127.0.0.1, port: \(backendPorts[1]) }
-              - { name: api-c, host: 127.0.0.1, port: \(backendPorts[2]) }
+              - { name: api-a, host: 127.0.0.1, port: \(backendPorts[2]) }
+              - { name: api-c, host: 127.0.0.1, port: \(backendPorts[3]) }
         routes:
           - name: api
             match: { path_prefix: /api/ }
@@ -60,14 +62,15 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         if printConfig {
-            print(Self.configText(port: port, backendPorts: [9001, 9002, 9003]))
+            print(Self.configText(port: port, backendPorts: [9001, 9002, 9003, 9004]))
             return
         }
         logging.bootstrap()
         OpenFileLimit.raise(logger: Logger(label: "fulcrum"))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var backends: [DemoBackend] = []
-        for name in ["backend-1", "backend-2", "backend-3"] {
+        // one backend per node, answering with the node's name
+        for name in Self.nodeNames {
             backends.append(try await DemoBackend.start(name: name, group: group))
         }
         let text = Self.configText(port: port, backendPorts: backends.map(\.port))
@@ -94,7 +97,7 @@ struct DemoCommand: AsyncParsableCommand {
         let rolling = Task { await rollouts.run() }
         let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server, rollouts: rollouts), host: "127.0.0.1", port: adminPort)
         let banner = """
-            Fulcrum demo is running on http://127.0.0.1:\(port)/ with 3 backends on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
+            Fulcrum demo is running on http://127.0.0.1:\(port)/ with \(backends.count) demo nodes on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
             Try:
               for i in 1 2 3 4 5 6; do curl -s http://127.0.0.1:\(port)/; done       # round robin 2:1 over web-a and web-b
               curl -s -H 'X-Beta: 1' http://127.0.0.1:\(port)/hello                   # pinned to web-b by a header route
@@ -110,8 +113,9 @@ struct DemoCommand: AsyncParsableCommand {
         let started = backends
         let exitCode = await SignalLoop.run(onStatus: {
             Task {
+                // through the logger, as serve does: print's buffer is not flushed into a pipe or a file
                 let summary = await server.state().summary
-                print(summary)
+                Logger(label: "fulcrum").notice("health summary\n\(summary)")
             }
         }, onReload: {}, onStop: {
             checker.stop()

@@ -26,7 +26,8 @@ import Testing
         #expect(try await fixture.activeVersion() == 1, "nothing changed")
 
         let audit = try await fixture.store.auditEntries(AuditQuery())
-        #expect(audit.filter { $0.record.result == "401 unauthorized" }.count == 3)
+        // one client's failed authentications in a minute: the first is recorded, the next are counted
+        #expect(audit.filter { $0.record.result == "401 unauthorized" }.count == 1)
         #expect(audit.contains { $0.record.result == "403 forbidden" && $0.record.actor == "watcher" && $0.record.target == "services/web" })
         try await fixture.stop()
     }

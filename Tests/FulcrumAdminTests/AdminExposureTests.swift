@@ -1,4 +1,5 @@
 import Foundation
+import FulcrumStore
 import NIOCore
 import NIOPosix
 import Testing
@@ -37,6 +38,25 @@ import Testing
         #expect(try await fixture.call("GET", "/api/v1/no-such-thing", as: .none).status == 401)
         #expect(try await fixture.call("DELETE", "/api/v1/config", ifMatch: "*").status == 405, "with a token, the method is judged")
         #expect(try await fixture.call("GET", "/api/v1/health", as: .none).status == 200, "open endpoints stay open")
+        try await fixture.stop()
+    }
+
+    /// Before, 2,000 wrong-token requests added 2,000 audit entries, and 200 token-less requests
+    /// with a 60,000-character path added 21 MiB: the target was stored whole.
+    @Test func failedAuthenticationsAreAggregatedThrottledAndClipped() async throws {
+        let fixture = try await AdminFixture()
+        var statuses: [Int] = []
+        for index in 0..<30 {
+            let reply = try await fixture.call("GET", "/api/v1/config/" + String(repeating: "x", count: index == 0 ? 60_000 : 1), as: .raw("Bearer fulcrum_guess_\(index)"))
+            statuses.append(reply.status)
+            if reply.status == 429 { #expect(Int(reply.headers["retry-after"] ?? "") ?? 0 > 0) }
+        }
+        #expect(statuses.prefix(10).allSatisfy { $0 == 401 } && statuses.dropFirst(10).allSatisfy { $0 == 429 }, "\(statuses)")
+        #expect(try await fixture.call("GET", "/api/v1/config").status == 429, "the address is refused, even with a valid token, until the window ends")
+        let entries = try await fixture.store.auditEntries(AuditQuery()).filter { $0.record.result == "401 unauthorized" }
+        #expect(entries.count == 2, "the first failure, then the tenth with the count of those between")
+        #expect(entries.contains { $0.record.detail.contains("and 8 more failed authentications") })
+        #expect(entries.allSatisfy { $0.record.operation.utf8.count < 400 && $0.record.target.utf8.count < 400 })
         try await fixture.stop()
     }
 

@@ -122,3 +122,37 @@ import Testing
         #expect(limiter.trackedKeys == 1)
     }
 }
+
+/// A client guessing tokens: 2,000 wrong-token requests wrote 2,000 audit entries, unthrottled.
+@Suite struct AuthenticationFailuresTests {
+    static let second: UInt64 = 1_000_000_000
+
+    @Test func aWindowsFailuresAreTwoEntriesAndThenRefusals() {
+        var failures = AuthenticationFailures(limit: 4, window: .seconds(60))
+        #expect(failures.recordFailure(client: "10.0.0.1", now: 0) == .audit(unrecorded: 0))
+        #expect(failures.recordFailure(client: "10.0.0.1", now: Self.second) == .count)
+        #expect(failures.recordFailure(client: "10.0.0.1", now: 2 * Self.second) == .count)
+        #expect(failures.retryAfter(client: "10.0.0.1", now: 2 * Self.second) == nil)
+        #expect(failures.recordFailure(client: "10.0.0.1", now: 3 * Self.second) == .audit(unrecorded: 2))
+        #expect(failures.retryAfter(client: "10.0.0.1", now: 3 * Self.second) == 57)
+        #expect(failures.retryAfter(client: "10.0.0.2", now: 3 * Self.second) == nil, "other clients are not refused")
+        #expect(failures.retryAfter(client: "10.0.0.1", now: 60 * Self.second) == nil, "the window ended")
+    }
+
+    @Test func countsLeftUnwrittenAreToldByTheNextEntry() {
+        var failures = AuthenticationFailures(limit: 10, window: .seconds(60))
+        _ = failures.recordFailure(client: "c", now: 0)
+        for second in 1...3 { #expect(failures.recordFailure(client: "c", now: UInt64(second) * Self.second) == .count) }
+        #expect(failures.recordFailure(client: "c", now: 61 * Self.second) == .audit(unrecorded: 3))
+    }
+
+    @Test func theTableOfClientsIsBounded() {
+        var failures = AuthenticationFailures(limit: 10, window: .seconds(60), maximumClients: 2)
+        _ = failures.recordFailure(client: "a", now: 0)
+        _ = failures.recordFailure(client: "b", now: 0)
+        #expect(failures.recordFailure(client: "c", now: Self.second) == .audit(unrecorded: 0), "full: audited, not tracked")
+        #expect(failures.recordFailure(client: "c", now: 2 * Self.second) == .audit(unrecorded: 0))
+        #expect(failures.recordFailure(client: "c", now: 61 * Self.second) == .audit(unrecorded: 0), "expired clients make room")
+        #expect(failures.recordFailure(client: "c", now: 62 * Self.second) == .count)
+    }
+}

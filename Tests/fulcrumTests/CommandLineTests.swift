@@ -141,7 +141,7 @@ import Testing
         defer { Self.remove(path) }
         let result = try await Self.run(["serve", "-c", path])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(occupant.port)"))
+        #expect(result.stderr.contains("cannot listen on 127.0.0.1:\(occupant.port): Address already in use\n"), "\(result.stderr)")
         await occupant.stop()
     }
 
