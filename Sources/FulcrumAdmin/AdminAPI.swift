@@ -106,9 +106,14 @@ public final class AdminAPI: Sendable {
         endpoints = operations + [openAPI]
     }
 
+    /// The console's files and the redirect to them: they hold no data and need no token.
+    private static func servesWithoutToken(method: String, path: String) -> Bool {
+        (method == "GET" || method == "HEAD") && (path == "/" || ConsoleAssets.asset(for: path) != nil)
+    }
+
     /// Answers one request.
     public func respond(to request: Request) async -> Response {
-        if request.method == "GET" || request.method == "HEAD" {
+        if Self.servesWithoutToken(method: request.method, path: request.path) {
             if request.path == "/" {
                 return Response(status: 302, headers: [("Location", "/console/"), ("Cache-Control", "no-store")], body: "")
             }
@@ -134,6 +139,7 @@ public final class AdminAPI: Sendable {
     /// without a valid token is not read (a token-less 64 MiB upload was read to its end before
     /// the 401). `nil` when the request may go on to ``respond(to:)``.
     public func refusalBeforeBody(method: String, path: String, authorization: String?, client: String) async -> Response? {
+        if Self.servesWithoutToken(method: method, path: path) { return nil }
         let request = Request(
             method: method, path: path, query: "", authorization: authorization, ifMatch: nil, contentType: nil, body: nil, bodyTooLarge: false,
             client: client)

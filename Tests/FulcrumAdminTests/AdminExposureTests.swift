@@ -38,6 +38,9 @@ import Testing
         #expect(try await fixture.call("GET", "/api/v1/no-such-thing", as: .none).status == 401)
         #expect(try await fixture.call("DELETE", "/api/v1/config", ifMatch: "*").status == 405, "with a token, the method is judged")
         #expect(try await fixture.call("GET", "/api/v1/health", as: .none).status == 200, "open endpoints stay open")
+        for path in ["/console/", "/console/console.js", "/favicon.ico"] {
+            #expect(try await fixture.call("GET", path, as: .none).status == 200, "\(path): the console's files need no token")
+        }
         try await fixture.stop()
     }
 

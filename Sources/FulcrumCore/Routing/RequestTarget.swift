@@ -139,7 +139,7 @@ public struct RequestTarget: Sendable {
             case UInt8(ascii: "\\"):
                 throw .malformed("backslash in the path")
             case UInt8(ascii: "%"):
-                guard index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else {
+                guard index + 2 < bytes.count, let high = HTTPSyntax.hexDigitValue(bytes[index + 1]), let low = HTTPSyntax.hexDigitValue(bytes[index + 2]) else {
                     throw .malformed("invalid percent-encoding in the path")
                 }
                 let decoded = high << 4 | low
@@ -207,15 +207,6 @@ public struct RequestTarget: Sendable {
             index += 1
         }
         return false
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 
     private static let upperHex = Array("0123456789ABCDEF".utf8)
