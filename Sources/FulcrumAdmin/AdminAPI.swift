@@ -63,26 +63,26 @@ public final class AdminAPI: Sendable {
         public var authorization: String?
         public var ifMatch: String?
         public var contentType: String?
-        /// The body; `nil` when there was none.
-        public var body: [UInt8]?
-        /// True when the body exceeded ``maximumBodySize`` (and was not read).
-        public var bodyTooLarge: Bool
         public var client: String
 
-        public init(
-            method: String, path: String, query: String, authorization: String?, ifMatch: String?, contentType: String?,
-            body: [UInt8]?, bodyTooLarge: Bool, client: String
-        ) {
+        public init(method: String, path: String, query: String, authorization: String?, ifMatch: String?, contentType: String?, client: String) {
             self.method = method
             self.path = path
             self.query = query
             self.authorization = authorization
             self.ifMatch = ifMatch
             self.contentType = contentType
-            self.body = body
-            self.bodyTooLarge = bodyTooLarge
             self.client = client
         }
+    }
+
+    /// A request's body, read only once the request was authorised and its endpoint found: a
+    /// token-less 64 MiB upload was read to its end before its 401.
+    public enum Body: Sendable {
+        /// The body; `nil` when there was none.
+        case bytes([UInt8]?)
+        /// Larger than ``maximumBodySize`` (and not read further).
+        case tooLarge
     }
 
     /// One HTTP response.
@@ -111,8 +111,9 @@ public final class AdminAPI: Sendable {
         (method == "GET" || method == "HEAD") && (path == "/" || ConsoleAssets.asset(for: path) != nil)
     }
 
-    /// Answers one request.
-    public func respond(to request: Request) async -> Response {
+    /// Answers one request; `readBody` is called only when the request gets that far (the
+    /// caller must not read a body that was not asked for).
+    public func respond(to request: Request, readBody: () async -> Body) async -> Response {
         if Self.servesWithoutToken(method: request.method, path: request.path) {
             if request.path == "/" {
                 return Response(status: 302, headers: [("Location", "/console/"), ("Cache-Control", "no-store")], body: "")
@@ -124,7 +125,7 @@ public final class AdminAPI: Sendable {
             }
         }
         do {
-            let reply = try await dispatch(request)
+            let reply = try await dispatch(request, readBody: readBody)
             return render(reply)
         } catch {
             var response = refusal(error)
@@ -132,23 +133,6 @@ public final class AdminAPI: Sendable {
                 response.headers.append(("Allow", allowed.joined(separator: ", ")))
             }
             return response
-        }
-    }
-
-    /// The 401 a request gets from its head alone, before its body is read: the body of a client
-    /// without a valid token is not read (a token-less 64 MiB upload was read to its end before
-    /// the 401). `nil` when the request may go on to ``respond(to:)``.
-    public func refusalBeforeBody(method: String, path: String, authorization: String?, client: String) async -> Response? {
-        if Self.servesWithoutToken(method: method, path: path) { return nil }
-        let request = Request(
-            method: method, path: path, query: "", authorization: authorization, ifMatch: nil, contentType: nil, body: nil, bodyTooLarge: false,
-            client: client)
-        guard let segments = Self.segments(path) else { return nil }
-        do throws(AdminError) {
-            _ = try await authorize(request, segments: segments)
-            return nil
-        } catch {
-            return refusal(error)
         }
     }
 
@@ -180,7 +164,7 @@ public final class AdminAPI: Sendable {
         return token
     }
 
-    private func dispatch(_ request: Request) async throws(AdminError) -> AdminReply {
+    private func dispatch(_ request: Request, readBody: () async -> Body) async throws(AdminError) -> AdminReply {
         guard let segments = Self.segments(request.path) else { throw .badRequest("the path is not valid percent-encoding") }
         let token = try await authorize(request, segments: segments)
         var allowed: [String] = []
@@ -207,8 +191,8 @@ public final class AdminAPI: Sendable {
         do throws(AdminError) {
             let precondition = try Self.precondition(request.ifMatch)
             if endpoint.access == .configChange, precondition == .none { throw .preconditionRequired }
-            if request.bodyTooLarge { throw .payloadTooLarge }
-            let body = try Self.body(request)
+            guard case .bytes(let bytes) = await readBody() else { throw .payloadTooLarge }
+            let body = try Self.body(bytes, contentType: request.contentType)
             let call = AdminCall(
                 method: request.method, path: request.path, parameters: parameters, query: Self.query(request.query), body: body,
                 token: token, client: request.client, precondition: precondition, endpoint: endpoint)
@@ -295,9 +279,9 @@ public final class AdminAPI: Sendable {
         return .version(number)
     }
 
-    static func body(_ request: Request) throws(AdminError) -> ConfigDocument? {
-        guard let bytes = request.body, !bytes.isEmpty else { return nil }
-        if let type = request.contentType {
+    static func body(_ bytes: [UInt8]?, contentType: String?) throws(AdminError) -> ConfigDocument? {
+        guard let bytes, !bytes.isEmpty else { return nil }
+        if let type = contentType {
             let mediaType = type.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
             guard mediaType == "application/json" || mediaType.hasSuffix("+json") else { throw .unsupportedMediaType(mediaType) }
         }

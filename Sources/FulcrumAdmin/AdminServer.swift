@@ -146,30 +146,32 @@ struct AdminResponder: HTTPResponder {
 
     func respond(to request: Request, context: AdminRequestContext) async throws -> Response {
         var request = request
-        if let refusal = await api.refusalBeforeBody(
-            method: request.method.rawValue, path: request.uri.path, authorization: request.headers[.authorization], client: context.client)
-        {
-            // the body is not read: reading stops, and the connection closes after the answer
-            // (Hummingbird would otherwise read the rest of the body to reach the next request)
-            context.channel.close(mode: .input, promise: nil)
-            return Self.response(refusal, closing: true)
-        }
-        var body: [UInt8]?
+        var bodyRead = false
         var tooLarge = false
-        do {
-            let buffer = try await request.collectBody(upTo: AdminAPI.maximumBodySize)
-            if buffer.readableBytes > 0 { body = Array(buffer.readableBytesView) }
-        } catch is NIOTooManyBytesError {
-            tooLarge = true
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            tooLarge = true
-        }
-        if tooLarge { context.channel.close(mode: .input, promise: nil) }  // nor the rest of a body over the limit
-        let answer = await api.respond(to: AdminAPI.Request(
-            method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
-            authorization: request.headers[.authorization], ifMatch: request.headers[.ifMatch],
-            contentType: request.headers[.contentType], body: body, bodyTooLarge: tooLarge, client: context.client))
-        return Self.response(answer, closing: tooLarge)
+        let answer = await api.respond(
+            to: AdminAPI.Request(
+                method: request.method.rawValue, path: request.uri.path, query: request.uri.query ?? "",
+                authorization: request.headers[.authorization], ifMatch: request.headers[.ifMatch],
+                contentType: request.headers[.contentType], client: context.client),
+            readBody: {
+                bodyRead = true
+                do {
+                    let buffer = try await request.collectBody(upTo: AdminAPI.maximumBodySize)
+                    return .bytes(buffer.readableBytes > 0 ? Array(buffer.readableBytesView) : nil)
+                } catch {
+                    // over the limit (NIOTooManyBytesError, or Hummingbird's 413 for a Content-Length
+                    // over it); any other failure leaves no connection to answer on
+                    tooLarge = true
+                    return .tooLarge
+                }
+            })
+        // A body refused unread (401, 404, 405...) or read only to the limit is not read further:
+        // reading stops and the connection closes after the answer (Hummingbird would otherwise
+        // read the rest to reach the next request).
+        let announcesBody = request.headers[.contentLength].map { $0 != "0" } ?? false || request.headers[.transferEncoding] != nil
+        let abandonsBody = tooLarge || (!bodyRead && announcesBody)
+        if abandonsBody { context.channel.close(mode: .input, promise: nil) }
+        return Self.response(answer, closing: abandonsBody)
     }
 
     private static func response(_ answer: AdminAPI.Response, closing: Bool) -> Response {

@@ -59,16 +59,18 @@ public struct RequestTarget: Sendable {
         hasQuery = pathEnd != rest.endIndex
         query = hasQuery ? rest[rest.utf8.index(after: pathEnd)...] : rest[rest.endIndex...]
         let received = rest[..<pathEnd]
+        var pathChanged = false
         if received.isEmpty {
             path = "/"  // `http://host` and `http://host?q`: the path of an empty path-abempty is `/`
         } else if received == "*" {
             path = received
         } else if let normalized = try Self.normalized(received, encodedSlashes: encodedSlashes) {
             path = normalized
+            pathChanged = !normalized.utf8.elementsEqual(received.utf8)  // the slow pass may change nothing
         } else {
             path = received
         }
-        isRewritten = authority != nil || path.utf8.elementsEqual(received.utf8) == false
+        isRewritten = authority != nil || pathChanged
     }
 
     /// The host of ``authority`` without its port (a bracketed IPv6 literal keeps its brackets).
