@@ -4,13 +4,23 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Caps the client connections open at once across all listeners and event loops
-/// (`max_connections`). At the cap the listeners stop accepting, and new connections wait in the
-/// kernel's backlog until one closes, as with HAProxy's `maxconn`. Without a cap, running out of
-/// file descriptors would make connects to nodes fail, and healthy nodes would be blamed for it.
-/// Counted per connection (accept and close), never per request.
+/// (`max_connections`), and optionally per client address (`max_connections_per_client`).
+/// At the cap the listeners stop accepting, and new connections wait in the kernel's backlog
+/// until one closes, as with HAProxy's `maxconn`; while it lasts, the event loops close the
+/// connections still sending their first head (see ``LoopContext``), so that slow clients cannot
+/// keep everyone else waiting. Without a cap, running out of file descriptors would make
+/// connects to nodes fail, and healthy nodes would be blamed for it. Counted per connection
+/// (accept and close), never per request: the per-client table takes a lock, the hot path none.
 final class ConnectionLimit: Sendable {
     private let open = ManagedAtomic(0)
     private let limit: ManagedAtomic<Int>
+    /// Connections one client address may hold; 0 for no limit.
+    private let perClientLimit: ManagedAtomic<Int>
+    /// Open connections by client address, kept only while a per-client limit is set.
+    private let perClient = NIOLockedValueBox<[ClientAddress: Int]>([:])
+    /// Connections closed at accept because their address held its share, and when that was last logged.
+    private let refusedPerClient = ManagedAtomic(0)
+    private let lastPerClientWarning = ManagedAtomic<UInt64>(0)
     /// Set while the listeners are told not to accept.
     private let paused = ManagedAtomic(false)
     /// When the last "limit reached" warning was logged (uptime nanoseconds), so that a server
@@ -19,8 +29,9 @@ final class ConnectionLimit: Sendable {
     private let listeners = NIOLockedValueBox<[Channel]>([])
     private let logger: Logger
 
-    init(limit: Int, logger: Logger) {
+    init(limit: Int, perClient: Int?, logger: Logger) {
         self.limit = ManagedAtomic(limit)
+        self.perClientLimit = ManagedAtomic(perClient ?? 0)
         self.logger = logger
     }
 
@@ -34,26 +45,42 @@ final class ConnectionLimit: Sendable {
     /// The cap in force.
     var cap: Int { limit.load(ordering: .relaxed) }
 
+    /// Whether the listeners are paused at the cap now.
+    var isAtCap: Bool { paused.load(ordering: .relaxed) }
+
     /// A listener that stops accepting at the cap.
     func watch(_ listener: Channel) {
         listeners.withLockedValue { $0.append(listener) }
     }
 
-    /// Sets a new cap (a reload); listeners waiting under a raised cap accept again.
-    func setLimit(_ value: Int) {
+    /// Sets new caps (a reload); listeners waiting under a raised cap accept again. A new
+    /// per-client limit applies to the next connections; those open are not closed. Connections
+    /// accepted while no per-client limit was set are not in the table and do not count.
+    func setLimits(_ value: Int, perClient: Int?) {
         limit.store(value, ordering: .relaxed)
+        perClientLimit.store(perClient ?? 0, ordering: .relaxed)
         resumeIfBelow()
     }
 
-    /// Counts a connection the listener behind `context` accepted, and stops that listener at the cap.
-    func accepted(_ connection: Channel, listener context: ChannelHandlerContext) {
+    /// Counts a connection the listener behind `context` accepted, and stops that listener at the
+    /// cap. Returns `false` when the connection's address already holds its share: the caller
+    /// closes it without serving it.
+    func accepted(_ connection: Channel, listener context: ChannelHandlerContext) -> Bool {
+        let share = perClientLimit.load(ordering: .relaxed)
+        if share > 0, let remote = connection.remoteAddress, let address = ClientAddress(remote) {
+            guard admit(address, share: share) else {
+                refusedByAddress(remote.ipAddress ?? "-", share: share)
+                return false
+            }
+            connection.closeFuture.whenComplete { [self] _ in release(address) }
+        }
         let count = open.wrappingIncrementThenLoad(ordering: .relaxed)
         connection.closeFuture.whenComplete { [self] _ in
             open.wrappingDecrement(ordering: .relaxed)
             resumeIfBelow()
         }
         let cap = limit.load(ordering: .relaxed)
-        guard count >= cap else { return }
+        guard count >= cap else { return true }
         paused.store(true, ordering: .sequentiallyConsistent)
         try? context.channel.syncOptions?.setOption(.autoRead, value: false)
         let now = NIODeadline.now().uptimeNanoseconds
@@ -62,6 +89,37 @@ final class ConnectionLimit: Sendable {
             logger.warning("connection limit reached: new connections wait until one closes", metadata: ["max_connections": "\(cap)"])
         }
         resumeIfBelow()  // a connection may have closed before the pause was set
+        return true
+    }
+
+    private func admit(_ address: ClientAddress, share: Int) -> Bool {
+        perClient.withLockedValue { counts in
+            let held = counts[address, default: 0]
+            guard held < share else { return false }
+            counts[address] = held + 1
+            return true
+        }
+    }
+
+    private func release(_ address: ClientAddress) {
+        perClient.withLockedValue { counts in
+            guard let held = counts[address] else { return }
+            counts[address] = held > 1 ? held - 1 : nil
+        }
+    }
+
+    /// Counts a connection refused for its address, and logs at most every ten seconds (a client
+    /// opening connections in a loop would otherwise write a line for each).
+    private func refusedByAddress(_ client: String, share: Int) {
+        refusedPerClient.wrappingIncrement(ordering: .relaxed)
+        let now = NIODeadline.now().uptimeNanoseconds
+        let last = lastPerClientWarning.load(ordering: .relaxed)
+        guard now - last >= 10_000_000_000, lastPerClientWarning.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+        else { return }
+        let refused = refusedPerClient.exchange(0, ordering: .relaxed)
+        logger.warning("client address holds its share of connections: new ones are closed at accept", metadata: [
+            "client": "\(client)", "max_connections_per_client": "\(share)", "refused": "\(refused)",
+        ])
     }
 
     private func resumeIfBelow() {
@@ -86,7 +144,35 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        limit.accepted(unwrapInboundIn(data), listener: context)
+        let connection = unwrapInboundIn(data)
+        guard limit.accepted(connection, listener: context) else {
+            // not registered yet: closing it here is what the bootstrap itself does with a
+            // connection it cannot set up
+            connection.close(promise: nil)
+            return
+        }
         context.fireChannelRead(data)
+    }
+}
+
+/// A client's IP address without its port, as a key: the connections of one client count
+/// together whatever their source ports. IPv4 addresses are kept as IPv4-mapped IPv6.
+struct ClientAddress: Hashable {
+    private let high: UInt64
+    private let low: UInt64
+
+    init?(_ address: SocketAddress) {
+        switch address {
+        case .v4(let v4):
+            high = 0
+            low = 0xFFFF_0000_0000 | UInt64(UInt32(bigEndian: v4.address.sin_addr.s_addr))
+        case .v6(let v6):
+            (high, low) = withUnsafeBytes(of: v6.address.sin6_addr) { bytes in
+                (UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                 UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            }
+        case .unixDomainSocket:
+            return nil
+        }
     }
 }

@@ -29,6 +29,9 @@ final class LoopContext {
     var health: HealthSnapshot
     /// Where failure streaks are reported; `nil` in handler tests without a server.
     let healthBoard: HealthBoard?
+    /// The server's connection cap, watched to shed connections still sending their first head
+    /// while it holds the listeners; `nil` in handler tests without a server.
+    private let connectionLimit: ConnectionLimit?
     /// Consecutive failures per service and node seen on this loop.
     private var failureStreaks: [[Int]]
     /// Circuit breakers per service, for this loop's share of the traffic.
@@ -42,13 +45,14 @@ final class LoopContext {
     private var routeRejectionsLogged: [Int] = []
     private var serviceRejectionsLogged: [Int] = []
 
-    init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil) {
+    init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil, connectionLimit: ConnectionLimit? = nil) {
         self.eventLoop = eventLoop
         self.responseTimer = ResponseTimer(eventLoop: eventLoop)
         self.endOfTickFlushes = EndOfTickFlushes(eventLoop: eventLoop)
         self.runtime = runtime
         self.logs = logs
         self.healthBoard = healthBoard
+        self.connectionLimit = connectionLimit
         self.health = HealthSnapshot.empty(for: runtime)
         self.failureStreaks = runtime.config.services.map { Array(repeating: 0, count: $0.nodes.count) }
         self.breakers = runtime.config.services.map { $0.circuitBreaker.map { CircuitBreaker(policy: $0.policy) } }
@@ -245,6 +249,27 @@ final class LoopContext {
         for handler in connections.values { handler.closeIfIdle() }
     }
 
+    /// A connection still sending its first head this long after its accept is closed when the
+    /// server is at its connection cap: long enough for any client that means to send a request
+    /// at once (one round trip), short enough that clients waiting in the backlog are let in
+    /// within seconds rather than after ``Timeouts/clientHead``.
+    static let firstHeadGraceAtCap = TimeAmount.seconds(1)
+
+    /// At the connection cap, closes (408) the connections still sending their first request head
+    /// after ``firstHeadGraceAtCap``: they hold places that clients waiting in the backlog would
+    /// use at once, and a client that has not managed one head in that time is slow or hostile.
+    /// Connections that have been served keep their place (``Timeouts/clientIdle`` bounds them).
+    private func shedFirstHeadsAtCap(now: NIODeadline) {
+        guard connectionLimit?.isAtCap == true else { return }
+        let openedBefore = now - Self.firstHeadGraceAtCap
+        var closed = 0
+        for handler in connections.values where handler.closeIfStillInFirstHead(openedBefore: openedBefore) { closed += 1 }
+        guard closed > 0 else { return }
+        logs.events.warning("connection limit reached: closed connections still sending their first request head", metadata: [
+            "closed": "\(closed)", "max_connections": "\(connectionLimit?.cap ?? 0)",
+        ])
+    }
+
     private func scheduleIdleSweep() {
         eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
             let limit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.upstreamIdle)
@@ -256,6 +281,7 @@ final class LoopContext {
             advanceSlowStarts(now: now)
             let timeouts = runtime.config.timeouts
             let clock = NIODeadline.now()
+            shedFirstHeadsAtCap(now: clock)
             let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
             let (tunnelIdle, idleSince) = (TimeAmount(timeouts.tunnelIdle), clock - TimeAmount(timeouts.clientIdle))
             for handler in connections.values {

@@ -42,6 +42,8 @@ final class ProxyHandler: ChannelInboundHandler {
     private var idleSince = NIODeadline.now()
     /// When the head being received began (see ``Timeouts/clientHead``); `nil` between heads.
     private var headStartedAt: NIODeadline?
+    /// Whether no request head has been read whole yet (see ``closeIfStillInFirstHead(openedBefore:)``).
+    private var awaitsFirstHead = true
     /// When the connection began reading and dropping a request body whose response was sent.
     private var lingeringSince: NIODeadline?
     /// When the connection began closing after its last bytes are flushed.
@@ -238,6 +240,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func start(_ head: RequestHead) {
         headStartedAt = nil
+        awaitsFirstHead = false
         let runtime = loop.runtime
         let request: HeadRoutingRequest
         do throws(RequestTargetError) {
@@ -902,13 +905,27 @@ final class ProxyHandler: ChannelInboundHandler {
         guard case .idle = state else { return }
         if let headStartedAt {
             guard headStartedAt < headDeadline else { return }
-            let start = NIODeadline.now()
-            let bytes = writeLocalResponse(.requestTimeout, head: nil, close: true, detail: "the request head did not arrive in time")
-            recordLocal(408, decision: nil, responseBytes: bytes, start: start)
-            closeConnection(afterFlushing: true)
+            answerHeadTimeout(detail: "the request head did not arrive in time", waitForFlush: true)
         } else if idleSince < deadline {
             closeConnection()
         }
+    }
+
+    /// Closes the connection with 408 if it was accepted before `openedBefore` and has not sent a
+    /// whole request head yet (the connection cap's shedding, see ``LoopContext``). It does not
+    /// wait for the 408 to be flushed: a client that reads nothing must not keep the place.
+    /// Returns whether it closed.
+    func closeIfStillInFirstHead(openedBefore: NIODeadline) -> Bool {
+        guard awaitsFirstHead, case .idle = state, let headStartedAt, headStartedAt < openedBefore else { return false }
+        answerHeadTimeout(detail: "the server is at its connection limit and the request head did not arrive in time", waitForFlush: false)
+        return true
+    }
+
+    private func answerHeadTimeout(detail: String, waitForFlush: Bool) {
+        let start = NIODeadline.now()
+        let bytes = writeLocalResponse(.requestTimeout, head: nil, close: true, detail: detail)
+        recordLocal(408, decision: nil, responseBytes: bytes, start: start)
+        closeConnection(afterFlushing: waitForFlush)
     }
 
     /// Closes the connection if, since before `deadline`, its last bytes have waited to be flushed

@@ -26,6 +26,10 @@ public final class ProxyServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         self.logs = logs
+        let connectionLimit = ConnectionLimit(
+            limit: runtime.config.maxConnections ?? ConnectionLimit.automatic(), perClient: runtime.config.maxConnectionsPerClient,
+            logger: logs.events)
+        self.connectionLimit = connectionLimit
         let published = NIOLockedValueBox<[NIOLoopBound<LoopContext>]>([])
         let board = HealthBoard(runtime: runtime, logger: logs.events) { snapshot in
             for bound in published.withLockedValue({ $0 }) {
@@ -35,14 +39,14 @@ public final class ProxyServer: Sendable {
         self.healthBoard = board
         let contexts = try group.makeIterator().map { loop in
             try loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, runtime: runtime.forOneLoop(), logs: logs, healthBoard: board), eventLoop: loop)
+                NIOLoopBound(LoopContext(
+                    eventLoop: loop, runtime: runtime.forOneLoop(), logs: logs, healthBoard: board, connectionLimit: connectionLimit), eventLoop: loop)
             }.wait()
         }
         published.withLockedValue { $0 = contexts }
         self.contexts = contexts
         self.serverChannels = NIOLockedValueBox([])
         self.current = NIOLockedValueBox(runtime)
-        self.connectionLimit = ConnectionLimit(limit: runtime.config.maxConnections ?? ConnectionLimit.automatic(), logger: logs.events)
     }
 
     /// The configuration currently served.
@@ -107,7 +111,7 @@ public final class ProxyServer: Sendable {
             let copy = runtime.forOneLoop()
             bound.eventLoop.execute { bound.value.install(copy) }
         }
-        connectionLimit.setLimit(runtime.config.maxConnections ?? ConnectionLimit.automatic())
+        connectionLimit.setLimits(runtime.config.maxConnections ?? ConnectionLimit.automatic(), perClient: runtime.config.maxConnectionsPerClient)
     }
 
     /// Stops accepting, lets in-flight exchanges finish (idle keep-alive connections are closed at

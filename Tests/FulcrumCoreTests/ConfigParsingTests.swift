@@ -68,6 +68,7 @@ import Testing
             listen: [{ port: 80 }]
             workers: 2
             max_connections: 5000
+            max_connections_per_client: 50
             access_log: false
             request_id_header: X-Trace
             drain_timeout: 1.5s
@@ -76,6 +77,7 @@ import Testing
             """)
         #expect(config.workers == 2)
         #expect(config.maxConnections == 5000)
+        #expect(config.maxConnectionsPerClient == 50)
         #expect(!config.accessLog)
         #expect(config.requestIDHeader == "X-Trace")
         #expect(config.drainTimeout == .milliseconds(1500))
@@ -129,6 +131,8 @@ import Testing
         #expect(duplicate.map(\.description) == ["services.s.nodes[1].name (line 2): node name 'a' is used twice in service 's'"])
         let noConnections = issues("listen: [{port: 1}]\nmax_connections: 0\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }")
         #expect(noConnections.map(\.description) == ["max_connections (line 2): 0 is out of range 1...10000000"])
+        let noShare = issues("listen: [{port: 1}]\nmax_connections_per_client: -3\nservices: { s: { nodes: [{name: a, host: h, port: 1}] } }")
+        #expect(noShare.map(\.description) == ["max_connections_per_client (line 2): -3 is out of range 1...10000000"])
     }
 
     @Test func rejectsStructuralMistakes() {

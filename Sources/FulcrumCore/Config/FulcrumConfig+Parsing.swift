@@ -21,7 +21,7 @@ struct ConfigDocumentParser {
     let reader: ConfigReader
 
     static let topLevelFields = [
-        "listen", "workers", "max_connections", "timeouts", "access_log", "request_id_header", "drain_timeout",
+        "listen", "workers", "max_connections", "max_connections_per_client", "timeouts", "access_log", "request_id_header", "drain_timeout",
         "encoded_slashes", "services", "routes", "default", "errors", "health_check_defaults",
     ]
 
@@ -37,6 +37,9 @@ struct ConfigDocumentParser {
         }
         if let node = object["max_connections"] {
             config.maxConnections = reader.int(node, "max_connections", in: 1...10_000_000)
+        }
+        if let node = object["max_connections_per_client"] {
+            config.maxConnectionsPerClient = reader.int(node, "max_connections_per_client", in: 1...10_000_000)
         }
         if let node = object["timeouts"] {
             config.timeouts = timeouts(node, "timeouts")

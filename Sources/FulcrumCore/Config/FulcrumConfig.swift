@@ -10,6 +10,9 @@ public struct FulcrumConfig: Sendable, Equatable {
     /// stop accepting until one closes. `nil`: half the process's open-file limit (a proxied
     /// connection holds two descriptors).
     public var maxConnections: Int?
+    /// Client connections one client address may hold open at once; more are closed at accept.
+    /// `nil`: no limit per address (clients behind one NAT or proxy share an address).
+    public var maxConnectionsPerClient: Int?
     /// Connect, response and idle timeouts.
     public var timeouts: Timeouts
     /// Whether one access-log line is written per request.

@@ -100,12 +100,15 @@ final class RawConnection: Sendable {
     private let channel: Channel
     private let received: NIOLockedValueBox<[UInt8]>
 
-    static func connect(port: Int) async throws -> RawConnection {
+    /// - Parameter source: the local address to connect from (127.0.0.2, 127.0.0.3... stand in
+    ///   for other clients).
+    static func connect(port: Int, from source: String = "127.0.0.1") async throws -> RawConnection {
         let received = NIOLockedValueBox<[UInt8]>([])
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ByteSink(received: received)) }
             }
+            .bind(to: try SocketAddress(ipAddress: source, port: 0))
             .connect(host: "127.0.0.1", port: port).get()
         return RawConnection(channel: channel, received: received)
     }
