@@ -32,7 +32,7 @@ routes:
   - name: limited
     match: { path_prefix: /limited }
     service: s
-    rate_limit: { algorithm: sliding_window, limit: 1, window: 1m, key: header:X-Key, max_keys: 100000 }
+    rate_limit: { algorithm: sliding_window, limit: 1, window: 1m, key: header:X-Key, max_keys: 10000 }
   - { name: app, match: { path_prefix: /app/ }, service: s }
   - { name: root, match: { path: / }, service: s }
   - { name: upload, match: { path: /upload }, service: s }
