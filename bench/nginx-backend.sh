@@ -2,7 +2,8 @@
 # 127.0.0.1:PORT from its own directory $run/NAME, and adds its pid to the array `pids`.
 # LOCATION is the body of `location /`; by default it answers "NAME" with an X-Backend: NAME header.
 # A LOCATION using echo_* loads Debian's libnginx-mod-http-echo module. With BACKEND_CPU set, the
-# nginx master and its worker run on that CPU only.
+# nginx master and its worker run on that CPU only. The backend stops after BACKEND_LIFETIME seconds
+# (default 300), so that an interrupted script leaves no nginx behind for long.
 # The 100-byte body the peer harness's backends answer with, for scripts that measure Fulcrum alone.
 bench_body=0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789
 
@@ -23,7 +24,7 @@ http { access_log off; client_body_temp_path $run/$name/tmp; keepalive_requests 
 CONF
   local pin=()
   [[ -n ${BACKEND_CPU:-} ]] && pin=(taskset -c "$BACKEND_CPU")
-  "${pin[@]}" timeout 300 nginx -p "$run/$name" -c "$run/$name/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
+  "${pin[@]}" timeout "${BACKEND_LIFETIME:-300}" nginx -p "$run/$name" -c "$run/$name/nginx.conf" -g 'daemon off;' > /dev/null 2>&1 &
   pids+=($!)
 }
 

@@ -19,6 +19,7 @@ rm -rf "$run" && mkdir -p "$run/www"
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done' EXIT
 source "$root/bench/nginx-backend.sh"
+BACKEND_LIFETIME=$((duration + 120))  # the node must outlive the load, or the end of it is all 502s
 
 head -c 65536 /dev/zero | tr '\0' 'x' > "$run/www/big"
 nginx_backend soak-node 18811 "root $run/www; location = / { return 200 \"ok\\n\"; } location = /upload { return 200 \"stored\\n\"; } location = /limited { return 200 \"allowed\\n\"; }"
