@@ -7,6 +7,15 @@ import PackageDescription
 /// Debug builds, and so every `swift test` run, keep the checks and trap on an overlapping access.
 let releaseDataPlane: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+/// The HTTP/1 reader and writer are called for every request from another module (the proxy, and
+/// the health probe): their bodies, generic ones included, are made available to the callers'
+/// optimiser, so that `MessageReader<RequestHead>` is specialised and inlined in the proxy as it
+/// was when the reader lived in the proxy's module (Swift's default cross-module optimisation
+/// only offers very small functions).
+let releaseHTTP1: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "Fulcrum",
     platforms: [.macOS(.v14)],
@@ -36,9 +45,15 @@ let package = Package(
             swiftSettings: releaseDataPlane
         ),
         .target(
+            name: "FulcrumHTTP1",
+            dependencies: ["FulcrumCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: releaseHTTP1
+        ),
+        .target(
             name: "FulcrumProxy",
             dependencies: [
                 "FulcrumCore",
+                "FulcrumHTTP1",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -52,6 +67,7 @@ let package = Package(
             name: "FulcrumHealth",
             dependencies: [
                 "FulcrumCore",
+                "FulcrumHTTP1",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -131,6 +147,7 @@ let package = Package(
             name: "FulcrumProxyTests",
             dependencies: [
                 "FulcrumProxy",
+                "FulcrumHTTP1",
                 "CHeapInUse",
                 "FulcrumHealth",
                 "FulcrumCore",

@@ -1,4 +1,5 @@
 import FulcrumCore
+import FulcrumHTTP1
 import NIOCore
 import NIOPosix
 
@@ -14,7 +15,8 @@ public struct ProbeResult: Sendable, Equatable {
     }
 }
 
-/// One probe: a TCP connect, or an HTTP request whose status line (and body) is judged.
+/// One probe: a TCP connect, or an HTTP request whose response (status, and body text when the
+/// check asks for one) is judged.
 public enum HealthProbe {
     /// Probes `address` as `check` says, within `check.timeout`.
     public static func run(
@@ -22,13 +24,14 @@ public enum HealthProbe {
     ) async -> ProbeResult {
         let timeout = TimeAmount.nanoseconds(check.timeout.nanoseconds)
         let deadline = NIODeadline.now() + timeout
-        let collector = ResponseCollector(limit: 65_536, isComplete: { bytes in isComplete(bytes, check: check) })
+        let request = check.requestText(nodeHost: nodeHost, nodePort: nodePort)
+        let reader = ProbeReader(ProbeResponse(check: check, toHEAD: request.hasPrefix("HEAD ")))
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(reader) }
                 }
                 .connect(to: address).get()
         } catch {
@@ -38,69 +41,115 @@ public enum HealthProbe {
             try? await channel.close()
             return ProbeResult(success: true, detail: "connected")
         }
-        let request = check.requestText(nodeHost: nodeHost, nodePort: nodePort)
         channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
         let timer = channel.eventLoop.scheduleTask(deadline: deadline) { channel.close(promise: nil) }
-        let done = (try? await channel.eventLoop.submit { collector.done }.get()) ?? nil
-        let bytes = (try? await done?.get()) ?? []
+        let done = (try? await channel.eventLoop.submit { reader.done }.get()) ?? nil
+        let response = try? await done?.get()
         timer.cancel()
         try? await channel.close()
-        return judge(bytes, check: check, timedOut: NIODeadline.now() >= deadline)
+        return response?.verdict(timedOut: NIODeadline.now() >= deadline) ?? ProbeResult(success: false, detail: "no response")
     }
 
-    /// Whether enough of the response arrived to judge it: the whole head, and the expected body
-    /// text when one is required (the node need not close the connection).
-    static func isComplete(_ bytes: [UInt8], check: ActiveHealthCheck) -> Bool {
-        guard let bodyStart = bodyStart(bytes) else { return false }
-        guard let needle = check.bodyContains else { return true }
-        return contains(bytes[bodyStart...], Array(needle.utf8))
-    }
-
-    private static func bodyStart(_ bytes: [UInt8]) -> Int? {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        return bytes.indices.first { bytes[$0...].starts(with: separator) }.map { $0 + 4 }
-    }
-
-    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
-        haystack.indices.contains { haystack[$0...].starts(with: needle) }
-    }
-
-    /// Judges the bytes of an HTTP response (status line, then the body after the blank line).
+    /// Judges `bytes` received as the whole response to a probe: what a probe concludes when
+    /// the node sends them and closes the connection (or the probe times out, `timedOut`).
     public static func judge(_ bytes: [UInt8], check: ActiveHealthCheck, timedOut: Bool = false) -> ProbeResult {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let statusLine = text.prefix { $0 != "\r" && $0 != "\n" }
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]) else {
-            return ProbeResult(success: false, detail: timedOut ? "timeout" : bytes.isEmpty ? "no response" : "not an HTTP response")
-        }
-        guard check.accepts(status: status) else { return ProbeResult(success: false, detail: "status \(status) not expected") }
-        if let needle = check.bodyContains {
-            guard contains(bytes[(bodyStart(bytes) ?? bytes.endIndex)...], Array(needle.utf8)) else {
-                return ProbeResult(success: false, detail: timedOut ? "timeout before the body matched" : "body does not contain '\(needle)'")
+        var response = ProbeResponse(check: check, toHEAD: false)
+        var buffer = ByteBuffer(bytes: bytes)
+        response.receive(&buffer)
+        return response.verdict(timedOut: timedOut)
+    }
+}
+
+/// A probe's response as read so far, by the HTTP/1 reader the proxy uses for nodes' responses
+/// (framing, interim responses and malformed heads are understood as the proxy understands them).
+/// Judged as soon as it can be: on the status when the check needs no body text, on the body
+/// text once it is found, at the end of the response otherwise; the node need not close.
+struct ProbeResponse {
+    /// The body bytes kept for the text search; a longer body is judged on its beginning.
+    static let bodyLimit = 65_536
+
+    private let check: ActiveHealthCheck
+    private let needle: [UInt8]?
+    private var reader = ResponseReader()
+    private var unread = ByteBuffer()
+    private var receivedAny = false
+    private var status: UInt?
+    /// The body as sent (a chunked body with its framing: the text is found within a chunk).
+    private var body: [UInt8] = []
+    private var ended = false
+    private var error: HTTPMessageError?
+    /// Set once the response can be judged without more bytes.
+    private(set) var isDecided = false
+
+    init(check: ActiveHealthCheck, toHEAD: Bool) {
+        self.check = check
+        self.needle = check.bodyContains.map { Array($0.utf8) }
+        reader.awaitsResponseToHEAD = toHEAD
+    }
+
+    /// Reads what arrived; sets ``isDecided`` when nothing more is needed.
+    mutating func receive(_ bytes: inout ByteBuffer) {
+        guard !isDecided else { return }
+        if bytes.readableBytes > 0 { receivedAny = true }
+        unread.writeBuffer(&bytes)
+        do throws(HTTPMessageError) {
+            while !isDecided, let part = try reader.next(&unread) {
+                switch part {
+                case .head(let head):
+                    guard !head.isInterim else { continue }
+                    status = head.status
+                    if !check.accepts(status: Int(head.status)) || needle == nil { isDecided = true }
+                case .body(let part):
+                    body += part.readableBytesView.prefix(max(0, Self.bodyLimit - body.count))
+                    if bodyMatches || body.count >= Self.bodyLimit { isDecided = true }
+                case .end:
+                    ended = true
+                    isDecided = true
+                }
             }
+        } catch {
+            self.error = error
+            isDecided = true
+        }
+    }
+
+    private var bodyMatches: Bool {
+        guard let needle else { return true }
+        return body.count >= needle.count && body.indices.dropLast(needle.count - 1).contains { body[$0...].starts(with: needle) }
+    }
+
+    /// The result from what was received; `timedOut` when the probe gave up waiting for more.
+    func verdict(timedOut: Bool) -> ProbeResult {
+        if let error { return ProbeResult(success: false, detail: "invalid response: \(error.reason)") }
+        guard let status else {
+            let detail = timedOut ? "timeout" : !receivedAny ? "no response" : unread.readableBytes > 0 && !unread.readableBytesView.starts(with: "HTTP/".utf8) ? "not an HTTP response" : "incomplete response head"
+            return ProbeResult(success: false, detail: detail)
+        }
+        guard check.accepts(status: Int(status)) else { return ProbeResult(success: false, detail: "status \(status) not expected") }
+        if let text = check.bodyContains, !bodyMatches {
+            let stoppedEarly = timedOut && !ended
+            return ProbeResult(success: false, detail: stoppedEarly ? "timeout before the body matched" : "body does not contain '\(text)'")
         }
         return ProbeResult(success: true, detail: "status \(status)")
     }
 }
 
-/// Collects a response until it can be judged, the node closes the connection, or `limit` bytes arrived.
-private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+/// Feeds a probe's connection to its ``ProbeResponse`` and closes the connection once the
+/// response is judged, the node closes it, or the probe's timer does.
+private final class ProbeReader: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
-    private let limit: Int
-    private let isComplete: @Sendable ([UInt8]) -> Bool
-    private var bytes: [UInt8] = []
-    private var promise: EventLoopPromise<[UInt8]>?
+    private var response: ProbeResponse
+    private var promise: EventLoopPromise<ProbeResponse>?
 
     /// Complete when the connection is closed; set when the handler is added.
-    private(set) var done: EventLoopFuture<[UInt8]>?
+    private(set) var done: EventLoopFuture<ProbeResponse>?
 
-    init(limit: Int, isComplete: @escaping @Sendable ([UInt8]) -> Bool) {
-        self.limit = limit
-        self.isComplete = isComplete
+    init(_ response: ProbeResponse) {
+        self.response = response
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let promise = context.eventLoop.makePromise(of: [UInt8].self)
+        let promise = context.eventLoop.makePromise(of: ProbeResponse.self)
         self.promise = promise
         self.done = promise.futureResult
     }
@@ -110,9 +159,9 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        bytes += buffer.readableBytesView.prefix(max(0, limit - bytes.count))
-        if bytes.count >= limit || isComplete(bytes) { context.close(promise: nil) }
+        var bytes = unwrapInboundIn(data)
+        response.receive(&bytes)
+        if response.isDecided { context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -124,7 +173,7 @@ private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendabl
     }
 
     private func finish() {
-        promise?.succeed(bytes)
+        promise?.succeed(response)
         promise = nil
     }
 }

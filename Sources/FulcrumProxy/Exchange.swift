@@ -1,5 +1,6 @@
 import Atomics
 import FulcrumCore
+import FulcrumHTTP1
 import NIOCore
 
 /// One request/response exchange between a client and a node, from the request head to the end

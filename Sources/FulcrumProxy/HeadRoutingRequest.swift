@@ -1,4 +1,5 @@
 import FulcrumCore
+import FulcrumHTTP1
 
 /// Presents a request head to the router without copying: method, path, query and headers are
 /// slices of the head's text. The path is normalised first (``RequestTarget``): routes see the

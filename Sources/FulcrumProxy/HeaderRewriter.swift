@@ -1,3 +1,4 @@
+import FulcrumHTTP1
 import NIOCore
 
 /// The head changes a reverse proxy makes in each direction, written straight from the received

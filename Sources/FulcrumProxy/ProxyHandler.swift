@@ -1,5 +1,6 @@
 import Atomics
 import FulcrumCore
+import FulcrumHTTP1
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -121,7 +122,7 @@ final class ProxyHandler: ChannelInboundHandler {
         isReading = true
         defer { isReading = false }
         while takesParts {
-            let part: HTTPPart<RequestHead>?
+            let part: MessagePart<RequestHead>?
             do {
                 part = try reader.next(&unread)
             } catch {
@@ -140,7 +141,7 @@ final class ProxyHandler: ChannelInboundHandler {
         }
     }
 
-    private func handle(_ part: HTTPPart<RequestHead>) {
+    private func handle(_ part: MessagePart<RequestHead>) {
         switch part {
         case .head(let head):
             switch state {
@@ -605,7 +606,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     // MARK: upstream events (called by the attached UpstreamHandler)
 
-    func upstreamReceived(_ part: HTTPPart<ResponseHead>, from upstream: UpstreamHandler) {
+    func upstreamReceived(_ part: MessagePart<ResponseHead>, from upstream: UpstreamHandler) {
         guard case .proxying(let exchange, _) = state, let context else { return }
         switch part {
         case .head(let head):

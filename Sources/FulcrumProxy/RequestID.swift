@@ -1,4 +1,5 @@
 import FulcrumCore
+import FulcrumHTTP1
 
 /// A request's ID, sent to the node and back to the client: the one the client sent, or one
 /// Fulcrum generated, 16 lowercase hex digits (64 random bits from the loop's generator). A

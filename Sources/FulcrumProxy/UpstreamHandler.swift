@@ -1,3 +1,4 @@
+import FulcrumHTTP1
 import NIOCore
 
 /// The handler of an upstream connection. It reads responses with ``ResponseReader`` and hands
@@ -69,7 +70,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         if unread.readableBytes == 0 { unread = bytes } else { unread.writeBuffer(&bytes) }
         // parts go to the exchange while it stays attached (the end of its response detaches it)
         while self.exchange === exchange, !isTunnel {
-            let part: HTTPPart<ResponseHead>?
+            let part: MessagePart<ResponseHead>?
             do {
                 part = try reader.next(&unread)
             } catch {

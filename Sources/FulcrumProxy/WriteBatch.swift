@@ -1,3 +1,4 @@
+import FulcrumHTTP1
 import NIOCore
 
 /// What a handler writes to its channel between two flushes, gathered so that a head Fulcrum

@@ -130,6 +130,24 @@ import Testing
         #expect(HealthProbe.judge([], check: check, timedOut: true) == ProbeResult(success: false, detail: "timeout"))
     }
 
+    /// Before, the probe had a reader of its own that looked for the status line and searched
+    /// every byte after the first empty line: it judged an interim 100 as the status, found the
+    /// text past the end of a body, and took a response with two lengths as healthy.
+    @Test func probesReadResponsesAsTheProxyReadsThem() {
+        var check = ActiveHealthCheck()
+        check.bodyContains = "ready"
+        func judge(_ text: String) -> ProbeResult { HealthProbe.judge(Array(text.utf8), check: check) }
+        #expect(judge("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nready")
+            == ProbeResult(success: true, detail: "status 200"))
+        #expect(judge("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcready")
+            == ProbeResult(success: false, detail: "body does not contain 'ready'"))
+        #expect(judge("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nready\r\n0\r\n\r\n")
+            == ProbeResult(success: true, detail: "status 200"))
+        #expect(judge("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nready")
+            == ProbeResult(success: false, detail: "invalid response: conflicting Content-Length"))
+        #expect(judge("HTTP/1.1 200 OK\r\nContent-Le") == ProbeResult(success: false, detail: "incomplete response head"))
+    }
+
     @Test func probeRequestsAreBuiltFromTheCheck() {
         var check = ActiveHealthCheck()
         check.path = "/healthz"

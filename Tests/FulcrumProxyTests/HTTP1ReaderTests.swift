@@ -1,4 +1,5 @@
 import Foundation
+import FulcrumHTTP1
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1

@@ -1,4 +1,5 @@
 import FulcrumCore
+import FulcrumHTTP1
 import Logging
 import NIOCore
 import NIOEmbedded

@@ -1,3 +1,4 @@
+import FulcrumHTTP1
 import NIOCore
 import Testing
 

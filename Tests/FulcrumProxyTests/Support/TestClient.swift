@@ -1,3 +1,4 @@
+import FulcrumHTTP1
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1

@@ -2,7 +2,7 @@ import NIOCore
 
 /// The body of the message being read, taken from the connection's bytes as they arrive and
 /// forwarded unchanged (chunk framing included).
-struct MessageBody {
+package struct MessageBody {
     private enum Framing {
         case length(remaining: Int)
         case chunked(ChunkedBodyScanner)
@@ -12,7 +12,7 @@ struct MessageBody {
     private var framing: Framing
 
     /// `framing` must not be ``HTTPBodyFraming/none``.
-    init(_ framing: HTTPBodyFraming) {
+    package init(_ framing: HTTPBodyFraming) {
         switch framing {
         case .length(let length): self.framing = .length(remaining: length)
         case .chunked: self.framing = .chunked(ChunkedBodyScanner())
@@ -21,14 +21,14 @@ struct MessageBody {
     }
 
     /// Whether the body ends only when the connection closes.
-    var endsAtClose: Bool {
+    package var endsAtClose: Bool {
         if case .untilClose = framing { return true }
         return false
     }
 
     /// Takes the body's bytes from the front of `buffer` (`nil` when there are none) and tells
     /// whether the body is now complete.
-    mutating func take(from buffer: inout ByteBuffer) throws(HTTPMessageError) -> (bytes: ByteBuffer?, complete: Bool) {
+    package mutating func take(from buffer: inout ByteBuffer) throws(HTTPMessageError) -> (bytes: ByteBuffer?, complete: Bool) {
         let available = buffer.readableBytes
         switch framing {
         case .length(let remaining):

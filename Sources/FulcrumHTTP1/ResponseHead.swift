@@ -1,31 +1,31 @@
 import NIOCore
 
 /// A response head from a node, parsed in place like ``RequestHead``.
-struct ResponseHead: HTTPHead {
+package struct ResponseHead: HTTPHead {
     /// The head's bytes, from the status line to the empty line included.
-    let bytes: ByteBuffer
-    let fields: [HTTPField]
-    let status: UInt
+    package let bytes: ByteBuffer
+    package let fields: [HTTPField]
+    package let status: UInt
     /// Offsets of the reason phrase (empty when the node sent none).
-    let reasonStart: Int
-    let reasonEnd: Int
-    let minorVersion: Int
-    let framing: HTTPBodyFraming
-    let connection: ConnectionOptions
+    package let reasonStart: Int
+    package let reasonEnd: Int
+    package let minorVersion: Int
+    package let framing: HTTPBodyFraming
+    package let connection: ConnectionOptions
 
     /// Whether the node keeps the connection open after this response.
-    var keepAlive: Bool { framing != .untilClose && connection.persists(minorVersion: minorVersion) }
+    package var keepAlive: Bool { framing != .untilClose && connection.persists(minorVersion: minorVersion) }
 
     /// A 1xx response: the final response follows (after 101 the protocol changes instead).
-    var isInterim: Bool { status < 200 }
-    static var skipsLeadingEmptyLines: Bool { false }
-    static var headTooLarge: HTTPMessageError { .malformed("response head larger than 64 KiB") }
+    package var isInterim: Bool { status < 200 }
+    package static var skipsLeadingEmptyLines: Bool { false }
+    package static var headTooLarge: HTTPMessageError { .malformed("response head larger than 64 KiB") }
     /// A node's status line is checked with its head: a node is not waited on as a client is.
-    static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {}
+    package static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {}
 
     /// Parses a complete head (`bytes` ends with the empty line) of the response to a request
     /// whose method was HEAD when `toHEAD` is set.
-    init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
+    package init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
         self.bytes = bytes
         fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)

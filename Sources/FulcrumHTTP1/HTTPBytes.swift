@@ -1,32 +1,32 @@
 import FulcrumCore
 
 /// Byte classes and comparisons of HTTP/1.1 syntax (RFC 9110 §5.6, RFC 9112), on raw bytes.
-enum HTTPBytes {
-    static let cr = UInt8(ascii: "\r")
-    static let lf = UInt8(ascii: "\n")
-    static let space = UInt8(ascii: " ")
-    static let tab = UInt8(ascii: "\t")
-    static let colon = UInt8(ascii: ":")
+package enum HTTPBytes {
+    package static let cr = UInt8(ascii: "\r")
+    package static let lf = UInt8(ascii: "\n")
+    package static let space = UInt8(ascii: " ")
+    package static let tab = UInt8(ascii: "\t")
+    package static let colon = UInt8(ascii: ":")
 
     /// `tchar`: the bytes of methods and header names.
     @inline(__always)
-    static func isToken(_ byte: UInt8) -> Bool { HTTPSyntax.isTokenByte(byte) }
+    package static func isToken(_ byte: UInt8) -> Bool { HTTPSyntax.isTokenByte(byte) }
 
     /// A byte allowed in a field value or reason phrase: HTAB, SP, VCHAR and obs-text.
     @inline(__always)
-    static func isFieldValue(_ byte: UInt8) -> Bool {
+    package static func isFieldValue(_ byte: UInt8) -> Bool {
         byte == tab || (byte >= 0x20 && byte != 0x7F)
     }
 
     /// A byte allowed in a request target: visible ASCII (anything else must be percent-encoded).
     @inline(__always)
-    static func isTarget(_ byte: UInt8) -> Bool {
+    package static func isTarget(_ byte: UInt8) -> Bool {
         byte > 0x20 && byte < 0x7F
     }
 
     /// The offset of the first `target` byte in `bytes[from...]`, or `nil`. Eight bytes at a time:
     /// a head is searched for its line ends once per read, so this runs over every byte received.
-    static func firstIndex(of target: UInt8, in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
+    package static func firstIndex(of target: UInt8, in bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
         var index = from
         let pattern = UInt64(target) &* ones
         while index + 8 <= bytes.count {
@@ -46,7 +46,7 @@ enum HTTPBytes {
     /// The offset of the first byte from `from` on that is not plain field-value text (HTAB, or
     /// a byte ``isFieldValue(_:)`` refuses: CR and the other controls, DEL), or `bytes.count`. Sets `sawHighBytes` when bytes above
     /// 0x7F were passed. Eight bytes at a time: header values are most of a head's bytes.
-    static func endOfPlainText(_ bytes: UnsafeRawBufferPointer, from: Int, sawHighBytes: inout Bool) -> Int {
+    package static func endOfPlainText(_ bytes: UnsafeRawBufferPointer, from: Int, sawHighBytes: inout Bool) -> Int {
         var index = from
         while index + 8 <= bytes.count {
             let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
@@ -70,13 +70,13 @@ enum HTTPBytes {
     private static let highBits: UInt64 = 0x8080_8080_8080_8080
 
     @inline(__always)
-    static func lowercased(_ byte: UInt8) -> UInt8 {
+    package static func lowercased(_ byte: UInt8) -> UInt8 {
         byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 
     /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case.
     @inline(__always)
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: StaticString) -> Bool {
+    package static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: StaticString) -> Bool {
         equalsIgnoringCase(bytes, start, end, UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 
@@ -84,7 +84,7 @@ enum HTTPBytes {
     /// length test that rejects most fields costs no call (a head's fields are each compared
     /// with the request ID header's name).
     @inline(__always)
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) -> Bool {
+    package static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: String) -> Bool {
         guard end - start == name.utf8.count else { return false }
         return withBytes(of: name) { equalsIgnoringCase(bytes, start, end, $0) }
     }
@@ -92,14 +92,14 @@ enum HTTPBytes {
     /// Calls `body` with the UTF-8 bytes of `text`: in place for a native string, copied for a
     /// bridged one (which does not happen on Linux).
     @inline(__always)
-    static func withBytes<Result>(of text: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    package static func withBytes<Result>(of text: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         if let result = text.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return result }
         return Array(text.utf8).withUnsafeBytes(body)
     }
 
     /// Whether `bytes[start..<end]` equals `name` ignoring ASCII case: the one comparison loop.
     @inline(__always)
-    static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: UnsafeRawBufferPointer) -> Bool {
+    package static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: UnsafeRawBufferPointer) -> Bool {
         guard end - start == name.count else { return false }
         for offset in 0..<name.count where lowercased(bytes[start + offset]) != lowercased(name[offset]) { return false }
         return true

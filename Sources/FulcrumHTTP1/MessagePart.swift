@@ -2,7 +2,7 @@ import NIOCore
 
 /// A piece of an HTTP/1.1 message as the readers deliver it: the head, body bytes as received
 /// (chunk framing included), and the end of the message.
-enum HTTPPart<Head> {
+package enum MessagePart<Head> {
     case head(Head)
     case body(ByteBuffer)
     case end
@@ -13,7 +13,7 @@ extension ByteBuffer {
     /// bytes, so that it lets its last read buffer go. Not `ByteBuffer()`: every empty buffer
     /// SwiftNIO makes shares one storage, whose reference count each event loop would then change
     /// several times per request, the CPU cores taking its cache line from each other every time.
-    static func emptyOfItsOwn() -> ByteBuffer {
+    package static func emptyOfItsOwn() -> ByteBuffer {
         ByteBufferAllocator().buffer(capacity: 1)
     }
 }

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// What ``MessageReader`` needs from a head type (``RequestHead``, ``ResponseHead``).
-protocol HTTPHead {
+package protocol HTTPHead {
     /// Parses a complete head, `bytes` ending with the empty line. `toHEAD` tells a response that
     /// its request was HEAD (so it has no body); requests ignore it. The field list is parsed
     /// into `fields` (emptied first), whose storage is reused when nothing else holds it.
@@ -21,19 +21,19 @@ protocol HTTPHead {
 
 extension HTTPHead {
     /// Parses a complete head into a field list of its own.
-    init(parsing bytes: ByteBuffer, toHEAD: Bool = false) throws(HTTPMessageError) {
+    package init(parsing bytes: ByteBuffer, toHEAD: Bool = false) throws(HTTPMessageError) {
         var fields: [HTTPField] = []
         try self.init(parsing: bytes, toHEAD: toHEAD, fields: &fields)
     }
 }
 
-typealias RequestReader = MessageReader<RequestHead>
-typealias ResponseReader = MessageReader<ResponseHead>
+package typealias RequestReader = MessageReader<RequestHead>
+package typealias ResponseReader = MessageReader<ResponseHead>
 
 /// Reads messages from a connection's bytes, one part at a time: a head (parsed in place), the
 /// body as received, the end. The caller keeps the unread bytes and calls ``next(_:)`` again
 /// when more arrive or when it is ready for the next message.
-struct MessageReader<Head: HTTPHead> {
+package struct MessageReader<Head: HTTPHead> {
     private enum State {
         /// Looking for the end of a head; `scanned` bytes were searched already, and the start line
         /// was checked when `startLineChecked` (``HTTPHead/checkEarly(startLine:)``).
@@ -49,16 +49,18 @@ struct MessageReader<Head: HTTPHead> {
     /// does not allocate one per message. Dropped when a large head made it large.
     private var fieldStorage: [HTTPField] = []
     /// Set before each request on an upstream connection: a response to HEAD has no body.
-    var awaitsResponseToHEAD = false
+    package var awaitsResponseToHEAD = false
+
+    package init() {}
 
     /// Whether the message being read ends when the peer closes the connection.
-    var endsAtClose: Bool {
+    package var endsAtClose: Bool {
         if case .body(let body) = state { return body.endsAtClose }
         return false
     }
 
     /// The next part from the front of `buffer`, or `nil` when more bytes are needed.
-    mutating func next(_ buffer: inout ByteBuffer) throws(HTTPMessageError) -> HTTPPart<Head>? {
+    package mutating func next(_ buffer: inout ByteBuffer) throws(HTTPMessageError) -> MessagePart<Head>? {
         switch state {
         case .head(let scanned, var startLineChecked):
             if scanned == 0, Head.skipsLeadingEmptyLines {

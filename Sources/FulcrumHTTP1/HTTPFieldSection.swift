@@ -1,24 +1,24 @@
 /// One header field of a head, as byte offsets into the head: the name, and the value without
 /// surrounding whitespace.
-struct HTTPField {
-    var nameStart: Int32
-    var nameEnd: Int32
-    var valueStart: Int32
-    var valueEnd: Int32
+package struct HTTPField {
+    package var nameStart: Int32
+    package var nameEnd: Int32
+    package var valueStart: Int32
+    package var valueEnd: Int32
 }
 
 /// Finds where a head ends and splits its field lines, strictly: every line ends with CRLF, field
 /// names are tokens directly followed by a colon, values hold no control characters, and obsolete
 /// line folding is refused (RFC 9112 §2.2, §5).
-enum HTTPFieldSection {
+package enum HTTPFieldSection {
     /// The most bytes a head may have.
-    static let maximumHeadBytes = 64 * 1024
+    package static let maximumHeadBytes = 64 * 1024
     /// The most field lines a head may have.
-    static let maximumFields = 256
+    package static let maximumFields = 256
 
     /// The offset just past the empty line ending the head in `bytes`, or `nil` when it has not
     /// arrived yet. `from` is where the previous search stopped. Throws on a bare LF.
-    static func endOfHead(_ bytes: UnsafeRawBufferPointer, from: Int) throws(HTTPMessageError) -> Int? {
+    package static func endOfHead(_ bytes: UnsafeRawBufferPointer, from: Int) throws(HTTPMessageError) -> Int? {
         var index = from
         while let lf = HTTPBytes.firstIndex(of: HTTPBytes.lf, in: bytes, from: index) {
             guard lf > 0, bytes[lf - 1] == HTTPBytes.cr else { throw .malformed("a line ends with LF alone") }
@@ -31,7 +31,7 @@ enum HTTPFieldSection {
     /// Splits the field lines from `start` (the first byte after the start line) to the empty
     /// line. `bytes` must end with the empty line (see ``endOfHead(_:from:)``). Returns whether a
     /// value holds bytes above 0x7F.
-    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, into fields: inout [HTTPField]) throws(HTTPMessageError) -> Bool {
+    package static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, into fields: inout [HTTPField]) throws(HTTPMessageError) -> Bool {
         var index = start
         var highBytes = false
         while true {
@@ -67,7 +67,7 @@ enum HTTPFieldSection {
     /// `invalid` at a byte neither may hold (RFC 9110 §5.5: HTAB, SP, VCHAR, obs-text). `bytes`
     /// must hold that CR (a complete head does). Sets `sawHighBytes` when bytes above 0x7F were
     /// passed.
-    static func endOfValue(
+    package static func endOfValue(
         _ bytes: UnsafeRawBufferPointer, from: Int, sawHighBytes: inout Bool, invalid: HTTPMessageError
     ) throws(HTTPMessageError) -> Int {
         var index = from
@@ -81,7 +81,7 @@ enum HTTPFieldSection {
 
     /// Whether whitespace around the value holds a tab. Framing fields with one are refused, as
     /// llhttp does: intermediaries disagree about such values, which is what smuggling feeds on.
-    static func hasTabAroundValue(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) -> Bool {
+    package static func hasTabAroundValue(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) -> Bool {
         var index = Int(field.nameEnd) + 1
         while index < Int(field.valueStart) {
             if bytes[index] == HTTPBytes.tab { return true }
@@ -96,7 +96,7 @@ enum HTTPFieldSection {
     }
 
     /// Parses a `Content-Length` value: digits only, at most 18 of them.
-    static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) throws(HTTPMessageError) -> Int {
+    package static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) throws(HTTPMessageError) -> Int {
         let start = Int(field.valueStart)
         let end = Int(field.valueEnd)
         guard end > start, end - start <= 18 else { throw .malformed("invalid Content-Length") }
@@ -112,7 +112,7 @@ enum HTTPFieldSection {
     /// Whether a list value has an empty element (`chunked,`, `, chunked`, `a,,b`) or none at all.
     /// RFC 9110 §5.6.1 has recipients skip empty elements, but parsers differ on them in framing
     /// fields (llhttp reads `chunked,` as not chunked), so Fulcrum refuses such a value there.
-    static func hasEmptyElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) -> Bool {
+    package static func hasEmptyElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) -> Bool {
         var elements = 0
         forEachElement(bytes, field) { _, _ in elements += 1 }
         var commas = 0
@@ -122,7 +122,7 @@ enum HTTPFieldSection {
 
     /// Calls `body` with each comma-separated element of a field value, without surrounding
     /// whitespace and skipping empty elements (RFC 9110 §5.6.1).
-    static func forEachElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField, _ body: (Int, Int) -> Void) {
+    package static func forEachElement(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField, _ body: (Int, Int) -> Void) {
         var index = Int(field.valueStart)
         let end = Int(field.valueEnd)
         while index < end {

@@ -4,12 +4,12 @@ import NIOCore
 /// target and header fields. Nothing is copied per header; forwarding writes the received bytes.
 /// A class: the head is handed from the reader to routing, the exchange and the logs, and passing
 /// one reference costs one retain where a struct with its buffer, text and field list costs four.
-final class RequestHead: HTTPHead {
+package final class RequestHead: HTTPHead {
     /// The head's bytes, from the request line to the empty line included.
-    let bytes: ByteBuffer
+    package let bytes: ByteBuffer
     /// The request target as text, for routing and logs (always ASCII: the reader refuses other
     /// bytes in a target). A short target fits in the String itself, with nothing allocated.
-    let targetText: String
+    package let targetText: String
     /// Whether a header value holds bytes above 0x7F (they appear as `?` in ``text``).
     private let highBytes: Bool
     /// The whole head as text, for header values (bytes above 0x7F appear as `?`). Made when a
@@ -24,33 +24,33 @@ final class RequestHead: HTTPHead {
             return raw.count
         }
     }
-    let fields: [HTTPField]
+    package let fields: [HTTPField]
     /// The method: a static string for the common ones.
-    let method: String
+    package let method: String
     /// Where the target starts in ``bytes``: the method and its space are forwarded as received.
-    let targetStart: Int
+    package let targetStart: Int
     /// Where the target ends in ``bytes``.
-    let targetEnd: Int
+    package let targetEnd: Int
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    let minorVersion: Int
-    let framing: HTTPBodyFraming
-    let connection: ConnectionOptions
+    package let minorVersion: Int
+    package let framing: HTTPBodyFraming
+    package let connection: ConnectionOptions
     /// Whether the client asks to switch protocols (`Upgrade` with `Connection: upgrade`).
-    let isUpgrade: Bool
+    package let isUpgrade: Bool
     /// The index in ``fields`` of the `Host` field.
-    let hostField: Int?
+    package let hostField: Int?
 
     /// Whether the client keeps the connection open after this exchange.
-    var keepAlive: Bool { connection.persists(minorVersion: minorVersion) }
+    package var keepAlive: Bool { connection.persists(minorVersion: minorVersion) }
 
-    var target: Substring { targetText[...] }
+    package var target: Substring { targetText[...] }
 
-    var isHEAD: Bool { method == "HEAD" }
+    package var isHEAD: Bool { method == "HEAD" }
 
-    func value(_ field: HTTPField) -> Substring { text[offset(Int(field.valueStart))..<offset(Int(field.valueEnd))] }
+    package func value(_ field: HTTPField) -> Substring { text[offset(Int(field.valueStart))..<offset(Int(field.valueEnd))] }
 
     /// The first value of the header called `name` (any case), or `nil`.
-    func header(_ name: String) -> Substring? {
+    package func header(_ name: String) -> Substring? {
         bytes.withUnsafeReadableBytes { raw in
             fields.first { HTTPBytes.equalsIgnoringCase(raw, Int($0.nameStart), Int($0.nameEnd), name) }.map(value)
         }
@@ -62,21 +62,21 @@ final class RequestHead: HTTPHead {
         text.utf8.index(text.utf8.startIndex, offsetBy: byteOffset)
     }
 
-    var isInterim: Bool { false }
-    static var skipsLeadingEmptyLines: Bool { true }
-    static var headTooLarge: HTTPMessageError { .headTooLarge }
+    package var isInterim: Bool { false }
+    package static var skipsLeadingEmptyLines: Bool { true }
+    package static var headTooLarge: HTTPMessageError { .headTooLarge }
 
     /// The request line is parsed as soon as it is complete, and refused as the whole head would
     /// be. An HTTP/0.9 client (`GET /` alone) waits for a response to that line: it gets its 400
     /// at once, rather than when a timeout passes while the empty line that ends an HTTP/1 head
     /// never comes.
-    static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {
+    package static func checkEarly(startLine: UnsafeRawBufferPointer) throws(HTTPMessageError) {
         _ = try parseRequestLine(startLine)
     }
 
     /// Parses a complete head (`bytes` ends with the empty line) into `fields`; `toHEAD` is for
     /// responses.
-    init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
+    package init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
         self.bytes = bytes
         fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)

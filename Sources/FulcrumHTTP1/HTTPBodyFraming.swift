@@ -1,5 +1,5 @@
 /// How the end of a message body is found (RFC 9112 §6.3).
-enum HTTPBodyFraming: Equatable {
+package enum HTTPBodyFraming: Equatable {
     /// No body: a request without Content-Length or Transfer-Encoding, a response to HEAD, 1xx, 204, 304.
     case none
     /// Exactly this many bytes (`Content-Length`).

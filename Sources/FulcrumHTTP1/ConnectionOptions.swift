@@ -1,13 +1,13 @@
 /// What the `Connection` header fields of a head say (RFC 9110 §7.6.1).
-struct ConnectionOptions {
-    var close = false
-    var keepAlive = false
-    var upgrade = false
+package struct ConnectionOptions {
+    package var close = false
+    package var keepAlive = false
+    package var upgrade = false
     /// Whether other options are listed: header names that are hop-by-hop for this message.
-    var namesOtherFields = false
+    package var namesOtherFields = false
 
     /// Adds the options of one `Connection` field.
-    mutating func add(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) {
+    package mutating func add(_ bytes: UnsafeRawBufferPointer, _ field: HTTPField) {
         HTTPFieldSection.forEachElement(bytes, field) { start, end in
             if HTTPBytes.equalsIgnoringCase(bytes, start, end, "close") {
                 close = true
@@ -22,7 +22,7 @@ struct ConnectionOptions {
     }
 
     /// Whether the connection stays open after this message, for an HTTP/1.`minorVersion` message.
-    func persists(minorVersion: Int) -> Bool {
+    package func persists(minorVersion: Int) -> Bool {
         minorVersion >= 1 ? !close : keepAlive && !close
     }
 }

@@ -4,7 +4,7 @@ import FulcrumCore
 /// forwarded as received: finds where it ends and refuses invalid framing
 /// (a size that is not hexadecimal or too large, control characters in extensions or trailers,
 /// CR without LF, data longer than its size).
-struct ChunkedBodyScanner {
+package struct ChunkedBodyScanner {
     private enum State {
         case size(digits: Int, value: Int)
         case sizeExtension(value: Int, length: Int, part: ExtensionPart)
@@ -30,9 +30,9 @@ struct ChunkedBodyScanner {
     private var state = State.size(digits: 0, value: 0)
 
     /// Longest chunk extension or trailer line accepted.
-    static let maximumLineBytes = 4096
+    package static let maximumLineBytes = 4096
 
-    var isComplete: Bool {
+    package var isComplete: Bool {
         if case .done = state { return true }
         return false
     }
@@ -51,7 +51,7 @@ struct ChunkedBodyScanner {
 
     /// Scans `bytes` (what follows what was scanned before) and returns how many of them belong
     /// to the body: all of them, or fewer when the body ends inside them.
-    mutating func scan(_ bytes: UnsafeRawBufferPointer) throws(HTTPMessageError) -> Int {
+    package mutating func scan(_ bytes: UnsafeRawBufferPointer) throws(HTTPMessageError) -> Int {
         var index = 0
         let count = bytes.count
         while index < count {
