@@ -126,7 +126,22 @@ enum OpenAPIDocument {
         "properties": object(["rejected": integer, "tracked_keys": integer]), "required": .list([.string("rejected"), .string("tracked_keys")]),
     ])
 
-    static let schemas: [(String, ConfigDocument)] = [
+    /// A string that is one of `values` (taken from the configuration model's own lists, so that
+    /// clients reading this document, the console first, offer exactly what the parser accepts).
+    private static func oneOf(_ values: [String], _ description: String) -> ConfigDocument {
+        object(["type": .string("string"), "enum": .list(values.map(ConfigDocument.string)), "description": .string(description)])
+    }
+
+    /// The configuration's enumerations.
+    static let vocabulary: [(String, ConfigDocument)] = [
+        ("Strategy", oneOf(BalancingStrategy.Kind.allCases.map(\.rawValue), "services.NAME.strategy: how a service picks a node")),
+        ("RateLimitAlgorithm", oneOf(RateLimit.Algorithm.Kind.allCases.map(\.rawValue), "rate_limit.algorithm")),
+        ("WhenNoNode", oneOf(NoNodePolicy.allCases.map(\.rawValue), "services.NAME.when_no_node: what happens when no node is usable")),
+        ("HealthCheckType", oneOf(ActiveHealthCheck.Kind.allCases.map(\.rawValue), "health_check.type")),
+        ("EncodedSlashes", oneOf(RequestTarget.EncodedSlashes.allCases.map(\.rawValue), "encoded_slashes: what a %2F in a path does")),
+    ]
+
+    static let schemas: [(String, ConfigDocument)] = vocabulary + [
         ("Error", record([
             "error": record([
                 "code": string, "message": string, "issues": array(ref("Issue")), "active_version": integer,

@@ -42,8 +42,9 @@ public actor RolloutController {
 
     /// Judges every rollout once.
     public func tick() async {
-        let document = await controller.active.document
-        guard let config = try? FulcrumConfig.parse(document: document) else { return }
+        // the configuration the data plane serves, validated when it was applied: not parsed
+        // again from the stored document on every tick
+        let config = proxy.runtime.config
         let now = ContinuousClock.now
         var traffic: TrafficReport?
         for route in config.routes {

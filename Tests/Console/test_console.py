@@ -214,3 +214,37 @@ def test_an_operator_pauses_and_promotes_a_rollout(page, fulcrum):
     page.wait_for_selector("#routes-table tr[data-route=api] td:has-text('v2')")
     assert page.locator("section[data-rollout]").count() == 0
     assert {fulcrum.get("/api/x") for _ in range(5)} == {"b"}
+
+
+def test_the_strategy_list_is_the_served_vocabulary_and_keeps_latency(page, fulcrum):
+    """Before, the console had a list of strategies of its own without `latency`: a latency-aware
+    service showed as round robin, and saving the form switched it."""
+    _, document = fulcrum.api("GET", "/openapi.json")
+    served = document["components"]["schemas"]["Strategy"]["enum"]
+    assert "latency" in served
+    status, _ = fulcrum.api("PATCH", "/services/web?message=latency", {"strategy": "latency", "latency": {"decay": "2s"}}, if_match="*")
+    assert status == 200
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/services")
+    select = "section[data-service=web] select[aria-label='strategy of web']"
+    page.wait_for_selector(select)
+    assert page.eval_on_selector_all(select + " option", "options => options.map(o => o.value)") == served
+    assert page.input_value(select) == "latency"
+    # saving the form as shown changes nothing: no new version, the strategy and its settings kept
+    page.click("section[data-service=web] button:has-text('Save strategy')")
+    confirm_change(page, "no change")
+    wait_until(lambda: page.locator("#dialog[open]").count() == 0, what="the dialog to close")
+    active = fulcrum.api("GET", "/config")[1]
+    assert active["number"] == 2
+    assert (active["config"]["services"]["web"]["strategy"], active["config"]["services"]["web"]["latency"]) == ("latency", {"decay": "2s"})
+    # a pinned node is set with the strategy, and leaving latency drops its settings
+    page.reload()  # the page the save re-renders, not the one it replaces
+    page.wait_for_selector(select)
+    page.select_option(select, "pinned")
+    page.fill("section[data-service=web] input[aria-label='strategy setting of web']", "b")
+    page.click("section[data-service=web] button:has-text('Save strategy')")
+    confirm_change(page, "pin b")
+    wait_until(lambda: fulcrum.api("GET", "/config")[1]["number"] >= 3, what="the new version")
+    service = fulcrum.api("GET", "/config")[1]["config"]["services"]["web"]
+    assert (service["strategy"], service["pinned_node"], "latency" in service) == ("pinned", "b", False)
+    assert [fulcrum.get("/api/x") for _ in range(4)] == ["b"] * 4

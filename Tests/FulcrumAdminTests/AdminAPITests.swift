@@ -323,6 +323,30 @@ import Testing
         try await fixture.stop()
     }
 
+    /// The console offers the strategies the served document lists (before, it had a list of its
+    /// own that lacked `latency`): each one is accepted by validation, and a wrong one is refused
+    /// with exactly that list.
+    @Test func theServedStrategiesAreExactlyTheOnesValidationAccepts() async throws {
+        let fixture = try await AdminFixture()
+        let document = try #require(try await fixture.call("GET", "/api/v1/openapi.json", as: .viewer).json)
+        let listed = try #require(document["components"]?["schemas"]?["Strategy"]?["enum"]?.items)
+        let served = listed.compactMap { $0.stringValue }
+        #expect(served.contains("latency") && served.count >= 6)
+        func validate(_ service: String) async throws -> AdminFixture.Reply {
+            try await fixture.call("POST", "/api/v1/config/validate", as: .viewer, body: """
+                {"listen": [{"port": 8080}], "services": {"web": {\(service), "nodes": [{"name": "a", "host": "127.0.0.1", "port": 9}]}}}
+                """)
+        }
+        for strategy in served {
+            let setting = strategy == "hash" ? #", "hash_key": "client_ip""# : strategy == "pinned" ? #", "pinned_node": "a""# : ""
+            let reply = try await validate(#""strategy": "\#(strategy)"\#(setting)"#)
+            #expect(reply["valid"] == .bool(true), "\(strategy): \(reply.text)")
+        }
+        let wrong = try await validate(#""strategy": "fastest""#)
+        #expect(wrong["issues"]?.items.first?["message"]?.stringValue == "'fastest' is not one of \(served.joined(separator: ", "))")
+        try await fixture.stop()
+    }
+
     static func references(in document: ConfigDocument) -> [String] {
         switch document {
         case .mapping(let members):

@@ -51,6 +51,7 @@ const session = {
   set token(value) { if (value) sessionStorage.setItem("fulcrum.token", value); else sessionStorage.removeItem("fulcrum.token"); },
   who: null,
   active: null,   // the active version, with its configuration
+  schemas: {},    // the served OpenAPI document's schemas: the enumerations the forms offer
   get canEdit() { return this.who && this.who.role === "admin"; },
 };
 
@@ -314,9 +315,17 @@ pages.services = async function (root) {
   root.append(addServiceForm());
   for (const [name, service] of services) {
     const stateService = (state.json && state.json.services.find(s => s.name === name)) || { nodes: [] };
-    const strategy = editable(el("select", {}, ["round_robin", "random", "least_conn", "hash", "pinned"].map(s =>
-      el("option", { value: s, selected: (service.strategy || "round_robin") === s }, s))));
-    const hashKey = editable(el("input", { value: service.hash_key || "", placeholder: "hash key, e.g. header:X-User" }));
+    const current = service.strategy || "round_robin";
+    const strategy = editable(el("select", { "aria-label": `strategy of ${name}` }, (session.schemas.Strategy || { enum: [current] }).enum.map(s =>
+      el("option", { value: s, selected: current === s }, s))));
+    // the setting a strategy needs: the hash key, or the pinned node; latency settings are kept as they are
+    const setting = editable(el("input", { value: service.hash_key || service.pinned_node || "", "aria-label": `strategy setting of ${name}` }));
+    const showSetting = () => {
+      setting.hidden = !["hash", "pinned"].includes(strategy.value);
+      setting.placeholder = strategy.value === "hash" ? "hash key, e.g. header:X-User" : "node name";
+    };
+    strategy.addEventListener("change", showSetting);
+    showSetting();
     const serviceError = el("p", { class: "error", role: "alert" });
     const rows = (service.nodes || []).map((node, index) => {
       const weight = editable(el("input", { type: "number", min: 0, max: 10000, value: node.weight === undefined ? 1 : node.weight, style: "width:90px", "aria-label": `weight of ${node.name}` }));
@@ -351,9 +360,13 @@ pages.services = async function (root) {
     });
     root.append(el("section", { class: "panel", dataset: { service: name } },
       el("h2", {}, `Service ${name}`),
-      el("div", { class: "row" }, el("label", {}, "Strategy"), strategy, hashKey,
+      el("div", { class: "row" }, el("label", {}, "Strategy"), strategy, setting,
         editButton("Save strategy", async () => {
-          const body = { strategy: strategy.value, hash_key: strategy.value === "hash" ? hashKey.value || null : null };
+          const kind = strategy.value;
+          const body = {
+            strategy: kind, hash_key: kind === "hash" ? setting.value || null : null,
+            pinned_node: kind === "pinned" ? setting.value || null : null, latency: kind === "latency" ? service.latency || null : null,
+          };
           const result = await change(`strategy of ${name} → ${strategy.value}`, () => ({ method: "PATCH", path: `/services/${enc(name)}`, body }));
           if (result.ok) render(); else if (!result.cancelled) serviceError.textContent = issueText(result);
         }),
@@ -821,6 +834,8 @@ async function signIn(token) {
     return false;
   }
   session.who = reply.json;
+  const openAPI = await call("GET", "/openapi.json");
+  session.schemas = openAPI.ok ? openAPI.json.components.schemas : {};
   await refreshActive();
   showSignedIn(true);
   render();

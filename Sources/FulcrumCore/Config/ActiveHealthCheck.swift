@@ -1,6 +1,6 @@
 /// Active health checking of a service's nodes: how to probe and how to judge the answers.
 public struct ActiveHealthCheck: Sendable, Equatable {
-    public enum Kind: String, Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
         /// An HTTP request whose status (and optionally body) is checked.
         case http
         /// A TCP connection that must open.

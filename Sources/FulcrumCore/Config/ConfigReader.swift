@@ -1,112 +1,121 @@
-/// Reads typed values out of a ``ConfigTree`` and collects every problem with its path and line,
-/// instead of stopping at the first one.
+/// Reads typed values out of a ``ConfigDocument`` and collects every problem with its path (and,
+/// for a document read from text, its line), instead of stopping at the first one.
 final class ConfigReader {
     private(set) var issues: [ConfigIssue] = []
+    private let lines: SourceLines
 
-    func fail(_ path: String, _ node: ConfigTree?, _ message: String) {
-        issues.append(ConfigIssue(path: path, line: node?.line, message: message))
+    init(lines: SourceLines) {
+        self.lines = lines
+    }
+
+    func fail(_ path: String, _ message: String) {
+        issues.append(ConfigIssue(path: path, line: lines.line(of: path), message: message))
     }
 
     /// The fields of a mapping, after checking that every key is one of `allowed`.
     /// Reports a non-mapping and each unknown key (with a suggestion when one is close).
-    func object(_ node: ConfigTree, _ path: String, allowed: [String]) -> ConfigObject? {
-        guard case .mapping(let pairs, _) = node else {
-            fail(path, node, "expected a mapping, found \(node.kindName)")
+    func object(_ node: ConfigDocument, _ path: String, allowed: [String]) -> ConfigObject? {
+        guard case .mapping(let members) = node else {
+            fail(path, "expected a mapping, found \(node.kindName)")
             return nil
         }
-        var fields: [String: ConfigTree] = [:]
-        for (key, value) in pairs {
-            if allowed.contains(key) {
-                fields[key] = value
+        var fields: [String: ConfigDocument] = [:]
+        for member in members {
+            if allowed.contains(member.key) {
+                fields[member.key] = member.value
             } else {
-                let hint = Self.closest(to: key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
-                fail(join(path, key), value, "unknown field\(hint)")
+                let hint = Self.closest(to: member.key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                fail(join(path, member.key), "unknown field\(hint)")
             }
         }
         return ConfigObject(path: path, fields: fields, reader: self)
     }
 
     /// The entries of a mapping whose keys are names chosen by the user (services, headers...).
-    func namedEntries(_ node: ConfigTree, _ path: String) -> [(key: String, value: ConfigTree)] {
-        guard case .mapping(let pairs, _) = node else {
-            fail(path, node, "expected a mapping, found \(node.kindName)")
+    func namedEntries(_ node: ConfigDocument, _ path: String) -> [(key: String, value: ConfigDocument)] {
+        guard case .mapping(let members) = node else {
+            fail(path, "expected a mapping, found \(node.kindName)")
             return []
         }
-        return pairs
+        return members.map { ($0.key, $0.value) }
     }
 
-    func list(_ node: ConfigTree, _ path: String) -> [ConfigTree] {
-        guard case .sequence(let items, _) = node else {
-            fail(path, node, "expected a list, found \(node.kindName)")
+    func list(_ node: ConfigDocument, _ path: String) -> [ConfigDocument] {
+        guard case .list(let items) = node else {
+            fail(path, "expected a list, found \(node.kindName)")
             return []
         }
         return items
     }
 
-    func string(_ node: ConfigTree, _ path: String, allowEmpty: Bool = false) -> String? {
-        guard case .scalar(let text, let quoted, _) = node, quoted || !ConfigTree.isNull(text) else {
-            fail(path, node, "expected a string, found \(node.kindName)")
+    /// A string; a number or a boolean is taken as it is spelled (`name: 42` is the name "42").
+    func string(_ node: ConfigDocument, _ path: String, allowEmpty: Bool = false) -> String? {
+        guard let text = node.scalarText else {
+            fail(path, "expected a string, found \(node.kindName)")
             return nil
         }
         if text.isEmpty && !allowEmpty {
-            fail(path, node, "must not be empty")
+            fail(path, "must not be empty")
             return nil
         }
         return text
     }
 
     /// A string or a list of strings (a single value is a list of one).
-    func strings(_ node: ConfigTree, _ path: String) -> [String]? {
-        if case .sequence(let items, _) = node {
+    func strings(_ node: ConfigDocument, _ path: String) -> [String]? {
+        if case .list(let items) = node {
             var values: [String] = []
             for (index, item) in items.enumerated() {
                 guard let value = string(item, "\(path)[\(index)]") else { return nil }
                 values.append(value)
             }
-            if values.isEmpty { fail(path, node, "must not be empty") }
+            if values.isEmpty { fail(path, "must not be empty") }
             return values
         }
         return string(node, path).map { [$0] }
     }
 
-    func int(_ node: ConfigTree, _ path: String, in range: ClosedRange<Int>) -> Int? {
-        guard case .scalar(let text, let quoted, _) = node, !quoted, let value = Int(text) else {
-            fail(path, node, "expected a whole number, found \(node.kindName)")
+    func int(_ node: ConfigDocument, _ path: String, in range: ClosedRange<Int>) -> Int? {
+        guard case .number(let text) = node, let value = Int(text) else {
+            fail(path, "expected a whole number, found \(node.kindName)")
             return nil
         }
         guard range.contains(value) else {
-            fail(path, node, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+            fail(path, "\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
             return nil
         }
         return value
     }
 
-    func bool(_ node: ConfigTree, _ path: String) -> Bool? {
-        if case .scalar(let text, false, _) = node {
-            if text == "true" { return true }
-            if text == "false" { return false }
-        }
-        fail(path, node, "expected true or false, found \(node.kindName)")
+    /// A number (not a quoted one).
+    func number(_ node: ConfigDocument) -> Double? {
+        if case .number(let text) = node { return Double(text) }
+        return nil
+    }
+
+    func bool(_ node: ConfigDocument, _ path: String) -> Bool? {
+        if case .bool(let value) = node { return value }
+        fail(path, "expected true or false, found \(node.kindName)")
         return nil
     }
 
     /// A duration: a number of seconds, or a number with a unit (`ms`, `s`, `m`, `h`), e.g. `250ms`, `2s`.
-    func duration(_ node: ConfigTree, _ path: String, minimum: Duration = .milliseconds(1)) -> Duration? {
-        guard case .scalar(let text, _, _) = node, let value = ConfigDuration.parse(text) else {
-            fail(path, node, "expected a duration such as 500ms, 2s or 1m, found \(node.kindName) '\(node.scalarText ?? "")'")
+    func duration(_ node: ConfigDocument, _ path: String, minimum: Duration = .milliseconds(1)) -> Duration? {
+        guard let text = node.scalarText, let value = ConfigDuration.parse(text) else {
+            fail(path, "expected a duration such as 500ms, 2s or 1m, found \(node.kindName) '\(node.scalarText ?? "")'")
             return nil
         }
         guard value >= minimum else {
-            fail(path, node, "must be at least \(ConfigDuration.format(minimum))")
+            fail(path, "must be at least \(ConfigDuration.format(minimum))")
             return nil
         }
         return value
     }
 
-    func oneOf<T>(_ node: ConfigTree, _ path: String, _ choices: [(String, T)]) -> T? {
+    func oneOf<T>(_ node: ConfigDocument, _ path: String, _ choices: [(String, T)]) -> T? {
         guard let text = string(node, path) else { return nil }
         if let match = choices.first(where: { $0.0 == text }) { return match.1 }
-        fail(path, node, "'\(text)' is not one of \(choices.map(\.0).joined(separator: ", "))")
+        fail(path, "'\(text)' is not one of \(choices.map(\.0).joined(separator: ", "))")
         return nil
     }
 
@@ -138,23 +147,17 @@ final class ConfigReader {
 /// The checked fields of one mapping, with its path for nested reads.
 struct ConfigObject {
     let path: String
-    let fields: [String: ConfigTree]
+    let fields: [String: ConfigDocument]
     let reader: ConfigReader
 
-    subscript(_ key: String) -> ConfigTree? { fields[key] }
+    subscript(_ key: String) -> ConfigDocument? { fields[key] }
 
     func path(_ key: String) -> String { reader.join(path, key) }
 
-    func require(_ key: String, _ node: ConfigTree) -> ConfigTree? {
+    /// The field `key`, or an issue saying it is required (on the line of the mapping).
+    func require(_ key: String) -> ConfigDocument? {
         if let value = fields[key] { return value }
-        reader.fail(path(key), node, "is required")
-        return nil
-    }
-}
-
-extension ConfigTree {
-    var scalarText: String? {
-        if case .scalar(let text, _, _) = self { return text }
+        reader.fail(path(key), "is required")
         return nil
     }
 }

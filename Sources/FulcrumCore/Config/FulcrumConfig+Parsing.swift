@@ -3,12 +3,13 @@ extension FulcrumConfig {
     ///
     /// - Throws: ``ConfigError`` with every problem found (path, line, reason); nothing partial is returned.
     public static func parse(_ text: String) throws(ConfigError) -> FulcrumConfig {
-        try parse(tree: ConfigTree.parse(text))
+        let (document, lines) = try ConfigDocument.parseWithLines(text)
+        return try parse(document: document, lines: lines)
     }
 
-    static func parse(tree: ConfigTree) throws(ConfigError) -> FulcrumConfig {
-        let reader = ConfigReader()
-        let config = ConfigDocumentParser(reader: reader).parse(tree)
+    static func parse(document: ConfigDocument, lines: SourceLines) throws(ConfigError) -> FulcrumConfig {
+        let reader = ConfigReader(lines: lines)
+        let config = ConfigDocumentParser(reader: reader).parse(document)
         guard reader.issues.isEmpty, let config else {
             throw ConfigError(issues: reader.issues)
         }
@@ -16,7 +17,7 @@ extension FulcrumConfig {
     }
 }
 
-/// Interprets a ``ConfigTree`` as a ``FulcrumConfig``: field by field, then the references between them.
+/// Interprets a ``ConfigDocument`` as a ``FulcrumConfig``: field by field, then the references between them.
 struct ConfigDocumentParser {
     let reader: ConfigReader
 
@@ -25,11 +26,11 @@ struct ConfigDocumentParser {
         "encoded_slashes", "services", "routes", "default", "errors", "health_check_defaults",
     ]
 
-    func parse(_ root: ConfigTree) -> FulcrumConfig? {
+    func parse(_ root: ConfigDocument) -> FulcrumConfig? {
         guard let object = reader.object(root, "", allowed: Self.topLevelFields) else { return nil }
         var config = FulcrumConfig(listeners: [], services: [])
 
-        if let node = object.require("listen", root) {
+        if let node = object.require("listen") {
             config.listeners = listeners(node, object.path("listen"))
         }
         if let node = object["workers"] {
@@ -49,7 +50,7 @@ struct ConfigDocumentParser {
         }
         if let node = object["request_id_header"], let value = reader.string(node, "request_id_header") {
             if HTTPSyntax.isToken(value) { config.requestIDHeader = value } else {
-                reader.fail("request_id_header", node, "'\(value)' is not a valid header name")
+                reader.fail("request_id_header", "'\(value)' is not a valid header name")
             }
         }
         if let node = object["drain_timeout"], let value = reader.duration(node, "drain_timeout") {
@@ -64,7 +65,7 @@ struct ConfigDocumentParser {
         if let node = object["health_check_defaults"] {
             checkDefaults = healthCheck(node, "health_check_defaults", base: checkDefaults) ?? checkDefaults
         }
-        if let node = object.require("services", root) {
+        if let node = object.require("services") {
             config.services = services(node, "services", checkDefaults: checkDefaults)
         }
         if let node = object["routes"] {
@@ -81,9 +82,9 @@ struct ConfigDocumentParser {
 
     // MARK: listeners and timeouts
 
-    private func listeners(_ node: ConfigTree, _ path: String) -> [Listener] {
+    private func listeners(_ node: ConfigDocument, _ path: String) -> [Listener] {
         let items = reader.list(node, path)
-        if items.isEmpty, case .sequence = node { reader.fail(path, node, "at least one listener is required") }
+        if items.isEmpty, case .list = node { reader.fail(path, "at least one listener is required") }
         var result: [Listener] = []
         var seen: Set<String> = []
         for (index, item) in items.enumerated() {
@@ -93,23 +94,23 @@ struct ConfigDocumentParser {
             if let address = object["address"] {
                 if let value = reader.string(address, object.path("address")) {
                     if HTTPSyntax.isHost(value) { listener.address = value } else {
-                        reader.fail(object.path("address"), address, "'\(value)' is not an IP address or host name")
+                        reader.fail(object.path("address"), "'\(value)' is not an IP address or host name")
                     }
                 }
             }
-            guard let portNode = object.require("port", item),
+            guard let portNode = object.require("port"),
                 let port = reader.int(portNode, object.path("port"), in: 0...65535)
             else { continue }
             listener.port = port
             if !seen.insert("\(listener.address):\(port)").inserted {
-                reader.fail(itemPath, item, "\(listener.address):\(port) is listed twice")
+                reader.fail(itemPath, "\(listener.address):\(port) is listed twice")
             }
             result.append(listener)
         }
         return result
     }
 
-    private func timeouts(_ node: ConfigTree, _ path: String) -> Timeouts {
+    private func timeouts(_ node: ConfigDocument, _ path: String) -> Timeouts {
         var timeouts = Timeouts()
         guard let object = reader.object(node, path, allowed: ["connect", "upstream_response", "client_idle", "client_head", "upstream_idle", "client_stall", "upstream_stall", "tunnel_idle"])
         else { return timeouts }
@@ -128,17 +129,17 @@ struct ConfigDocumentParser {
 
     // MARK: services
 
-    private func services(_ node: ConfigTree, _ path: String, checkDefaults: ActiveHealthCheck) -> [Service] {
+    private func services(_ node: ConfigDocument, _ path: String, checkDefaults: ActiveHealthCheck) -> [Service] {
         let entries = reader.namedEntries(node, path)
-        if entries.isEmpty, case .mapping = node { reader.fail(path, node, "at least one service is required") }
+        if entries.isEmpty, case .mapping = node { reader.fail(path, "at least one service is required") }
         var result: [Service] = []
         for (name, value) in entries {
             let servicePath = "\(path).\(name)"
             if !HTTPSyntax.isName(name) {
-                reader.fail(servicePath, value, "service names may use letters, digits, '-', '_' and '.' only")
+                reader.fail(servicePath, "service names may use letters, digits, '-', '_' and '.' only")
             }
             if var service = service(name, value, servicePath) {
-                if case .mapping(let pairs, _) = value, let check = pairs.first(where: { $0.key == "health_check" })?.value {
+                if let check = value["health_check"] {
                     service.healthCheck = healthCheck(check, "\(servicePath).health_check", base: checkDefaults)
                 }
                 result.append(service)
@@ -147,7 +148,7 @@ struct ConfigDocumentParser {
         return result
     }
 
-    private func service(_ name: String, _ node: ConfigTree, _ path: String) -> Service? {
+    private func service(_ name: String, _ node: ConfigDocument, _ path: String) -> Service? {
         guard let object = reader.object(node, path, allowed: [
                 "strategy", "hash_key", "pinned_node", "latency", "nodes", "passive_health", "when_no_node", "health_check",
                 "circuit_breaker", "rate_limit", "max_in_flight", "slow_start",
@@ -155,31 +156,29 @@ struct ConfigDocumentParser {
             return nil
         }
         var nodes: [Node] = []
-        if let nodesNode = object.require("nodes", node) {
+        if let nodesNode = object.require("nodes") {
             let items = reader.list(nodesNode, object.path("nodes"))
-            if items.isEmpty, case .sequence = nodesNode { reader.fail(object.path("nodes"), nodesNode, "at least one node is required") }
+            if items.isEmpty, case .list = nodesNode { reader.fail(object.path("nodes"), "at least one node is required") }
             var names: Set<String> = []
             for (index, item) in items.enumerated() {
                 let nodePath = "\(object.path("nodes"))[\(index)]"
                 guard let parsed = self.node(item, nodePath) else { continue }
                 if !names.insert(parsed.name).inserted {
-                    reader.fail("\(nodePath).name", item, "node name '\(parsed.name)' is used twice in service '\(name)'")
+                    reader.fail("\(nodePath).name", "node name '\(parsed.name)' is used twice in service '\(name)'")
                 }
                 nodes.append(parsed)
             }
         }
 
         var strategy = BalancingStrategy.roundRobin
-        let strategyName = object["strategy"].flatMap {
-            reader.oneOf($0, object.path("strategy"), [
-                ("round_robin", "round_robin"), ("random", "random"), ("least_conn", "least_conn"),
-                ("hash", "hash"), ("pinned", "pinned"), ("latency", "latency"),
-            ])
-        } ?? "round_robin"
-        switch strategyName {
-        case "random": strategy = .random
-        case "least_conn": strategy = .leastConnections
-        case "latency":
+        let kind = object["strategy"].flatMap {
+            reader.oneOf($0, object.path("strategy"), BalancingStrategy.Kind.allCases.map { ($0.rawValue, $0) })
+        } ?? .roundRobin
+        switch kind {
+        case .roundRobin: strategy = .roundRobin
+        case .random: strategy = .random
+        case .leastConnections: strategy = .leastConnections
+        case .latency:
             var settings = PeakEWMA.Settings()
             if let settingsNode = object["latency"],
                 let fields = reader.object(settingsNode, object.path("latency"), allowed: ["decay", "failure_penalty"])
@@ -188,36 +187,35 @@ struct ConfigDocumentParser {
                 if let n = fields["failure_penalty"], let v = reader.duration(n, fields.path("failure_penalty")) { settings.failurePenalty = v }
             }
             strategy = .latency(settings)
-        case "hash":
-            if let keyNode = object.require("hash_key", node), let text = reader.string(keyNode, object.path("hash_key")) {
+        case .hash:
+            if let keyNode = object.require("hash_key"), let text = reader.string(keyNode, object.path("hash_key")) {
                 if let key = HashKey(parsing: text) { strategy = .hash(key) } else {
-                    reader.fail(object.path("hash_key"), keyNode, "'\(text)' is not client_ip, path, header:NAME, cookie:NAME or query:NAME")
+                    reader.fail(object.path("hash_key"), "'\(text)' is not client_ip, path, header:NAME, cookie:NAME or query:NAME")
                 }
             }
-        case "pinned":
-            if let pinNode = object.require("pinned_node", node), let pin = reader.string(pinNode, object.path("pinned_node")) {
+        case .pinned:
+            if let pinNode = object.require("pinned_node"), let pin = reader.string(pinNode, object.path("pinned_node")) {
                 strategy = .pinned(node: pin)
                 if !nodes.contains(where: { $0.name == pin }) {
-                    reader.fail(object.path("pinned_node"), pinNode, "service '\(name)' has no node '\(pin)'")
+                    reader.fail(object.path("pinned_node"), "service '\(name)' has no node '\(pin)'")
                 }
             }
-        default: strategy = .roundRobin
         }
-        if strategyName != "hash", let extra = object["hash_key"] {
-            reader.fail(object.path("hash_key"), extra, "only used with strategy: hash")
+        if kind != .hash, let extra = object["hash_key"] {
+            reader.fail(object.path("hash_key"), "only used with strategy: hash")
         }
-        if strategyName != "latency", let extra = object["latency"] {
-            reader.fail(object.path("latency"), extra, "only used with strategy: latency")
+        if kind != .latency, let extra = object["latency"] {
+            reader.fail(object.path("latency"), "only used with strategy: latency")
         }
-        if strategyName != "pinned", let extra = object["pinned_node"] {
-            reader.fail(object.path("pinned_node"), extra, "only used with strategy: pinned")
+        if kind != .pinned, let extra = object["pinned_node"] {
+            reader.fail(object.path("pinned_node"), "only used with strategy: pinned")
         }
-        if strategyName != "pinned", !nodes.isEmpty, nodes.allSatisfy({ $0.weight == 0 }) {
-            reader.fail(object.path("nodes"), object["nodes"], "every node has weight 0, so no node can receive traffic")
+        if kind != .pinned, !nodes.isEmpty, nodes.allSatisfy({ $0.weight == 0 }) {
+            reader.fail(object.path("nodes"), "every node has weight 0, so no node can receive traffic")
         }
         let passive = object["passive_health"].flatMap { passiveHealth($0, object.path("passive_health")) }
         let whenNoNode = object["when_no_node"].flatMap {
-            reader.oneOf($0, object.path("when_no_node"), [("reject", NoNodePolicy.reject), ("panic", NoNodePolicy.panic)])
+            reader.oneOf($0, object.path("when_no_node"), NoNodePolicy.allCases.map { ($0.rawValue, $0) })
         } ?? .reject
         var service = Service(name: name, strategy: strategy, nodes: nodes, passiveHealth: passive, whenNoNode: whenNoNode)
         service.circuitBreaker = object["circuit_breaker"].flatMap { circuitBreaker($0, object.path("circuit_breaker")) }
@@ -227,7 +225,7 @@ struct ConfigDocumentParser {
         return service
     }
 
-    private func circuitBreaker(_ node: ConfigTree, _ path: String) -> CircuitBreakerSettings? {
+    private func circuitBreaker(_ node: ConfigDocument, _ path: String) -> CircuitBreakerSettings? {
         let fields = [
             "window", "minimum_requests", "failure_ratio", "slow_threshold", "slow_ratio", "cool_down", "trial_requests",
             "failure_statuses",
@@ -236,7 +234,7 @@ struct ConfigDocumentParser {
         var settings = CircuitBreakerSettings()
         if let n = object["window"], let v = reader.duration(n, object.path("window"), minimum: .seconds(1)) {
             if v.milliseconds % 1000 == 0 { settings.policy.window = v } else {
-                reader.fail(object.path("window"), n, "must be a whole number of seconds")
+                reader.fail(object.path("window"), "must be a whole number of seconds")
             }
         }
         if let n = object["minimum_requests"], let v = reader.int(n, object.path("minimum_requests"), in: 1...1_000_000) {
@@ -260,42 +258,40 @@ struct ConfigDocumentParser {
         return settings
     }
 
-    private func rateLimit(_ node: ConfigTree, _ path: String) -> RateLimit? {
+    private func rateLimit(_ node: ConfigDocument, _ path: String) -> RateLimit? {
         let fields = ["algorithm", "rate", "burst", "max_delay", "limit", "window", "key", "max_keys", "body"]
         guard let object = reader.object(node, path, allowed: fields) else { return nil }
-        let name = object["algorithm"].flatMap {
-            reader.oneOf($0, object.path("algorithm"), [
-                ("token_bucket", "token_bucket"), ("leaky_bucket", "leaky_bucket"), ("sliding_window", "sliding_window"),
-            ])
-        } ?? "token_bucket"
+        let kind = object["algorithm"].flatMap {
+            reader.oneOf($0, object.path("algorithm"), RateLimit.Algorithm.Kind.allCases.map { ($0.rawValue, $0) })
+        } ?? .tokenBucket
         func rate() -> Double? {
-            guard let n = object.require("rate", node) else { return nil }
-            guard case .scalar(let text, false, _) = n, let value = Double(text), value > 0, value <= 1e7 else {
-                reader.fail(object.path("rate"), n, "expected requests per second, a number above 0")
+            guard let n = object.require("rate") else { return nil }
+            guard let value = reader.number(n), value > 0, value <= 1e7 else {
+                reader.fail(object.path("rate"), "expected requests per second, a number above 0")
                 return nil
             }
             return value
         }
         let allowedFields: [String]
         var algorithm: RateLimit.Algorithm? = nil
-        switch name {
-        case "leaky_bucket":
+        switch kind {
+        case .leakyBucket:
             allowedFields = ["rate", "max_delay"]
             let maxDelay = object["max_delay"].flatMap { reader.duration($0, object.path("max_delay"), minimum: .zero) } ?? .zero
             if let rate = rate() { algorithm = .leakyBucket(rate: rate, maxDelay: maxDelay) }
-        case "sliding_window":
+        case .slidingWindow:
             allowedFields = ["limit", "window"]
-            let limit = object.require("limit", node).flatMap { reader.int($0, object.path("limit"), in: 1...100_000_000) }
-            let window = object.require("window", node).flatMap { reader.duration($0, object.path("window")) }
+            let limit = object.require("limit").flatMap { reader.int($0, object.path("limit"), in: 1...100_000_000) }
+            let window = object.require("window").flatMap { reader.duration($0, object.path("window")) }
             if let limit, let window { algorithm = .slidingWindow(limit: limit, window: window) }
-        default:
+        case .tokenBucket:
             allowedFields = ["rate", "burst"]
             let rate = rate()
             let burst = object["burst"].flatMap { reader.int($0, object.path("burst"), in: 1...100_000_000) } ?? max(1, Int(rate ?? 1))
             if let rate { algorithm = .tokenBucket(rate: rate, burst: burst) }
         }
         for field in ["rate", "burst", "max_delay", "limit", "window"] where object[field] != nil && !allowedFields.contains(field) {
-            reader.fail(object.path(field), object[field], "not used by algorithm \(name)")
+            reader.fail(object.path(field), "not used by algorithm \(kind.rawValue)")
         }
         var key = RateLimit.Key.clientIP
         if let n = object["key"], let text = reader.string(n, object.path("key")) {
@@ -307,7 +303,7 @@ struct ConfigDocumentParser {
                 case .header(let header)?: key = .header(header)
                 case .cookie(let cookie)?: key = .cookie(cookie)
                 case .query(let query)?: key = .query(query)
-                default: reader.fail(object.path("key"), n, "'\(text)' is not client_ip, route, service, header:NAME, cookie:NAME or query:NAME")
+                default: reader.fail(object.path("key"), "'\(text)' is not client_ip, route, service, header:NAME, cookie:NAME or query:NAME")
                 }
             }
         }
@@ -319,42 +315,42 @@ struct ConfigDocumentParser {
     }
 
     /// A number from 0 to 1 (`0.5`) or a percentage (`50%`).
-    private func ratio(_ node: ConfigTree, _ path: String) -> Double? {
-        guard case .scalar(let text, _, _) = node else {
-            reader.fail(path, node, "expected a ratio such as 0.5 or 50%")
+    private func ratio(_ node: ConfigDocument, _ path: String) -> Double? {
+        guard let text = node.scalarText else {
+            reader.fail(path, "expected a ratio such as 0.5 or 50%")
             return nil
         }
         let value = text.hasSuffix("%") ? Double(text.dropLast()).map { $0 / 100 } : Double(text)
         guard let value, value > 0, value <= 1 else {
-            reader.fail(path, node, "'\(text)' is not a ratio above 0 and at most 1 (or 100%)")
+            reader.fail(path, "'\(text)' is not a ratio above 0 and at most 1 (or 100%)")
             return nil
         }
         return value
     }
 
-    private func healthCheck(_ node: ConfigTree, _ path: String, base: ActiveHealthCheck) -> ActiveHealthCheck? {
+    private func healthCheck(_ node: ConfigDocument, _ path: String, base: ActiveHealthCheck) -> ActiveHealthCheck? {
         let fields = [
             "type", "interval", "timeout", "method", "path", "host", "headers", "raw_request", "expected_statuses",
             "body_contains", "healthy_threshold", "unhealthy_threshold",
         ]
         guard let object = reader.object(node, path, allowed: fields) else { return nil }
         var check = base
-        if let n = object["type"], let v = reader.oneOf(n, object.path("type"), [("http", ActiveHealthCheck.Kind.http), ("tcp", .tcp)]) {
+        if let n = object["type"], let v = reader.oneOf(n, object.path("type"), ActiveHealthCheck.Kind.allCases.map { ($0.rawValue, $0) }) {
             check.kind = v
         }
         if let n = object["interval"], let v = reader.duration(n, object.path("interval"), minimum: .milliseconds(10)) { check.interval = v }
         if let n = object["timeout"], let v = reader.duration(n, object.path("timeout")) { check.timeout = v }
         if check.timeout > check.interval {
-            reader.fail(object.path("timeout"), object["timeout"] ?? node, "must not be longer than the interval (\(ConfigDuration.format(check.interval)))")
+            reader.fail(object.path("timeout"), "must not be longer than the interval (\(ConfigDuration.format(check.interval)))")
         }
         if let n = object["method"], let v = reader.string(n, object.path("method")) {
             if HTTPSyntax.isToken(v) && v.uppercased() == v { check.method = v } else {
-                reader.fail(object.path("method"), n, "'\(v)' is not an upper-case HTTP method")
+                reader.fail(object.path("method"), "'\(v)' is not an upper-case HTTP method")
             }
         }
         if let n = object["path"], let v = reader.string(n, object.path("path")) {
             if v.hasPrefix("/") && !v.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) { check.path = v } else {
-                reader.fail(object.path("path"), n, "must start with '/' and contain no spaces or line breaks")
+                reader.fail(object.path("path"), "must start with '/' and contain no spaces or line breaks")
             }
         }
         if let n = object["host"], let v = reader.string(n, object.path("host")) { check.host = v }
@@ -362,7 +358,7 @@ struct ConfigDocumentParser {
             check.headers = []
             for (name, value) in reader.namedEntries(n, object.path("headers")) {
                 let entryPath = "\(object.path("headers")).\(name)"
-                if !HTTPSyntax.isToken(name) { reader.fail(entryPath, value, "'\(name)' is not a valid header name") }
+                if !HTTPSyntax.isToken(name) { reader.fail(entryPath, "'\(name)' is not a valid header name") }
                 if let text = reader.string(value, entryPath, allowEmpty: true) { check.headers.append(ValueCondition(name: name, values: [text])) }
             }
         }
@@ -371,8 +367,8 @@ struct ConfigDocumentParser {
             var ranges: [ClosedRange<Int>] = []
             for (index, item) in reader.list(n, object.path("expected_statuses")).enumerated() {
                 let itemPath = "\(object.path("expected_statuses"))[\(index)]"
-                guard case .scalar(let text, _, _) = item else {
-                    reader.fail(itemPath, item, "expected a status such as 200 or a range such as 200-299")
+                guard let text = item.scalarText else {
+                    reader.fail(itemPath, "expected a status such as 200 or a range such as 200-299")
                     continue
                 }
                 let bounds = text.split(separator: "-", maxSplits: 1).map { Int($0.filter { $0 != " " }) }
@@ -381,7 +377,7 @@ struct ConfigDocumentParser {
                 } else if bounds.count == 2, let low = bounds[0], let high = bounds[1], 100 <= low, low <= high, high <= 599 {
                     ranges.append(low...high)
                 } else {
-                    reader.fail(itemPath, item, "'\(text)' is not a status (100-599) or a range such as 200-299")
+                    reader.fail(itemPath, "'\(text)' is not a status (100-599) or a range such as 200-299")
                 }
             }
             check.expectedStatuses = ranges
@@ -394,13 +390,13 @@ struct ConfigDocumentParser {
         check.thresholds = ProbeHealth.Thresholds(healthy: healthy, unhealthy: unhealthy)
         if check.kind == .tcp {
             for field in ["method", "path", "host", "headers", "raw_request", "expected_statuses", "body_contains"] where object[field] != nil {
-                reader.fail(object.path(field), object[field], "only used with type: http")
+                reader.fail(object.path(field), "only used with type: http")
             }
         }
         return check
     }
 
-    private func passiveHealth(_ node: ConfigTree, _ path: String) -> PassiveHealth? {
+    private func passiveHealth(_ node: ConfigDocument, _ path: String) -> PassiveHealth? {
         let fields = ["consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent", "failure_statuses"]
         guard let object = reader.object(node, path, allowed: fields) else { return nil }
         var health = PassiveHealth()
@@ -410,7 +406,7 @@ struct ConfigDocumentParser {
         if let n = object["base_ejection"], let v = reader.duration(n, object.path("base_ejection")) { health.policy.baseEjection = v }
         if let n = object["max_ejection"], let v = reader.duration(n, object.path("max_ejection")) { health.policy.maxEjection = v }
         if health.policy.maxEjection < health.policy.baseEjection {
-            reader.fail(object.path("max_ejection"), object["max_ejection"] ?? node, "must not be shorter than base_ejection")
+            reader.fail(object.path("max_ejection"), "must not be shorter than base_ejection")
         }
         if let n = object["max_ejected_percent"], let v = reader.int(n, object.path("max_ejected_percent"), in: 0...100) {
             health.policy.maxEjectedPercent = v
@@ -425,19 +421,19 @@ struct ConfigDocumentParser {
         return health
     }
 
-    private func node(_ item: ConfigTree, _ path: String) -> Node? {
+    private func node(_ item: ConfigDocument, _ path: String) -> Node? {
         guard let object = reader.object(item, path, allowed: ["name", "host", "port", "weight", "tags", "drain"]) else { return nil }
-        let name = object.require("name", item).flatMap { n in
+        let name = object.require("name").flatMap { n in
             reader.string(n, object.path("name")).flatMap { value in
-                HTTPSyntax.isName(value) ? value : { reader.fail(object.path("name"), n, "node names may use letters, digits, '-', '_' and '.' only"); return nil }()
+                HTTPSyntax.isName(value) ? value : { reader.fail(object.path("name"), "node names may use letters, digits, '-', '_' and '.' only"); return nil }()
             }
         }
-        let host = object.require("host", item).flatMap { n in
+        let host = object.require("host").flatMap { n in
             reader.string(n, object.path("host")).flatMap { value in
-                HTTPSyntax.isHost(value) ? value : { reader.fail(object.path("host"), n, "'\(value)' is not an IP address or host name"); return nil }()
+                HTTPSyntax.isHost(value) ? value : { reader.fail(object.path("host"), "'\(value)' is not an IP address or host name"); return nil }()
             }
         }
-        let port = object.require("port", item).flatMap { reader.int($0, object.path("port"), in: 1...65535) }
+        let port = object.require("port").flatMap { reader.int($0, object.path("port"), in: 1...65535) }
         let weight = object["weight"].map { reader.int($0, object.path("weight"), in: 0...10_000) } ?? 1
         let tags = object["tags"].map { reader.strings($0, object.path("tags")) } ?? []
         let drain = object["drain"].map { reader.bool($0, object.path("drain")) } ?? false
@@ -447,7 +443,7 @@ struct ConfigDocumentParser {
 
     // MARK: routes
 
-    private func routes(_ node: ConfigTree, _ path: String, services: [Service]) -> [Route] {
+    private func routes(_ node: ConfigDocument, _ path: String, services: [Service]) -> [Route] {
         var result: [Route] = []
         var names: Set<String> = []
         for (index, item) in reader.list(node, path).enumerated() {
@@ -456,16 +452,16 @@ struct ConfigDocumentParser {
             else {
                 continue
             }
-            let name = object.require("name", item).flatMap { reader.string($0, object.path("name")) }
+            let name = object.require("name").flatMap { reader.string($0, object.path("name")) }
             if let name, !names.insert(name).inserted {
-                reader.fail(object.path("name"), object["name"], "route name '\(name)' is used twice")
+                reader.fail(object.path("name"), "route name '\(name)' is used twice")
             }
             let match = object["match"].map { self.match($0, object.path("match")) } ?? RouteMatch()
             var target: RouteTarget?
             var split: TrafficSplit?
             if let splitNode = object["split"] {
                 for field in ["service", "node"] where object[field] != nil {
-                    reader.fail(object.path(field), object[field], "a route with a split names its targets in split.targets")
+                    reader.fail(object.path(field), "a route with a split names its targets in split.targets")
                 }
                 split = self.split(splitNode, object.path("split"), services: services)
                 target = split.map { RouteTarget(service: $0.targets[0].service) }
@@ -487,26 +483,26 @@ struct ConfigDocumentParser {
 
     // MARK: traffic splits
 
-    private func split(_ node: ConfigTree, _ path: String, services: [Service]) -> TrafficSplit? {
+    private func split(_ node: ConfigDocument, _ path: String, services: [Service]) -> TrafficSplit? {
         guard let object = reader.object(node, path, allowed: ["targets", "rules", "hash_key", "sticky_cookie", "rollout"]) else { return nil }
         let before = reader.issues.count
         var targets: [TrafficSplit.Target] = []
-        if let targetsNode = object.require("targets", node) {
+        if let targetsNode = object.require("targets") {
             let items = reader.list(targetsNode, object.path("targets"))
-            if items.count < 2, case .sequence = targetsNode {
-                reader.fail(object.path("targets"), targetsNode, "a split needs at least two targets")
+            if items.count < 2, case .list = targetsNode {
+                reader.fail(object.path("targets"), "a split needs at least two targets")
             }
             for (index, item) in items.enumerated() {
                 if let target = splitTarget(item, "\(object.path("targets"))[\(index)]", services: services) {
                     if targets.contains(where: { $0.name == target.name }) {
-                        reader.fail("\(object.path("targets"))[\(index)]", item, "two targets are called '\(target.name)': give them names")
+                        reader.fail("\(object.path("targets"))[\(index)]", "two targets are called '\(target.name)': give them names")
                     }
                     targets.append(target)
                 }
             }
             let total = targets.reduce(0) { $0 + $1.weight }
             if targets.count == items.count, !items.isEmpty, total != 100 {
-                reader.fail(object.path("targets"), targetsNode, "the weights add up to \(total), not 100")
+                reader.fail(object.path("targets"), "the weights add up to \(total), not 100")
             }
         }
         var rules: [TrafficSplit.Rule] = []
@@ -518,12 +514,12 @@ struct ConfigDocumentParser {
         var split = TrafficSplit(targets: targets, rules: rules)
         if let keyNode = object["hash_key"], let text = reader.string(keyNode, object.path("hash_key")) {
             if let key = HashKey(parsing: text) { split.hashKey = key } else {
-                reader.fail(object.path("hash_key"), keyNode, "'\(text)' is not client_ip, path, header:NAME, cookie:NAME or query:NAME")
+                reader.fail(object.path("hash_key"), "'\(text)' is not client_ip, path, header:NAME, cookie:NAME or query:NAME")
             }
         }
         if let cookieNode = object["sticky_cookie"], let fields = reader.object(cookieNode, object.path("sticky_cookie"), allowed: ["name", "max_age"]) {
-            let name = fields.require("name", cookieNode).flatMap { reader.string($0, fields.path("name")) }
-            if let name, !HTTPSyntax.isToken(name) { reader.fail(fields.path("name"), fields["name"], "'\(name)' is not a valid cookie name") }
+            let name = fields.require("name").flatMap { reader.string($0, fields.path("name")) }
+            if let name, !HTTPSyntax.isToken(name) { reader.fail(fields.path("name"), "'\(name)' is not a valid cookie name") }
             let maxAge = fields["max_age"].map { reader.duration($0, fields.path("max_age"), minimum: .seconds(1)) } ?? .seconds(86_400)
             if let name, let maxAge { split.stickyCookie = .init(name: name, maxAge: maxAge) }
         }
@@ -533,19 +529,19 @@ struct ConfigDocumentParser {
         return reader.issues.count == before && targets.count >= 2 ? split : nil
     }
 
-    private func rollout(_ node: ConfigTree, _ path: String, targets: [TrafficSplit.Target]) -> Rollout? {
+    private func rollout(_ node: ConfigDocument, _ path: String, targets: [TrafficSplit.Target]) -> Rollout? {
         guard let object = reader.object(node, path, allowed: ["canary", "steps", "step_time", "paused", "guard"]) else { return nil }
-        if targets.count != 2 { reader.fail(path, node, "a rollout needs a split of exactly two targets: the baseline and the canary") }
-        guard let canaryNode = object.require("canary", node), let canary = reader.string(canaryNode, object.path("canary")) else { return nil }
+        if targets.count != 2 { reader.fail(path, "a rollout needs a split of exactly two targets: the baseline and the canary") }
+        guard let canaryNode = object.require("canary"), let canary = reader.string(canaryNode, object.path("canary")) else { return nil }
         if !targets.isEmpty, !targets.contains(where: { $0.name == canary }) {
-            reader.fail(object.path("canary"), canaryNode, "no target named '\(canary)' (targets: \(targets.map(\.name).joined(separator: ", ")))")
+            reader.fail(object.path("canary"), "no target named '\(canary)' (targets: \(targets.map(\.name).joined(separator: ", ")))")
         }
         var steps = [1, 5, 25, 50, 100]
         if let stepsNode = object["steps"] {
             let items = reader.list(stepsNode, object.path("steps"))
             steps = items.enumerated().compactMap { index, item in reader.int(item, "\(object.path("steps"))[\(index)]", in: 1...100) }
             if steps.count == items.count, steps.isEmpty || steps != steps.sorted() || Set(steps).count != steps.count || steps.last != 100 {
-                reader.fail(object.path("steps"), stepsNode, "steps are increasing percentages ending with 100")
+                reader.fail(object.path("steps"), "steps are increasing percentages ending with 100")
             }
         }
         let stepTime = object["step_time"].flatMap { reader.duration($0, object.path("step_time")) } ?? .seconds(300)
@@ -559,54 +555,54 @@ struct ConfigDocumentParser {
             rails.maxErrorRatioIncrease = fields["max_error_ratio_increase"].flatMap { fraction($0, fields.path("max_error_ratio_increase")) }
             rails.maxP99 = fields["max_p99"].flatMap { reader.duration($0, fields.path("max_p99")) }
             if let n = fields["max_p99_ratio"] {
-                if case .scalar(let text, false, _) = n, let value = Double(text), value >= 1 { rails.maxP99Ratio = value } else {
-                    reader.fail(fields.path("max_p99_ratio"), n, "expected a number of at least 1")
+                if let value = reader.number(n), value >= 1 { rails.maxP99Ratio = value } else {
+                    reader.fail(fields.path("max_p99_ratio"), "expected a number of at least 1")
                 }
             }
         }
         return Rollout(canary: canary, steps: steps, stepTime: stepTime, paused: paused, guardRails: rails)
     }
 
-    private func fraction(_ node: ConfigTree, _ path: String) -> Double? {
-        guard case .scalar(let text, false, _) = node, let value = Double(text), (0...1).contains(value) else {
-            reader.fail(path, node, "expected a ratio between 0 and 1 (0.05 is 5 %)")
+    private func fraction(_ node: ConfigDocument, _ path: String) -> Double? {
+        guard let value = reader.number(node), (0...1).contains(value) else {
+            reader.fail(path, "expected a ratio between 0 and 1 (0.05 is 5 %)")
             return nil
         }
         return value
     }
 
-    private func splitTarget(_ node: ConfigTree, _ path: String, services: [Service]) -> TrafficSplit.Target? {
+    private func splitTarget(_ node: ConfigDocument, _ path: String, services: [Service]) -> TrafficSplit.Target? {
         guard let object = reader.object(node, path, allowed: ["name", "service", "tags", "weight"]),
-            let serviceNode = object.require("service", node), let serviceName = reader.string(serviceNode, object.path("service")),
-            let weightNode = object.require("weight", node), let weight = reader.int(weightNode, object.path("weight"), in: 0...100)
+            let serviceNode = object.require("service"), let serviceName = reader.string(serviceNode, object.path("service")),
+            let weightNode = object.require("weight"), let weight = reader.int(weightNode, object.path("weight"), in: 0...100)
         else { return nil }
         let tags = object["tags"].flatMap { reader.strings($0, object.path("tags")) } ?? []
         guard let service = services.first(where: { $0.name == serviceName }) else {
-            reader.fail(object.path("service"), serviceNode, "no service named '\(serviceName)'")
+            reader.fail(object.path("service"), "no service named '\(serviceName)'")
             return nil
         }
         if !tags.isEmpty, !service.nodes.contains(where: { node in tags.allSatisfy(node.tags.contains) }) {
-            reader.fail(object.path("tags"), object["tags"], "no node of service '\(serviceName)' has the tags \(tags.joined(separator: ", "))")
+            reader.fail(object.path("tags"), "no node of service '\(serviceName)' has the tags \(tags.joined(separator: ", "))")
         }
         var name = TrafficSplit.Target.defaultName(service: serviceName, tags: tags)
         if let nameNode = object["name"], let given = reader.string(nameNode, object.path("name")) {
-            if !HTTPSyntax.isToken(given) { reader.fail(object.path("name"), nameNode, "'\(given)' is not a valid target name (it is used as a cookie value)") }
+            if !HTTPSyntax.isToken(given) { reader.fail(object.path("name"), "'\(given)' is not a valid target name (it is used as a cookie value)") }
             name = given
         }
         return TrafficSplit.Target(name: name, service: serviceName, tags: tags, weight: weight)
     }
 
-    private func splitRule(_ node: ConfigTree, _ path: String, targets: [TrafficSplit.Target]) -> TrafficSplit.Rule? {
+    private func splitRule(_ node: ConfigDocument, _ path: String, targets: [TrafficSplit.Target]) -> TrafficSplit.Rule? {
         let kinds = ["header", "cookie", "query", "client_ip"]
         guard let object = reader.object(node, path, allowed: ["to"] + kinds),
-            let toNode = object.require("to", node), let to = reader.string(toNode, object.path("to"))
+            let toNode = object.require("to"), let to = reader.string(toNode, object.path("to"))
         else { return nil }
         if !targets.isEmpty, !targets.contains(where: { $0.name == to }) {
-            reader.fail(object.path("to"), toNode, "no target named '\(to)' (targets: \(targets.map(\.name).joined(separator: ", ")))")
+            reader.fail(object.path("to"), "no target named '\(to)' (targets: \(targets.map(\.name).joined(separator: ", ")))")
         }
         let present = kinds.filter { object[$0] != nil }
         guard present.count == 1, let kind = present.first, let conditionNode = object[kind] else {
-            reader.fail(path, node, "a rule has exactly one of \(kinds.joined(separator: ", "))")
+            reader.fail(path, "a rule has exactly one of \(kinds.joined(separator: ", "))")
             return nil
         }
         if kind == "client_ip" {
@@ -614,14 +610,14 @@ struct ConfigDocumentParser {
             var ranges: [AddressRange] = []
             for text in texts {
                 if let range = AddressRange(parsing: text) { ranges.append(range) } else {
-                    reader.fail(object.path(kind), conditionNode, "'\(text)' is not an IP address or CIDR range")
+                    reader.fail(object.path(kind), "'\(text)' is not an IP address or CIDR range")
                 }
             }
             return TrafficSplit.Rule(target: to, condition: .clientIP(ranges))
         }
         let conditions = self.conditions(conditionNode, object.path(kind), validName: kind == "query" ? { !$0.isEmpty } : HTTPSyntax.isToken)
         guard conditions.count == 1 else {
-            reader.fail(object.path(kind), conditionNode, "give one \(kind) name and its value(s)")
+            reader.fail(object.path(kind), "give one \(kind) name and its value(s)")
             return nil
         }
         switch kind {
@@ -632,33 +628,33 @@ struct ConfigDocumentParser {
     }
 
     /// Reads `service` and `node` from a mapping; `allowed` checks the keys when the mapping is only a target.
-    private func target(_ node: ConfigTree, _ path: String, services: [Service], allowed: [String]?) -> RouteTarget? {
+    private func target(_ node: ConfigDocument, _ path: String, services: [Service], allowed: [String]?) -> RouteTarget? {
         let object: ConfigObject?
         if let allowed {
             object = reader.object(node, path, allowed: allowed)
-        } else if case .mapping(let pairs, _) = node {
-            object = ConfigObject(path: path, fields: Dictionary(pairs, uniquingKeysWith: { a, _ in a }), reader: reader)
+        } else if case .mapping(let members) = node {
+            object = ConfigObject(path: path, fields: Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }), reader: reader)
         } else {
             object = nil
         }
-        guard let object, let serviceNode = object.require("service", node),
+        guard let object, let serviceNode = object.require("service"),
             let serviceName = reader.string(serviceNode, object.path("service"))
         else { return nil }
         let service = services.first { $0.name == serviceName }
         if service == nil {
-            reader.fail(object.path("service"), serviceNode, "no service named '\(serviceName)'")
+            reader.fail(object.path("service"), "no service named '\(serviceName)'")
         }
         var target = RouteTarget(service: serviceName)
         if let nodeNode = object["node"], let nodeName = reader.string(nodeNode, object.path("node")) {
             if let service, service.nodeIndex(named: nodeName) == nil {
-                reader.fail(object.path("node"), nodeNode, "service '\(serviceName)' has no node '\(nodeName)'")
+                reader.fail(object.path("node"), "service '\(serviceName)' has no node '\(nodeName)'")
             }
             target.node = nodeName
         }
         return target
     }
 
-    private func match(_ node: ConfigTree, _ path: String) -> RouteMatch? {
+    private func match(_ node: ConfigDocument, _ path: String) -> RouteMatch? {
         let fields = ["host", "path", "path_prefix", "path_regex", "methods", "headers", "query", "cookies"]
         guard let object = reader.object(node, path, allowed: fields) else { return nil }
         var match = RouteMatch()
@@ -666,24 +662,24 @@ struct ConfigDocumentParser {
 
         if let hostNode = object["host"], let hosts = reader.strings(hostNode, object.path("host")) {
             for host in hosts where !HTTPSyntax.isHostPattern(host) {
-                reader.fail(object.path("host"), hostNode, "'\(host)' is not a host name or *.domain pattern")
+                reader.fail(object.path("host"), "'\(host)' is not a host name or *.domain pattern")
             }
             match.hosts = hosts.map { $0.lowercased() }
         }
 
         let pathKinds = ["path", "path_prefix", "path_regex"].filter { object[$0] != nil }
         if pathKinds.count > 1 {
-            reader.fail(path, node, "use only one of \(pathKinds.joined(separator: ", "))")
+            reader.fail(path, "use only one of \(pathKinds.joined(separator: ", "))")
         } else if let kind = pathKinds.first, let valueNode = object[kind], let value = reader.string(valueNode, object.path(kind)) {
             switch kind {
             case "path", "path_prefix":
                 if !value.hasPrefix("/") {
-                    reader.fail(object.path(kind), valueNode, "must start with '/'")
+                    reader.fail(object.path(kind), "must start with '/'")
                 }
                 match.path = kind == "path" ? .exact(value) : .prefix(value)
             default:
                 if let problem = PathPattern.compileError(value) {
-                    reader.fail(object.path(kind), valueNode, "invalid regular expression: \(problem)")
+                    reader.fail(object.path(kind), "invalid regular expression: \(problem)")
                 }
                 match.path = .regex(value)
             }
@@ -691,7 +687,7 @@ struct ConfigDocumentParser {
 
         if let methodsNode = object["methods"], let methods = reader.strings(methodsNode, object.path("methods")) {
             for method in methods where !HTTPSyntax.isToken(method) || method.uppercased() != method {
-                reader.fail(object.path("methods"), methodsNode, "'\(method)' is not an upper-case HTTP method")
+                reader.fail(object.path("methods"), "'\(method)' is not an upper-case HTTP method")
             }
             match.methods = methods
         }
@@ -701,12 +697,12 @@ struct ConfigDocumentParser {
         return reader.issues.count == before ? match : nil
     }
 
-    private func conditions(_ node: ConfigTree?, _ path: String, validName: (String) -> Bool) -> [ValueCondition] {
+    private func conditions(_ node: ConfigDocument?, _ path: String, validName: (String) -> Bool) -> [ValueCondition] {
         guard let node else { return [] }
         var result: [ValueCondition] = []
         for (name, value) in reader.namedEntries(node, path) {
             let entryPath = "\(path).\(name)"
-            if !validName(name) { reader.fail(entryPath, value, "'\(name)' is not a valid name") }
+            if !validName(name) { reader.fail(entryPath, "'\(name)' is not a valid name") }
             if let values = reader.strings(value, entryPath) {
                 result.append(ValueCondition(name: name, values: values))
             }
@@ -716,17 +712,17 @@ struct ConfigDocumentParser {
 
     // MARK: error pages
 
-    private func errorPages(_ node: ConfigTree, _ path: String) -> [Int: ErrorPage] {
+    private func errorPages(_ node: ConfigDocument, _ path: String) -> [Int: ErrorPage] {
         var pages: [Int: ErrorPage] = [:]
         for (key, value) in reader.namedEntries(node, path) {
             let pagePath = "\(path).\(key)"
             guard let status = Int(key), (400...599).contains(status) else {
-                reader.fail(pagePath, value, "keys are status codes from 400 to 599")
+                reader.fail(pagePath, "keys are status codes from 400 to 599")
                 continue
             }
             guard let object = reader.object(value, pagePath, allowed: ["content_type", "body"]) else { continue }
             var page = ErrorPage(body: "")
-            if let n = object.require("body", value), let body = reader.string(n, object.path("body"), allowEmpty: true) {
+            if let n = object.require("body"), let body = reader.string(n, object.path("body"), allowEmpty: true) {
                 page.body = body
             }
             if let n = object["content_type"], let type = reader.string(n, object.path("content_type")) {

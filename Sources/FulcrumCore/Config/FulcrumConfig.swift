@@ -186,17 +186,30 @@ public enum BalancingStrategy: Sendable, Equatable {
     /// Always the named node.
     case pinned(node: String)
 
-    /// The configuration spelling of the strategy.
-    public var name: String {
+    /// The strategies by name, without their settings: the one list of their configuration
+    /// spellings, which parsing, the OpenAPI document and (through it) the console take.
+    public enum Kind: String, Sendable, CaseIterable {
+        case roundRobin = "round_robin"
+        case random
+        case leastConnections = "least_conn"
+        case hash
+        case pinned
+        case latency
+    }
+
+    public var kind: Kind {
         switch self {
-        case .roundRobin: return "round_robin"
-        case .random: return "random"
-        case .leastConnections: return "least_conn"
-        case .latency: return "latency"
-        case .hash: return "hash"
-        case .pinned: return "pinned"
+        case .roundRobin: return .roundRobin
+        case .random: return .random
+        case .leastConnections: return .leastConnections
+        case .latency: return .latency
+        case .hash: return .hash
+        case .pinned: return .pinned
         }
     }
+
+    /// The configuration spelling of the strategy.
+    public var name: String { kind.rawValue }
 }
 
 /// The part of a request that consistent hashing uses as its key.
@@ -342,7 +355,7 @@ public struct PassiveHealth: Sendable, Equatable {
 }
 
 /// What a service does when no node is usable.
-public enum NoNodePolicy: String, Sendable, Equatable {
+public enum NoNodePolicy: String, Sendable, Equatable, CaseIterable {
     /// Answer 503 at once with a clear body.
     case reject
     /// Ignore health and spread over all nodes.

@@ -7,6 +7,13 @@ public struct RateLimit: Sendable, Equatable {
         case leakyBucket(rate: Double, maxDelay: Duration)
         /// At most `limit` requests per sliding `window`.
         case slidingWindow(limit: Int, window: Duration)
+
+        /// The algorithms by their configuration spelling, without their settings.
+        public enum Kind: String, Sendable, CaseIterable {
+            case tokenBucket = "token_bucket"
+            case leakyBucket = "leaky_bucket"
+            case slidingWindow = "sliding_window"
+        }
     }
 
     /// What one limiter state is kept for.

@@ -1,75 +1,91 @@
 import Yams
 
-/// A parsed configuration document before it is interpreted: mappings keep their key order and every
-/// value remembers the line it came from, so that errors can point at it. YAML and JSON both parse
-/// into this tree (JSON is read as YAML flow syntax, so its errors carry lines too).
-indirect enum ConfigTree: Sendable {
-    /// A scalar; `quoted` is true when the source quoted it, which makes it a string whatever it looks like.
-    case scalar(String, quoted: Bool, line: Int?)
-    case sequence([ConfigTree], line: Int?)
-    case mapping([(key: String, value: ConfigTree)], line: Int?)
+/// Where each value of a document parsed from text stood, by its path in the form configuration
+/// errors use (`services.web.nodes[0].port`), so that an error can name the line. Documents that
+/// did not come from text (the store, the admin API's JSON) have none, and their errors carry
+/// paths only.
+struct SourceLines: Sendable {
+    private var byPath: [String: Int] = [:]
 
-    var line: Int? {
-        switch self {
-        case .scalar(_, _, let line), .sequence(_, let line), .mapping(_, let line): return line
+    static let none = SourceLines()
+
+    /// The line of the value at `path`; for a path that is not in the document (a missing field),
+    /// the line of the nearest value that contains it.
+    func line(of path: String) -> Int? {
+        var path = Substring(path)
+        while true {
+            if let line = byPath[String(path)] { return line }
+            if path.isEmpty { return nil }
+            if path.last == "]", let open = path.lastIndex(of: "[") {
+                path = path[..<open]
+            } else if let dot = path.lastIndex(of: ".") {
+                path = path[..<dot]
+            } else {
+                path = ""
+            }
         }
     }
 
-    /// A short name of the value's kind, for "expected X, found Y" messages.
-    var kindName: String {
-        switch self {
-        case .scalar(let text, let quoted, _):
-            if quoted { return "a string" }
-            if Self.isNull(text) { return "null" }
-            if text == "true" || text == "false" { return "a boolean" }
-            if Int(text) != nil { return "a number" }
-            return "a string"
-        case .sequence: return "a list"
-        case .mapping: return "a mapping"
-        }
+    fileprivate mutating func record(_ path: String, _ line: Int?) {
+        if let line { byPath[path] = line }
+    }
+}
+
+extension ConfigDocument {
+    /// Parses YAML or JSON text into a document (syntax only; nothing is validated).
+    public static func parse(_ text: String) throws(ConfigError) -> ConfigDocument {
+        try parseWithLines(text).document
     }
 
-    static func isNull(_ text: String) -> Bool {
-        text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
-    }
-
-    /// Parses YAML (or JSON) text. An empty document is an empty mapping.
-    static func parse(_ text: String) throws(ConfigError) -> ConfigTree {
+    /// Parses YAML (or JSON, read as YAML flow syntax, so that its errors carry lines too) and
+    /// notes the line of every value. An empty text is an empty mapping. A plain scalar means
+    /// null, a boolean or a number by its spelling; a quoted one is a string whatever it looks like.
+    static func parseWithLines(_ text: String) throws(ConfigError) -> (document: ConfigDocument, lines: SourceLines) {
         let root: Yams.Node?
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw ConfigError(issues: [Self.issue(from: error)])
+            throw ConfigError(issues: [issue(from: error)])
         } catch {
             throw ConfigError(issues: [ConfigIssue(path: "", line: nil, message: "cannot parse: \(error)")])
         }
-        guard let root else { return .mapping([], line: 1) }
-        return try Self.convert(root)
+        var lines = SourceLines()
+        guard let root else { return (.emptyMapping, lines) }
+        let document = try convert(root, path: "", lines: &lines)
+        return (document, lines)
     }
 
-    private static func convert(_ node: Yams.Node) throws(ConfigError) -> ConfigTree {
-        let line = node.mark?.line
+    private static func convert(_ node: Yams.Node, path: String, lines: inout SourceLines) throws(ConfigError) -> ConfigDocument {
+        lines.record(path, node.mark?.line)
         switch node {
         case .scalar(let scalar):
-            let quoted = scalar.style != .plain && scalar.style != .any
-            return .scalar(scalar.string, quoted: quoted, line: line)
+            let text = scalar.string
+            if scalar.style != .plain && scalar.style != .any { return .string(text) }
+            if isNull(text) { return .null }
+            if text == "true" || text == "false" { return .bool(text == "true") }
+            return JSONNumber.isValid(text) ? .number(text) : .string(text)
         case .sequence(let sequence):
-            var items: [ConfigTree] = []
+            var items: [ConfigDocument] = []
             items.reserveCapacity(sequence.count)
-            for item in sequence { items.append(try convert(item)) }
-            return .sequence(items, line: line)
+            for (index, item) in sequence.enumerated() { items.append(try convert(item, path: "\(path)[\(index)]", lines: &lines)) }
+            return .list(items)
         case .mapping(let mapping):
-            var pairs: [(key: String, value: ConfigTree)] = []
+            var members: [Member] = []
             for (key, value) in mapping {
                 guard case .scalar(let keyScalar) = key else {
-                    throw ConfigError(issues: [ConfigIssue(path: "", line: key.mark?.line, message: "mapping keys must be plain strings")])
+                    throw ConfigError(issues: [ConfigIssue(path: path, line: key.mark?.line, message: "mapping keys must be plain strings")])
                 }
-                pairs.append((keyScalar.string, try convert(value)))
+                let memberPath = path.isEmpty ? keyScalar.string : "\(path).\(keyScalar.string)"
+                members.append(Member(keyScalar.string, try convert(value, path: memberPath, lines: &lines)))
             }
-            return .mapping(pairs, line: line)
+            return .mapping(members)
         case .alias:
-            throw ConfigError(issues: [ConfigIssue(path: "", line: line, message: "YAML aliases are not supported")])
+            throw ConfigError(issues: [ConfigIssue(path: path, line: node.mark?.line, message: "YAML aliases are not supported")])
         }
+    }
+
+    private static func isNull(_ text: String) -> Bool {
+        text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL"
     }
 
     private static func issue(from error: YamlError) -> ConfigIssue {

@@ -83,42 +83,13 @@ public indirect enum ConfigDocument: Sendable, Equatable {
 }
 
 extension ConfigDocument {
-    /// Parses YAML or JSON text into a document (syntax only; nothing is validated).
-    public static func parse(_ text: String) throws(ConfigError) -> ConfigDocument {
-        ConfigDocument(tree: try ConfigTree.parse(text))
-    }
-
-    /// A plain YAML scalar means null, a boolean or a number by its spelling; a quoted one is a string.
-    init(tree: ConfigTree) {
-        switch tree {
-        case .scalar(let text, let quoted, _):
-            if quoted {
-                self = .string(text)
-            } else if ConfigTree.isNull(text) {
-                self = .null
-            } else if text == "true" || text == "false" {
-                self = .bool(text == "true")
-            } else if JSONNumber.isValid(text) {
-                self = .number(text)
-            } else {
-                self = .string(text)
-            }
-        case .sequence(let items, _):
-            self = .list(items.map(ConfigDocument.init(tree:)))
-        case .mapping(let pairs, _):
-            self = .mapping(pairs.map { Member($0.key, ConfigDocument(tree: $0.value)) })
-        }
-    }
-
-    /// The tree the validating parser reads (without lines: a document has none).
-    var tree: ConfigTree {
+    /// The text of a scalar (a string, a number or a boolean as spelled); `nil` for null, lists
+    /// and mappings.
+    var scalarText: String? {
         switch self {
-        case .null: return .scalar("null", quoted: false, line: nil)
-        case .bool(let value): return .scalar(value ? "true" : "false", quoted: false, line: nil)
-        case .number(let text): return .scalar(text, quoted: false, line: nil)
-        case .string(let text): return .scalar(text, quoted: true, line: nil)
-        case .list(let items): return .sequence(items.map(\.tree), line: nil)
-        case .mapping(let members): return .mapping(members.map { ($0.key, $0.value.tree) }, line: nil)
+        case .string(let text), .number(let text): return text
+        case .bool(let value): return value ? "true" : "false"
+        case .null, .list, .mapping: return nil
         }
     }
 }
@@ -126,7 +97,7 @@ extension ConfigDocument {
 extension FulcrumConfig {
     /// Validates a document, exactly as ``parse(_:)`` validates text (issues carry paths, not lines).
     public static func parse(document: ConfigDocument) throws(ConfigError) -> FulcrumConfig {
-        try parse(tree: document.tree)
+        try parse(document: document, lines: .none)
     }
 }
 
