@@ -6,9 +6,9 @@ import NIOCore
 /// One request/response exchange between a client and a node, from the request head to the end
 /// of the response: what was decided for it and how far it has got.
 final class Exchange {
-    /// The request as routed: its head and normalised target.
-    let request: HeadRoutingRequest
-    var head: RequestHead { request.head }
+    /// The request head as received (its target is normalised again for a retry's balancing,
+    /// rather than every exchange holding the routing view's slices of it).
+    let head: RequestHead
     /// The head sent to the node (kept for a retry on another node).
     let upstreamHead: ByteBuffer
     let runtime: RuntimeConfig
@@ -53,15 +53,15 @@ final class Exchange {
     /// ``ProxyHandler/checkStall(now:clientStall:upstreamStall:tunnelIdle:)``).
     var progress = ProgressWatch()
 
-    init(request: HeadRoutingRequest, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
-        self.request = request
+    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
+        self.head = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime
         self.decision = decision
         self.node = node
         self.requestID = requestID
         self.start = .now()
-        self.clientKeepAlive = request.head.keepAlive
+        self.clientKeepAlive = head.keepAlive
     }
 
     /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).

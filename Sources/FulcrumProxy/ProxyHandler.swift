@@ -343,7 +343,7 @@ final class ProxyHandler: ChannelInboundHandler {
             request, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange = Exchange(
-            request: request, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
+            head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
         exchange.breakerAdmission = admission
         exchange.heldSlots = slots
         exchange.nodeGroup = nodeGroup
@@ -471,11 +471,15 @@ final class ProxyHandler: ChannelInboundHandler {
             let now = NIODeadline.now().uptimeNanoseconds
             // another usable node if there is one; a failed pooled connection may also just have been
             // stale, so its own node is the fallback (and the only choice for a pinned route)
-            let other = exchange.decision.pinnedNode != nil ? nil : loop.balancers[service].pick(
-                for: exchange.request, random: &loop.random,
-                isEligible: { node in
+            // (the target was accepted when the request started: normalising it again cannot fail)
+            var other: Int?
+            if exchange.decision.pinnedNode == nil,
+                let request = try? HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...], encodedSlashes: exchange.runtime.config.encodedSlashes)
+            {
+                other = loop.balancers[service].pick(for: request, random: &loop.random) { node in
                     node != failed && (exchange.nodeGroup?[node] ?? true) && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
-                })
+                }
+            }
             let next = other ?? (exchange.usesReusedConnection ? failed : nil)
             if let next, exchange.runtime === loop.runtime || next == failed {
                 exchange.attempts += 1
