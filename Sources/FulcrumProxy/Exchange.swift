@@ -53,14 +53,14 @@ final class Exchange {
     /// ``ProxyHandler/checkStall(now:clientStall:upstreamStall:tunnelIdle:)``).
     var progress = ProgressWatch()
 
-    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID) {
+    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
         self.head = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime
         self.decision = decision
         self.node = node
         self.requestID = requestID
-        self.start = .now()
+        self.start = start
         self.clientKeepAlive = head.keepAlive
     }
 

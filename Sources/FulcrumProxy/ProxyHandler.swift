@@ -250,92 +250,22 @@ final class ProxyHandler: ChannelInboundHandler {
             return self.refuse(.malformed(error.reason))
         }
         let requestIDHeader = runtime.config.requestIDHeader
-        let requestID = head.header(requestIDHeader).map { RequestID.received(String($0)) } ?? .generate(using: &loop.random)
+        let requestID = head.header(requestIDHeader).map { RequestID.received(String($0)) } ?? .generate(using: &loop.policy.random)
 
         guard let routed = runtime.router.route(request) else {
             answerLocally(.notFound, head: head, requestID: requestID, decision: nil)
             return
         }
-        // a traffic split chooses the target after routing and before limits and balancing
-        // (constants from here on: nothing below captures a variable, so nothing is boxed)
-        let (decision, nodeGroup, setCookie) = split(routed, request, runtime)
-        let service = decision.serviceIndex
-        // names are only needed when refusing: looked up then, not on every request
-        var routeName: String { runtime.router.routeName(decision) }
-        var serviceName: String { runtime.config.services[service].name }
-
-        // 1. rate limits, the route's then the service's (a leaky bucket may ask for a delay)
-        var delay: Int64 = 0
-        if let routeIndex = decision.routeIndex, let limit = loop.routeLimiters[routeIndex]?.limit {
-            let outcome = loop.routeLimiters[routeIndex]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
-            guard admit(outcome, limit: limit, head: head, requestID: requestID, decision: decision, delay: &delay) else {
-                return loop.countRejection(route: routeIndex, service: service)
-            }
-        }
-        if let limit = loop.serviceLimiters[service]?.limit {
-            let outcome = loop.serviceLimiters[service]!.acquire(key: limitKey(limit.key, request), now: NIODeadline.now().uptimeNanoseconds)
-            guard admit(outcome, limit: limit, head: head, requestID: requestID, decision: decision, delay: &delay) else {
-                return loop.countRejection(route: nil, service: service)
-            }
-        }
-
-        // 2. the service's circuit breaker
-        let admission: CircuitBreaker.Admission?
-        if let before = loop.breakers[service]?.state {
-            let verdict = loop.breakers[service]!.admit(now: NIODeadline.now().uptimeNanoseconds)
-            if case .open = before, case .trial = verdict {
-                loop.logs.events.warning("circuit half-open (on one event loop)", metadata: ["service": "\(serviceName)"])
-            }
-            if case .rejected(let retryAfter) = verdict {
-                answerLocally(
-                    .serviceUnavailable, head: head, requestID: requestID, decision: decision,
-                    detail: "circuit open for service '\(serviceName)'", extraHeaders: [("Retry-After", String(Self.wholeSeconds(retryAfter)))])
-                return
-            }
-            admission = verdict
-        } else {
-            admission = nil
-        }
-        /// Refuses after the breaker admitted: its admission is given back.
-        func refuse(_ detail: String) {
-            if let admission { loop.breakers[service]?.cancel(admission) }
-            answerLocally(.serviceUnavailable, head: head, requestID: requestID, decision: decision, detail: detail)
-        }
-
-        // 3. a usable node
-        let health = loop.health
-        let checksHealth = health.generation == runtime.generation && health.hasUnusable[service]
-        let now = checksHealth ? NIODeadline.now().uptimeNanoseconds : 0
-        func usable(_ node: Int) -> Bool {
-            (nodeGroup?[node] ?? true) && (!checksHealth || !health.isUnusable(service: service, node: node, now: now))
-        }
-        var node: Int?
-        if let pinned = decision.pinnedNode {
-            node = usable(pinned) ? pinned : nil
-        } else {
-            let pickTime = loop.balancers[service].usesLatency ? NIODeadline.now().uptimeNanoseconds : 0
-            node = loop.balancers[service].pick(for: request, random: &loop.random, now: pickTime, isEligible: usable)
-        }
-        if node == nil, runtime.config.services[service].whenNoNode == .panic {
-            // panic mode: health is ignored rather than refusing everything
-            node = decision.pinnedNode ?? loop.balancers[service].pick(for: request, random: &loop.random, isEligible: { nodeGroup?[$0] ?? true })
-        }
-        guard let node else { return refuse("no usable node in service '\(serviceName)'") }
-
-        // 4. concurrency limits, shared by all event loops
-        var slots: [ManagedAtomic<Int>] = []
-        if let routeIndex = decision.routeIndex, let counter = runtime.routeInFlight[routeIndex] {
-            guard RuntimeConfig.takeSlot(counter, limit: runtime.config.routes[routeIndex].maxInFlight ?? 0) else {
-                return refuse("too many requests in flight for route '\(routeName)'")
-            }
-            slots.append(counter)
-        }
-        if let counter = runtime.serviceInFlight[service] {
-            guard RuntimeConfig.takeSlot(counter, limit: runtime.config.services[service].maxInFlight ?? 0) else {
-                for slot in slots { slot.wrappingDecrement(ordering: .relaxed) }
-                return refuse("too many requests in flight for service '\(serviceName)'")
-            }
-            slots.append(counter)
+        let now = NIODeadline.now()
+        let admitted: LoopPolicy.Admitted
+        switch loop.policy.admit(request, routed: routed, clientIP: clientIP, now: now.uptimeNanoseconds) {
+        case .proceed(let proceed):
+            admitted = proceed
+        case .refuse(let refusal):
+            answerLocally(
+                refusal.status, head: head, requestID: requestID, decision: refusal.decision, detail: refusal.detail,
+                body: refusal.body, extraHeaders: refusal.extraHeaders)
+            return
         }
 
         var upstreamHead = lastUpstreamHead.takeForNextHead(leaving: noBytes)
@@ -343,12 +273,13 @@ final class ProxyHandler: ChannelInboundHandler {
             request, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange = Exchange(
-            head: head, upstreamHead: upstreamHead, runtime: runtime, decision: decision, node: node, requestID: requestID)
-        exchange.breakerAdmission = admission
-        exchange.heldSlots = slots
-        exchange.nodeGroup = nodeGroup
-        exchange.setCookie = setCookie
-        if runtime === loop.runtime { loop.balancers[decision.serviceIndex].started(node) }
+            head: head, upstreamHead: upstreamHead, runtime: runtime, decision: admitted.decision, node: admitted.node,
+            requestID: requestID, start: now)
+        exchange.breakerAdmission = admitted.breakerAdmission
+        exchange.heldSlots = admitted.heldSlots
+        exchange.nodeGroup = admitted.nodeGroup
+        exchange.setCookie = admitted.setCookie
+        let delay = admitted.delay
         guard delay > 0 else { return connect(exchange) }
         // leaky bucket: the request waits its turn with its body held back
         state = .acquiring(exchange)
@@ -357,57 +288,6 @@ final class ProxyHandler: ChannelInboundHandler {
             guard case .acquiring(let current) = state, current === exchange else { return }
             connect(exchange)
         }
-    }
-
-    /// The target a route's traffic split chooses for this request: the service, the group of
-    /// its nodes the request may use, and the sticky cookie to set. The route's own target when it
-    /// has no split.
-    private func split(
-        _ routed: RouteDecision, _ request: HeadRoutingRequest, _ runtime: RuntimeConfig
-    ) -> (RouteDecision, nodeGroup: [Bool]?, setCookie: String?) {
-        guard let routeIndex = routed.routeIndex, let split = runtime.splits[routeIndex] else { return (routed, nil, nil) }
-        let choice = split.decider.decide(request, random: &loop.random)
-        var decision = routed
-        decision.serviceIndex = split.services[choice.target]
-        return (decision, split.groups[choice.target], choice.setsCookie ? split.cookies[choice.target] : nil)
-    }
-
-    /// The state key of a rate limit for this request; requests without the key share one state.
-    private func limitKey(_ key: RateLimit.Key, _ request: HeadRoutingRequest) -> String {
-        switch key {
-        case .clientIP: return clientIP
-        case .header(let name): return request.header(name).map(String.init) ?? ""
-        case .cookie(let name): return request.cookie(name).map(String.init) ?? ""
-        case .query(let name): return request.queryParameter(name).map(String.init) ?? ""
-        case .whole: return ""
-        }
-    }
-
-    /// Applies a rate limiter's decision: true to go on (after `delay` at the latest), false when
-    /// a 429 was sent.
-    private func admit(
-        _ outcome: KeyedLimiter.Decision, limit: RateLimit, head: RequestHead, requestID: RequestID, decision: RouteDecision, delay: inout Int64
-    ) -> Bool {
-        switch outcome {
-        case .untracked, .limited(.allowed):
-            return true
-        case .limited(.delayed(let wait, _, _)):
-            delay = max(delay, wait.nanoseconds)
-            return true
-        case .limited(.rejected(let retryAfter, let reset)):
-            answerLocally(
-                .tooManyRequests, head: head, requestID: requestID, decision: decision, body: limit.body,
-                extraHeaders: [
-                    ("Retry-After", String(Self.wholeSeconds(retryAfter))), ("RateLimit-Limit", String(limit.advertisedLimit)),
-                    ("RateLimit-Remaining", "0"), ("RateLimit-Reset", String(Self.wholeSeconds(reset))),
-                ])
-            return false
-        }
-    }
-
-    /// Seconds for `Retry-After` and `RateLimit-Reset`: rounded up, at least 1.
-    private static func wholeSeconds(_ duration: Duration) -> Int64 {
-        max(1, (duration.nanoseconds + 999_999_999) / 1_000_000_000)
     }
 
     /// Attaches an idle pooled connection to the exchange's node, or opens one.
@@ -432,7 +312,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 attach(exchange, upstream)
             case .failure(let error):
                 guard case .acquiring(let current) = state, current === exchange else { return }
-                loop.recordOutcome(exchange, status: nil)
+                loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
                 if exchange.runtime === loop.runtime { loop.statistics.countConnectError(service: exchange.decision.serviceIndex, node: exchange.node) }
                 loop.logs.events.warning("cannot connect to node", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
@@ -466,25 +346,15 @@ final class ProxyHandler: ChannelInboundHandler {
         let mayRepeat = nothingSent || (exchange.isIdempotent && !exchange.bodyStreamed)
         if mayRepeat, exchange.attempts < 2, !exchange.responseStarted, mayMove {
             let failed = exchange.node
-            let service = exchange.decision.serviceIndex
-            let health = loop.health
             let now = NIODeadline.now().uptimeNanoseconds
             // another usable node if there is one; a failed pooled connection may also just have been
             // stale, so its own node is the fallback (and the only choice for a pinned route)
-            // (the target was accepted when the request started: normalising it again cannot fail)
-            var other: Int?
-            if exchange.decision.pinnedNode == nil,
-                let request = try? HeadRoutingRequest(head: exchange.head, clientIP: clientIP[...], encodedSlashes: exchange.runtime.config.encodedSlashes)
-            {
-                other = loop.balancers[service].pick(for: request, random: &loop.random) { node in
-                    node != failed && (exchange.nodeGroup?[node] ?? true) && (health.generation != exchange.runtime.generation || !health.isUnusable(service: service, node: node, now: now))
-                }
-            }
+            let other = loop.policy.retryNode(for: exchange, clientIP: clientIP[...], now: now)
             let next = other ?? (exchange.usesReusedConnection ? failed : nil)
             if let next, exchange.runtime === loop.runtime || next == failed {
                 exchange.attempts += 1
                 exchange.failedNode = failed
-                moveInFlight(exchange, to: next)
+                loop.policy.move(exchange, to: next, now: now)
                 connect(exchange)
                 return
             }
@@ -496,20 +366,6 @@ final class ProxyHandler: ChannelInboundHandler {
         finish(exchange, status: status.code)
         writeLocalResponse(status, head: exchange.head, requestID: exchange.requestID, close: close)
         afterLocalResponse(close: close)
-    }
-
-    private func moveInFlight(_ exchange: Exchange, to node: Int) {
-        if exchange.runtime === loop.runtime {
-            let service = exchange.decision.serviceIndex
-            loop.balancers[service].finished(exchange.node)
-            if loop.balancers[service].usesLatency {  // the node being left failed
-                let now = NIODeadline.now()
-                loop.balancers[service].recordLatency(
-                    exchange.node, nanoseconds: (now - exchange.start).nanoseconds, failed: true, now: now.uptimeNanoseconds)
-            }
-            loop.balancers[service].started(node)
-        }
-        exchange.node = node
     }
 
     /// Watches for the node's answer once the request is sent (the `upstream_response` timeout).
@@ -596,7 +452,7 @@ final class ProxyHandler: ChannelInboundHandler {
     /// The node failed to answer in time: counted as its failure, answered with 504, and both
     /// connections closed (the client's may still be sending a body that has nowhere to go).
     private func cutOffNode(_ exchange: Exchange, _ attached: UpstreamHandler, _ message: Logger.Message, timeout: Duration) {
-        loop.recordOutcome(exchange, status: nil)
+        loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
         loop.logs.events.warning(message, metadata: [
             "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(timeout)",
         ])
@@ -627,7 +483,7 @@ final class ProxyHandler: ChannelInboundHandler {
             loop.responseTimer.remove(self)
             exchange.responseStarted = true
             exchange.status = head.status
-            loop.recordOutcome(exchange, status: head.status)
+            loop.policy.recordOutcome(exchange, status: head.status, now: NIODeadline.now().uptimeNanoseconds)
             exchange.upstreamKeepAlive = head.keepAlive
             // a response that begins before the request body ended may end before it: the connection
             // then closes after the rest of the body is read (see `.end`), and the client is told so
@@ -744,7 +600,7 @@ final class ProxyHandler: ChannelInboundHandler {
             closeConnection()
             return
         }
-        loop.recordOutcome(exchange, status: nil)
+        loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
         loop.logs.events.warning("node failed before answering", metadata: [
             "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
         ])
@@ -759,19 +615,8 @@ final class ProxyHandler: ChannelInboundHandler {
         guard !exchange.isFinished else { return }
         exchange.isFinished = true
         loop.responseTimer.remove(self)
-        for slot in exchange.heldSlots { slot.wrappingDecrement(ordering: .relaxed) }
-        exchange.heldSlots = []
-        if let admission = exchange.breakerAdmission, !exchange.outcomeRecorded, exchange.runtime === loop.runtime {
-            loop.breakers[exchange.decision.serviceIndex]?.cancel(admission)
-        }
+        loop.policy.finished(exchange, status: status, now: now.uptimeNanoseconds)
         if exchange.runtime === loop.runtime {
-            loop.balancers[exchange.decision.serviceIndex].finished(exchange.node)
-            if loop.balancers[exchange.decision.serviceIndex].usesLatency {
-                // a failure counts at least as the failure penalty, so fast errors do not attract traffic
-                loop.balancers[exchange.decision.serviceIndex].recordLatency(
-                    exchange.node, nanoseconds: (now - exchange.start).nanoseconds, failed: status >= 500,
-                    now: now.uptimeNanoseconds)
-            }
             loop.statistics.record(
                 route: exchange.decision.routeIndex ?? loop.statistics.defaultRoute, service: exchange.decision.serviceIndex,
                 node: exchange.node, status: status, latencyNanoseconds: (now - exchange.start).nanoseconds,

@@ -33,7 +33,7 @@ public final class ProxyServer: Sendable {
         let published = NIOLockedValueBox<[NIOLoopBound<LoopContext>]>([])
         let board = HealthBoard(runtime: runtime, logger: logs.events) { snapshot in
             for bound in published.withLockedValue({ $0 }) {
-                bound.eventLoop.execute { bound.value.install(snapshot) }
+                bound.eventLoop.execute { bound.value.policy.install(snapshot) }
             }
         }
         self.healthBoard = board
@@ -167,12 +167,12 @@ public final class ProxyServer: Sendable {
         var routeLimits: [ProxyState.LimitState?] = config.routes.map { $0.rateLimit.map { _ in .init(rejected: 0, trackedKeys: 0) } }
         for bound in contexts {
             let view = try? await bound.eventLoop.submit { () -> LoopView? in
-                let loop = bound.value
-                guard loop.runtime.generation == runtime.generation else { return nil }  // this loop has not switched yet
+                let policy = bound.value.policy
+                guard policy.runtime.generation == runtime.generation else { return nil }  // this loop has not switched yet
                 return LoopView(
-                    inFlight: loop.balancers.map(\.inFlight), breakers: loop.breakers.map { $0?.state.name },
-                    serviceLimits: zip(loop.serviceLimiters, loop.serviceRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } },
-                    routeLimits: zip(loop.routeLimiters, loop.routeRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } })
+                    inFlight: policy.balancers.map(\.inFlight), breakers: policy.breakers.map { $0?.state.name },
+                    serviceLimits: zip(policy.serviceLimiters, policy.serviceRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } },
+                    routeLimits: zip(policy.routeLimiters, policy.routeRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } })
             }.get()
             guard let view = view ?? nil else { continue }
             for (s, nodes) in view.inFlight.enumerated() { for (n, count) in nodes.enumerated() { inFlight[s][n] += count } }
