@@ -94,7 +94,6 @@ struct DemoCommand: AsyncParsableCommand {
                 checker.apply(runtime.config)
             })
         let rollouts = RolloutController(controller: controller, proxy: server)
-        let rolling = Task { await rollouts.run() }
         let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server, rollouts: rollouts), host: "127.0.0.1", port: adminPort)
         let banner = """
             Fulcrum demo is running on http://127.0.0.1:\(port)/ with \(backends.count) demo nodes on ports \(backends.map { String($0.port) }.joined(separator: ", ")).
@@ -110,24 +109,21 @@ struct DemoCommand: AsyncParsableCommand {
 
             """
         FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: shown at once even into a pipe or a file
+        let logger = Logger(label: "fulcrum")
+        var services = GatewayServices(server: server, checker: checker, logger: logger)
+        services.admin = admin
+        services.follower = { await rollouts.run() }
+        services.onStatus = {
+            // through the logger, as serve does: print's buffer is not flushed into a pipe or a file
+            let summary = await server.state().summary
+            logger.notice("health summary\n\(summary)")
+        }
         let started = backends
-        let exitCode = await SignalLoop.run(onStatus: {
-            Task {
-                // through the logger, as serve does: print's buffer is not flushed into a pipe or a file
-                let summary = await server.state().summary
-                Logger(label: "fulcrum").notice("health summary\n\(summary)")
-            }
-        }, onReload: {}, onStop: {
-            checker.stop()
-            rolling.cancel()
-            await admin.stop()
+        services.afterStop = {
             try? FileManager.default.removeItem(at: directory)
-            _ = await server.drain(timeout: .seconds(5))
-            try? await server.shutdown()
             for backend in started { try? await backend.stop() }
             try? await group.shutdownGracefully()
-            return 0
-        })
-        throw ExitCode(exitCode)
+        }
+        try await services.run()
     }
 }

@@ -17,7 +17,7 @@ struct Fulcrum: AsyncParsableCommand {
     )
 
     /// SIGHUP and SIGUSR1 end a process by default. A reload or status request sent while Fulcrum
-    /// starts (before ``SignalLoop`` handles them) must not kill it, so they are ignored from the
+    /// starts (before ``GatewayServices`` take them) must not kill it, so they are ignored from the
     /// first instruction on. SIGTERM and SIGINT keep their default until then: a stop asked for
     /// during start-up stops.
     static func main() async {

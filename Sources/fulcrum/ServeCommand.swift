@@ -76,9 +76,27 @@ struct ServeCommand: AsyncParsableCommand {
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
         checker.apply(runtime.config)
-        var adminServer: AdminServer?
-        var controller: ConfigController?
-        var refresher: Task<Void, Never>?
+        var services = GatewayServices(server: server, checker: checker, logger: logger)
+        services.onStatus = {
+            let summary = await server.state().summary
+            logger.notice("health summary\n\(summary)")
+        }
+        let configPath = config
+        services.onReload = {
+            guard let configPath else {
+                logger.notice("SIGHUP ignored: there is no configuration file to import")
+                return
+            }
+            let next = server.runtime.generation + 1
+            do {
+                let compiled = try ConfigFile.compile(configPath, generation: next)
+                server.apply(compiled)
+                checker.apply(compiled.config)
+                logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "generation": "\(next)"])
+            } catch {
+                logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(configPath)", "error": "\(error)"])
+            }
+        }
         if let storeMode, let activeVersion, let address = HostAndPort(admin) {
             let control = ConfigController(
                 store: storeMode.store, active: activeVersion, compile: StoreMode.compile,
@@ -88,16 +106,16 @@ struct ServeCommand: AsyncParsableCommand {
                 }, logger: logger)
             let rollouts = RolloutController(controller: control, proxy: server, logger: logger)
             do {
-                adminServer = try await AdminServer.start(
+                services.admin = try await AdminServer.start(
                     api: AdminAPI(controller: control, proxy: server, rollouts: rollouts, logger: logger), host: address.host, port: address.port)
             } catch {
                 logger.critical("\(error)")
                 try? await server.shutdown()
                 throw ExitCode(1)
             }
-            logger.info("admin API listening", metadata: ["address": "\(address.host):\(adminServer?.address.port ?? address.port)", "store": "\(storeMode.store.path)"])
-            // rollouts, and versions committed by other processes; both end when the task is cancelled
-            refresher = Task {
+            logger.info("admin API listening", metadata: ["address": "\(address.host):\(services.admin?.address.port ?? address.port)", "store": "\(storeMode.store.path)"])
+            // rollouts, and versions committed by other processes
+            services.follower = {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await rollouts.run() }
                     group.addTask {
@@ -113,52 +131,13 @@ struct ServeCommand: AsyncParsableCommand {
                     }
                 }
             }
-            controller = control
+            if let configPath {
+                // with a store, the file becomes a new version, through the same controller as the admin API
+                services.onReload = { await StoreMode.importFile(configPath, into: control, logger: logger) }
+            }
         }
         logger.info("serving", metadata: ["config": "\(config ?? "-")", "generation": "\(runtime.generation)", "probed_nodes": "\(checker.probedNodes)"])
-        let configPath = config
-        let finalController = controller
-        let finalAdmin = adminServer
-        let finalRefresher = refresher
-        let exitCode = await SignalLoop.run(
-            onStatus: {
-                Task {
-                    let summary = await server.state().summary
-                    logger.notice("health summary\n\(summary)")
-                }
-            },
-            onReload: {
-                guard let configPath else {
-                    logger.notice("SIGHUP ignored: there is no configuration file to import")
-                    return
-                }
-                if let finalController {
-                    Task { await StoreMode.importFile(configPath, into: finalController, logger: logger) }
-                    return
-                }
-                let next = server.runtime.generation + 1
-                do {
-                    let compiled = try ConfigFile.compile(configPath, generation: next)
-                    server.apply(compiled)
-                    checker.apply(compiled.config)
-                    logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "generation": "\(next)"])
-                } catch {
-                    logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(configPath)", "error": "\(error)"])
-                }
-            },
-            onStop: {
-                let timeout = server.runtime.config.drainTimeout
-                logger.info("draining", metadata: ["timeout": "\(ConfigDuration.format(timeout))"])
-                checker.stop()
-                finalRefresher?.cancel()
-                await finalAdmin?.stop()
-                let cut = await server.drain(timeout: timeout)
-                if cut > 0 { logger.warning("drain timeout reached, connections closed", metadata: ["count": "\(cut)"]) }
-                try? await server.shutdown()
-                logger.info("stopped")
-                return 0
-            })
-        throw ExitCode(exitCode)
+        try await services.run()
     }
 }
 
@@ -174,47 +153,5 @@ struct LoggingOptions: ParsableArguments {
             handler.logLevel = level
             return handler
         }
-    }
-}
-
-/// Turns SIGHUP into reloads, SIGUSR1 into a status report and SIGTERM/SIGINT into one graceful stop.
-enum SignalLoop {
-    static func run(
-        onStatus: @escaping @Sendable () -> Void = {}, onReload: @escaping @Sendable () -> Void,
-        onStop: @escaping @Sendable () async -> Int32
-    ) async -> Int32 {
-        let queue = DispatchQueue(label: "fulcrum.signals")
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGHUP, SIGUSR1, SIGTERM, SIGINT] { signal(sig, SIG_IGN) }
-        for (sig, handler) in [(SIGHUP, onReload), (SIGUSR1, onStatus)] {
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler(handler: handler)
-            source.resume()
-            sources.append(source)
-        }
-        let code: Int32 = await withCheckedContinuation { continuation in
-            let once = OnceFlag()
-            for sig in [SIGTERM, SIGINT] {
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-                source.setEventHandler {
-                    guard once.claim() else { return }
-                    Task { continuation.resume(returning: await onStop()) }
-                }
-                source.resume()
-                sources.append(source)
-            }
-        }
-        for source in sources { source.cancel() }
-        return code
-    }
-}
-
-/// True exactly once, for the first caller (signal handlers run on one serial queue).
-final class OnceFlag: @unchecked Sendable {
-    private var claimed = false
-    func claim() -> Bool {
-        if claimed { return false }
-        claimed = true
-        return true
     }
 }
