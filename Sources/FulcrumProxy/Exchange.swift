@@ -49,9 +49,6 @@ final class Exchange {
     var setCookie: String?
     /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
     var heldSlots: [ManagedAtomic<Int>] = []
-    /// How long the body bytes moved in both directions have stood still (see
-    /// ``ProxyHandler/checkStall(now:clientStall:upstreamStall:tunnelIdle:)``).
-    var progress = ProgressWatch()
 
     init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
         self.head = head

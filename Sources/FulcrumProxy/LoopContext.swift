@@ -123,19 +123,12 @@ final class LoopContext {
 
     private func scheduleIdleSweep() {
         eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
-            let limit = NIODeadline.now() - TimeAmount(runtime.config.timeouts.upstreamIdle)
-            for pool in pools.joined() { pool.closeIdle(olderThan: limit) }
-            policy.sweep(now: NIODeadline.now().uptimeNanoseconds)
-            let timeouts = runtime.config.timeouts
             let clock = NIODeadline.now()
+            for pool in pools.joined() { pool.closeIdle(olderThan: clock - TimeAmount(runtime.config.timeouts.upstreamIdle)) }
+            policy.sweep(now: clock.uptimeNanoseconds)
             shedFirstHeadsAtCap(now: clock)
-            let (clientStall, upstreamStall) = (TimeAmount(timeouts.clientStall), TimeAmount(timeouts.upstreamStall))
-            let (tunnelIdle, idleSince) = (TimeAmount(timeouts.tunnelIdle), clock - TimeAmount(timeouts.clientIdle))
-            for handler in connections.values {
-                handler.closeIfIdle(since: idleSince, headSince: clock - TimeAmount(timeouts.clientHead))
-                handler.closeIfFlushStalled(since: clock - clientStall)
-                handler.checkStall(now: clock, clientStall: clientStall, upstreamStall: upstreamStall, tunnelIdle: tunnelIdle)
-            }
+            let limits = ConnectionTimeouts.Limits(runtime.config.timeouts)
+            for handler in connections.values { handler.checkTimeouts(limits: limits, now: clock) }
             scheduleIdleSweep()
         }
     }

@@ -39,20 +39,11 @@ final class ProxyHandler: ChannelInboundHandler {
     var responseDeadline = NIODeadline.uptimeNanoseconds(0)
     /// This connection's place in the ``ResponseTimer``, while it is watched.
     var timerSlot: Int?
-    /// When the connection last became idle (no exchange running).
-    private var idleSince = NIODeadline.now()
-    /// When the head being received began (see ``Timeouts/clientHead``); `nil` between heads.
-    private var headStartedAt: NIODeadline?
-    /// Whether no request head has been read whole yet (see ``closeIfStillInFirstHead(openedBefore:)``).
-    private var awaitsFirstHead = true
-    /// When the connection began reading and dropping a request body whose response was sent.
-    private var lingeringSince: NIODeadline?
-    /// When the connection began closing after its last bytes are flushed.
-    private var flushingSince: NIODeadline?
-    /// Bytes that moved in a state watched only for silence (the rest of the body of a request
-    /// answered locally, read and dropped; a tunnel, both ways), and how long they have stood still.
+    /// When each timed period began, and which timeout ran out (see ``checkTimeouts(limits:now:)``).
+    private var timeouts = ConnectionTimeouts(acceptedAt: .now())
+    /// Bytes that moved in a phase watched only for silence (the rest of the body of a request
+    /// answered locally, read and dropped; a tunnel, both ways).
     private var watchedBytes = 0
-    private var silence = ProgressWatch()
 
     init(loop: LoopContext) {
         self.loop = loop
@@ -83,7 +74,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func registerConnection(_ context: ChannelHandlerContext) {
         clientIP = context.channel.remoteAddress?.ipAddress ?? "-"
-        headStartedAt = .now()  // the first head is timed from the accept
+        timeouts = ConnectionTimeouts(acceptedAt: .now())  // the first head is timed from the accept
         loop.connectionOpened(self)
     }
 
@@ -136,8 +127,8 @@ final class ProxyHandler: ChannelInboundHandler {
             unread = noBytes  // lets the last read buffer go
         } else if !takesParts {
             pauseReading()
-        } else if case .idle = state, headStartedAt == nil {
-            headStartedAt = .now()  // part of a head: the client_head timeout runs
+        } else if case .idle = state, timeouts.headStartedAt == nil {
+            timeouts.headBegan(at: .now())  // part of a head: the client_head timeout runs
         }
     }
 
@@ -240,8 +231,7 @@ final class ProxyHandler: ChannelInboundHandler {
     // MARK: starting an exchange
 
     private func start(_ head: RequestHead) {
-        headStartedAt = nil
-        awaitsFirstHead = false
+        timeouts.requestStarted()
         let runtime = loop.runtime
         let request: HeadRoutingRequest
         do throws(RequestTargetError) {
@@ -381,47 +371,47 @@ final class ProxyHandler: ChannelInboundHandler {
         cutOffNode(exchange, attached, "node did not answer in time", timeout: exchange.runtime.config.timeouts.upstreamResponse)
     }
 
-    /// Called once a second by the loop's sweeper. Closes the connection when the rest of the body
-    /// of a request already answered locally stops coming for `client_stall`, or when a tunnel
-    /// carries nothing either way for `tunnel_idle`. Ends an exchange when its bodies have not
-    /// moved for longer than a stall timeout, blaming the side that holds it up: the client when it
-    /// takes none of the response (the node's reads are paused for it) or sends none of its
-    /// request body, the node when it takes none of the request body (the client's reads are
-    /// paused for it) or sends none of its response body. Waiting for the response head is the
-    /// ``ResponseTimer``'s.
-    func checkStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount, tunnelIdle: TimeAmount) {
-        let silenceLimit: TimeAmount
+    /// Called once a second by the loop's sweeper: asks ``ConnectionTimeouts`` which timeout ran
+    /// out for what the connection is doing, and carries it out. Mid-exchange, the side blamed for
+    /// a stall is the one holding the exchange up: the client when it takes none of the response
+    /// (the node's reads are paused for it) or sends none of its request body, the node when it
+    /// takes none of the request body (the client's reads are paused for it) or sends none of its
+    /// response body. Waiting for the response head is the ``ResponseTimer``'s.
+    func checkTimeouts(limits: ConnectionTimeouts.Limits, now: NIODeadline) {
+        let phase: ConnectionTimeouts.Phase
         switch state {
-        case .answeredLocally:
-            silenceLimit = clientStall  // the rest of a body nobody waits for
-            if let lingeringSince, now - lingeringSince >= Self.lingeringTime { return closeConnection() }
-        case .tunneling: silenceLimit = tunnelIdle
-        default:
-            silence.reset()
-            return checkExchangeStall(now: now, clientStall: clientStall, upstreamStall: upstreamStall)
+        case .idle: phase = .waitingForRequest
+        case .acquiring: phase = .waitingForNode
+        case .proxying(let exchange, let attached):
+            phase = .exchange(
+                requestEnded: exchange.requestEnded, responseStarted: exchange.responseStarted,
+                clientHoldsUp: attached.isReadingPaused || (!readGate.isPaused && !exchange.requestEnded),
+                moved: exchange.requestBytes &+ exchange.responseBytes)
+        case .answeredLocally: phase = .droppingBody(dropped: watchedBytes)
+        case .tunneling: phase = .tunneling(relayed: watchedBytes)
+        case .closed: phase = .closing
         }
-        guard silence.stillFor(watchedBytes, now: now) >= silenceLimit else { return }
-        if case .tunneling(let upstream) = state { upstream.close() }
-        closeConnection()
-    }
-
-    private func checkExchangeStall(now: NIODeadline, clientStall: TimeAmount, upstreamStall: TimeAmount) {
-        guard case .proxying(let exchange, let attached) = state else { return }
-        guard !exchange.requestEnded || exchange.responseStarted else {
-            exchange.progress.reset()  // the response head arriving is progress too: the count starts again after it
+        switch timeouts.verdict(phase, limits: limits, now: now) {
+        case .none:
             return
-        }
-        let stalled = exchange.progress.stillFor(exchange.requestBytes &+ exchange.responseBytes, now: now)
-        let clientHoldsUp = attached.isReadingPaused || (!readGate.isPaused && !exchange.requestEnded)
-        if clientHoldsUp {
-            guard stalled >= clientStall else { return }
+        case .idleTooLong:
+            closeConnection()
+        case .headTooSlow:
+            answerHeadTimeout(detail: "the request head did not arrive in time", waitForFlush: true)
+        case .silent:
+            if case .tunneling(let upstream) = state { upstream.close() }
+            closeConnection()
+        case .flushStalled:
+            context?.close(promise: nil)
+        case .clientStalled(let responseStarted):
+            guard case .proxying(let exchange, let attached) = state else { return }
             loop.logs.events.warning("client stalled mid-exchange", metadata: [
                 "client": "\(clientIP)", "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
                 "timeout": "\(exchange.runtime.config.timeouts.clientStall)",
             ])
             attached.exchange = nil
             attached.close()
-            if exchange.responseStarted {
+            if responseStarted {
                 // the client takes nothing: what is queued for it cannot be flushed
                 finish(exchange, status: exchange.status)
                 closeConnection()
@@ -431,9 +421,9 @@ final class ProxyHandler: ChannelInboundHandler {
                 writeLocalResponse(.requestTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
                 afterLocalResponse(close: true)
             }
-        } else {
-            guard stalled >= upstreamStall else { return }
-            if exchange.responseStarted {
+        case .nodeStalled(let responseStarted):
+            guard case .proxying(let exchange, let attached) = state else { return }
+            if responseStarted {
                 loop.logs.events.warning("node stalled mid-response", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
                     "timeout": "\(exchange.runtime.config.timeouts.upstreamStall)",
@@ -527,18 +517,14 @@ final class ProxyHandler: ChannelInboundHandler {
     /// unread bytes with a reset, which makes clients such as curl fail the transfer and lose the
     /// response. Like nginx's lingering close, the rest of the body is read and dropped, and the
     /// connection closes once it ended, or when it stops for `client_stall`, or after
-    /// ``lingeringTime`` at most.
+    /// the lingering time (``ConnectionTimeouts/Limits/lingering``) at most.
     private func lingerAfterEarlyResponse(now: NIODeadline) {
         state = .answeredLocally(closeAfterRequest: true)
-        lingeringSince = now
+        timeouts.lingers(since: now)
         flushAtEndOfTick()
         if let context { readGate.resume(context) }
         readRequests()
     }
-
-    /// The longest a connection reads and drops a request body after its response (nginx's
-    /// `lingering_time`).
-    static let lingeringTime = TimeAmount.seconds(30)
 
     /// Bytes from the node after a protocol switch.
     func tunnelReceived(_ bytes: ByteBuffer) {
@@ -697,8 +683,7 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Ready for the next request: reads a pipelined one that was held back.
     private func becomeIdle(now: NIODeadline = .now()) {
         state = .idle
-        idleSince = now
-        silence.reset()
+        timeouts.becameIdle(at: now)
         if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
             return
@@ -735,7 +720,7 @@ final class ProxyHandler: ChannelInboundHandler {
         state = .closed
         guard let context else { return }
         if afterFlushing {
-            if flushingSince == nil { flushingSince = .now() }
+            timeouts.closesAfterFlush(at: .now())
             let promise = context.eventLoop.makePromise(of: Void.self)
             batch.writeAndFlush(ByteBuffer(), to: context, promise: promise)
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -749,24 +734,12 @@ final class ProxyHandler: ChannelInboundHandler {
         if case .idle = state { closeConnection() }
     }
 
-    /// Closes the connection if it has been between requests since before `deadline` with no
-    /// head begun, or if the head it is receiving began before `headDeadline` (408).
-    func closeIfIdle(since deadline: NIODeadline, headSince headDeadline: NIODeadline) {
-        guard case .idle = state else { return }
-        if let headStartedAt {
-            guard headStartedAt < headDeadline else { return }
-            answerHeadTimeout(detail: "the request head did not arrive in time", waitForFlush: true)
-        } else if idleSince < deadline {
-            closeConnection()
-        }
-    }
-
     /// Closes the connection with 408 if it was accepted before `openedBefore` and has not sent a
     /// whole request head yet (the connection cap's shedding, see ``LoopContext``). It does not
     /// wait for the 408 to be flushed: a client that reads nothing must not keep the place.
     /// Returns whether it closed.
     func closeIfStillInFirstHead(openedBefore: NIODeadline) -> Bool {
-        guard awaitsFirstHead, case .idle = state, let headStartedAt, headStartedAt < openedBefore else { return false }
+        guard case .idle = state, timeouts.isStillInFirstHead(openedBefore: openedBefore) else { return false }
         answerHeadTimeout(detail: "the server is at its connection limit and the request head did not arrive in time", waitForFlush: false)
         return true
     }
@@ -776,12 +749,6 @@ final class ProxyHandler: ChannelInboundHandler {
         let bytes = writeLocalResponse(.requestTimeout, head: nil, close: true, detail: detail)
         recordLocal(408, decision: nil, responseBytes: bytes, start: start)
         closeConnection(afterFlushing: waitForFlush)
-    }
-
-    /// Closes the connection if, since before `deadline`, its last bytes have waited to be flushed
-    /// to a client that takes none of them (a close after flushing would wait for ever).
-    func closeIfFlushStalled(since deadline: NIODeadline) {
-        if case .closed = state, let flushingSince, flushingSince < deadline { context?.close(promise: nil) }
     }
 
     /// Closes the connection whatever it is doing (end of a drain).
