@@ -4,18 +4,22 @@ import FulcrumHTTP1
 import NIOCore
 
 /// One request/response exchange between a client and a node, from the request head to the end
-/// of the response: what was decided for it and how far it has got.
+/// of the response: what was decided for it and how far it has got. A connection uses the same
+/// object for its next exchange once nothing else holds it (``begin(head:upstreamHead:runtime:decision:node:requestID:start:)``),
+/// so that a keep-alive request allocates none.
 final class Exchange {
     /// The request head as received (its target is normalised again for a retry's balancing,
     /// rather than every exchange holding the routing view's slices of it).
-    let head: RequestHead
+    var head: RequestHead { heldHead! }
+    /// `nil` once the connection let go of the exchange's buffers (``letGoOfBuffers(empty:)``).
+    private var heldHead: RequestHead?
     /// The head sent to the node (kept for a retry on another node).
-    let upstreamHead: ByteBuffer
-    let runtime: RuntimeConfig
-    let decision: RouteDecision
-    let requestID: RequestID
-    let start: NIODeadline
-    let clientKeepAlive: Bool
+    private(set) var upstreamHead: ByteBuffer
+    private(set) var runtime: RuntimeConfig
+    private(set) var decision: RouteDecision
+    private(set) var requestID: RequestID
+    private(set) var start: NIODeadline
+    private(set) var clientKeepAlive: Bool
     /// The node currently tried.
     var node: Int
     /// The node tried first, when a retry moved the request elsewhere.
@@ -51,7 +55,7 @@ final class Exchange {
     var heldSlots: [ManagedAtomic<Int>] = []
 
     init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
-        self.head = head
+        self.heldHead = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime
         self.decision = decision
@@ -59,6 +63,47 @@ final class Exchange {
         self.requestID = requestID
         self.start = start
         self.clientKeepAlive = head.keepAlive
+    }
+
+    /// Makes this object a new exchange, as ``init(head:upstreamHead:runtime:decision:node:requestID:start:)``
+    /// would (`ExchangeTests` checks that no field keeps a value of the last one). Only for an
+    /// object nothing else holds: a callback still waiting with it must not see another exchange.
+    func begin(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
+        self.heldHead = head
+        self.upstreamHead = upstreamHead
+        self.runtime = runtime
+        self.decision = decision
+        self.node = node
+        self.requestID = requestID
+        self.start = start
+        self.clientKeepAlive = head.keepAlive
+        failedNode = nil
+        attempts = 1
+        buffered = []
+        requestEnded = false
+        bodyStreamed = false
+        closesClient = false
+        responseStarted = false
+        status = 0
+        responseBytes = 0
+        requestBytes = 0
+        upstreamKeepAlive = true
+        usesReusedConnection = false
+        breakerAdmission = nil
+        outcomeRecorded = false
+        isFinished = false
+        nodeGroup = nil
+        setCookie = nil
+        heldSlots = []
+    }
+
+    /// Lets go of the request head and of the head sent to the node once the exchange is over and
+    /// its connection waits for the next request: the reader then parses the next head into the
+    /// same field storage, and the next head for the node is written into the same buffer, rather
+    /// than both being copied because this idle object still held them.
+    func letGoOfBuffers(empty: ByteBuffer) {
+        heldHead = nil
+        upstreamHead = empty
     }
 
     /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).

@@ -41,6 +41,8 @@ final class ProxyHandler: ChannelInboundHandler {
     var timerSlot: Int?
     /// When each timed period began, and which timeout ran out (see ``checkTimeouts(limits:now:)``).
     private var timeouts = ConnectionTimeouts(acceptedAt: .now())
+    /// The object of the last exchange, used again for the next one when nothing else holds it.
+    private var lastExchange: Exchange?
     /// Bytes that moved in a phase watched only for silence (the rest of the body of a request
     /// answered locally, read and dropped; a tunnel, both ways).
     private var watchedBytes = 0
@@ -262,9 +264,18 @@ final class ProxyHandler: ChannelInboundHandler {
         HeaderRewriter.writeUpstreamRequest(
             request, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
-        let exchange = Exchange(
-            head: head, upstreamHead: upstreamHead, runtime: runtime, decision: admitted.decision, node: admitted.node,
-            requestID: requestID, start: now)
+        let exchange: Exchange
+        if isKnownUniquelyReferenced(&lastExchange), let last = lastExchange {  // checked before a second reference is taken
+            exchange = last
+            exchange.begin(
+                head: head, upstreamHead: upstreamHead, runtime: runtime, decision: admitted.decision, node: admitted.node,
+                requestID: requestID, start: now)
+        } else {
+            exchange = Exchange(
+                head: head, upstreamHead: upstreamHead, runtime: runtime, decision: admitted.decision, node: admitted.node,
+                requestID: requestID, start: now)
+            lastExchange = exchange
+        }
         exchange.breakerAdmission = admitted.breakerAdmission
         exchange.heldSlots = admitted.heldSlots
         exchange.nodeGroup = admitted.nodeGroup
@@ -683,6 +694,7 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Ready for the next request: reads a pipelined one that was held back.
     private func becomeIdle(now: NIODeadline = .now()) {
         state = .idle
+        lastExchange?.letGoOfBuffers(empty: noBytes)
         timeouts.becameIdle(at: now)
         if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
