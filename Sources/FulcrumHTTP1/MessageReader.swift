@@ -13,6 +13,9 @@ package protocol HTTPHead {
     static var skipsLeadingEmptyLines: Bool { get }
     /// The error for a head longer than ``HTTPFieldSection/maximumHeadBytes``.
     static var headTooLarge: HTTPMessageError { get }
+    /// Parses a complete head, into `previous` when the type reuses its heads (requests) and
+    /// nothing else holds it; into a new one otherwise.
+    static func parse(_ bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField], reusing previous: inout Self?) throws(HTTPMessageError) -> Self
     /// Checks a start line (with its CRLF) that arrived before the rest of its head, so that a
     /// line that can start no valid head is refused at once rather than waited on. Throws what
     /// parsing the whole head would throw for that line.
@@ -20,6 +23,11 @@ package protocol HTTPHead {
 }
 
 extension HTTPHead {
+    /// Heads that are values are not reused.
+    package static func parse(_ bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField], reusing previous: inout Self?) throws(HTTPMessageError) -> Self {
+        try Self(parsing: bytes, toHEAD: toHEAD, fields: &fields)
+    }
+
     /// Parses a complete head into a field list of its own.
     package init(parsing bytes: ByteBuffer, toHEAD: Bool = false) throws(HTTPMessageError) {
         var fields: [HTTPField] = []
@@ -50,6 +58,8 @@ package struct MessageReader<Head: HTTPHead> {
     private var fieldStorage: [HTTPField] = []
     /// Set before each request on an upstream connection: a response to HEAD has no body.
     package var awaitsResponseToHEAD = false
+    /// A head given back for the next one to be parsed into (see ``recycle(_:empty:)``).
+    var spareHead: Head?
 
     package init() {}
 
@@ -94,7 +104,7 @@ package struct MessageReader<Head: HTTPHead> {
                 state = .head(scanned: buffer.readableBytes, startLineChecked: startLineChecked)
                 return nil
             }
-            let head = try Head(parsing: buffer.readSlice(length: end)!, toHEAD: awaitsResponseToHEAD, fields: &fieldStorage)
+            let head = try Head.parse(buffer.readSlice(length: end)!, toHEAD: awaitsResponseToHEAD, fields: &fieldStorage, reusing: &spareHead)
             if fieldStorage.capacity > 32 { fieldStorage = [] }
             if head.isInterim {
                 state = .head(scanned: 0, startLineChecked: false)

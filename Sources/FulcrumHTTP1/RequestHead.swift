@@ -4,41 +4,50 @@ import NIOCore
 /// target and header fields. Nothing is copied per header; forwarding writes the received bytes.
 /// A class: the head is handed from the reader to routing, the exchange and the logs, and passing
 /// one reference costs one retain where a struct with its buffer, text and field list costs four.
+/// A connection parses its next head into the same object once nothing else holds it
+/// (``parse(_:toHEAD:fields:reusing:)``), so that a keep-alive request allocates no head.
 package final class RequestHead: HTTPHead {
     /// The head's bytes, from the request line to the empty line included.
-    package let bytes: ByteBuffer
+    package private(set) var bytes = ByteBuffer()
     /// The request target as text, for routing and logs (always ASCII: the reader refuses other
     /// bytes in a target). A short target fits in the String itself, with nothing allocated.
-    package let targetText: String
+    package private(set) var targetText = ""
     /// Whether a header value holds bytes above 0x7F (they appear as `?` in ``text``).
-    private let highBytes: Bool
+    private var highBytes = false
+    /// ``text`` once made.
+    private var madeText: String?
     /// The whole head as text, for header values (bytes above 0x7F appear as `?`). Made when a
     /// header is first asked for: routes that match only on paths never need it.
-    private(set) lazy var text: String = bytes.withUnsafeReadableBytes { raw in
-        String(unsafeUninitializedCapacity: raw.count) { text in
-            if highBytes {
-                for index in 0..<raw.count { text[index] = raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
-            } else {
-                UnsafeMutableRawBufferPointer(text).copyMemory(from: raw)
+    private var text: String {
+        if let madeText { return madeText }
+        let made = bytes.withUnsafeReadableBytes { raw in
+            String(unsafeUninitializedCapacity: raw.count) { text in
+                if highBytes {
+                    for index in 0..<raw.count { text[index] = raw[index] > 0x7F ? UInt8(ascii: "?") : raw[index] }
+                } else {
+                    UnsafeMutableRawBufferPointer(text).copyMemory(from: raw)
+                }
+                return raw.count
             }
-            return raw.count
         }
+        madeText = made
+        return made
     }
-    package let fields: [HTTPField]
+    package private(set) var fields: [HTTPField] = []
     /// The method: a static string for the common ones.
-    package let method: String
+    package private(set) var method = ""
     /// Where the target starts in ``bytes``: the method and its space are forwarded as received.
-    package let targetStart: Int
+    package private(set) var targetStart = 0
     /// Where the target ends in ``bytes``.
-    package let targetEnd: Int
+    package private(set) var targetEnd = 0
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
-    package let minorVersion: Int
-    package let framing: HTTPBodyFraming
-    package let connection: ConnectionOptions
+    package private(set) var minorVersion = 1
+    package private(set) var framing = HTTPBodyFraming.none
+    package private(set) var connection = ConnectionOptions()
     /// Whether the client asks to switch protocols (`Upgrade` with `Connection: upgrade`).
-    package let isUpgrade: Bool
+    package private(set) var isUpgrade = false
     /// The index in ``fields`` of the `Host` field.
-    package let hostField: Int?
+    package private(set) var hostField: Int?
 
     /// Whether the client keeps the connection open after this exchange.
     package var keepAlive: Bool { connection.persists(minorVersion: minorVersion) }
@@ -77,7 +86,25 @@ package final class RequestHead: HTTPHead {
     /// Parses a complete head (`bytes` ends with the empty line) into `fields`; `toHEAD` is for
     /// responses.
     package init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
+        try fill(bytes, fields: &fields)
+    }
+
+    /// Parses `bytes` into `previous` when nothing else holds it (the head of the connection's
+    /// last exchange, given back by ``MessageReader/recycle(_:empty:)``), into a new head otherwise.
+    package static func parse(_ bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField], reusing previous: inout RequestHead?) throws(HTTPMessageError) -> RequestHead {
+        if isKnownUniquelyReferenced(&previous), let head = previous {
+            previous = nil
+            var own = head.fields
+            head.fields = []  // its storage is then `own`'s alone, and filled in place
+            try head.fill(bytes, fields: &own)
+            return head
+        }
+        return try RequestHead(parsing: bytes, toHEAD: toHEAD, fields: &fields)
+    }
+
+    private func fill(_ bytes: ByteBuffer, fields: inout [HTTPField]) throws(HTTPMessageError) {
         self.bytes = bytes
+        madeText = nil
         fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         let parsed = try bytes.withUnsafeReadableBytes { raw throws(HTTPMessageError) in try Self.parse(raw, fields: &fields) }
@@ -87,6 +114,13 @@ package final class RequestHead: HTTPHead {
         targetText = bytes.withUnsafeReadableBytes { [targetStart, targetEnd] raw in
             String(decoding: UnsafeRawBufferPointer(rebasing: raw[targetStart..<targetEnd]), as: UTF8.self)
         }
+    }
+
+    /// Lets go of the received bytes (a slice of a read buffer, which SwiftNIO reuses for the next
+    /// read only when nothing else holds it) while the head waits to be parsed into again.
+    fileprivate func letGoOfBytes(empty: ByteBuffer) {
+        bytes = empty
+        madeText = nil
     }
 
     private typealias Parsed = (
@@ -204,5 +238,16 @@ package final class RequestHead: HTTPHead {
         case 7 where starts("OPTIONS"): return "OPTIONS"
         default: return String(decoding: UnsafeRawBufferPointer(rebasing: raw[0..<end]), as: UTF8.self)
         }
+    }
+}
+
+extension MessageReader where Head == RequestHead {
+    /// Takes back the head of an exchange that is over, to parse the connection's next head into
+    /// it. Only a head nothing else holds is kept.
+    package mutating func recycle(_ head: inout RequestHead?, empty: ByteBuffer) {
+        guard isKnownUniquelyReferenced(&head), let kept = head else { return }
+        head = nil
+        kept.letGoOfBytes(empty: empty)
+        spareHead = kept
     }
 }

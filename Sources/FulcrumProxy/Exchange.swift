@@ -101,9 +101,11 @@ final class Exchange {
     /// its connection waits for the next request: the reader then parses the next head into the
     /// same field storage, and the next head for the node is written into the same buffer, rather
     /// than both being copied because this idle object still held them.
-    func letGoOfBuffers(empty: ByteBuffer) {
-        heldHead = nil
+    /// Returns the head, for the reader to parse the next one into.
+    func letGoOfBuffers(empty: ByteBuffer) -> RequestHead? {
+        defer { heldHead = nil }
         upstreamHead = empty
+        return heldHead
     }
 
     /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).

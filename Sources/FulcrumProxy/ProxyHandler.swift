@@ -694,7 +694,8 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Ready for the next request: reads a pipelined one that was held back.
     private func becomeIdle(now: NIODeadline = .now()) {
         state = .idle
-        lastExchange?.letGoOfBuffers(empty: noBytes)
+        var head = lastExchange?.letGoOfBuffers(empty: noBytes)
+        reader.recycle(&head, empty: noBytes)
         timeouts.becameIdle(at: now)
         if loop.isDraining, unread.readableBytes == 0 {
             closeConnection()
