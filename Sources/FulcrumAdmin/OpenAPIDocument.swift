@@ -33,11 +33,15 @@ enum OpenAPIDocument {
     }
 
     private static func operation(_ endpoint: AdminEndpoint) -> ConfigDocument {
+        let path = endpoint.template.description
         var parameters: [ConfigDocument] = endpoint.template.parameterNames.map { name in
-            object([
-                "name": .string(name), "in": .string("path"), "required": .bool(true),
-                "schema": name == "version" ? object(["type": .string("integer"), "minimum": .int(1)]) : object(["type": .string("string")]),
-            ])
+            let schema: ConfigDocument
+            switch name {
+            case "version": schema = object(["type": .string("integer"), "minimum": .int(1)])
+            case "policy": schema = ref(path.hasPrefix("/api/v1/services/") ? "ServicePolicy" : "RoutePolicy")
+            default: schema = object(["type": .string("string")])
+            }
+            return object(["name": .string(name), "in": .string("path"), "required": .bool(true), "schema": schema])
         }
         parameters += endpoint.query.map { parameter in
             object([
@@ -139,6 +143,8 @@ enum OpenAPIDocument {
         ("WhenNoNode", oneOf(NoNodePolicy.allCases.map(\.rawValue), "services.NAME.when_no_node: what happens when no node is usable")),
         ("HealthCheckType", oneOf(ActiveHealthCheck.Kind.allCases.map(\.rawValue), "health_check.type")),
         ("EncodedSlashes", oneOf(RequestTarget.EncodedSlashes.allCases.map(\.rawValue), "encoded_slashes: what a %2F in a path does")),
+        ("ServicePolicy", oneOf(AdminContext.servicePolicies, "the policies of a service, each at /api/v1/services/{service}/policies/{policy}")),
+        ("RoutePolicy", oneOf(AdminContext.routePolicies, "the policies of a route, each at /api/v1/routes/{route}/policies/{policy}")),
     ]
 
     static let schemas: [(String, ConfigDocument)] = vocabulary + [

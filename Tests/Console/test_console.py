@@ -179,6 +179,17 @@ def test_protection_edits_are_validated_and_show_live_state(page, fulcrum):
     confirm_change(page, "breaker")
     page.wait_for_selector("section[data-service=web] p:has-text('circuit: closed')")
     screenshot(page, "protection")
+    # an editor for every policy the API serves (before, the console's own list lacked when_no_node)
+    _, document = fulcrum.api("GET", "/openapi.json")
+    served = document["components"]["schemas"]["ServicePolicy"]["enum"]
+    assert "when_no_node" in served
+    shown = page.eval_on_selector_all("section[data-service=web] form[data-policy]", "forms => forms.map(f => f.dataset.policy)")
+    assert shown == served
+    editor = "section[data-service=web] form[data-policy=when_no_node]"
+    page.fill(f"{editor} textarea", '"panic"')
+    page.click(f"{editor} button[type=submit]")
+    confirm_change(page, "panic rather than refuse")
+    wait_until(lambda: fulcrum.api("GET", "/config")[1]["config"]["services"]["web"].get("when_no_node") == "panic", what="when_no_node")
 
 
 def test_the_layout_fits_a_narrow_window(page, fulcrum):

@@ -347,6 +347,25 @@ import Testing
         try await fixture.stop()
     }
 
+    /// The policy names the document serves are the ones the policy endpoints answer, and the
+    /// console builds its editors from them (it had a list of its own without when_no_node).
+    @Test func theServedPoliciesAreTheOnesTheEndpointsAnswer() async throws {
+        let fixture = try await AdminFixture()
+        let document = try #require(try await fixture.call("GET", "/api/v1/openapi.json", as: .viewer).json)
+        for (owner, schema) in [("/api/v1/services/web", "ServicePolicy"), ("/api/v1/routes/api", "RoutePolicy")] {
+            let listed = try #require(document["components"]?["schemas"]?[schema]?["enum"]?.items)
+            let served = listed.compactMap { $0.stringValue }
+            #expect(!served.isEmpty)
+            for policy in served {
+                #expect(try await fixture.call("GET", "\(owner)/policies/\(policy)", as: .viewer).status == 200, "\(owner) \(policy)")
+            }
+            let unknown = try await fixture.call("GET", "\(owner)/policies/nope", as: .viewer)
+            #expect(unknown.status == 404 && unknown["error", "message"]?.stringValue == "there is no policy 'nope' (there are: \(served.joined(separator: ", ")))")
+        }
+        #expect(try #require(document["components"]?["schemas"]?["ServicePolicy"]?["enum"]?.items).contains(.string("when_no_node")))
+        try await fixture.stop()
+    }
+
     static func references(in document: ConfigDocument) -> [String] {
         switch document {
         case .mapping(let members):

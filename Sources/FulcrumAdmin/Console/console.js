@@ -650,9 +650,6 @@ function explainPanel() {
 
 // ---------------------------------------------------------------- protection
 
-const servicePolicies = ["health_check", "passive_health", "circuit_breaker", "rate_limit", "max_in_flight"];
-const routePolicies = ["rate_limit", "max_in_flight"];
-
 pages.protection = async function (root) {
   await refreshActive();
   const config = session.active.config;
@@ -662,13 +659,13 @@ pages.protection = async function (root) {
     const live = state.services.find(s => s.name === name) || {};
     root.append(el("section", { class: "panel", dataset: { service: name } }, el("h2", {}, `Service ${name}`),
       el("p", { class: "muted" }, liveProtection(live)),
-      el("div", { class: "grid" }, servicePolicies.map(p => policyEditor("services", name, p, service[p], `services.${name}.${p}`)))));
+      el("div", { class: "grid" }, session.schemas.ServicePolicy.enum.map(p => policyEditor("services", name, p, service[p], `services.${name}.${p}`)))));
   }
   (config.routes || []).forEach((route, index) => {
     const live = state.routes.find(r => r.name === route.name) || {};
     root.append(el("section", { class: "panel", dataset: { route: route.name } }, el("h2", {}, `Route ${route.name}`),
       el("p", { class: "muted" }, liveProtection(live)),
-      el("div", { class: "grid" }, routePolicies.map(p => policyEditor("routes", route.name, p, route[p], `routes[${index}].${p}`)))));
+      el("div", { class: "grid" }, session.schemas.RoutePolicy.enum.map(p => policyEditor("routes", route.name, p, route[p], `routes[${index}].${p}`)))));
   });
 };
 
