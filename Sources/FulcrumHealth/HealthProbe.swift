@@ -49,15 +49,6 @@ public enum HealthProbe {
         try? await channel.close()
         return response?.verdict(timedOut: NIODeadline.now() >= deadline) ?? ProbeResult(success: false, detail: "no response")
     }
-
-    /// Judges `bytes` received as the whole response to a probe: what a probe concludes when
-    /// the node sends them and closes the connection (or the probe times out, `timedOut`).
-    public static func judge(_ bytes: [UInt8], check: ActiveHealthCheck, timedOut: Bool = false) -> ProbeResult {
-        var response = ProbeResponse(check: check, toHEAD: false)
-        var buffer = ByteBuffer(bytes: bytes)
-        response.receive(&buffer)
-        return response.verdict(timedOut: timedOut)
-    }
 }
 
 /// A probe's response as read so far, by the HTTP/1 reader the proxy uses for nodes' responses

@@ -1,6 +1,6 @@
 import FulcrumCore
 import NIOConcurrencyHelpers
-import FulcrumHealth
+@testable import FulcrumHealth
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -120,14 +120,23 @@ import Testing
         var check = ActiveHealthCheck()
         check.expectedStatuses = [200...299, 404...404]
         check.bodyContains = "ready"
-        func judge(_ text: String) -> ProbeResult { HealthProbe.judge(Array(text.utf8), check: check) }
+        func judge(_ text: String) -> ProbeResult { Self.judge(text, check: check) }
         #expect(judge("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nready") == ProbeResult(success: true, detail: "status 200"))
         #expect(judge("HTTP/1.1 404 Not Found\r\n\r\nstill ready") == ProbeResult(success: true, detail: "status 404"))
         #expect(judge("HTTP/1.1 200 OK\r\n\r\nbooting") == ProbeResult(success: false, detail: "body does not contain 'ready'"))
         #expect(judge("HTTP/1.1 503 Service Unavailable\r\n\r\nready") == ProbeResult(success: false, detail: "status 503 not expected"))
         #expect(judge("SSH-2.0-OpenSSH") == ProbeResult(success: false, detail: "not an HTTP response"))
         #expect(judge("") == ProbeResult(success: false, detail: "no response"))
-        #expect(HealthProbe.judge([], check: check, timedOut: true) == ProbeResult(success: false, detail: "timeout"))
+        #expect(Self.judge("", check: check, timedOut: true) == ProbeResult(success: false, detail: "timeout"))
+    }
+
+    /// What a probe concludes when the node sends `text` and closes the connection (or the probe
+    /// times out, `timedOut`).
+    static func judge(_ text: String, check: ActiveHealthCheck, timedOut: Bool = false) -> ProbeResult {
+        var response = ProbeResponse(check: check, toHEAD: false)
+        var buffer = ByteBuffer(string: text)
+        response.receive(&buffer)
+        return response.verdict(timedOut: timedOut)
     }
 
     /// Before, the probe had a reader of its own that looked for the status line and searched
@@ -136,7 +145,7 @@ import Testing
     @Test func probesReadResponsesAsTheProxyReadsThem() {
         var check = ActiveHealthCheck()
         check.bodyContains = "ready"
-        func judge(_ text: String) -> ProbeResult { HealthProbe.judge(Array(text.utf8), check: check) }
+        func judge(_ text: String) -> ProbeResult { Self.judge(text, check: check) }
         #expect(judge("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nready")
             == ProbeResult(success: true, detail: "status 200"))
         #expect(judge("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcready")
