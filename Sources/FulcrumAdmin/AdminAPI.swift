@@ -96,8 +96,10 @@ public final class AdminAPI: Sendable {
     private let authenticationFailures = AuthenticationFailureLog()
     let endpoints: [AdminEndpoint]
 
+    /// The API of a controller with a store (its versions, audit and tokens are what the API serves).
     public init(controller: ConfigController, proxy: ProxyServer, rollouts: RolloutController, logger: Logger = Logger(label: "fulcrum.admin")) {
-        let context = AdminContext(controller: controller, store: controller.store, proxy: proxy, rollouts: rollouts, logger: logger)
+        guard let store = controller.store else { preconditionFailure("the admin API needs a controller with a store") }
+        let context = AdminContext(controller: controller, store: store, proxy: proxy, rollouts: rollouts, logger: logger)
         self.context = context
         let operations = context.configEndpoints() + context.resourceEndpoints() + context.rolloutEndpoints() + context.observationEndpoints()
         let openAPI = AdminEndpoint("GET", "/api/v1/openapi.json", .viewer, "This document", returns: "AnyJSON") { _ in

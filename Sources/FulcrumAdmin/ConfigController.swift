@@ -4,9 +4,11 @@ import FulcrumProxy
 import FulcrumStore
 import Logging
 
-/// The one way configuration changes reach the data plane once a store is in use: a change is
+/// The one way configuration changes reach the data plane: a change (from the admin API, a
+/// `fulcrum` command seen through ``refresh()``, or the configuration file re-read on SIGHUP) is
 /// validated, compiled, committed to the store (with its audit entry) and only then swapped in.
-/// A change that fails any step leaves both the store and the data plane as they were.
+/// A change that fails any step leaves both the store and the data plane as they were. Without a
+/// store (`serve --config` alone), versions are numbered in memory and nothing is committed.
 ///
 /// Changes are serialised by the actor; ``ChangeRequest/expected`` gives optimistic concurrency
 /// between operators, and the store's own check covers other processes sharing the store.
@@ -50,7 +52,8 @@ public actor ConfigController {
         public var changes: [DocumentChange]
     }
 
-    public let store: any ConfigStore
+    /// Where versions are committed; `nil` when Fulcrum serves a file without a store.
+    public let store: (any ConfigStore)?
     private let compile: Compile
     private let activate: Activate
     private let logger: Logger
@@ -86,6 +89,16 @@ public actor ConfigController {
         self.logger = logger
     }
 
+    /// A controller for a data plane that serves `active`, read from a file, with no store: a
+    /// change makes the next version in memory.
+    public init(serving active: ConfigVersion, compile: @escaping Compile, activate: @escaping Activate, logger: Logger = Logger(label: "fulcrum")) {
+        self.store = nil
+        self.active = active
+        self.compile = compile
+        self.activate = activate
+        self.logger = logger
+    }
+
     /// The configuration of the active version, validated again (a store edited by hand is caught here).
     public func activeConfig() throws -> FulcrumConfig {
         try FulcrumConfig.parse(document: active.document)
@@ -113,6 +126,7 @@ public actor ConfigController {
         if let expected = request.expected, expected != active.number {
             throw .versionConflict(active: active.number)
         }
+        guard let store else { throw .notFound("there is no version \(number): versions are kept only with a store") }
         let old: ConfigVersion?
         do {
             old = try await store.version(number)
@@ -146,10 +160,15 @@ public actor ConfigController {
         }
         let detail = changes.map(\.description).joined(separator: "\n")
         if urgent { activate(runtime) }
+        let proposal = VersionProposal(document: document, actor: request.actor, source: request.source, message: request.message, basedOn: active.number)
+        guard let store else {
+            activate(runtime)
+            return applied(proposal.version(number: nextNumber), request: request, changes: changes)
+        }
         let committed: ConfigVersion
         do {
             committed = try await store.commit(
-                VersionProposal(document: document, actor: request.actor, source: request.source, message: request.message, basedOn: active.number),
+                proposal,
                 audit: AuditRecord(
                     actor: request.actor, client: request.client, operation: request.operation, target: request.target, result: "ok",
                     detail: detail))
@@ -163,6 +182,10 @@ public actor ConfigController {
         // Every commit is based on the active version, which is the newest, so the number the
         // store gave is the one the configuration was compiled with.
         if !urgent { activate(runtime) }
+        return applied(committed, request: request, changes: changes)
+    }
+
+    private func applied(_ committed: ConfigVersion, request: ChangeRequest, changes: [DocumentChange]) -> Outcome {
         active = committed
         logger.info(
             "configuration changed",
@@ -174,7 +197,7 @@ public actor ConfigController {
     /// or a `fulcrum` command). Returns true when a new version was activated.
     @discardableResult
     public func refresh() async throws -> Bool {
-        guard let latest = try await store.activeVersion(), latest.number != active.number else { return false }
+        guard let store, let latest = try await store.activeVersion(), latest.number != active.number else { return false }
         let config = try FulcrumConfig.parse(document: latest.document)
         activate(try compile(config, latest.number))
         active = latest

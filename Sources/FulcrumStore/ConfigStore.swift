@@ -92,6 +92,11 @@ public struct VersionProposal: Sendable {
         self.message = message
         self.basedOn = basedOn
     }
+
+    /// The version this proposal becomes when it is given `number`.
+    public func version(number: Int, createdAt: Date = Date()) -> ConfigVersion {
+        ConfigVersion(number: number, createdAt: createdAt, actor: actor, source: source, message: message, basedOn: basedOn, document: document)
+    }
 }
 
 /// What an audit entry records, before the store numbers and chains it.

@@ -136,9 +136,7 @@ public final class SQLiteConfigStore: ConfigStore {
                     sql: "INSERT INTO active_version (id, number) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET number = excluded.number",
                     arguments: [number])
                 _ = try Self.append(audit, version: number, in: db)
-                committed = ConfigVersion(
-                    number: number, createdAt: Self.date(AuditChain.milliseconds(now)), actor: proposal.actor,
-                    source: proposal.source, message: proposal.message, basedOn: proposal.basedOn, document: proposal.document)
+                committed = proposal.version(number: number, createdAt: Self.date(AuditChain.milliseconds(now)))
                 return .commit
             }
             return committed!

@@ -1,6 +1,9 @@
+import FulcrumAdmin
 import FulcrumCore
 import FulcrumProxy
+import FulcrumStore
 import Foundation
+import Logging
 
 /// Reading a configuration file from disk: parse, validate and compile, or every problem found.
 enum ConfigFile {
@@ -24,5 +27,28 @@ enum ConfigFile {
     /// The validated, compiled configuration in `path`.
     static func compile(_ path: String, generation: Int) throws -> RuntimeConfig {
         try RuntimeConfig(config: load(path), generation: generation)
+    }
+
+    /// SIGHUP: the file becomes a new version (when it differs from the active one), validated and
+    /// compiled first, through the same controller as the admin API's changes.
+    static func reload(_ path: String, into controller: ConfigController, logger: Logger) async {
+        let request = ConfigController.ChangeRequest(
+            actor: "file", client: "-", source: .file, operation: "config import (SIGHUP)", target: "config",
+            message: "reloaded from \(path)", expected: nil)
+        do {
+            let text = try read(path)
+            _ = try FulcrumConfig.parse(text)  // a mistake is reported with its line
+            let document = try ConfigDocument.parse(text)
+            let outcome = try await controller.change(request) { _ in document }
+            if outcome.created {
+                logger.info("configuration reloaded", metadata: ["config": "\(path)", "version": "\(outcome.version.number)"])
+            } else {
+                logger.info("configuration file unchanged from the active version", metadata: ["version": "\(outcome.version.number)"])
+            }
+        } catch {
+            logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(path)", "error": "\(error)"])
+            _ = try? await controller.store?.appendAudit(AuditRecord(
+                actor: "file", client: "-", operation: request.operation, target: "config", result: "rejected", detail: "\(error)"))
+        }
     }
 }

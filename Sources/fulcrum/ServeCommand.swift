@@ -47,18 +47,22 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "fulcrum")
         OpenFileLimit.raise(logger: logger)
         let runtime: RuntimeConfig
+        let activeVersion: ConfigVersion
         var storeMode: StoreMode?
-        var activeVersion: ConfigVersion?
         do {
             if let store {
                 let mode = StoreMode(store: try SQLiteConfigStore(path: store), configPath: config, logger: logger)
-                let version = try await mode.bootstrap()
-                runtime = try StoreMode.compile(FulcrumConfig.parse(document: version.document), version.number)
+                activeVersion = try await mode.bootstrap()
+                runtime = try StoreMode.compile(FulcrumConfig.parse(document: activeVersion.document), activeVersion.number)
                 try await mode.ensureFirstToken(tokenFile: adminTokenFile)
                 storeMode = mode
-                activeVersion = version
             } else {
-                runtime = try ConfigFile.compile(config ?? "", generation: 1)
+                let path = config ?? ""
+                let text = try ConfigFile.read(path)
+                runtime = try StoreMode.compile(FulcrumConfig.parse(text), 1)
+                activeVersion = VersionProposal(
+                    document: try ConfigDocument.parse(text), actor: "file", source: .file, message: "read from \(path)", basedOn: nil
+                ).version(number: 1)
             }
         } catch {
             print("\(config ?? store ?? ""): \(error)")
@@ -76,34 +80,30 @@ struct ServeCommand: AsyncParsableCommand {
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
         checker.apply(runtime.config)
+        let activate: ConfigController.Activate = { runtime in
+            server.apply(runtime)
+            checker.apply(runtime.config)
+        }
+        let control = if let storeMode {
+            ConfigController(store: storeMode.store, active: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)
+        } else {
+            ConfigController(serving: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)
+        }
         var services = GatewayServices(server: server, checker: checker, logger: logger)
         services.onStatus = {
             let summary = await server.state().summary
             logger.notice("health summary\n\(summary)")
         }
         let configPath = config
+        // the file becomes a new version, through the same controller as the admin API
         services.onReload = {
             guard let configPath else {
                 logger.notice("SIGHUP ignored: there is no configuration file to import")
                 return
             }
-            let next = server.runtime.generation + 1
-            do {
-                let compiled = try ConfigFile.compile(configPath, generation: next)
-                server.apply(compiled)
-                checker.apply(compiled.config)
-                logger.info("configuration reloaded", metadata: ["config": "\(configPath)", "generation": "\(next)"])
-            } catch {
-                logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(configPath)", "error": "\(error)"])
-            }
+            await ConfigFile.reload(configPath, into: control, logger: logger)
         }
-        if let storeMode, let activeVersion, let address = HostAndPort(admin) {
-            let control = ConfigController(
-                store: storeMode.store, active: activeVersion, compile: StoreMode.compile,
-                activate: { runtime in
-                    server.apply(runtime)
-                    checker.apply(runtime.config)
-                }, logger: logger)
+        if let storeMode, let address = HostAndPort(admin) {
             let rollouts = RolloutController(controller: control, proxy: server, logger: logger)
             do {
                 services.admin = try await AdminServer.start(
@@ -130,10 +130,6 @@ struct ServeCommand: AsyncParsableCommand {
                         }
                     }
                 }
-            }
-            if let configPath {
-                // with a store, the file becomes a new version, through the same controller as the admin API
-                services.onReload = { await StoreMode.importFile(configPath, into: control, logger: logger) }
             }
         }
         logger.info("serving", metadata: ["config": "\(config ?? "-")", "generation": "\(runtime.generation)", "probed_nodes": "\(checker.probedNodes)"])

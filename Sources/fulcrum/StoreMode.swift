@@ -6,7 +6,8 @@ import Foundation
 import Logging
 
 /// `serve --store`: the store holds the configuration versions; the file only seeds an empty store
-/// (and is imported again as a new version on SIGHUP); the admin API makes changes.
+/// (and is imported again as a new version on SIGHUP, see ``ConfigFile/reload(_:into:logger:)``);
+/// the admin API makes changes.
 struct StoreMode {
     let store: SQLiteConfigStore
     let configPath: String?
@@ -65,26 +66,6 @@ struct StoreMode {
                 ================================================================
 
                 """.utf8))
-        }
-    }
-
-    /// SIGHUP with a store: the file becomes a new version (when it differs from the active one).
-    static func importFile(_ path: String, into controller: ConfigController, logger: Logger) async {
-        let request = ConfigController.ChangeRequest(
-            actor: "file", client: "-", source: .file, operation: "config import (SIGHUP)", target: "config",
-            message: "reloaded from \(path)", expected: nil)
-        do {
-            let document = try ConfigDocument.parse(ConfigFile.read(path))
-            let outcome = try await controller.change(request) { _ in document }
-            if outcome.created {
-                logger.info("configuration file imported", metadata: ["config": "\(path)", "version": "\(outcome.version.number)"])
-            } else {
-                logger.info("configuration file unchanged from the active version", metadata: ["version": "\(outcome.version.number)"])
-            }
-        } catch {
-            logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(path)", "error": "\(error)"])
-            _ = try? await controller.store.appendAudit(AuditRecord(
-                actor: "file", client: "-", operation: request.operation, target: "config", result: "rejected", detail: "\(error)"))
         }
     }
 }

@@ -201,6 +201,9 @@ import Testing
         kill(process.processIdentifier, SIGHUP)
         try await Task.sleep(for: .milliseconds(300))
         #expect(try await LineBackend.get(port: port) == "cli-b", "the running configuration keeps serving")
+        try config(backendB).write(toFile: path, atomically: true, encoding: .utf8)
+        kill(process.processIdentifier, SIGHUP)  // the active version again: nothing to swap in
+        try await Task.sleep(for: .milliseconds(300))
 
         kill(process.processIdentifier, SIGUSR1)
         try await Task.sleep(for: .milliseconds(200))
@@ -208,7 +211,8 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(log.contains("configuration reloaded"))
+        #expect(log.contains("configuration reloaded") && log.contains("version=2"))
+        #expect(log.contains("configuration file unchanged from the active version"), "reloads go through the configuration controller")
         #expect(log.contains("configuration rejected, the running one keeps serving"))
         #expect(log.contains("listen[0].port (line 1): expected a whole number"))
         #expect(log.contains("\"GET /\" 200"), "access log lines are written")
