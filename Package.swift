@@ -118,6 +118,8 @@ let package = Package(
         .testTarget(name: "FulcrumCoreTests", dependencies: ["FulcrumCore"]),
         // glibc's heap statistics, which Swift's Glibc module does not import, for the memory tests
         .target(name: "CHeapInUse", path: "Tests/CHeapInUse"),
+        // the `.realSockets` trait: socket tests one at a time, unit tests in parallel beside them
+        .target(name: "RealSockets", path: "Tests/RealSockets"),
         .testTarget(
             name: "FulcrumStoreTests",
             dependencies: ["FulcrumStore", "FulcrumCore", .product(name: "GRDB", package: "GRDB.swift")]
@@ -125,6 +127,7 @@ let package = Package(
         .testTarget(
             name: "FulcrumAdminTests",
             dependencies: [
+                "RealSockets",
                 "FulcrumAdmin",
                 "FulcrumProxy",
                 "FulcrumStore",
@@ -137,6 +140,7 @@ let package = Package(
         .testTarget(
             name: "fulcrumTests",
             dependencies: [
+                "RealSockets",
                 "fulcrum",
                 "FulcrumStore",
                 "FulcrumCore",
@@ -149,6 +153,7 @@ let package = Package(
         .testTarget(
             name: "FulcrumProxyTests",
             dependencies: [
+                "RealSockets",
                 "FulcrumProxy",
                 "FulcrumHTTP1",
                 "CHeapInUse",

@@ -3,9 +3,10 @@ import FulcrumAdmin
 import FulcrumCore
 import FulcrumStore
 import Testing
+import RealSockets
 
 /// The admin API over HTTP against a running data plane and a real SQLite store.
-@Suite(.serialized) struct AdminAPITests {
+@Suite(.realSockets) struct AdminAPITests {
     @Test func tokensAreRequiredRolesAreEnforcedAndRefusalsAudited() async throws {
         let fixture = try await AdminFixture()
         let health = try await fixture.call("GET", "/api/v1/health", as: .none)

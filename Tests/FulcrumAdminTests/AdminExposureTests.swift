@@ -3,9 +3,10 @@ import FulcrumStore
 import NIOCore
 import NIOPosix
 import Testing
+import RealSockets
 
 /// What a client without a token can make the admin listener do: little, and cheaply.
-@Suite(.serialized) struct AdminExposureTests {
+@Suite(.realSockets) struct AdminExposureTests {
     /// Before, a token-less 64 MiB chunked PUT was read to its end before the 401.
     @Test func aRequestWithoutATokenIsRefusedBeforeItsBodyIsRead() async throws {
         let fixture = try await AdminFixture()

@@ -3,10 +3,11 @@ import FulcrumAdmin
 import FulcrumCore
 import FulcrumStore
 import Testing
+import RealSockets
 
 /// Progressive rollouts over real backends: the controller advances a healthy canary to
 /// promotion and rolls a failing one back by itself, each step a version with the figures.
-@Suite(.serialized) struct RolloutIntegrationTests {
+@Suite(.realSockets) struct RolloutIntegrationTests {
     /// Adds service v2 (node b, or a closed port) and starts a rollout of it on route api, at 0 %.
     static func startRollout(_ fixture: AdminFixture, steps: String = "[50, 100]", canaryPort: Int? = nil) async throws {
         let b = canaryPort ?? fixture.backends[1].port

@@ -5,9 +5,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Testing
+import RealSockets
 
 /// Active health checks against real backends that are stopped and started again.
-@Suite struct ActiveHealthIntegrationTests {
+@Suite(.realSockets) struct ActiveHealthIntegrationTests {
     /// Before, a reload that added a node to the service made a node that probes had marked
     /// down take traffic again at once.
     @Test func aNodeMarkedDownStaysOutOfTrafficWhenItsServiceChanges() async throws {
@@ -168,7 +169,7 @@ import Testing
     }
 }
 
-@Suite struct HealthCheckerReloadTests {
+@Suite(.realSockets) struct HealthCheckerReloadTests {
     static func config(_ yaml: String) throws -> FulcrumConfig {
         try FulcrumConfig.parse("listen: [{ port: 0 }]\n" + yaml)
     }

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// A service's circuit breaker on real traffic: opens, refuses with 503, half-opens, closes.
-@Suite struct CircuitBreakerIntegrationTests {
+@Suite(.realSockets) struct CircuitBreakerIntegrationTests {
     @Test func theBreakerOpensRefusesHalfOpensAndCloses() async throws {
         let fixture = try await ProxyFixture.start(backends: ["breaker"]) { p in
             """

@@ -4,11 +4,12 @@ import NIOCore
 import NIOEmbedded
 import Testing
 @testable import FulcrumProxy
+import RealSockets
 
 /// What a closed connection leaves behind: nothing. Under mixed load every closed connection
 /// kept its handler, its channel and their buffers alive (about 1.65 KiB each), and memory grew
 /// without bound.
-@Suite struct ConnectionLifetimeTests {
+@Suite(.realSockets) struct ConnectionLifetimeTests {
     @Test func aClosedClientConnectionFreesItsHandler() throws {
         weak var handler: ProxyHandler?
         weak var channel: EmbeddedChannel?
@@ -34,7 +35,7 @@ import CHeapInUse
 /// The same through real sockets: connections that each make one request and close, get a local
 /// 404, or send nothing, must leave the process's heap as they found it. Before the fix, 50,000
 /// such connections kept 33-80 MiB.
-@Suite(.serialized) struct ConnectionMemoryTests {
+@Suite(.realSockets) struct ConnectionMemoryTests {
     static func heapInUse() -> Int { Int(c_heap_in_use()) }
 
     @Test func closedConnectionsLeaveTheHeapAsTheyFoundIt() async throws {

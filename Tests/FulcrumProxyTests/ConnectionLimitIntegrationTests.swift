@@ -1,10 +1,11 @@
 import NIOConcurrencyHelpers
 import Testing
+import RealSockets
 
 /// `max_connections`: at the cap the listener stops accepting, and a connection waiting in the
 /// backlog is served once another closes or a reload raises the cap; connections still sending
 /// their first head are shed at the cap. `max_connections_per_client`: one address's share.
-@Suite struct ConnectionLimitIntegrationTests {
+@Suite(.realSockets) struct ConnectionLimitIntegrationTests {
     /// Waits up to `limit` for `task` to finish; returns its result, or nil if it is still running.
     static func result<T: Sendable>(of task: Task<T, Error>, within limit: Duration) async throws -> T? {
         let done = NIOLockedValueBox<T?>(nil)

@@ -4,9 +4,10 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// Upstream failures: dead nodes, slow nodes, clients that leave.
-@Suite struct FailureIntegrationTests {
+@Suite(.realSockets) struct FailureIntegrationTests {
     /// A port that refuses connections for as long as this process runs: a socket bound to it
     /// that never listens. Unlike a closed listener's port, no other test can take it meanwhile.
     static func deadPort() async throws -> Int {

@@ -2,9 +2,10 @@ import NIOCore
 import NIOHTTP1
 import Foundation
 import Testing
+import RealSockets
 
 /// HTTP/1.1 framing through the proxy: ambiguous framing is refused, everything else forwarded.
-@Suite struct FramingIntegrationTests {
+@Suite(.realSockets) struct FramingIntegrationTests {
     static func fixture(_ name: String) async throws -> ProxyFixture {
         try await ProxyFixture.start(backends: [name]) { p in
             "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p[name]!) }] } }\ndefault: { service: s }"

@@ -1,11 +1,12 @@
 import NIOCore
 import Testing
 @testable import FulcrumProxy
+import RealSockets
 
 /// Every way an exchange can end gives back what it took. After 20,000 mutated requests, a
 /// node and its service showed 2 in flight with nothing in flight; with `max_in_flight: 2` the
 /// service would have refused everything from then on.
-@Suite struct InFlightAccountingTests {
+@Suite(.realSockets) struct InFlightAccountingTests {
     static let seeds = [
         "GET /slow/20 HTTP/1.1\r\nHost: x\r\n\r\n",
         "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",

@@ -3,9 +3,10 @@ import FulcrumProxy
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// The latency-aware strategy and slow start on real traffic.
-@Suite struct LatencyAwareIntegrationTests {
+@Suite(.realSockets) struct LatencyAwareIntegrationTests {
     /// Sends `count` requests over `connections` keep-alive connections and counts the answering backends.
     static func spread(_ fixture: ProxyFixture, _ path: String, count: Int, connections: Int = 4) async throws -> [String: Int] {
         try await withThrowingTaskGroup(of: [String: Int].self) { group in

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// Passive health on real traffic: failing nodes are ejected for every event loop.
-@Suite struct PassiveHealthIntegrationTests {
+@Suite(.realSockets) struct PassiveHealthIntegrationTests {
     @Test func aNodeIsEjectedAfterItsFailureStreakAndTrafficAvoidsIt() async throws {
         let dead = try await FailureIntegrationTests.deadPort()
         let fixture = try await ProxyFixture.start(backends: ["passive-live"]) { p in

@@ -2,9 +2,10 @@ import FulcrumProxy
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// Rate and concurrency limits on real traffic.
-@Suite struct RateLimitIntegrationTests {
+@Suite(.realSockets) struct RateLimitIntegrationTests {
     @Test func tokenBucketPerHeaderAnswers429WithHeaders() async throws {
         let fixture = try await ProxyFixture.start(backends: ["limit-token"]) { p in
             """
@@ -118,7 +119,7 @@ import Testing
 }
 
 /// Admitted rates of the leaky bucket and the sliding window against the real clock.
-@Suite struct LimiterRateIntegrationTests {
+@Suite(.realSockets) struct LimiterRateIntegrationTests {
     /// Sends requests one after another on one connection for `seconds`; returns (admitted, sent, elapsed seconds).
     /// Sends requests for `seconds` over `connections` keep-alive connections, each one request
     /// after another, and counts the 200s. Several connections keep the offered load above the

@@ -1,9 +1,10 @@
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// Requests through a real proxy on 127.0.0.1 to real backends: balancing, match kinds, headers.
-@Suite struct RoutingIntegrationTests {
+@Suite(.realSockets) struct RoutingIntegrationTests {
     @Test func weightedRoundRobinIsExactOnOneConnection() async throws {
         let fixture = try await ProxyFixture.start(backends: ["dist-a", "dist-b"]) { ports in
             """

@@ -3,9 +3,10 @@ import FulcrumProxy
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// Traffic splits on real traffic: weights, rules, node groups, hashing and the sticky cookie.
-@Suite struct SplitIntegrationTests {
+@Suite(.realSockets) struct SplitIntegrationTests {
     static func backendName(_ response: TestResponse) -> String {
         String(response.body.split(separator: "\n").first ?? "")
     }

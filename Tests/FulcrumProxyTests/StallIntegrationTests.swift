@@ -2,10 +2,11 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
+import RealSockets
 
 /// Exchanges whose bodies stop moving midway: the stall timeouts end them and blame the side that
 /// holds them up, and transfers that keep moving, however slowly, are left alone.
-@Suite struct StallIntegrationTests {
+@Suite(.realSockets) struct StallIntegrationTests {
     static func fixture(_ name: String, timeouts: String) async throws -> ProxyFixture {
         try await ProxyFixture.start(backends: [name], workers: 1) { p in
             "timeouts: { \(timeouts) }\nservices: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p[name]!) }] } }\ndefault: { service: s }"

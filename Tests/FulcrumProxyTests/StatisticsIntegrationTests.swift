@@ -3,10 +3,11 @@ import FulcrumProxy
 import NIOCore
 import NIOHTTP1
 import Testing
+import RealSockets
 
 /// Traffic statistics count every response: proxied ones per route, service and node, and the
 /// ones Fulcrum makes itself (404, 429, 400) where they belong.
-@Suite struct StatisticsIntegrationTests {
+@Suite(.realSockets) struct StatisticsIntegrationTests {
     @Test func everyResponseIsCountedWhereItBelongs() async throws {
         let fixture = try await ProxyFixture.start(backends: ["stats"]) { p in
             """

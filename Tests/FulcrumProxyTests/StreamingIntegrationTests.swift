@@ -4,9 +4,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Testing
+import RealSockets
 
 /// Large bodies, upgrades, reloads and drains through a running proxy.
-@Suite struct StreamingIntegrationTests {
+@Suite(.realSockets) struct StreamingIntegrationTests {
     static func fixture(_ name: String) async throws -> ProxyFixture {
         try await ProxyFixture.start(backends: [name]) { p in
             "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p[name]!) }] } }\ndefault: { service: s }"

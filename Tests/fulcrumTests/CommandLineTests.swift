@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import RealSockets
 
 /// The `fulcrum` binary run as a user runs it: exit codes, output, signals.
-@Suite(.serialized) struct CommandLineTests {
+@Suite(.realSockets) struct CommandLineTests {
     /// The binary built beside the test bundle.
     static let binary: URL = {
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -4,10 +4,11 @@ import FulcrumStore
 import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+import RealSockets
 #endif
 
 /// `fulcrum serve --store` and the store commands, run as a user runs them.
-@Suite(.serialized) struct StoreCommandLineTests {
+@Suite(.realSockets) struct StoreCommandLineTests {
     static let secret = "fulcrum_cli_test_secret_0123456789abcdef"
 
     /// A `fulcrum serve --store` process and its admin API.
