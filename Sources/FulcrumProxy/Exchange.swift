@@ -19,28 +19,14 @@ final class Exchange {
     private(set) var decision: RouteDecision
     private(set) var requestID: RequestID
     private(set) var start: NIODeadline
-    private(set) var clientKeepAlive: Bool
+    /// How far the exchange has got and what happens next.
+    var machine: ExchangeMachine
     /// The node currently tried.
     var node: Int
     /// The node tried first, when a retry moved the request elsewhere.
     var failedNode: Int?
-    var attempts = 1
     /// Request body bytes received before an upstream connection was attached.
     var buffered: [ByteBuffer] = []
-    var requestEnded = false
-    /// Whether body bytes went to a node as they arrived (they are not kept, so no retry).
-    var bodyStreamed = false
-    /// Whether the client connection closes after the response (the client asked, or the
-    /// node's response ends with its connection).
-    var closesClient = false
-    var responseStarted = false
-    var status: UInt = 0
-    var responseBytes = 0
-    /// Request body bytes received from the client.
-    var requestBytes = 0
-    var upstreamKeepAlive = true
-    /// True when the attached connection came from the idle pool (it may have been closed by the node).
-    var usesReusedConnection = false
     /// How the service's circuit breaker admitted the request, when it has one.
     var breakerAdmission: CircuitBreaker.Admission?
     /// Whether an outcome (status, failure) was recorded for passive health and the breaker.
@@ -62,7 +48,19 @@ final class Exchange {
         self.node = node
         self.requestID = requestID
         self.start = start
-        self.clientKeepAlive = head.keepAlive
+        self.machine = Self.machine(head, runtime, decision)
+    }
+
+    private static func machine(_ head: RequestHead, _ runtime: RuntimeConfig, _ decision: RouteDecision) -> ExchangeMachine {
+        let isIdempotent = switch head.method {
+        case "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE": true
+        default: false
+        }
+        return ExchangeMachine(
+            request: ExchangeMachine.Request(
+                keepAlive: head.keepAlive, takesInterimResponses: head.minorVersion == 1, isIdempotent: isIdempotent,
+                asksForUpgrade: head.isUpgrade, isPinned: decision.pinnedNode != nil),
+            responseTimeout: runtime.upstreamResponseTimeout)
     }
 
     /// Makes this object a new exchange, as ``init(head:upstreamHead:runtime:decision:node:requestID:start:)``
@@ -76,19 +74,9 @@ final class Exchange {
         self.node = node
         self.requestID = requestID
         self.start = start
-        self.clientKeepAlive = head.keepAlive
+        machine = Self.machine(head, runtime, decision)
         failedNode = nil
-        attempts = 1
         buffered = []
-        requestEnded = false
-        bodyStreamed = false
-        closesClient = false
-        responseStarted = false
-        status = 0
-        responseBytes = 0
-        requestBytes = 0
-        upstreamKeepAlive = true
-        usesReusedConnection = false
         breakerAdmission = nil
         outcomeRecorded = false
         isFinished = false
@@ -106,14 +94,6 @@ final class Exchange {
         defer { heldHead = nil }
         upstreamHead = empty
         return heldHead
-    }
-
-    /// Whether the method may be sent twice without changing its effect (RFC 9110 §9.2.2).
-    var isIdempotent: Bool {
-        switch head.method {
-        case "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE": return true
-        default: return false
-        }
     }
 
     var serviceName: String { runtime.config.services[decision.serviceIndex].name }

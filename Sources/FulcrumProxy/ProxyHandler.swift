@@ -104,7 +104,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private var takesParts: Bool {
         switch state {
         case .idle, .answeredLocally: return true
-        case .acquiring(let exchange), .proxying(let exchange, _): return !exchange.requestEnded
+        case .acquiring(let exchange), .proxying(let exchange, _): return !exchange.machine.requestEnded
         case .tunneling, .closed: return false
         }
     }
@@ -147,14 +147,15 @@ final class ProxyHandler: ChannelInboundHandler {
             }
         case .body(let body):
             switch state {
-            case .acquiring(let exchange):
-                exchange.requestBytes += body.readableBytes
-                exchange.buffered.append(body)
-            case .proxying(let exchange, let upstream):
-                exchange.requestBytes += body.readableBytes
-                exchange.bodyStreamed = true
-                upstream.write(body)
-                if !upstream.isWritable { pauseReading() }
+            case .acquiring(let exchange), .proxying(let exchange, _):
+                switch exchange.machine.requestBodyReceived(body.readableBytes) {
+                case .buffer:
+                    exchange.buffered.append(body)
+                case .forward:
+                    guard case .proxying(_, let upstream) = state else { return }
+                    upstream.write(body)
+                    if !upstream.isWritable { pauseReading() }
+                }
             case .answeredLocally:
                 watchedBytes &+= body.readableBytes
             case .closed, .tunneling:
@@ -164,13 +165,11 @@ final class ProxyHandler: ChannelInboundHandler {
             }
         case .end:
             switch state {
-            case .acquiring(let exchange):
-                exchange.requestEnded = true
-            case .proxying(let exchange, let upstream):
-                exchange.requestEnded = true
+            case .acquiring(let exchange), .proxying(let exchange, _):
+                guard exchange.machine.requestEndReceived(now: .now()), case .proxying(_, let upstream) = state else { return }
                 upstream.requestEnded()
                 flushAtEndOfTick()
-                armResponseTimeout(exchange, upstream)
+                armResponseTimeout(exchange)
             case .answeredLocally(let close):
                 afterLocalResponse(close: close)
             case .closed, .tunneling:
@@ -208,15 +207,17 @@ final class ProxyHandler: ChannelInboundHandler {
     /// A request with invalid or ambiguous syntax or framing: never forwarded. Answered with the
     /// error's status if no response has begun, then the connection closes.
     private func refuse(_ error: HTTPMessageError) {
-        var responding = state.exchange?.responseStarted ?? false
+        var responding = state.exchange?.machine.responseStarted ?? false
         switch state {
         case .answeredLocally:
             responding = true  // the request already has its answer (its body was being dropped)
         case .proxying(let exchange, let upstream):
             upstream.exchange = nil
             upstream.close()
+            exchange.machine.abandoned()
             finish(exchange, status: error.status)
         case .acquiring(let exchange):
+            exchange.machine.abandoned()
             finish(exchange, status: error.status)
         default:
             break
@@ -295,11 +296,9 @@ final class ProxyHandler: ChannelInboundHandler {
     private func connect(_ exchange: Exchange) {
         let pool = loop.pool(for: exchange)
         if let idle = pool.takeIdle() {
-            exchange.usesReusedConnection = true
-            attach(exchange, idle)
+            attach(exchange, idle, reused: true)
             return
         }
-        exchange.usesReusedConnection = false
         state = .acquiring(exchange)
         pauseReading()
         let timeout = TimeAmount(exchange.runtime.config.timeouts.connect)
@@ -310,7 +309,7 @@ final class ProxyHandler: ChannelInboundHandler {
                     pool.release(upstream)  // the client left meanwhile
                     return
                 }
-                attach(exchange, upstream)
+                attach(exchange, upstream, reused: false)
             case .failure(let error):
                 guard case .acquiring(let current) = state, current === exchange else { return }
                 loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
@@ -318,67 +317,73 @@ final class ProxyHandler: ChannelInboundHandler {
                 loop.logs.events.warning("cannot connect to node", metadata: [
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
                 ])
-                retryOrFail(exchange, status: .badGateway, nothingSent: true)
+                nodeFailed(exchange, nothingSent: true)
             }
         }
     }
 
-    private func attach(_ exchange: Exchange, _ upstream: UpstreamHandler) {
+    private func attach(_ exchange: Exchange, _ upstream: UpstreamHandler, reused: Bool) {
         upstream.exchange = self
         state = .proxying(exchange, upstream)
         upstream.expectResponse(toHEAD: exchange.head.isHEAD)
         upstream.write(exchange.upstreamHead)
         for body in exchange.buffered { upstream.write(body) }
         flushAtEndOfTick()
-        if exchange.requestEnded {
+        if exchange.machine.attached(reused: reused, now: .now()) {
             upstream.requestEnded()
-            armResponseTimeout(exchange, upstream)
+            armResponseTimeout(exchange)
         }
         if upstream.isWritable, let context { readGate.resume(context) }
     }
 
-    /// Sends the request to another node when that is safe, otherwise answers with `status`.
-    /// Safe: no byte reached the failed node (`nothingSent`: its connection could not be opened,
-    /// whatever the method, as nginx does), or an idempotent request whose body was not streamed
-    /// and that has not been answered at all.
-    private func retryOrFail(_ exchange: Exchange, status: HTTPResponseStatus, nothingSent: Bool = false) {
-        // A pinned request may only be retried on a fresh connection to the same node.
-        let mayMove = exchange.decision.pinnedNode == nil || exchange.usesReusedConnection
-        let mayRepeat = nothingSent || (exchange.isIdempotent && !exchange.bodyStreamed)
-        if mayRepeat, exchange.attempts < 2, !exchange.responseStarted, mayMove {
+    /// The node's connection failed (or could not be opened: `nothingSent`) before the exchange
+    /// ended: the exchange machine says whether the request may go to another node (see
+    /// ``ExchangeMachine/nodeFailed(nothingSent:draining:)``); the policy picks which.
+    private func nodeFailed(_ exchange: Exchange, nothingSent: Bool) {
+        switch exchange.machine.nodeFailed(nothingSent: nothingSent, draining: loop.isDraining) {
+        case .tryAnotherNode(let orSameNode):
             let failed = exchange.node
             let now = NIODeadline.now().uptimeNanoseconds
             // another usable node if there is one; a failed pooled connection may also just have been
             // stale, so its own node is the fallback (and the only choice for a pinned route)
             let other = loop.policy.retryNode(for: exchange, clientIP: clientIP[...], now: now)
-            let next = other ?? (exchange.usesReusedConnection ? failed : nil)
-            if let next, exchange.runtime === loop.runtime || next == failed {
-                exchange.attempts += 1
+            if let next = other ?? (orSameNode ? failed : nil), exchange.runtime === loop.runtime || next == failed {
+                exchange.machine.retrying()
                 exchange.failedNode = failed
                 loop.policy.move(exchange, to: next, now: now)
                 connect(exchange)
                 return
             }
+            end(exchange, exchange.machine.cannotRetry(.badGateway, draining: loop.isDraining))
+        case .end(let ending):
+            end(exchange, ending)
         }
-        // With the request body still arriving (its reads were paused), the connection cannot be
-        // reused: answer and close at once.
-        let close = !exchange.clientKeepAlive || !exchange.requestEnded || loop.isDraining
-        state = .answeredLocally(closeAfterRequest: close)
-        finish(exchange, status: status.code)
-        writeLocalResponse(status, head: exchange.head, requestID: exchange.requestID, close: close)
-        afterLocalResponse(close: close)
+    }
+
+    /// Ends an exchange as its machine said, once the node's connection is let go.
+    private func end(_ exchange: Exchange, _ ending: ExchangeMachine.Ending) {
+        switch ending {
+        case .answer(let status, let close):
+            state = .answeredLocally(closeAfterRequest: close)
+            finish(exchange, status: status.code)
+            writeLocalResponse(status, head: exchange.head, requestID: exchange.requestID, close: close)
+            afterLocalResponse(close: close)
+        case .closeClient(let afterFlushing):
+            finish(exchange, status: exchange.machine.status)
+            closeConnection(afterFlushing: afterFlushing)
+        }
     }
 
     /// Watches for the node's answer once the request is sent (the `upstream_response` timeout).
-    private func armResponseTimeout(_ exchange: Exchange, _ upstream: UpstreamHandler) {
-        guard !exchange.responseStarted, timerSlot == nil else { return }
-        responseDeadline = .now() + exchange.runtime.upstreamResponseTimeout
+    private func armResponseTimeout(_ exchange: Exchange) {
+        guard let deadline = exchange.machine.responseDeadline, timerSlot == nil else { return }
+        responseDeadline = deadline
         loop.responseTimer.add(self)
     }
 
     /// Called by the ``ResponseTimer`` when the node did not begin its response in time: 504.
     func responseTimedOut() {
-        guard case .proxying(let exchange, let attached) = state, !exchange.responseStarted else { return }
+        guard case .proxying(let exchange, let attached) = state, exchange.machine.responseTimedOut(now: .now()) else { return }
         cutOffNode(exchange, attached, "node did not answer in time", timeout: exchange.runtime.config.timeouts.upstreamResponse)
     }
 
@@ -395,9 +400,9 @@ final class ProxyHandler: ChannelInboundHandler {
         case .acquiring: phase = .waitingForNode
         case .proxying(let exchange, let attached):
             phase = .exchange(
-                requestEnded: exchange.requestEnded, responseStarted: exchange.responseStarted,
-                clientHoldsUp: attached.isReadingPaused || (!readGate.isPaused && !exchange.requestEnded),
-                moved: exchange.requestBytes &+ exchange.responseBytes)
+                requestEnded: exchange.machine.requestEnded, responseStarted: exchange.machine.responseStarted,
+                clientHoldsUp: attached.isReadingPaused || (!readGate.isPaused && !exchange.machine.requestEnded),
+                moved: exchange.machine.requestBytes &+ exchange.machine.responseBytes)
         case .answeredLocally: phase = .droppingBody(dropped: watchedBytes)
         case .tunneling: phase = .tunneling(relayed: watchedBytes)
         case .closed: phase = .closing
@@ -414,7 +419,7 @@ final class ProxyHandler: ChannelInboundHandler {
             closeConnection()
         case .flushStalled:
             context?.close(promise: nil)
-        case .clientStalled(let responseStarted):
+        case .clientStalled:
             guard case .proxying(let exchange, let attached) = state else { return }
             loop.logs.events.warning("client stalled mid-exchange", metadata: [
                 "client": "\(clientIP)", "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
@@ -422,16 +427,7 @@ final class ProxyHandler: ChannelInboundHandler {
             ])
             attached.exchange = nil
             attached.close()
-            if responseStarted {
-                // the client takes nothing: what is queued for it cannot be flushed
-                finish(exchange, status: exchange.status)
-                closeConnection()
-            } else {
-                state = .answeredLocally(closeAfterRequest: true)
-                finish(exchange, status: 408)
-                writeLocalResponse(.requestTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
-                afterLocalResponse(close: true)
-            }
+            end(exchange, exchange.machine.clientStalled())
         case .nodeStalled(let responseStarted):
             guard case .proxying(let exchange, let attached) = state else { return }
             if responseStarted {
@@ -441,9 +437,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 ])
                 attached.exchange = nil
                 attached.close()
-                // part of the response is with the client: closing is the only signal left
-                finish(exchange, status: exchange.status)
-                closeConnection(afterFlushing: true)
+                end(exchange, exchange.machine.nodeStalled())
             } else {
                 cutOffNode(exchange, attached, "node stalled reading the request body", timeout: exchange.runtime.config.timeouts.upstreamStall)
             }
@@ -459,10 +453,7 @@ final class ProxyHandler: ChannelInboundHandler {
         ])
         attached.exchange = nil
         attached.close()
-        state = .answeredLocally(closeAfterRequest: true)
-        finish(exchange, status: 504)
-        writeLocalResponse(.gatewayTimeout, head: exchange.head, requestID: exchange.requestID, close: true)
-        afterLocalResponse(close: true)
+        end(exchange, exchange.machine.cutOffNode())
     }
 
     // MARK: upstream events (called by the attached UpstreamHandler)
@@ -471,52 +462,52 @@ final class ProxyHandler: ChannelInboundHandler {
         guard case .proxying(let exchange, _) = state, let context else { return }
         switch part {
         case .head(let head):
-            if head.isInterim && head.status != 101 {
-                // 100 Continue, 103 Early Hints: passed on as they are, except to HTTP/1.0 clients (RFC 9110 §15.2)
-                if exchange.head.minorVersion == 1 { write(head.bytes) }
-                return
-            }
-            if head.status == 101, !exchange.head.isUpgrade {
+            let action = exchange.machine.responseHeadReceived(
+                status: head.status, isInterim: head.isInterim, nodeKeepsAlive: head.keepAlive,
+                endsWithConnection: head.framing == .untilClose, draining: loop.isDraining)
+            switch action {
+            case .relayInterim:
+                write(head.bytes)  // 100 Continue, 103 Early Hints: passed on as they are
+            case .dropInterim:
+                break
+            case .refuseSwitch:
                 // a protocol switch nobody asked for: the node's connection cannot be trusted
                 upstreamFailed(upstream, error: HTTPMessageError.malformed("101 to a request that did not ask for an upgrade"))
-                return upstream.close()
-            }
-            loop.responseTimer.remove(self)
-            exchange.responseStarted = true
-            exchange.status = head.status
-            loop.policy.recordOutcome(exchange, status: head.status, now: NIODeadline.now().uptimeNanoseconds)
-            exchange.upstreamKeepAlive = head.keepAlive
-            // a response that begins before the request body ended may end before it: the connection
-            // then closes after the rest of the body is read (see `.end`), and the client is told so
-            exchange.closesClient = !exchange.clientKeepAlive || loop.isDraining || head.framing == .untilClose || !exchange.requestEnded
-            batch.writeHead(to: context) { out in
-                HeaderRewriter.writeClientResponse(
-                    head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
-                    setCookie: exchange.setCookie, close: exchange.closesClient, clientMinorVersion: exchange.head.minorVersion,
-                    to: &out)
-            }
-            if head.status == 101 {
-                finish(exchange, status: 101)
-                startTunnel(upstream)
+                upstream.close()
+            case .relay(let closeClient), .relayAndTunnel(let closeClient):
+                loop.responseTimer.remove(self)
+                loop.policy.recordOutcome(exchange, status: head.status, now: NIODeadline.now().uptimeNanoseconds)
+                batch.writeHead(to: context) { out in
+                    HeaderRewriter.writeClientResponse(
+                        head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
+                        setCookie: exchange.setCookie, close: closeClient, clientMinorVersion: exchange.head.minorVersion,
+                        to: &out)
+                }
+                if case .relayAndTunnel = action {
+                    finish(exchange, status: 101)
+                    startTunnel(upstream)
+                }
             }
         case .body(let body):
-            exchange.responseBytes += body.readableBytes
+            exchange.machine.responseBodyReceived(body.readableBytes)
             batch.write(body, to: context)
             if !isWritable { upstream.pauseReading() }
         case .end:
             let now = NIODeadline.now()  // one clock reading for the pool, the statistics and idleness
             upstream.exchange = nil
-            if exchange.upstreamKeepAlive {
+            let end = exchange.machine.responseEndReceived(draining: loop.isDraining)
+            if end.nodeConnectionReusable {
                 upstream.pool.release(upstream, now: now)  // closed there unless reusable
             } else {
                 upstream.close()
             }
-            finish(exchange, status: exchange.status, now: now)
-            if !exchange.requestEnded {
+            finish(exchange, status: exchange.machine.status, now: now)
+            switch end.client {
+            case .lingerThenClose:
                 lingerAfterEarlyResponse(now: now)
-            } else if exchange.closesClient || loop.isDraining {
+            case .close:
                 closeConnection(afterFlushing: true)
-            } else {
+            case .idle:
                 flushAtEndOfTick()  // the upstream is detached, so its read-complete will not queue it
                 becomeIdle(now: now)
             }
@@ -590,18 +581,13 @@ final class ProxyHandler: ChannelInboundHandler {
         guard case .proxying(let exchange, let attached) = state, attached === upstream else { return }
         upstream.exchange = nil
         loop.responseTimer.remove(self)
-        if exchange.responseStarted {
-            // Part of the response is already with the client: the only honest signal left is closing.
-            finish(exchange, status: exchange.status)
-            state = .closed
-            closeConnection()
-            return
+        if !exchange.machine.responseStarted {
+            loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
+            loop.logs.events.warning("node failed before answering", metadata: [
+                "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
+            ])
         }
-        loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
-        loop.logs.events.warning("node failed before answering", metadata: [
-            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "error": "\(error)",
-        ])
-        retryOrFail(exchange, status: .badGateway)
+        nodeFailed(exchange, nothingSent: false)
     }
 
     // MARK: finishing
@@ -617,11 +603,11 @@ final class ProxyHandler: ChannelInboundHandler {
             loop.statistics.record(
                 route: exchange.decision.routeIndex ?? loop.statistics.defaultRoute, service: exchange.decision.serviceIndex,
                 node: exchange.node, status: status, latencyNanoseconds: (now - exchange.start).nanoseconds,
-                requestBytes: exchange.requestBytes, responseBytes: exchange.responseBytes, now: now.uptimeNanoseconds)
+                requestBytes: exchange.machine.requestBytes, responseBytes: exchange.machine.responseBytes, now: now.uptimeNanoseconds)
         }
         guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
-            clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.responseBytes, start: exchange.start,
+            clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.machine.responseBytes, start: exchange.start,
             route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID.text,
             retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
@@ -716,9 +702,11 @@ final class ProxyHandler: ChannelInboundHandler {
                 upstream.exchange = nil
                 upstream.close()
             }
-            finish(exchange, status: exchange.responseStarted ? exchange.status : 499)
+            exchange.machine.abandoned()
+            finish(exchange, status: exchange.machine.statusWhenAbandoned)
         case .acquiring(let exchange):
-            finish(exchange, status: 499)
+            exchange.machine.abandoned()
+            finish(exchange, status: exchange.machine.statusWhenAbandoned)
         case .tunneling(let upstream):
             upstream.close()
         case .idle, .answeredLocally, .closed:
