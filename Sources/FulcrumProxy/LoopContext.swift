@@ -44,7 +44,7 @@ final class LoopContext {
         for pool in pools.joined() { existing[pool.address] = pool }
         let newPools = Self.makePools(for: runtime, reusing: existing, eventLoop: eventLoop)
         let kept = Set(newPools.joined().map { ObjectIdentifier($0) })
-        for pool in existing.values where !kept.contains(ObjectIdentifier(pool)) { pool.closeIdle() }
+        for pool in existing.values where !kept.contains(ObjectIdentifier(pool)) { pool.retire() }
         self.pools = newPools
         policy.install(runtime, now: NIODeadline.now().uptimeNanoseconds)
         statistics.install(runtime.config)
@@ -71,7 +71,7 @@ final class LoopContext {
         let address = exchange.runtime.nodeAddresses[service][exchange.node]
         if let pool = pools.joined().first(where: { $0.address == address }) { return pool }
         let orphan = NodePool(address: address, eventLoop: eventLoop)
-        orphan.closeIdle()  // retired from the start: its connections are not kept
+        orphan.retire()  // retired from the start: its connections are not kept
         return orphan
     }
 

@@ -71,7 +71,7 @@ final class NodePool {
     }
 
     /// Retires the pool: idle connections close now, busy ones when they are released.
-    func closeIdle() {
+    func retire() {
         isRetired = true
         let connections = idle
         idle.removeAll()

@@ -212,7 +212,7 @@ final class ProxyHandler: ChannelInboundHandler {
         case .answeredLocally:
             responding = true  // the request already has its answer (its body was being dropped)
         case .proxying(let exchange, let upstream):
-            upstream.exchange = nil
+            upstream.client = nil
             upstream.close()
             exchange.machine.abandoned()
             finish(exchange, status: error.status)
@@ -323,7 +323,7 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     private func attach(_ exchange: Exchange, _ upstream: UpstreamHandler, reused: Bool) {
-        upstream.exchange = self
+        upstream.client = self
         state = .proxying(exchange, upstream)
         upstream.expectResponse(toHEAD: exchange.head.isHEAD)
         upstream.write(exchange.upstreamHead)
@@ -425,7 +425,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 "client": "\(clientIP)", "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
                 "timeout": "\(exchange.runtime.config.timeouts.clientStall)",
             ])
-            attached.exchange = nil
+            attached.client = nil
             attached.close()
             end(exchange, exchange.machine.clientStalled())
         case .nodeStalled(let responseStarted):
@@ -435,7 +435,7 @@ final class ProxyHandler: ChannelInboundHandler {
                     "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
                     "timeout": "\(exchange.runtime.config.timeouts.upstreamStall)",
                 ])
-                attached.exchange = nil
+                attached.client = nil
                 attached.close()
                 end(exchange, exchange.machine.nodeStalled())
             } else {
@@ -451,7 +451,7 @@ final class ProxyHandler: ChannelInboundHandler {
         loop.logs.events.warning(message, metadata: [
             "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(timeout)",
         ])
-        attached.exchange = nil
+        attached.client = nil
         attached.close()
         end(exchange, exchange.machine.cutOffNode())
     }
@@ -494,7 +494,7 @@ final class ProxyHandler: ChannelInboundHandler {
             if !isWritable { upstream.pauseReading() }
         case .end:
             let now = NIODeadline.now()  // one clock reading for the pool, the statistics and idleness
-            upstream.exchange = nil
+            upstream.client = nil
             let end = exchange.machine.responseEndReceived(draining: loop.isDraining)
             if end.nodeConnectionReusable {
                 upstream.pool.release(upstream, now: now)  // closed there unless reusable
@@ -579,7 +579,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
     func upstreamFailed(_ upstream: UpstreamHandler, error: Error) {
         guard case .proxying(let exchange, let attached) = state, attached === upstream else { return }
-        upstream.exchange = nil
+        upstream.client = nil
         loop.responseTimer.remove(self)
         if !exchange.machine.responseStarted {
             loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
@@ -698,8 +698,8 @@ final class ProxyHandler: ChannelInboundHandler {
     private func abandonExchange() {
         switch state {
         case .proxying(let exchange, let upstream):
-            if upstream.exchange === self {
-                upstream.exchange = nil
+            if upstream.client === self {
+                upstream.client = nil
                 upstream.close()
             }
             exchange.machine.abandoned()

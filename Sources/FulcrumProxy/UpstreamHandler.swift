@@ -2,7 +2,7 @@ import FulcrumHTTP1
 import NIOCore
 
 /// The handler of an upstream connection. It reads responses with ``ResponseReader`` and hands
-/// their parts to the client exchange it is attached to, and writes what that exchange sends;
+/// their parts to the client connection it serves, and writes what that connection sends;
 /// when detached it sits in its ``NodePool`` until reused or closed. After a protocol switch
 /// (101) it relays bytes as they are.
 final class UpstreamHandler: ChannelInboundHandler {
@@ -12,8 +12,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     // Strong: a connection may outlive its pool's place in the configuration (reload) and must
     // still be able to leave it. The pool holds the connection only while it is idle.
     let pool: NodePool
-    /// The client exchange using this connection, or `nil` while pooled.
-    var exchange: ProxyHandler?
+    /// The client connection whose exchange uses this connection, or `nil` while pooled.
+    var client: ProxyHandler?
     var idleSince: NIODeadline = .now()
     /// Set after a 101 response: bytes go to the client as they are.
     var isTunnel = false
@@ -61,34 +61,34 @@ final class UpstreamHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        guard let exchange else {
+        guard let client else {
             // A response nobody asked for on an idle connection: it cannot be trusted any more.
             context.close(promise: nil)
             return
         }
-        if isTunnel { return exchange.tunnelReceived(bytes) }
+        if isTunnel { return client.tunnelReceived(bytes) }
         if unread.readableBytes == 0 { unread = bytes } else { unread.writeBuffer(&bytes) }
-        // parts go to the exchange while it stays attached (the end of its response detaches it)
-        while self.exchange === exchange, !isTunnel {
+        // parts go to the client while it stays attached (the end of its response detaches it)
+        while self.client === client, !isTunnel {
             let part: MessagePart<ResponseHead>?
             do {
                 part = try reader.next(&unread)
             } catch {
                 unread = noBytes
-                exchange.upstreamFailed(self, error: error)
+                client.upstreamFailed(self, error: error)
                 context.close(promise: nil)
                 return
             }
             guard let part else { break }
             if case .end = part { responseRead = true }
-            exchange.upstreamReceived(part, from: self)
+            client.upstreamReceived(part, from: self)
         }
         let leftover = unread
         unread = noBytes  // lets the last read buffer go
         guard leftover.readableBytes > 0 else { return }
         if isTunnel {
-            self.exchange?.tunnelReceived(leftover)
-        } else if self.exchange == nil {
+            self.client?.tunnelReceived(leftover)
+        } else if self.client == nil {
             // bytes after the end of the response: the connection cannot be trusted any more
             context.close(promise: nil)
         } else {
@@ -97,30 +97,30 @@ final class UpstreamHandler: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.upstreamReadComplete()
+        client?.upstreamReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         isActive = false
         pool.remove(self)
-        if let exchange, !isTunnel, reader.endsAtClose {
-            exchange.upstreamReceived(.end, from: self)  // a response without framing ends with its connection
+        if let client, !isTunnel, reader.endsAtClose {
+            client.upstreamReceived(.end, from: self)  // a response without framing ends with its connection
         }
-        exchange?.upstreamClosed(self)
-        exchange = nil
+        client?.upstreamClosed(self)
+        client = nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        exchange?.upstreamFailed(self, error: error)
+        client?.upstreamFailed(self, error: error)
         context.close(promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         isWritable = context.channel.isWritable
-        exchange?.upstreamWritabilityChanged(isWritable: isWritable)
+        client?.upstreamWritabilityChanged(isWritable: isWritable)
     }
 
-    // MARK: used by the attached exchange
+    // MARK: used by the attached client connection
 
     /// Prepares for the response to the next request (HEAD responses have no body).
     func expectResponse(toHEAD: Bool) {
@@ -129,7 +129,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         responseRead = false
     }
 
-    /// The attached exchange wrote the last bytes of its request.
+    /// The attached client connection wrote the last bytes of its request.
     func requestEnded() {
         requestWritten = true
     }
