@@ -1,6 +1,7 @@
 # Sourced by the bench scripts. nginx_backend NAME PORT [LOCATION] starts one nginx (1 worker) on
 # 127.0.0.1:PORT from its own directory $run/NAME, and adds its pid to the array `pids`.
 # LOCATION is the body of `location /`; by default it answers "NAME" with an X-Backend: NAME header.
+# /nginx-status is nginx's stub_status (its `requests` count the requests the backend served).
 # A LOCATION using echo_* loads Debian's libnginx-mod-http-echo module. With BACKEND_CPU set, the
 # nginx master and its worker run on that CPU only. The backend stops after BACKEND_LIFETIME seconds
 # (default 300), so that an interrupted script leaves no nginx behind for long.
@@ -20,7 +21,7 @@ pid $run/$name/nginx.pid;
 error_log $run/$name/logs/error.log warn;
 events { worker_connections 4096; }
 http { access_log off; client_body_temp_path $run/$name/tmp; keepalive_requests 10000000;
-  server { listen 127.0.0.1:$port; location / { $location } } }
+  server { listen 127.0.0.1:$port; location / { $location } location = /nginx-status { stub_status; } } }
 CONF
   local pin=()
   [[ -n ${BACKEND_CPU:-} ]] && pin=(taskset -c "$BACKEND_CPU")
