@@ -11,9 +11,12 @@ struct HeadRoutingRequest: RoutingRequest {
 
     /// - Throws: the reason the target is refused with 400.
     init(head: RequestHead, clientIP: Substring, encodedSlashes: RequestTarget.EncodedSlashes) throws(RequestTargetError) {
+        // parsed before any field is set: a throw after a partial initialisation made the
+        // initialiser build the value aside and copy it out (retaining what it holds again)
+        let target = try RequestTarget(parsing: head.target, encodedSlashes: encodedSlashes)
         self.head = head
         self.clientIP = clientIP
-        target = try RequestTarget(parsing: head.target, encodedSlashes: encodedSlashes)
+        self.target = target
     }
 
     var method: String { head.method }

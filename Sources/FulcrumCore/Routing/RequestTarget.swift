@@ -54,11 +54,11 @@ public struct RequestTarget: Sendable {
             authority = found
             rest = target[authorityEnd...]
         }
-        self.authority = authority
         let pathEnd = rest.utf8.firstIndex(of: UInt8(ascii: "?")) ?? rest.endIndex
-        hasQuery = pathEnd != rest.endIndex
-        query = hasQuery ? rest[rest.utf8.index(after: pathEnd)...] : rest[rest.endIndex...]
         let received = rest[..<pathEnd]
+        // every field is set after the last throw: a throw after a partial initialisation made
+        // the initialiser build the value aside and copy it out (retaining its slices again)
+        let path: Substring
         var pathChanged = false
         if received.isEmpty {
             path = "/"  // `http://host` and `http://host?q`: the path of an empty path-abempty is `/`
@@ -70,6 +70,10 @@ public struct RequestTarget: Sendable {
         } else {
             path = received
         }
+        self.authority = authority
+        self.path = path
+        hasQuery = pathEnd != rest.endIndex
+        query = hasQuery ? rest[rest.utf8.index(after: pathEnd)...] : rest[rest.endIndex...]
         isRewritten = authority != nil || pathChanged
     }
 

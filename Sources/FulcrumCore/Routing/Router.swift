@@ -19,7 +19,10 @@ public struct RouteDecision: Sendable, Equatable {
 /// Within each step a candidate is taken only when all its other conditions (host, methods,
 /// headers, query, cookies) hold. Steps 1 and 2 cost one walk down a byte trie, whatever the
 /// number of routes.
-public struct Router: Sendable {
+///
+/// A class: the data plane routes through the router of the configuration in use, and a struct
+/// read from there was copied for each request (a retain of each of its tables).
+public final class Router: Sendable {
     struct CompiledRoute: Sendable {
         let name: String
         let kind: PathKind
