@@ -26,7 +26,8 @@ package struct ResponseHead: HTTPHead {
     /// Parses a complete head (`bytes` ends with the empty line) of the response to a request
     /// whose method was HEAD when `toHEAD` is set.
     package init(parsing bytes: ByteBuffer, toHEAD: Bool, fields: inout [HTTPField]) throws(HTTPMessageError) {
-        self.bytes = bytes
+        // every field is set after the last throw: a throw after a partial initialisation made
+        // the initialiser build the value aside and copy it out (retaining its buffers again)
         fields.removeAll(keepingCapacity: true)
         fields.reserveCapacity(12)
         var status: UInt = 0
@@ -94,6 +95,7 @@ package struct ResponseHead: HTTPHead {
                 framing = .untilClose
             }
         }
+        self.bytes = bytes
         self.fields = fields
         self.status = status
         (reasonStart, reasonEnd) = reason
