@@ -2,7 +2,8 @@ import FulcrumCore
 import NIOCore
 
 /// A client connection's timeouts as a value: when each timed period began, and, asked with the
-/// connection's phase and the time, which timeout has run out. The handler tells it what happens
+/// connection's phase and the time, which timeout has run out. An exchange's own timeouts (the
+/// response timeout, stalls) are its machine's (``ExchangeMachine``). The handler tells it what happens
 /// (a head begins, a request starts, the connection becomes idle, lingers, closes after a flush)
 /// and carries out its verdicts; the loop's sweep asks once a second. No clock of its own, so
 /// every timeout is tested under a time the tests set (`ConnectionTimeoutsTests`).
@@ -31,12 +32,8 @@ struct ConnectionTimeouts {
     enum Phase {
         /// Between requests, or before the first: idle, or receiving a head.
         case waitingForRequest
-        /// A request waits for a connection to its node (the connect timeout's).
-        case waitingForNode
-        /// An exchange with a node; `moved` counts its body bytes both ways. `clientHoldsUp` when
-        /// the client takes none of the response (the node's reads are paused for it) or sends
-        /// its request body while nothing holds it back.
-        case exchange(requestEnded: Bool, responseStarted: Bool, clientHoldsUp: Bool, moved: Int)
+        /// An exchange is in progress: its machine times it.
+        case exchange
         /// Fulcrum answered; the rest of the request body is read and dropped (`dropped` so far).
         case droppingBody(dropped: Int)
         /// Bytes relayed as they are after a protocol switch (`relayed` both ways so far).
@@ -54,10 +51,6 @@ struct ConnectionTimeouts {
         /// A dropped body that stopped for `client_stall` or outlasted the lingering time, or a
         /// tunnel silent for `tunnel_idle`: close.
         case silent
-        /// Mid-exchange, the client held it up for `client_stall`.
-        case clientStalled(responseStarted: Bool)
-        /// Mid-exchange, the node held it up for `upstream_stall`.
-        case nodeStalled(responseStarted: Bool)
         /// Closing, the last bytes waited `client_stall` for a client that reads nothing: close
         /// without them.
         case flushStalled
@@ -72,8 +65,6 @@ struct ConnectionTimeouts {
     private var flushingSince: NIODeadline?
     /// The bytes of a phase watched for silence (a dropped body, a tunnel).
     private var silence = ProgressWatch()
-    /// The body bytes of the exchange in progress.
-    private var exchangeProgress = ProgressWatch()
 
     /// A connection accepted at `now`: its first head is timed from the accept.
     init(acceptedAt now: NIODeadline) {
@@ -86,11 +77,10 @@ struct ConnectionTimeouts {
         if headStartedAt == nil { headStartedAt = now }
     }
 
-    /// A whole head arrived: a request starts (and so does the watch on its bodies).
+    /// A whole head arrived: a request starts.
     mutating func requestStarted() {
         headStartedAt = nil
         awaitsFirstHead = false
-        exchangeProgress.reset()
     }
 
     /// Between requests again.
@@ -123,20 +113,9 @@ struct ConnectionTimeouts {
             silence.reset()
             if let headStartedAt { return now - headStartedAt > limits.clientHead ? .headTooSlow : .none }
             return now - idleSince > limits.clientIdle ? .idleTooLong : .none
-        case .waitingForNode:
+        case .exchange:
             silence.reset()
             return .none
-        case .exchange(let requestEnded, let responseStarted, let clientHoldsUp, let moved):
-            silence.reset()
-            guard !requestEnded || responseStarted else {
-                // waiting for the response head is the response timer's; the head arriving is
-                // progress too: the count starts again after it
-                exchangeProgress.reset()
-                return .none
-            }
-            let stalled = exchangeProgress.stillFor(moved, now: now)
-            if clientHoldsUp { return stalled >= limits.clientStall ? .clientStalled(responseStarted: responseStarted) : .none }
-            return stalled >= limits.upstreamStall ? .nodeStalled(responseStarted: responseStarted) : .none
         case .droppingBody(let dropped):
             if let lingeringSince, now - lingeringSince >= limits.lingering { return .silent }
             return silence.stillFor(dropped, now: now) >= limits.clientStall ? .silent : .none

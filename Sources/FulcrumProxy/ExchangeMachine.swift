@@ -116,6 +116,8 @@ struct ExchangeMachine {
     private(set) var requestBytes = 0
     /// Response body bytes relayed to the client.
     private(set) var responseBytes = 0
+    /// The body bytes both ways, as the sweep last saw them (see ``stall(clientHoldsUp:clientStall:nodeStall:now:)``).
+    private var progress = ProgressWatch()
 
     init(request: Request, responseTimeout: TimeAmount) {
         self.request = request
@@ -240,7 +242,31 @@ struct ExchangeMachine {
         return .answer(.gatewayTimeout, close: true)
     }
 
-    /// The node stopped sending its response body for `upstream_stall` (see ``ConnectionTimeouts``).
+    /// The side that held an attached exchange up.
+    enum Stall: Equatable {
+        /// For `client_stall`: see ``clientStalled()``.
+        case client
+        /// For `upstream_stall`: see ``nodeStalled()``.
+        case node
+    }
+
+    /// The loop's sweep looks at the exchange once a second: which side, if any, has held it up
+    /// for its stall timeout at `now`, counted from the last look at which body bytes had moved.
+    /// `clientHoldsUp` when the client takes none of the response (the node's reads are paused
+    /// for it) or sends its request body while nothing holds it back; otherwise the node is the
+    /// one holding it up. Waiting for the response head is the response timeout's, and the head
+    /// arriving starts the count again.
+    mutating func stall(clientHoldsUp: Bool, clientStall: TimeAmount, nodeStall: TimeAmount, now: NIODeadline) -> Stall? {
+        guard phase == .responding || (phase == .awaitingResponse && !requestEnded) else {
+            progress.reset()
+            return nil
+        }
+        let still = progress.stillFor(requestBytes &+ responseBytes, now: now)
+        if clientHoldsUp { return still >= clientStall ? .client : nil }
+        return still >= nodeStall ? .node : nil
+    }
+
+    /// The node stopped sending its response body for `upstream_stall`.
     mutating func nodeStalled() -> Ending {
         guard phase == .responding else { return cutOffNode() }
         phase = .finished

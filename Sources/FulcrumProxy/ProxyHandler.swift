@@ -387,22 +387,23 @@ final class ProxyHandler: ChannelInboundHandler {
         cutOffNode(exchange, attached, "node did not answer in time", timeout: exchange.runtime.config.timeouts.upstreamResponse)
     }
 
-    /// Called once a second by the loop's sweeper: asks ``ConnectionTimeouts`` which timeout ran
-    /// out for what the connection is doing, and carries it out. Mid-exchange, the side blamed for
-    /// a stall is the one holding the exchange up: the client when it takes none of the response
-    /// (the node's reads are paused for it) or sends none of its request body, the node when it
-    /// takes none of the request body (the client's reads are paused for it) or sends none of its
-    /// response body. Waiting for the response head is the ``ResponseTimer``'s.
+    /// Called once a second by the loop's sweeper: asks the exchange's machine whether a side held
+    /// it up (the client when it takes none of the response, its node's reads paused for it, or
+    /// sends none of its request body while nothing holds it back; otherwise the node), and
+    /// ``ConnectionTimeouts`` which of the connection's own timeouts ran out; carries it out.
+    /// Waiting for the response head is the ``ResponseTimer``'s.
     func checkTimeouts(limits: ConnectionTimeouts.Limits, now: NIODeadline) {
         let phase: ConnectionTimeouts.Phase
         switch state {
         case .idle: phase = .waitingForRequest
-        case .acquiring: phase = .waitingForNode
+        case .acquiring: phase = .exchange
         case .proxying(let exchange, let attached):
-            phase = .exchange(
-                requestEnded: exchange.machine.requestEnded, responseStarted: exchange.machine.responseStarted,
-                clientHoldsUp: attached.isReadingPaused || (!readGate.isPaused && !exchange.machine.requestEnded),
-                moved: exchange.machine.requestBytes &+ exchange.machine.responseBytes)
+            let clientHoldsUp = attached.isReadingPaused || (!readGate.isPaused && !exchange.machine.requestEnded)
+            switch exchange.machine.stall(clientHoldsUp: clientHoldsUp, clientStall: limits.clientStall, nodeStall: limits.upstreamStall, now: now) {
+            case .client?: return clientStalled(exchange, attached)
+            case .node?: return nodeStalled(exchange, attached)
+            case nil: phase = .exchange
+            }
         case .answeredLocally: phase = .droppingBody(dropped: watchedBytes)
         case .tunneling: phase = .tunneling(relayed: watchedBytes)
         case .closed: phase = .closing
@@ -419,29 +420,30 @@ final class ProxyHandler: ChannelInboundHandler {
             closeConnection()
         case .flushStalled:
             context?.close(promise: nil)
-        case .clientStalled:
-            guard case .proxying(let exchange, let attached) = state else { return }
-            loop.logs.events.warning("client stalled mid-exchange", metadata: [
-                "client": "\(clientIP)", "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
-                "timeout": "\(exchange.runtime.config.timeouts.clientStall)",
-            ])
-            attached.client = nil
-            attached.close()
-            end(exchange, exchange.machine.clientStalled())
-        case .nodeStalled(let responseStarted):
-            guard case .proxying(let exchange, let attached) = state else { return }
-            if responseStarted {
-                loop.logs.events.warning("node stalled mid-response", metadata: [
-                    "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
-                    "timeout": "\(exchange.runtime.config.timeouts.upstreamStall)",
-                ])
-                attached.client = nil
-                attached.close()
-                end(exchange, exchange.machine.nodeStalled())
-            } else {
-                cutOffNode(exchange, attached, "node stalled reading the request body", timeout: exchange.runtime.config.timeouts.upstreamStall)
-            }
         }
+    }
+
+    private func clientStalled(_ exchange: Exchange, _ attached: UpstreamHandler) {
+        loop.logs.events.warning("client stalled mid-exchange", metadata: [
+            "client": "\(clientIP)", "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
+            "timeout": "\(exchange.runtime.config.timeouts.clientStall)",
+        ])
+        attached.client = nil
+        attached.close()
+        end(exchange, exchange.machine.clientStalled())
+    }
+
+    private func nodeStalled(_ exchange: Exchange, _ attached: UpstreamHandler) {
+        guard exchange.machine.responseStarted else {
+            return cutOffNode(exchange, attached, "node stalled reading the request body", timeout: exchange.runtime.config.timeouts.upstreamStall)
+        }
+        loop.logs.events.warning("node stalled mid-response", metadata: [
+            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
+            "timeout": "\(exchange.runtime.config.timeouts.upstreamStall)",
+        ])
+        attached.client = nil
+        attached.close()
+        end(exchange, exchange.machine.nodeStalled())
     }
 
     /// The node failed to answer in time: counted as its failure, answered with 504, and both

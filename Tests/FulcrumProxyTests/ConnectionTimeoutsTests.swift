@@ -3,7 +3,8 @@ import NIOCore
 import Testing
 @testable import FulcrumProxy
 
-/// Every timeout of a client connection, under a time the tests set: no sleeping. (The socket
+/// Every timeout of a client connection, under a time the tests set: no sleeping (an exchange's
+/// stalls and response timeout: `ExchangeMachineTests`). (The socket
 /// suites keep one end-to-end test of each: StallIntegrationTests, ConnectionLimitIntegrationTests.)
 @Suite struct ConnectionTimeoutsTests {
     static let limits = ConnectionTimeouts.Limits(Timeouts(
@@ -41,39 +42,6 @@ import Testing
         timeouts.becameIdle(at: Self.at(2))
         timeouts.headBegan(at: Self.at(3))
         #expect(!timeouts.isStillInFirstHead(openedBefore: Self.at(10)), "a served connection keeps its place")
-    }
-
-    @Test func aStallIsBlamedOnTheSideThatHoldsTheExchangeUp() {
-        var timeouts = ConnectionTimeouts(acceptedAt: Self.at(0))
-        timeouts.requestStarted()
-        func exchange(_ moved: Int, clientHoldsUp: Bool, responseStarted: Bool = false) -> ConnectionTimeouts.Phase {
-            .exchange(requestEnded: false, responseStarted: responseStarted, clientHoldsUp: clientHoldsUp, moved: moved)
-        }
-        // the client sends its body, then stops: client_stall from the last move
-        #expect(timeouts.verdict(exchange(100, clientHoldsUp: true), limits: Self.limits, now: Self.at(1)) == .none)
-        #expect(timeouts.verdict(exchange(200, clientHoldsUp: true), limits: Self.limits, now: Self.at(2)) == .none)
-        #expect(timeouts.verdict(exchange(200, clientHoldsUp: true), limits: Self.limits, now: Self.at(21)) == .none)
-        #expect(timeouts.verdict(exchange(200, clientHoldsUp: true), limits: Self.limits, now: Self.at(22)) == .clientStalled(responseStarted: false))
-        // the node takes none of the body: upstream_stall
-        var other = ConnectionTimeouts(acceptedAt: Self.at(0))
-        other.requestStarted()
-        #expect(other.verdict(exchange(300, clientHoldsUp: false), limits: Self.limits, now: Self.at(1)) == .none)
-        #expect(other.verdict(exchange(300, clientHoldsUp: false), limits: Self.limits, now: Self.at(30)) == .none)
-        #expect(other.verdict(exchange(300, clientHoldsUp: false, responseStarted: true), limits: Self.limits, now: Self.at(31))
-            == .nodeStalled(responseStarted: true))
-    }
-
-    @Test func waitingForTheResponseHeadIsNotAStall() {
-        var timeouts = ConnectionTimeouts(acceptedAt: Self.at(0))
-        timeouts.requestStarted()
-        let waiting = ConnectionTimeouts.Phase.exchange(requestEnded: true, responseStarted: false, clientHoldsUp: false, moved: 50)
-        for second in [1, 100, 1000] as [Int64] {
-            #expect(timeouts.verdict(waiting, limits: Self.limits, now: Self.at(second)) == .none)
-        }
-        // the head arriving starts the count again
-        let receiving = ConnectionTimeouts.Phase.exchange(requestEnded: true, responseStarted: true, clientHoldsUp: false, moved: 50)
-        #expect(timeouts.verdict(receiving, limits: Self.limits, now: Self.at(1001)) == .none)
-        #expect(timeouts.verdict(receiving, limits: Self.limits, now: Self.at(1031)) == .nodeStalled(responseStarted: true))
     }
 
     @Test func aDroppedBodyEndsWhenItStopsOrAfterTheLingeringTime() {

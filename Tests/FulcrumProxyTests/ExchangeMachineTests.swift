@@ -197,6 +197,54 @@ import Testing
         #expect(ending4 == .answer(.gatewayTimeout, close: true))
     }
 
+    /// One look of the sweep with the stall timeouts of `ConnectionTimeoutsTests` (20 s, 30 s).
+    static func look(_ machine: inout ExchangeMachine, clientHoldsUp: Bool, at second: Int64) -> ExchangeMachine.Stall? {
+        machine.stall(clientHoldsUp: clientHoldsUp, clientStall: .seconds(20), nodeStall: .seconds(30), now: at(second))
+    }
+
+    @Test func aStallIsBlamedOnTheSideThatHoldsTheExchangeUp() {
+        // the client sends its body, then stops: client_stall from the last move
+        var sending = Self.machine()
+        _ = sending.attached(reused: false, now: Self.at(0))
+        _ = sending.requestBodyReceived(100)
+        #expect(Self.look(&sending, clientHoldsUp: true, at: 1) == nil)
+        _ = sending.requestBodyReceived(100)
+        #expect(Self.look(&sending, clientHoldsUp: true, at: 2) == nil)
+        #expect(Self.look(&sending, clientHoldsUp: true, at: 21) == nil)
+        #expect(Self.look(&sending, clientHoldsUp: true, at: 22) == .client)
+        #expect(sending.clientStalled() == .answer(.requestTimeout, close: true))
+        // the node takes none of the body: upstream_stall
+        var blocked = Self.machine()
+        _ = blocked.attached(reused: false, now: Self.at(0))
+        _ = blocked.requestBodyReceived(300)
+        #expect(Self.look(&blocked, clientHoldsUp: false, at: 1) == nil)
+        #expect(Self.look(&blocked, clientHoldsUp: false, at: 30) == nil)
+        #expect(Self.look(&blocked, clientHoldsUp: false, at: 31) == .node)
+        #expect(blocked.nodeStalled() == .answer(.gatewayTimeout, close: true))
+    }
+
+    @Test func waitingForTheResponseHeadIsNotAStallAndTheHeadRestartsTheCount() {
+        var machine = Self.machine()
+        _ = machine.requestBodyReceived(50)
+        _ = machine.attached(reused: false, now: Self.at(0))
+        _ = machine.requestEndReceived(now: Self.at(0))
+        for second in [1, 100, 1000] as [Int64] {
+            #expect(Self.look(&machine, clientHoldsUp: false, at: second) == nil)
+        }
+        _ = Self.respond(&machine)
+        #expect(Self.look(&machine, clientHoldsUp: false, at: 1001) == nil)
+        #expect(Self.look(&machine, clientHoldsUp: false, at: 1030) == nil)
+        #expect(Self.look(&machine, clientHoldsUp: false, at: 1031) == .node)
+        #expect(machine.nodeStalled() == .closeClient(afterFlushing: true))
+    }
+
+    @Test func anExchangeWaitingForItsNodeIsNotWatchedForStalls() {
+        var machine = Self.machine()
+        _ = machine.requestBodyReceived(10)
+        #expect(Self.look(&machine, clientHoldsUp: true, at: 0) == nil)
+        #expect(Self.look(&machine, clientHoldsUp: true, at: 500) == nil, "connecting is the connect timeout's")
+    }
+
     @Test func anAbandonedExchangeIsRecordedAs499UnlessItsResponseBegan() {
         var machine = Self.machine()
         machine.abandoned()
