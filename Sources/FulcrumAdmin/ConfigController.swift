@@ -162,7 +162,7 @@ public actor ConfigController {
         if urgent { activate(runtime) }
         let proposal = VersionProposal(document: document, actor: request.actor, source: request.source, message: request.message, basedOn: active.number)
         guard let store else {
-            activate(runtime)
+            if !urgent { activate(runtime) }
             return applied(proposal.version(number: nextNumber), request: request, changes: changes)
         }
         let committed: ConfigVersion

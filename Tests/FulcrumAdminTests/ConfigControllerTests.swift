@@ -44,6 +44,15 @@ import Testing
         #expect(await controller.active.number == 2)
     }
 
+    /// Before, an urgent change without a store was swapped in twice.
+    @Test func anUrgentChangeIsActivatedOnce() async throws {
+        let activations = Activations()
+        let controller = try Self.controller(activations)
+        let changed = try ConfigDocument.parse(Self.yaml(port: 8004))
+        _ = try await controller.change(Self.request, urgent: true) { _ in changed }
+        #expect(activations.generations.withLock { $0 } == [2])
+    }
+
     @Test func anInvalidFileIsNeitherActivatedNorCounted() async throws {
         let activations = Activations()
         let controller = try Self.controller(activations)
