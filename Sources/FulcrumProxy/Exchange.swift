@@ -48,10 +48,11 @@ final class Exchange {
         self.node = node
         self.requestID = requestID
         self.start = start
-        self.machine = Self.machine(head, runtime, decision)
+        self.machine = Self.machine(for: head, runtime, decision)
     }
 
-    private static func machine(_ head: RequestHead, _ runtime: RuntimeConfig, _ decision: RouteDecision) -> ExchangeMachine {
+    /// A new exchange's machine, from the request and what was decided for it.
+    private static func machine(for head: RequestHead, _ runtime: RuntimeConfig, _ decision: RouteDecision) -> ExchangeMachine {
         let isIdempotent = switch head.method {
         case "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE": true
         default: false
@@ -74,7 +75,7 @@ final class Exchange {
         self.node = node
         self.requestID = requestID
         self.start = start
-        machine = Self.machine(head, runtime, decision)
+        machine = Self.machine(for: head, runtime, decision)
         failedNode = nil
         buffered = []
         breakerAdmission = nil

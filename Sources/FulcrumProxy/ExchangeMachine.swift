@@ -143,23 +143,24 @@ struct ExchangeMachine {
     }
 
     /// The request ended; returns true when the node is to be told so now (it is attached), and
-    /// the response timeout runs from `now`.
-    mutating func requestEndReceived(now: NIODeadline) -> Bool {
+    /// the response timeout runs from `now` (read only then).
+    mutating func requestEndReceived(now: @autoclosure () -> NIODeadline) -> Bool {
         requestEnded = true
         guard phase == .awaitingResponse || phase == .responding else { return false }
-        armResponseTimeout(now: now)
+        armResponseTimeout(now: now())
         return true
     }
 
     // MARK: the node
 
     /// A connection to the node is attached (`reused` from the idle pool); returns true when the
-    /// whole request was already received, so the node is told it ended now.
-    mutating func attached(reused: Bool, now: NIODeadline) -> Bool {
+    /// whole request was already received, so the node is told it ended now (and `now`, read only
+    /// then, starts the response timeout).
+    mutating func attached(reused: Bool, now: @autoclosure () -> NIODeadline) -> Bool {
         phase = .awaitingResponse
         usesReusedConnection = reused
         guard requestEnded else { return false }
-        armResponseTimeout(now: now)
+        armResponseTimeout(now: now())
         return true
     }
 
@@ -234,8 +235,8 @@ struct ExchangeMachine {
         return responseDeadline <= now
     }
 
-    /// The node did not answer in time, or stopped taking the request body: 504, and both
-    /// connections close (the client's may still be sending a body that has nowhere to go).
+    /// The node did not begin its response in time, or stopped taking the request body: 504, and
+    /// both connections close (the client's may still be sending a body that has nowhere to go).
     mutating func cutOffNode() -> Ending {
         phase = .finished
         responseDeadline = nil

@@ -35,8 +35,9 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Whether the client's channel takes more writes now, kept from its writability events (see
     /// ``UpstreamHandler/isWritable``).
     private var isWritable = true
-    /// When the node must have begun its response, while the loop's ``ResponseTimer`` watches.
-    var responseDeadline = NIODeadline.uptimeNanoseconds(0)
+    /// When the node must have begun its response (its exchange machine's deadline), for the
+    /// loop's ``ResponseTimer``.
+    var responseDeadline: NIODeadline { state.exchange?.machine.responseDeadline ?? .distantFuture }
     /// This connection's place in the ``ResponseTimer``, while it is watched.
     var timerSlot: Int?
     /// When each timed period began, and which timeout ran out (see ``checkTimeouts(limits:now:)``).
@@ -376,15 +377,14 @@ final class ProxyHandler: ChannelInboundHandler {
 
     /// Watches for the node's answer once the request is sent (the `upstream_response` timeout).
     private func armResponseTimeout(_ exchange: Exchange) {
-        guard let deadline = exchange.machine.responseDeadline, timerSlot == nil else { return }
-        responseDeadline = deadline
+        guard exchange.machine.responseDeadline != nil, timerSlot == nil else { return }
         loop.responseTimer.add(self)
     }
 
     /// Called by the ``ResponseTimer`` when the node did not begin its response in time: 504.
     func responseTimedOut() {
         guard case .proxying(let exchange, let attached) = state, exchange.machine.responseTimedOut(now: .now()) else { return }
-        cutOffNode(exchange, attached, "node did not answer in time", timeout: exchange.runtime.config.timeouts.upstreamResponse)
+        cutOffNode(exchange, attached)
     }
 
     /// Called once a second by the loop's sweeper: asks the exchange's machine whether a side held
@@ -433,11 +433,11 @@ final class ProxyHandler: ChannelInboundHandler {
         end(exchange, exchange.machine.clientStalled())
     }
 
+    /// Before its response began, a stalled node counts as failed (as one that did not answer in time).
     private func nodeStalled(_ exchange: Exchange, _ attached: UpstreamHandler) {
-        guard exchange.machine.responseStarted else {
-            return cutOffNode(exchange, attached, "node stalled reading the request body", timeout: exchange.runtime.config.timeouts.upstreamStall)
-        }
-        loop.logs.events.warning("node stalled mid-response", metadata: [
+        let responding = exchange.machine.responseStarted
+        if !responding { loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds) }
+        loop.logs.events.warning(responding ? "node stalled mid-response" : "node stalled reading the request body", metadata: [
             "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
             "timeout": "\(exchange.runtime.config.timeouts.upstreamStall)",
         ])
@@ -446,12 +446,13 @@ final class ProxyHandler: ChannelInboundHandler {
         end(exchange, exchange.machine.nodeStalled())
     }
 
-    /// The node failed to answer in time: counted as its failure, answered with 504, and both
-    /// connections closed (the client's may still be sending a body that has nowhere to go).
-    private func cutOffNode(_ exchange: Exchange, _ attached: UpstreamHandler, _ message: Logger.Message, timeout: Duration) {
+    /// The node did not begin its response in time: counted as its failure, answered with 504,
+    /// and both connections closed (the client's may still be sending a body that has nowhere to go).
+    private func cutOffNode(_ exchange: Exchange, _ attached: UpstreamHandler) {
         loop.policy.recordOutcome(exchange, status: nil, now: NIODeadline.now().uptimeNanoseconds)
-        loop.logs.events.warning(message, metadata: [
-            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)", "timeout": "\(timeout)",
+        loop.logs.events.warning("node did not answer in time", metadata: [
+            "service": "\(exchange.serviceName)", "node": "\(exchange.nodeName)",
+            "timeout": "\(exchange.runtime.config.timeouts.upstreamResponse)",
         ])
         attached.client = nil
         attached.close()

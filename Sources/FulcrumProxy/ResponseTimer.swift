@@ -15,7 +15,7 @@ final class ResponseTimer {
         self.eventLoop = eventLoop
     }
 
-    /// Starts watching `handler`, whose ``ProxyHandler/responseDeadline`` is set.
+    /// Starts watching `handler`, whose exchange has a ``ProxyHandler/responseDeadline``.
     func add(_ handler: ProxyHandler) {
         guard handler.timerSlot == nil else { return }
         handler.timerSlot = waiting.count
