@@ -28,11 +28,12 @@ perf probe -q -x "$swiftcore" swift_retain 2> /dev/null || true
 perf probe -q -x "$swiftcore" swift_release 2> /dev/null || true
 perf probe -q -x "$swiftcore" swift_beginAccess 2> /dev/null || true
 for port in 18581 18582; do nginx_backend "b$port" "$port" "return 200 \"$bench_body\";"; done
-# The requests of a window, as the nodes served them (stub_status counts its own request too).
+# The requests the nodes served so far (nginx's stub_status, whose count includes the status
+# request itself: a window's difference counts the second reading's two status requests).
 served() {
   local total=0 port
   for port in 18581 18582; do
-    total=$((total + $(curl -s "http://127.0.0.1:$port/nginx-status" | awk '/^ *[0-9]+ +[0-9]+ +[0-9]+/ {print $3}') - 1))
+    total=$((total + $(curl -s "http://127.0.0.1:$port/nginx-status" | awk '/^ *[0-9]+ +[0-9]+ +[0-9]+/ {print $3}')))
   done
   echo $total
 }
@@ -62,7 +63,7 @@ for index in "${!binaries[@]}"; do
   echo enable >&7; read -r -u 8 _
   before=$(served)
   sleep 3
-  requests=$(( $(served) - before ))
+  requests=$(( $(served) - before - 2 ))
   echo disable >&7; read -r -u 8 _
   exec 7>&- 8<&-
   wait $stat $load
