@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     ],
     targets: [
         .target(
@@ -51,10 +53,22 @@ let package = Package(
             swiftSettings: releaseHTTP1
         ),
         .target(
+            name: "FulcrumTLS",
+            dependencies: [
+                "FulcrumCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
             name: "FulcrumProxy",
             dependencies: [
                 "FulcrumCore",
                 "FulcrumHTTP1",
+                "FulcrumTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -120,6 +134,16 @@ let package = Package(
         .target(name: "CHeapInUse", path: "Tests/CHeapInUse"),
         // the `.realSockets` trait: socket tests one at a time, unit tests in parallel beside them
         .target(name: "RealSockets", path: "Tests/RealSockets"),
+        // a certificate authority made per test, and the certificates it issues, as PEM files
+        .target(
+            name: "TestCertificates",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Tests/TestCertificates"
+        ),
         .testTarget(
             name: "FulcrumStoreTests",
             dependencies: ["FulcrumStore", "FulcrumCore", .product(name: "GRDB", package: "GRDB.swift")]
@@ -141,6 +165,7 @@ let package = Package(
             name: "fulcrumTests",
             dependencies: [
                 "RealSockets",
+                "TestCertificates",
                 "fulcrum",
                 "FulcrumStore",
                 "FulcrumCore",
@@ -156,6 +181,8 @@ let package = Package(
                 "RealSockets",
                 "FulcrumProxy",
                 "FulcrumHTTP1",
+                "FulcrumTLS",
+                "TestCertificates",
                 "CHeapInUse",
                 "FulcrumHealth",
                 "FulcrumCore",
@@ -165,6 +192,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
             ]
         ),
     ]

@@ -94,6 +94,10 @@ extension AdminContext {
         out.family("fulcrum_rate_limit_rejections_total", "counter", "Requests refused with 429 by a rate limit since the configuration was applied.")
         for service in state.services { if let limit = service.rateLimit { out.sample("fulcrum_rate_limit_rejections_total", [("service", service.name)], limit.rejected) } }
         for route in state.routes { if let limit = route.rateLimit { out.sample("fulcrum_rate_limit_rejections_total", [("route", route.name)], limit.rejected) } }
+        out.family("fulcrum_certificate_expiry_timestamp_seconds", "gauge", "When each certificate a TLS listener serves expires (Unix time), by listener and first name.")
+        for (listener, certificate) in proxy.servedCertificates() {
+            out.sample("fulcrum_certificate_expiry_timestamp_seconds", [("listener", listener), ("name", certificate.names.first ?? certificate.subject)], certificate.notAfter)
+        }
         out.family("fulcrum_config_version", "gauge", "The active configuration version.")
         out.sample("fulcrum_config_version", [], version)
         out.family("fulcrum_build_info", "gauge", "Always 1; the labels describe the build.")

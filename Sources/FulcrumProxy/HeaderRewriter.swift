@@ -82,7 +82,8 @@ enum HeaderRewriter {
     /// when it can): it may lack a Host, which HTTP/1.1 requires, and its response must not be
     /// chunked, which an HTTP/1.0 client cannot read.
     static func writeUpstreamRequest(
-        _ request: HeadRoutingRequest, clientIP: String, requestIDHeader: String, requestID: RequestID, to out: inout ByteBuffer
+        _ request: HeadRoutingRequest, clientIP: String, overTLS: Bool, requestIDHeader: String, requestID: RequestID,
+        to out: inout ByteBuffer
     ) {
         let head = request.head
         let target = request.target
@@ -133,7 +134,7 @@ enum HeaderRewriter {
                     }
                 }
                 out.append(clientIP)
-                out.append("\r\nX-Forwarded-Proto: http\r\n")
+                out.append(overTLS ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n")
                 if let authority = target.authority {
                     out.append("X-Forwarded-Host: ")
                     out.append(authority)
@@ -152,7 +153,7 @@ enum HeaderRewriter {
         }
     }
 
-    /// The most the fixed text of ``writeUpstreamRequest(_:clientIP:requestIDHeader:requestID:to:)``
+    /// The most the fixed text of ``writeUpstreamRequest(_:clientIP:overTLS:requestIDHeader:requestID:to:)``
     /// adds: `Connection: upgrade` or `keep-alive`, the forwarding field names and line ends, the
     /// empty line.
     private static let addedRequestFieldsLength = 128

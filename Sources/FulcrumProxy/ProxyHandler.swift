@@ -48,8 +48,15 @@ final class ProxyHandler: ChannelInboundHandler {
     /// answered locally, read and dropped; a tunnel, both ways).
     private var watchedBytes = 0
 
-    init(loop: LoopContext) {
+    /// Whether the client connection is TLS (`X-Forwarded-Proto: https`).
+    private let overTLS: Bool
+    /// On a listener with `redirect_to_https`: the HTTPS port every request is redirected to.
+    private let redirectToHTTPS: Int?
+
+    init(loop: LoopContext, overTLS: Bool = false, redirectToHTTPS: Int? = nil) {
         self.loop = loop
+        self.overTLS = overTLS
+        self.redirectToHTTPS = redirectToHTTPS
         self.unread = noBytes
         self.lastUpstreamHead = noBytes
         self.batch = WriteBatch(empty: noBytes)
@@ -245,6 +252,12 @@ final class ProxyHandler: ChannelInboundHandler {
         }
         let requestIDHeader = runtime.config.requestIDHeader
         let requestID = head.header(requestIDHeader).map { RequestID.received(String($0)) } ?? .generate(using: &loop.policy.random)
+        if let port = redirectToHTTPS {
+            guard let location = HTTPSRedirect.location(host: request.host, path: request.path, query: request.query, port: port) else {
+                return answerLocally(.badRequest, head: head, requestID: requestID, decision: nil, detail: "no host to redirect to")
+            }
+            return answerLocally(.permanentRedirect, head: head, requestID: requestID, decision: nil, extraHeaders: [("Location", location)])
+        }
 
         guard let routed = runtime.router.route(request) else {
             answerLocally(.notFound, head: head, requestID: requestID, decision: nil)
@@ -264,7 +277,7 @@ final class ProxyHandler: ChannelInboundHandler {
 
         var upstreamHead = lastUpstreamHead.takeForNextHead(leaving: noBytes)
         HeaderRewriter.writeUpstreamRequest(
-            request, clientIP: clientIP, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
+            request, clientIP: clientIP, overTLS: overTLS, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange: Exchange
         if isKnownUniquelyReferenced(&lastExchange), let last = lastExchange {  // checked before a second reference is taken

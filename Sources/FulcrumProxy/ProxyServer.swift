@@ -1,9 +1,11 @@
 import Atomics
 import FulcrumCore
+import FulcrumTLS
 import Logging
 import NIOCore
 import NIOPosix
 import NIOConcurrencyHelpers
+import NIOSSL
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,6 +21,8 @@ public final class ProxyServer: Sendable {
     private let logs: ProxyLogs
     private let healthBoard: HealthBoard
     private let connectionLimit: ConnectionLimit
+    /// TLS of the listeners with `tls`, by `address:port`: a reload gives them its certificates.
+    private let terminations: NIOLockedValueBox<[String: TLSTermination]>
 
     /// Creates the event loops (``FulcrumConfig/workers`` threads, default one per core).
     public init(runtime: RuntimeConfig, logs: ProxyLogs = ProxyLogs()) throws {
@@ -46,6 +50,7 @@ public final class ProxyServer: Sendable {
         published.withLockedValue { $0 = contexts }
         self.contexts = contexts
         self.serverChannels = NIOLockedValueBox([])
+        self.terminations = NIOLockedValueBox([:])
         self.current = NIOLockedValueBox(runtime)
     }
 
@@ -56,25 +61,66 @@ public final class ProxyServer: Sendable {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         var bound: [SocketAddress] = []
-        for listener in runtime.config.listeners {
+        let runtime = self.runtime
+        for (index, listener) in runtime.config.listeners.enumerated() {
+            let address = "\(listener.address):\(listener.port)"
+            var termination: TLSTermination?
+            if let certificates = runtime.listenerCertificates[index] {
+                do { termination = try TLSTermination(certificates) } catch {
+                    throw ListenError(address: address, underlying: error)
+                }
+                terminations.withLockedValue { $0[address] = termination }
+            }
             let channel: Channel
             do {
-                channel = try await makeBootstrap().bind(host: listener.address, port: listener.port).get()
+                channel = try await makeBootstrap(tls: termination, redirectToHTTPS: listener.redirectToHTTPS)
+                    .bind(host: listener.address, port: listener.port).get()
             } catch {
-                throw ListenError(address: "\(listener.address):\(listener.port)", underlying: error)
+                throw ListenError(address: address, underlying: error)
             }
             serverChannels.withLockedValue { $0.append(channel) }
             connectionLimit.watch(channel)
             if let address = channel.localAddress { bound.append(address) }
             logs.events.info("listening", metadata: [
                 "address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)",
+                "tls": "\(termination != nil)",
+                "redirect_to_https": "\(listener.redirectToHTTPS.map(String.init) ?? "-")",
                 "max_connections": "\(connectionLimit.cap)",
             ])
+        }
+        if !terminations.withLockedValue({ $0.isEmpty }) {
+            logExpiringCertificates()
+            // a warning each day from 30 days before a certificate expires, as long as it is served
+            let task = group.next().scheduleRepeatedTask(initialDelay: .hours(24), delay: .hours(24)) { [self] _ in
+                logExpiringCertificates()
+            }
+            expiryWatch.withLockedValue { $0 = task }
         }
         return bound
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
+    private let expiryWatch = NIOLockedValueBox<RepeatedTask?>(nil)
+
+    /// The certificates every TLS listener serves now, by listener (`address:port`).
+    public func servedCertificates() -> [(listener: String, certificate: ServedCertificate)] {
+        terminations.withLockedValue { $0 }.sorted { $0.key < $1.key }.flatMap { listener, termination in
+            termination.served.certificates.map { (listener, $0) }
+        }
+    }
+
+    private func logExpiringCertificates() {
+        let now = Int64(time(nil))
+        for (listener, certificate) in servedCertificates() {
+            let left = certificate.notAfter - now
+            guard left < 30 * 86_400 else { continue }
+            logs.events.warning(left <= 0 ? "certificate expired" : "certificate expires soon", metadata: [
+                "listener": "\(listener)", "certificate": "\(certificate.certPath)", "names": "\(certificate.names.joined(separator: ","))",
+                "days_left": "\(left / 86_400)",
+            ])
+        }
+    }
+
+    private func makeBootstrap(tls: TLSTermination?, redirectToHTTPS: Int?) -> ServerBootstrap {
         let contexts = self.contexts
         let limit = connectionLimit
         return ServerBootstrap(group: group)
@@ -90,10 +136,43 @@ public final class ProxyServer: Sendable {
                     guard let bound = contexts.first(where: { $0.eventLoop === channel.eventLoop }) else {
                         throw ChannelError.ioOnClosedChannel
                     }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
                     // the handler reads and writes HTTP/1.1 itself (HTTP1/): one handler per connection
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: bound.value))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProxyHandler(loop: bound.value, overTLS: tls != nil, redirectToHTTPS: redirectToHTTPS))
                 }
             }
+    }
+
+    /// Reads the certificate files of every TLS listener again (SIGHUP), for certificates renewed
+    /// in place: they are served from the next handshake on, and open connections keep theirs.
+    /// All or nothing: when one file cannot be used, every listener keeps what it serves.
+    ///
+    /// - Returns: how many certificates served now differ from those served before.
+    /// - Throws: ``ConfigError`` naming each certificate field that cannot be used.
+    public func reloadCertificates() throws(ConfigError) -> Int {
+        let runtime = self.runtime
+        var loaded: [(TLSTermination, ListenerCertificates)] = []
+        var issues: [ConfigIssue] = []
+        for (index, listener) in runtime.config.listeners.enumerated() {
+            guard let tls = listener.tls, let termination = terminations.withLockedValue({ $0["\(listener.address):\(listener.port)"] })
+            else { continue }
+            do { loaded.append((termination, try ListenerCertificates(tls, path: "listen[\(index)].tls"))) } catch {
+                issues.append(contentsOf: error.issues)
+            }
+        }
+        guard issues.isEmpty else { throw ConfigError(issues: issues) }
+        var changed = 0
+        for (termination, certificates) in loaded {
+            let before = Set(termination.served.certificates.map(\.fingerprint))
+            changed += certificates.certificates.count { !before.contains($0.fingerprint) }
+            do { try termination.install(certificates) } catch {
+                logs.events.error("cannot apply the certificates of a listener", metadata: ["error": "\(error)"])
+            }
+        }
+        return changed
     }
 
     /// Switches every event loop to `runtime`. New requests use it at once; requests in flight
@@ -107,6 +186,14 @@ public final class ProxyServer: Sendable {
             logs.events.warning("changes to listen and workers take effect after a restart; the rest is applied now")
         }
         healthBoard.apply(runtime)
+        for (listener, certificates) in zip(runtime.config.listeners, runtime.listenerCertificates) {
+            guard let certificates, let termination = terminations.withLockedValue({ $0["\(listener.address):\(listener.port)"] }) else { continue }
+            do { try termination.install(certificates) } catch {
+                logs.events.error("cannot apply the certificates of a listener", metadata: [
+                    "address": "\(listener.address):\(listener.port)", "error": "\(error)",
+                ])
+            }
+        }
         for bound in contexts {
             let copy = runtime.forOneLoop()
             bound.eventLoop.execute { bound.value.install(copy) }
@@ -226,6 +313,7 @@ public final class ProxyServer: Sendable {
 
     /// Closes everything and stops the event loops.
     public func shutdown() async throws {
+        expiryWatch.withLockedValue { $0?.cancel() }
         _ = await drain(timeout: .zero)
         try await group.shutdownGracefully()
     }

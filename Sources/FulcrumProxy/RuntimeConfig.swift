@@ -1,5 +1,6 @@
 import Atomics
 import FulcrumCore
+import FulcrumTLS
 import NIOCore
 import NIOHTTP1
 
@@ -23,12 +24,25 @@ public final class RuntimeConfig: Sendable {
     let serviceInFlight: [ManagedAtomic<Int>?]
     /// `timeouts.upstream_response`, converted once rather than per request.
     let upstreamResponseTimeout: TimeAmount
+    /// The certificates of each listener with `tls`, read from their files (`nil` for plaintext
+    /// listeners), in the order of ``FulcrumConfig/listeners``.
+    public let listenerCertificates: [ListenerCertificates?]
 
-    /// Compiles `config`, resolving every node's host name once.
+    /// Compiles `config`, resolving every node's host name once and reading every listener's
+    /// certificates.
     ///
-    /// - Throws: ``ConfigError`` naming each node whose host cannot be resolved.
+    /// - Throws: ``ConfigError`` naming each node whose host cannot be resolved and each
+    ///   certificate or key that cannot be read or used.
     public init(config: FulcrumConfig, generation: Int) throws(ConfigError) {
         var issues: [ConfigIssue] = []
+        var certificates: [ListenerCertificates?] = []
+        for (index, listener) in config.listeners.enumerated() {
+            guard let tls = listener.tls else { certificates.append(nil); continue }
+            do { certificates.append(try ListenerCertificates(tls, path: "listen[\(index)].tls")) } catch {
+                issues.append(contentsOf: error.issues)
+                certificates.append(nil)
+            }
+        }
         var addresses: [[SocketAddress]] = []
         for service in config.services {
             var resolved: [SocketAddress] = []
@@ -53,6 +67,7 @@ public final class RuntimeConfig: Sendable {
         self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.upstreamResponseTimeout = TimeAmount(config.timeouts.upstreamResponse)
+        self.listenerCertificates = certificates
     }
 
     /// A copy for one event loop: the same configuration and compiled structures (the in-flight
@@ -72,6 +87,15 @@ public final class RuntimeConfig: Sendable {
         routeInFlight = other.routeInFlight
         serviceInFlight = other.serviceInFlight
         upstreamResponseTimeout = other.upstreamResponseTimeout
+        listenerCertificates = other.listenerCertificates
+    }
+
+    /// Warnings that do not stop the configuration: certificates that expired or expire within
+    /// 30 days at `now` (seconds since 1970).
+    public func warnings(now: Int64) -> [ConfigIssue] {
+        listenerCertificates.enumerated().flatMap { index, certificates in
+            certificates?.expiryWarnings(now: now, days: 30, path: "listen[\(index)].tls") ?? []
+        }
     }
 
     /// Takes one in-flight slot of `counter` if fewer than `limit` are taken.

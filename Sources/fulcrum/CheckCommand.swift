@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import FulcrumCore
 
 /// `fulcrum check`: validates a configuration; exit 0 when valid, 1 with every error otherwise.
@@ -15,6 +18,7 @@ struct CheckCommand: ParsableCommand {
             let parsed = runtime.config
             let nodes = parsed.services.reduce(0) { $0 + $1.nodes.count }
             print("\(config): ok (\(parsed.listeners.count) listeners, \(parsed.services.count) services, \(nodes) nodes, \(parsed.routes.count) routes)")
+            for warning in runtime.warnings(now: Int64(time(nil))) { print("warning: \(warning)") }
         } catch let error as ConfigError {
             print("\(config): \(error)")
             throw ExitCode(1)

@@ -97,11 +97,16 @@ struct ServeCommand: AsyncParsableCommand {
         let configPath = config
         // the file becomes a new version, through the same controller as the admin API
         services.onReload = {
-            guard let configPath else {
-                logger.notice("SIGHUP ignored: there is no configuration file to import")
-                return
+            if let configPath {
+                await ConfigFile.reload(configPath, into: control, logger: logger)
             }
-            await ConfigFile.reload(configPath, into: control, logger: logger)
+            // certificate files renewed in place, with or without a new configuration
+            do {
+                let changed = try server.reloadCertificates()
+                if changed > 0 { logger.info("certificates reloaded", metadata: ["changed": "\(changed)"]) }
+            } catch {
+                logger.error("certificates rejected, the served ones stay", metadata: ["error": "\(error)"])
+            }
         }
         if let storeMode, let address = HostAndPort(admin) {
             let rollouts = RolloutController(controller: control, proxy: server, logger: logger)

@@ -354,4 +354,56 @@ import Testing
             #expect(rendered.contains("routes[1].rate_limit.key (line 5): 'ip' is not client_ip, route, service, header:NAME, cookie:NAME or query:NAME"))
         }
     }
+
+    @Test func listenerTLSAndHTTPSRedirectsAreRead() throws {
+        let config = try FulcrumConfig.parse("""
+            listen:
+              - address: 0.0.0.0
+                port: 8443
+                tls:
+                  certificates:
+                    - { cert: certs/a.pem, key: certs/a.key }
+                    - { cert: certs/b.pem, key: certs/b.key }
+                  default_certificate: certs/b.pem
+                  min_version: 1.3
+              - { port: 8080, redirect_to_https: 8443 }
+            services: { s: { nodes: [{ name: a, host: h, port: 1 }] } }
+            """)
+        #expect(config.listeners[0].tls == ListenerTLS(
+            certificates: [CertificateFiles(cert: "certs/a.pem", key: "certs/a.key"), CertificateFiles(cert: "certs/b.pem", key: "certs/b.key")],
+            defaultCertificate: "certs/b.pem", minVersion: .v1_3))
+        #expect(config.listeners[0].tls?.defaultIndex == 1)
+        #expect(config.listeners[1] == Listener(address: "0.0.0.0", port: 8080, redirectToHTTPS: 8443))
+        let defaults = try FulcrumConfig.parse("""
+            listen: [{ port: 443, tls: { certificates: [{ cert: a.pem, key: a.key }] } }]
+            services: { s: { nodes: [{ name: a, host: h, port: 1 }] } }
+            """)
+        #expect(defaults.listeners[0].tls == ListenerTLS(certificates: [CertificateFiles(cert: "a.pem", key: "a.key")], minVersion: .v1_2))
+    }
+
+    @Test func listenerTLSErrorsNameTheField() {
+        func issues(_ text: String) -> [ConfigIssue] {
+            do { _ = try FulcrumConfig.parse(text); return [] } catch { return error.issues }
+        }
+        let found = issues("""
+            listen:
+              - port: 8443
+                tls:
+                  certificates: [{ cert: certs/site.pem, key: certs/site.key }, { cert: certs/site.pem }]
+                  default_certificate: certs/sit.pem
+                  min_version: "1.1"
+                  cipher: all
+              - { port: 8444, tls: { certificates: [] } }
+              - { port: 8445, tls: { certificates: [{ cert: a.pem, key: a.key }] }, redirect_to_https: 8443 }
+              - { port: 8080, redirect_to_https: 70000 }
+            services: { s: { nodes: [{ name: a, host: h, port: 1 }] } }
+            """).map(\.description)
+        #expect(found.contains("listen[0].tls.cipher (line 7): unknown field"), "\(found)")
+        #expect(found.contains("listen[0].tls.certificates[1].key (line 4): is required"), "\(found)")
+        #expect(found.contains("listen[0].tls.default_certificate (line 5): 'certs/sit.pem' is not the cert of one of the certificates (did you mean 'certs/site.pem'?)"), "\(found)")
+        #expect(found.contains("listen[0].tls.min_version (line 6): '1.1' is not one of 1.2, 1.3"), "\(found)")
+        #expect(found.contains("listen[1].tls.certificates (line 8): at least one certificate is required"), "\(found)")
+        #expect(found.contains("listen[2].redirect_to_https (line 9): a listener with tls serves HTTPS itself; redirect from a plaintext listener"), "\(found)")
+        #expect(found.contains("listen[3].redirect_to_https (line 10): 70000 is out of range 1...65535"), "\(found)")
+    }
 }

@@ -404,7 +404,7 @@ import Testing
                     return forwarded
                 }
                 var upstream = ByteBuffer()
-                HeaderRewriter.writeUpstreamRequest(request, clientIP: "10.0.0.1", requestIDHeader: "X-Request-ID", requestID: .generated(7), to: &upstream)
+                HeaderRewriter.writeUpstreamRequest(request, clientIP: "10.0.0.1", overTLS: false, requestIDHeader: "X-Request-ID", requestID: .generated(7), to: &upstream)
                 var target = String(request.path)
                 if request.target.hasQuery { target += "?" + request.query }
                 let meant = ReadRequest(method: head.method, target: target, body: head.framing == .chunked ? dechunk(body) : body)

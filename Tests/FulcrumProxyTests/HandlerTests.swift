@@ -153,7 +153,7 @@ import Testing
     static func upstreamText(_ head: RequestHead, clientIP: String = "10.0.0.7", requestID: RequestID = .generated(0xa1)) throws -> String {
         var out = ByteBuffer()
         let request = try HeadRoutingRequest(head: head, clientIP: clientIP[...], encodedSlashes: .refuse)
-        HeaderRewriter.writeUpstreamRequest(request, clientIP: clientIP, requestIDHeader: "X-Request-ID", requestID: requestID, to: &out)
+        HeaderRewriter.writeUpstreamRequest(request, clientIP: clientIP, overTLS: false, requestIDHeader: "X-Request-ID", requestID: requestID, to: &out)
         return String(buffer: out)
     }
 

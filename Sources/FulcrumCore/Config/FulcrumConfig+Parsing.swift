@@ -89,13 +89,22 @@ struct ConfigDocumentParser {
         var seen: Set<String> = []
         for (index, item) in items.enumerated() {
             let itemPath = "\(path)[\(index)]"
-            guard let object = reader.object(item, itemPath, allowed: ["address", "port"]) else { continue }
+            guard let object = reader.object(item, itemPath, allowed: ["address", "port", "tls", "redirect_to_https"]) else { continue }
             var listener = Listener(port: 0)
             if let address = object["address"] {
                 if let value = reader.string(address, object.path("address")) {
                     if HTTPSyntax.isHost(value) { listener.address = value } else {
                         reader.fail(object.path("address"), "'\(value)' is not an IP address or host name")
                     }
+                }
+            }
+            if let node = object["tls"] {
+                listener.tls = listenerTLS(node, object.path("tls"))
+            }
+            if let node = object["redirect_to_https"] {
+                listener.redirectToHTTPS = reader.int(node, object.path("redirect_to_https"), in: 1...65535)
+                if object["tls"] != nil {
+                    reader.fail(object.path("redirect_to_https"), "a listener with tls serves HTTPS itself; redirect from a plaintext listener")
                 }
             }
             guard let portNode = object.require("port"),
@@ -108,6 +117,40 @@ struct ConfigDocumentParser {
             result.append(listener)
         }
         return result
+    }
+
+    private func listenerTLS(_ node: ConfigDocument, _ path: String) -> ListenerTLS? {
+        guard let object = reader.object(node, path, allowed: ["certificates", "default_certificate", "min_version"]) else { return nil }
+        var tls = ListenerTLS(certificates: [])
+        if let node = object.require("certificates") {
+            let listPath = object.path("certificates")
+            let items = reader.list(node, listPath)
+            if items.isEmpty, case .list = node { reader.fail(listPath, "at least one certificate is required") }
+            var seen: Set<String> = []
+            for (index, item) in items.enumerated() {
+                let itemPath = "\(listPath)[\(index)]"
+                guard let entry = reader.object(item, itemPath, allowed: ["cert", "key"]) else { continue }
+                guard let certNode = entry.require("cert"), let cert = reader.string(certNode, entry.path("cert")),
+                    let keyNode = entry.require("key"), let key = reader.string(keyNode, entry.path("key"))
+                else { continue }
+                if !seen.insert(cert).inserted { reader.fail(entry.path("cert"), "'\(cert)' is listed twice") }
+                tls.certificates.append(CertificateFiles(cert: cert, key: key))
+            }
+        }
+        if let node = object["default_certificate"], let value = reader.string(node, object.path("default_certificate")) {
+            tls.defaultCertificate = value
+            if !tls.certificates.isEmpty, tls.defaultIndex == nil {
+                let choices = tls.certificates.map(\.cert)
+                let hint = ConfigReader.closest(to: value, in: choices).map { " (did you mean '\($0)'?)" } ?? ""
+                reader.fail(object.path("default_certificate"), "'\(value)' is not the cert of one of the certificates\(hint)")
+            }
+        }
+        if let node = object["min_version"],
+            let value = reader.oneOf(node, object.path("min_version"), TLSVersion.allCases.map { ($0.rawValue, $0) })
+        {
+            tls.minVersion = value
+        }
+        return tls
     }
 
     private func timeouts(_ node: ConfigDocument, _ path: String) -> Timeouts {

@@ -60,11 +60,63 @@ public struct FulcrumConfig: Sendable, Equatable {
 public struct Listener: Sendable, Equatable {
     public var address: String
     public var port: Int
+    /// TLS on this listener (`listen[].tls`): clients speak HTTPS; `nil` for plaintext HTTP.
+    public var tls: ListenerTLS?
+    /// `listen[].redirect_to_https`: every request is answered with a 308 to the same host, path
+    /// and query over HTTPS on this port, and nothing is proxied.
+    public var redirectToHTTPS: Int?
 
-    public init(address: String = "0.0.0.0", port: Int) {
+    public init(address: String = "0.0.0.0", port: Int, tls: ListenerTLS? = nil, redirectToHTTPS: Int? = nil) {
         self.address = address
         self.port = port
+        self.tls = tls
+        self.redirectToHTTPS = redirectToHTTPS
     }
+}
+
+/// The TLS settings of a listener: which certificates it serves and which protocol versions it
+/// accepts. Certificates are files (PEM), read when the configuration is compiled and again on
+/// every reload (SIGHUP), so a renewed certificate is picked up without a restart.
+public struct ListenerTLS: Sendable, Equatable {
+    /// The certificates the listener may present; the one for a handshake is chosen by the name
+    /// the client asks for (SNI) among each certificate's own names (its subject alternative names).
+    public var certificates: [CertificateFiles]
+    /// The certificate (its `cert` path, one of ``certificates``) presented to clients that send
+    /// no name or a name no certificate has; `nil` refuses their handshake.
+    public var defaultCertificate: String?
+    /// The oldest protocol version accepted.
+    public var minVersion: TLSVersion
+
+    public init(certificates: [CertificateFiles], defaultCertificate: String? = nil, minVersion: TLSVersion = .v1_2) {
+        self.certificates = certificates
+        self.defaultCertificate = defaultCertificate
+        self.minVersion = minVersion
+    }
+
+    /// The index in ``certificates`` of ``defaultCertificate``.
+    public var defaultIndex: Int? {
+        defaultCertificate.flatMap { path in certificates.firstIndex { $0.cert == path } }
+    }
+}
+
+/// A certificate chain and its private key, as PEM files. Relative paths are taken from the
+/// working directory of the `fulcrum` process.
+public struct CertificateFiles: Sendable, Equatable {
+    /// The leaf certificate first, then the intermediates that lead to a root.
+    public var cert: String
+    /// The leaf certificate's private key (RSA or ECDSA).
+    public var key: String
+
+    public init(cert: String, key: String) {
+        self.cert = cert
+        self.key = key
+    }
+}
+
+/// A TLS protocol version a listener may be limited to. TLS 1.0 and 1.1 are not offered at all.
+public enum TLSVersion: String, Sendable, Equatable, CaseIterable {
+    case v1_2 = "1.2"
+    case v1_3 = "1.3"
 }
 
 /// The timeouts of the data plane.

@@ -14,12 +14,13 @@ struct ProxyFixture {
     /// Starts the backends, then the proxy with the configuration `yaml` returns for the backends'
     /// ports (keyed by name). The listener is added by the fixture.
     static func start(
-        backends names: [String], workers: Int = 2, accessLog: Logger? = nil, _ yaml: ([String: Int]) -> String
+        backends names: [String], workers: Int = 2, accessLog: Logger? = nil, listener: String = "{ address: 127.0.0.1, port: 0 }",
+        _ yaml: ([String: Int]) -> String
     ) async throws -> ProxyFixture {
         var backends: [String: TestBackend] = [:]
         for name in names { backends[name] = try await TestBackend.start(name) }
         let ports = backends.mapValues(\.port)
-        let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: \(workers)\naccess_log: \(accessLog != nil)\n" + yaml(ports)
+        let text = "listen: [\(listener)]\nworkers: \(workers)\naccess_log: \(accessLog != nil)\n" + yaml(ports)
         let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
         var logger = Logger(label: "fulcrum.test")
         logger.logLevel = ProcessInfo.processInfo.environment["FULCRUM_TEST_LOG"] == nil ? .critical : .debug
@@ -33,8 +34,8 @@ struct ProxyFixture {
     }
 
     /// Applies a new configuration (listener and settings as at start).
-    func reload(_ yaml: String, generation: Int) throws {
-        let text = "listen: [{ address: 127.0.0.1, port: 0 }]\nworkers: 2\naccess_log: false\n" + yaml
+    func reload(_ yaml: String, generation: Int, listener: String = "{ address: 127.0.0.1, port: 0 }") throws {
+        let text = "listen: [\(listener)]\nworkers: 2\naccess_log: false\n" + yaml
         server.apply(try RuntimeConfig(config: FulcrumConfig.parse(text), generation: generation))
     }
 

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A complete response as the test client received it.
 struct TestResponse: Sendable {
@@ -26,10 +27,26 @@ final class TestClient: Sendable {
     let channel: Channel
     private let collector: NIOLoopBound<ResponseCollector>
 
-    static func connect(port: Int) async throws -> TestClient {
+    /// TLS for a test client: the name it sends (SNI; `nil` sends none), the CA it trusts, and
+    /// whether it checks that the certificate has the name (off to see what any name is given).
+    struct TLS {
+        var serverName: String?
+        var trustedCA: String
+        var checksName = true
+
+        func makeHandler() throws -> NIOSSLClientHandler {
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(trustedCA)
+            configuration.certificateVerification = serverName != nil && checksName ? .fullVerification : .noHostnameVerification
+            return try NIOSSLClientHandler(context: NIOSSLContext(configuration: configuration), serverHostname: serverName)
+        }
+    }
+
+    static func connect(port: Int, tls: TLS? = nil) async throws -> TestClient {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
                     let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
                     try channel.pipeline.syncOperations.addHandlers(HTTPRequestEncoder(), ByteToMessageHandler(decoder), ResponseCollector())
                 }

@@ -1,0 +1,46 @@
+import FulcrumCore
+
+/// The certificates of one TLS listener in one configuration, and the index that chooses among
+/// them by server name. Immutable: a reload reads the files again into a new one.
+public struct ListenerCertificates: Sendable {
+    public let certificates: [ServedCertificate]
+    let index: ServerNameIndex
+    /// The oldest protocol version accepted.
+    public let minVersion: TLSVersion
+
+    /// Reads every certificate of `tls`; problems are reported against `path` (`listen[0].tls`).
+    ///
+    /// - Throws: ``ConfigError`` with an issue for every certificate that cannot be used.
+    public init(_ tls: ListenerTLS, path: String) throws(ConfigError) {
+        var loaded: [ServedCertificate] = []
+        var issues: [ConfigIssue] = []
+        for (position, files) in tls.certificates.enumerated() {
+            do { loaded.append(try ServedCertificate(files: files, path: "\(path).certificates[\(position)]")) } catch {
+                issues.append(contentsOf: error.issues)
+            }
+        }
+        guard issues.isEmpty else { throw ConfigError(issues: issues) }
+        self.certificates = loaded
+        self.index = ServerNameIndex(names: loaded.map(\.names), defaultIndex: tls.defaultIndex)
+        self.minVersion = tls.minVersion
+    }
+
+    /// The certificate for a client that asked for `serverName`, or `nil` to refuse it.
+    public func certificate(for serverName: String?) -> ServedCertificate? {
+        index.certificate(for: serverName).map { certificates[$0] }
+    }
+
+    /// Warnings about certificates that expired or expire within `days` at `now` (seconds since
+    /// 1970): they are still served, since refusing to start would not help the clients.
+    public func expiryWarnings(now: Int64, days: Int, path: String) -> [ConfigIssue] {
+        certificates.enumerated().compactMap { position, certificate in
+            let left = certificate.notAfter - now
+            let field = "\(path).certificates[\(position)].cert"
+            if left <= 0 {
+                return ConfigIssue(path: field, line: nil, message: "'\(certificate.certPath)' expired \((-left) / 86_400) days ago")
+            }
+            guard left < Int64(days) * 86_400 else { return nil }
+            return ConfigIssue(path: field, line: nil, message: "'\(certificate.certPath)' expires in \(left / 86_400) days")
+        }
+    }
+}

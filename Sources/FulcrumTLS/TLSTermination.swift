@@ -1,0 +1,81 @@
+import FulcrumCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOSSL
+
+/// TLS on one listener: the context its connections' handshakes start from, and the certificates
+/// they choose from, which a reload swaps at once (``install(_:)``). A handshake reads the
+/// certificates in force when the client's hello arrives; connections already open keep the
+/// certificate they were given.
+///
+/// The context itself carries only protocol settings (versions, cipher suites, ALPN) and a
+/// placeholder certificate: the certificate of every handshake is chosen by SNI in BoringSSL's
+/// certificate callback and given to that handshake alone.
+public final class TLSTermination: Sendable {
+    /// What handshakes choose from; read by BoringSSL's certificate callback.
+    private let certificates: NIOLockedValueBox<ListenerCertificates>
+    private let currentContext: NIOLockedValueBox<NIOSSLContext>
+
+    /// ECDHE key exchange with AEAD ciphers only for TLS 1.2 (no RSA key exchange, no CBC); TLS 1.3
+    /// offers nothing else. ECDSA before RSA, AES-GCM before ChaCha20 (CPUs here have AES-NI).
+    static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    /// - Throws: when BoringSSL refuses the settings (it should not with certificates that loaded).
+    public init(_ certificates: ListenerCertificates) throws {
+        let box = NIOLockedValueBox(certificates)
+        self.certificates = box
+        self.currentContext = NIOLockedValueBox(try Self.makeContext(certificates, choosingFrom: box))
+    }
+
+    /// The context for a new connection's handshake.
+    public var context: NIOSSLContext { currentContext.withLockedValue { $0 } }
+
+    /// The certificates served now.
+    public var served: ListenerCertificates { certificates.withLockedValue { $0 } }
+
+    /// Serves `certificates` from the next handshake on. A change of ``ListenerTLS/minVersion``
+    /// makes a new context for new connections.
+    public func install(_ certificates: ListenerCertificates) throws {
+        let previous = self.certificates.withLockedValue { current in
+            defer { current = certificates }
+            return current
+        }
+        if certificates.minVersion != previous.minVersion {
+            let context = try Self.makeContext(certificates, choosingFrom: self.certificates)
+            currentContext.withLockedValue { $0 = context }
+        }
+    }
+
+    private static func makeContext(
+        _ certificates: ListenerCertificates, choosingFrom box: NIOLockedValueBox<ListenerCertificates>
+    ) throws -> NIOSSLContext {
+        guard let placeholder = certificates.certificates.first else { throw NoCertificateForName(serverName: nil) }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: placeholder.chain.map { .certificate($0) }, privateKey: .privateKey(placeholder.privateKey))
+        configuration.minimumTLSVersion = certificates.minVersion == .v1_3 ? .tlsv13 : .tlsv12
+        configuration.cipherSuites = tls12CipherSuites
+        configuration.applicationProtocols = ["http/1.1"]
+        configuration.sslContextCallback = { values, promise in
+            // on the connection's event loop, once per handshake, when the client's hello arrived
+            guard let chosen = box.withLockedValue({ $0 }).certificate(for: values.serverHostname) else {
+                promise.fail(NoCertificateForName(serverName: values.serverHostname))
+                return
+            }
+            promise.succeed(chosen.handshakeOverride)
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// A client asked for a name no certificate of the listener has, and the listener has no default
+/// certificate (or sent no name at all): its handshake is refused with an alert.
+public struct NoCertificateForName: Error, CustomStringConvertible {
+    public var serverName: String?
+    public var description: String {
+        serverName.map { "no certificate for '\($0)'" } ?? "no certificate for a client without SNI"
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import RealSockets
+import TestCertificates
+import Testing
+
+/// `fulcrum serve` with a TLS listener, reached by curl as a user's client would, and certificate
+/// files renewed in place and picked up on SIGHUP.
+@Suite(.realSockets) struct TLSCommandLineTests {
+    /// Runs curl to completion on a thread of its own; returns its exit status and output.
+    private static func curl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Result {
+                    let process = Process()
+                    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                    process.arguments = ["--silent", "--show-error", "--max-time", "5"] + arguments
+                    let out = Pipe()
+                    process.standardOutput = out
+                    process.standardError = out
+                    try process.run()
+                    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    process.waitUntilExit()
+                    return (process.terminationStatus, output)
+                })
+            }
+        }
+    }
+
+    @Test func curlGetsHTTPSAndACertificateRenewedInPlaceIsServedAfterSIGHUPWithoutAFailedRequest() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test"])
+        let backend = try await LineBackend.start(name: "cli-tls")
+        let port = Int.random(in: 20_000..<32_000)
+        let path = try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: \(port), tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }]
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(backend.port) }] } }
+            default: { service: s }
+            """)
+        defer { CommandLineTests.remove(path) }
+        let check = try await CommandLineTests.run(["check", "-c", path])
+        #expect(check.status == 0 && check.stdout.contains("ok (1 listeners"), "\(check.stdout)")
+        #expect(!check.stdout.contains("warning"), "a certificate valid for 90 days is no warning")
+
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = ["serve", "-c", path]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        func get(_ name: String) async throws -> (status: Int32, output: String) {
+            try await Self.curl(["--cacert", ca.certificatePath, "--resolve", "\(name):\(port):127.0.0.1", "https://\(name):\(port)/"])
+        }
+        var first = (status: Int32(-1), output: "")
+        for _ in 0..<100 {
+            first = try await get("site.test")
+            if first.status == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(first.status == 0 && first.output == "cli-tls", "\(first)")
+        let mismatch = try await get("www.site.test")
+        // no certificate has the name and there is no default: the handshake ends with an alert
+        #expect(mismatch.status == 35 && mismatch.output.contains("alert"), "\(mismatch)")
+
+        // a client keeps making new connections while the certificate is renewed and reloaded
+        let failures = Task {
+            var failed: [String] = []
+            for _ in 0..<40 {
+                let result = try await get("site.test")
+                if result.status != 0 || result.output != "cli-tls" { failed.append("\(result)") }
+            }
+            return failed
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        try ca.issue("site", names: ["site.test", "www.site.test"])  // renewed in place with a new name
+        kill(process.processIdentifier, SIGHUP)
+        var renewed = (status: Int32(-1), output: "")
+        for _ in 0..<100 {
+            renewed = try await get("www.site.test")
+            if renewed.status == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(renewed.status == 0 && renewed.output == "cli-tls", "new handshakes get the renewed certificate: \(renewed)")
+        #expect(try await failures.value == [])
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("configuration file unchanged from the active version"))
+        #expect(log.contains("certificates reloaded") && log.contains("changed=1"), "\(log)")
+        #expect(!log.contains("PRIVATE KEY"), "no key material in the log")
+        await backend.stop()
+    }
+
+    @Test func checkNamesAKeyThatIsNotTheCertificatesAndWarnsOfExpiry() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let one = try ca.issue("one", names: ["one.test"], validFor: 12.5)
+        let two = try ca.issue("two", names: ["two.test"])
+        func config(_ cert: String, _ key: String) -> String {
+            """
+            listen: [{ port: 8443, tls: { certificates: [{ cert: \(cert), key: \(key) }] } }]
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }
+            """
+        }
+        let wrong = try CommandLineTests.write(config(one.cert, two.key))
+        defer { CommandLineTests.remove(wrong) }
+        let refused = try await CommandLineTests.run(["check", "-c", wrong])
+        #expect(refused.status == 1)
+        #expect(refused.stdout.contains("listen[0].tls.certificates[0].key: '\(two.key)' is not the private key of the certificate in '\(one.cert)'"), "\(refused.stdout)")
+        let soon = try CommandLineTests.write(config(one.cert, one.key))
+        defer { CommandLineTests.remove(soon) }
+        let warned = try await CommandLineTests.run(["check", "-c", soon])
+        #expect(warned.status == 0)
+        #expect(warned.stdout.contains("warning: listen[0].tls.certificates[0].cert: '\(one.cert)' expires in 12 days"), "\(warned.stdout)")
+    }
+}
