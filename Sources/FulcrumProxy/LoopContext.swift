@@ -85,19 +85,34 @@ final class LoopContext {
         connections[ObjectIdentifier(handler)] = nil
     }
 
-    var openConnectionCount: Int { connections.count }
+    /// HTTP/2 client connections (each of their streams is in ``connections`` while it is open).
+    private var http2Connections: [ObjectIdentifier: HTTP2Connection] = [:]
+
+    func http2ConnectionOpened(_ connection: HTTP2Connection) {
+        http2Connections[ObjectIdentifier(connection)] = connection
+    }
+
+    func http2ConnectionClosed(_ connection: HTTP2Connection) {
+        http2Connections[ObjectIdentifier(connection)] = nil
+    }
+
+    var openConnectionCount: Int { connections.count + http2Connections.count }
 
     /// Closes every client connection now; returns how many there were.
     func closeAllConnections() -> Int {
         let open = Array(connections.values)
         for handler in open { handler.closeNow() }
-        return open.count
+        let openHTTP2 = Array(http2Connections.values)
+        for connection in openHTTP2 { connection.closeNow() }
+        return open.count + openHTTP2.count
     }
 
-    /// Starts draining this loop: idle connections close now, busy ones after their exchange.
+    /// Starts draining this loop: idle connections close now, busy ones after their exchange;
+    /// HTTP/2 connections are sent GOAWAY and close when their streams have finished.
     func drain() {
         isDraining = true
         for handler in connections.values { handler.closeIfIdle() }
+        for connection in http2Connections.values { connection.quiesce() }
     }
 
     /// A connection still sending its first head this long after its accept is closed when the
@@ -129,6 +144,7 @@ final class LoopContext {
             shedFirstHeadsAtCap(now: clock)
             let limits = ConnectionTimeouts.Limits(runtime.config.timeouts)
             for handler in connections.values { handler.checkTimeouts(limits: limits, now: clock) }
+            for connection in http2Connections.values { connection.closeIfIdle(since: clock - limits.clientIdle) }
             scheduleIdleSweep()
         }
     }

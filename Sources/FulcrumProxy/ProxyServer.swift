@@ -73,8 +73,7 @@ public final class ProxyServer: Sendable {
             }
             let channel: Channel
             do {
-                channel = try await makeBootstrap(tls: termination, redirectToHTTPS: listener.redirectToHTTPS)
-                    .bind(host: listener.address, port: listener.port).get()
+                channel = try await makeBootstrap(listener, tls: termination).bind(host: listener.address, port: listener.port).get()
             } catch {
                 throw ListenError(address: address, underlying: error)
             }
@@ -85,6 +84,7 @@ public final class ProxyServer: Sendable {
                 "address": "\(listener.address):\(channel.localAddress?.port ?? listener.port)",
                 "tls": "\(termination != nil)",
                 "redirect_to_https": "\(listener.redirectToHTTPS.map(String.init) ?? "-")",
+                "protocols": "\(listener.tls.map { $0.alpn.map(\.rawValue).joined(separator: ",") } ?? (listener.h2c ? "h2c,http/1.1" : "http/1.1"))",
                 "max_connections": "\(connectionLimit.cap)",
             ])
         }
@@ -120,9 +120,12 @@ public final class ProxyServer: Sendable {
         }
     }
 
-    private func makeBootstrap(tls: TLSTermination?, redirectToHTTPS: Int?) -> ServerBootstrap {
+    private func makeBootstrap(_ listener: Listener, tls: TLSTermination?) -> ServerBootstrap {
         let contexts = self.contexts
         let limit = connectionLimit
+        let listening = ClientProtocols.Listening(
+            overTLS: tls != nil, redirectToHTTPS: listener.redirectToHTTPS, offersHTTP1: listener.tls?.alpn.contains(.http1) ?? true)
+        let h2c = listener.h2c
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -136,12 +139,15 @@ public final class ProxyServer: Sendable {
                     guard let bound = contexts.first(where: { $0.eventLoop === channel.eventLoop }) else {
                         throw ChannelError.ioOnClosedChannel
                     }
+                    let loop = bound.value
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                        try channel.pipeline.syncOperations.addHandler(ClientProtocols.negotiationHandler(loop: loop, listening: listening))
+                    } else if h2c {
+                        try channel.pipeline.syncOperations.addHandler(HTTP2PrefaceSniffer(loop: loop, listening: listening))
+                    } else {
+                        try ClientProtocols.configureHTTP1(channel, loop: loop, listening: listening)
                     }
-                    // the handler reads and writes HTTP/1.1 itself (HTTP1/): one handler per connection
-                    try channel.pipeline.syncOperations.addHandler(
-                        ProxyHandler(loop: bound.value, overTLS: tls != nil, redirectToHTTPS: redirectToHTTPS))
                 }
             }
     }

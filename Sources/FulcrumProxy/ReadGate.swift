@@ -18,6 +18,9 @@ struct ReadGate {
         guard isPaused else { return }
         isPaused = false
         Self.setAutoRead(true, context)
+        // a socket channel reads again when autoRead is switched on; an HTTP/2 stream channel
+        // only records the option, and hands on the frames it holds at the next read
+        context.read()
     }
 
     private static func setAutoRead(_ value: Bool, _ context: ChannelHandlerContext) {

@@ -7,6 +7,8 @@ public struct ListenerCertificates: Sendable {
     let index: ServerNameIndex
     /// The oldest protocol version accepted.
     public let minVersion: TLSVersion
+    /// The application protocols offered in ALPN, preferred first.
+    public let alpn: [ApplicationProtocol]
 
     /// Reads every certificate of `tls`; problems are reported against `path` (`listen[0].tls`).
     ///
@@ -23,6 +25,7 @@ public struct ListenerCertificates: Sendable {
         self.certificates = loaded
         self.index = ServerNameIndex(names: loaded.map(\.names), defaultIndex: tls.defaultIndex)
         self.minVersion = tls.minVersion
+        self.alpn = tls.alpn
     }
 
     /// The certificate for a client that asked for `serverName`, or `nil` to refuse it.

@@ -38,13 +38,13 @@ public final class TLSTermination: Sendable {
     public var served: ListenerCertificates { certificates.withLockedValue { $0 } }
 
     /// Serves `certificates` from the next handshake on. A change of ``ListenerTLS/minVersion``
-    /// makes a new context for new connections.
+    /// or ``ListenerTLS/alpn`` makes a new context for new connections.
     public func install(_ certificates: ListenerCertificates) throws {
         let previous = self.certificates.withLockedValue { current in
             defer { current = certificates }
             return current
         }
-        if certificates.minVersion != previous.minVersion {
+        if certificates.minVersion != previous.minVersion || certificates.alpn != previous.alpn {
             let context = try Self.makeContext(certificates, choosingFrom: self.certificates)
             currentContext.withLockedValue { $0 = context }
         }
@@ -58,7 +58,7 @@ public final class TLSTermination: Sendable {
             certificateChain: placeholder.chain.map { .certificate($0) }, privateKey: .privateKey(placeholder.privateKey))
         configuration.minimumTLSVersion = certificates.minVersion == .v1_3 ? .tlsv13 : .tlsv12
         configuration.cipherSuites = tls12CipherSuites
-        configuration.applicationProtocols = ["http/1.1"]
+        configuration.applicationProtocols = certificates.alpn.map(\.rawValue)
         configuration.sslContextCallback = { values, promise in
             // on the connection's event loop, once per handshake, when the client's hello arrived
             guard let chosen = box.withLockedValue({ $0 }).certificate(for: values.serverHostname) else {

@@ -406,4 +406,38 @@ import Testing
         #expect(found.contains("listen[2].redirect_to_https (line 9): a listener with tls serves HTTPS itself; redirect from a plaintext listener"), "\(found)")
         #expect(found.contains("listen[3].redirect_to_https (line 10): 70000 is out of range 1...65535"), "\(found)")
     }
+
+    @Test func http2SettingsAreReadAndMisplacedOnesNamed() throws {
+        let config = try FulcrumConfig.parse("""
+            listen:
+              - { port: 8443, tls: { certificates: [{ cert: a.pem, key: a.key }], alpn: [http/1.1] } }
+              - { port: 8080, h2c: true }
+            http2: { max_concurrent_streams: 10, max_header_list_size: 8192, header_table_size: 0, max_resets: 20, reset_window: 5s }
+            services: { s: { nodes: [{ name: a, host: h, port: 1 }] } }
+            """)
+        #expect(config.listeners[0].tls?.alpn == [.http1])
+        #expect(config.listeners[1].h2c)
+        var expected = HTTP2Limits()
+        expected.maxConcurrentStreams = 10
+        expected.maxHeaderListSize = 8192
+        expected.headerTableSize = 0
+        expected.maxResets = 20
+        expected.resetWindow = .seconds(5)
+        #expect(config.http2 == expected)
+        do {
+            _ = try FulcrumConfig.parse("""
+                listen:
+                  - { port: 8443, h2c: true, tls: { certificates: [{ cert: a.pem, key: a.key }], alpn: [h3, h2, h2] } }
+                http2: { max_header_list_size: 100000 }
+                services: { s: { nodes: [{ name: a, host: h, port: 1 }] } }
+                """)
+            Issue.record("expected errors")
+        } catch {
+            let found = error.issues.map(\.description)
+            #expect(found.contains("listen[0].tls.alpn (line 2): 'h3' is not one of h2, http/1.1"), "\(found)")
+            #expect(found.contains("listen[0].tls.alpn (line 2): 'h2' is listed twice"), "\(found)")
+            #expect(found.contains("listen[0].h2c (line 2): h2c is HTTP/2 without TLS; a tls listener offers HTTP/2 through tls.alpn"), "\(found)")
+            #expect(found.contains("http2.max_header_list_size (line 3): 100000 is out of range 1024...65536"), "\(found)")
+        }
+    }
 }

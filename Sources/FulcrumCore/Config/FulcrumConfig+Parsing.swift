@@ -23,7 +23,7 @@ struct ConfigDocumentParser {
 
     static let topLevelFields = [
         "listen", "workers", "max_connections", "max_connections_per_client", "timeouts", "access_log", "request_id_header", "drain_timeout",
-        "encoded_slashes", "services", "routes", "default", "errors", "health_check_defaults",
+        "encoded_slashes", "http2", "services", "routes", "default", "errors", "health_check_defaults",
     ]
 
     func parse(_ root: ConfigDocument) -> FulcrumConfig? {
@@ -61,6 +61,9 @@ struct ConfigDocumentParser {
         {
             config.encodedSlashes = value
         }
+        if let node = object["http2"] {
+            config.http2 = http2Limits(node, "http2")
+        }
         var checkDefaults = ActiveHealthCheck()
         if let node = object["health_check_defaults"] {
             checkDefaults = healthCheck(node, "health_check_defaults", base: checkDefaults) ?? checkDefaults
@@ -89,7 +92,7 @@ struct ConfigDocumentParser {
         var seen: Set<String> = []
         for (index, item) in items.enumerated() {
             let itemPath = "\(path)[\(index)]"
-            guard let object = reader.object(item, itemPath, allowed: ["address", "port", "tls", "redirect_to_https"]) else { continue }
+            guard let object = reader.object(item, itemPath, allowed: ["address", "port", "tls", "redirect_to_https", "h2c"]) else { continue }
             var listener = Listener(port: 0)
             if let address = object["address"] {
                 if let value = reader.string(address, object.path("address")) {
@@ -107,6 +110,15 @@ struct ConfigDocumentParser {
                     reader.fail(object.path("redirect_to_https"), "a listener with tls serves HTTPS itself; redirect from a plaintext listener")
                 }
             }
+            if let node = object["h2c"], let value = reader.bool(node, object.path("h2c")) {
+                listener.h2c = value
+                if value, object["tls"] != nil {
+                    reader.fail(object.path("h2c"), "h2c is HTTP/2 without TLS; a tls listener offers HTTP/2 through tls.alpn")
+                }
+                if value, object["redirect_to_https"] != nil {
+                    reader.fail(object.path("h2c"), "a listener with redirect_to_https only redirects")
+                }
+            }
             guard let portNode = object.require("port"),
                 let port = reader.int(portNode, object.path("port"), in: 0...65535)
             else { continue }
@@ -120,7 +132,7 @@ struct ConfigDocumentParser {
     }
 
     private func listenerTLS(_ node: ConfigDocument, _ path: String) -> ListenerTLS? {
-        guard let object = reader.object(node, path, allowed: ["certificates", "default_certificate", "min_version"]) else { return nil }
+        guard let object = reader.object(node, path, allowed: ["certificates", "default_certificate", "min_version", "alpn"]) else { return nil }
         var tls = ListenerTLS(certificates: [])
         if let node = object.require("certificates") {
             let listPath = object.path("certificates")
@@ -150,7 +162,39 @@ struct ConfigDocumentParser {
         {
             tls.minVersion = value
         }
+        if let node = object["alpn"], let names = reader.strings(node, object.path("alpn")) {
+            var protocols: [ApplicationProtocol] = []
+            for name in names {
+                guard let value = ApplicationProtocol(rawValue: name) else {
+                    let choices = ApplicationProtocol.allCases.map(\.rawValue)
+                    reader.fail(object.path("alpn"), "'\(name)' is not one of \(choices.joined(separator: ", "))")
+                    continue
+                }
+                if protocols.contains(value) { reader.fail(object.path("alpn"), "'\(name)' is listed twice") } else { protocols.append(value) }
+            }
+            if names.isEmpty { reader.fail(object.path("alpn"), "at least one protocol is required") }
+            tls.alpn = protocols
+        }
         return tls
+    }
+
+    private func http2Limits(_ node: ConfigDocument, _ path: String) -> HTTP2Limits {
+        var limits = HTTP2Limits()
+        guard let object = reader.object(node, path, allowed: ["max_concurrent_streams", "max_header_list_size", "header_table_size", "max_resets", "reset_window"])
+        else { return limits }
+        if let n = object["max_concurrent_streams"], let v = reader.int(n, object.path("max_concurrent_streams"), in: 1...10_000) {
+            limits.maxConcurrentStreams = v
+        }
+        // at most the HTTP/1.1 reader's head limit (64 KiB), which reads every stream's request again
+        if let n = object["max_header_list_size"], let v = reader.int(n, object.path("max_header_list_size"), in: 1024...65_536) {
+            limits.maxHeaderListSize = v
+        }
+        if let n = object["header_table_size"], let v = reader.int(n, object.path("header_table_size"), in: 0...65_536) {
+            limits.headerTableSize = v
+        }
+        if let n = object["max_resets"], let v = reader.int(n, object.path("max_resets"), in: 1...1_000_000) { limits.maxResets = v }
+        if let n = object["reset_window"], let v = reader.duration(n, object.path("reset_window")) { limits.resetWindow = v }
+        return limits
     }
 
     private func timeouts(_ node: ConfigDocument, _ path: String) -> Timeouts {

@@ -23,6 +23,8 @@ public struct FulcrumConfig: Sendable, Equatable {
     public var drainTimeout: Duration
     /// What a `%2F` in a request path does: refused with 400 by default (see ``RequestTarget``).
     public var encodedSlashes: RequestTarget.EncodedSlashes = .refuse
+    /// Limits of HTTP/2 client connections.
+    public var http2 = HTTP2Limits()
     /// Services in declaration order.
     public var services: [Service]
     /// Routes in declaration order.
@@ -65,13 +67,41 @@ public struct Listener: Sendable, Equatable {
     /// `listen[].redirect_to_https`: every request is answered with a 308 to the same host, path
     /// and query over HTTPS on this port, and nothing is proxied.
     public var redirectToHTTPS: Int?
+    /// `listen[].h2c`: a plaintext listener also speaks HTTP/2 to clients that start with its
+    /// connection preface (prior knowledge, as `curl --http2-prior-knowledge`, gRPC clients and
+    /// proxies in front do); other connections are HTTP/1.1.
+    public var h2c: Bool
 
-    public init(address: String = "0.0.0.0", port: Int, tls: ListenerTLS? = nil, redirectToHTTPS: Int? = nil) {
+    public init(address: String = "0.0.0.0", port: Int, tls: ListenerTLS? = nil, redirectToHTTPS: Int? = nil, h2c: Bool = false) {
         self.address = address
         self.port = port
         self.tls = tls
         self.redirectToHTTPS = redirectToHTTPS
+        self.h2c = h2c
     }
+}
+
+/// An application protocol a TLS listener offers in ALPN.
+public enum ApplicationProtocol: String, Sendable, Equatable, CaseIterable {
+    case h2 = "h2"
+    case http1 = "http/1.1"
+}
+
+/// `http2`: the limits of HTTP/2 client connections, on every listener that speaks it.
+public struct HTTP2Limits: Sendable, Equatable {
+    /// Streams a client may have open at once on one connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    public var maxConcurrentStreams = 100
+    /// The largest header list accepted, in bytes as HTTP/2 counts them (`SETTINGS_MAX_HEADER_LIST_SIZE`).
+    public var maxHeaderListSize = 16_384
+    /// The HPACK dynamic table a client may make Fulcrum keep per connection (`SETTINGS_HEADER_TABLE_SIZE`).
+    public var headerTableSize = 4096
+    /// Streams a client may reset (RST_STREAM) within ``resetWindow`` before its connection is
+    /// closed with GOAWAY (ENHANCE_YOUR_CALM): the defence against rapid reset (CVE-2023-44487),
+    /// where opening and cancelling streams in a loop makes a server start work it never finishes.
+    public var maxResets = 200
+    public var resetWindow: Duration = .seconds(30)
+
+    public init() {}
 }
 
 /// The TLS settings of a listener: which certificates it serves and which protocol versions it
@@ -86,11 +116,18 @@ public struct ListenerTLS: Sendable, Equatable {
     public var defaultCertificate: String?
     /// The oldest protocol version accepted.
     public var minVersion: TLSVersion
+    /// The application protocols offered in ALPN, preferred first; a client that offers none of
+    /// them (or uses no ALPN) gets HTTP/1.1 when it is listed, and is refused otherwise.
+    public var alpn: [ApplicationProtocol]
 
-    public init(certificates: [CertificateFiles], defaultCertificate: String? = nil, minVersion: TLSVersion = .v1_2) {
+    public init(
+        certificates: [CertificateFiles], defaultCertificate: String? = nil, minVersion: TLSVersion = .v1_2,
+        alpn: [ApplicationProtocol] = [.h2, .http1]
+    ) {
         self.certificates = certificates
         self.defaultCertificate = defaultCertificate
         self.minVersion = minVersion
+        self.alpn = alpn
     }
 
     /// The index in ``certificates`` of ``defaultCertificate``.
