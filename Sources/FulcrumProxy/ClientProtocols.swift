@@ -17,12 +17,14 @@ enum ClientProtocols {
     }
 
     static func configureHTTP1(_ channel: Channel, loop: LoopContext, listening: Listening) throws {
+        ProtocolDeadline.met(channel)
         // the handler reads and writes HTTP/1.1 itself (FulcrumHTTP1): one handler per connection
         try channel.pipeline.syncOperations.addHandler(
             ProxyHandler(loop: loop, overTLS: listening.overTLS, redirectToHTTPS: listening.redirectToHTTPS))
     }
 
     static func configureHTTP2(_ channel: Channel, loop: LoopContext, listening: Listening) throws {
+        ProtocolDeadline.met(channel)
         let limits = loop.runtime.config.http2
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
@@ -171,5 +173,37 @@ final class HTTP2Connection: ChannelInboundHandler {
 
     func closeNow() {
         context?.close(promise: nil)
+    }
+}
+
+/// Closes a connection whose protocol is not known within `client_head` of its accept: a TLS
+/// handshake (and ALPN) or an `h2c` preface that does not complete. Until the protocol is known
+/// no request handler, and so no request-head timeout, exists on the connection: without this, a
+/// client that opened a TLS connection and sent nothing would hold it, and a place under
+/// `max_connections`, for ever.
+final class ProtocolDeadline: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    private let limit: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(limit: TimeAmount) {
+        self.limit = limit
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+
+    /// The protocol is known: the deadline is lifted.
+    static func met(_ channel: Channel) {
+        guard let deadline = try? channel.pipeline.syncOperations.handler(type: ProtocolDeadline.self) else { return }
+        deadline.timer?.cancel()
+        deadline.timer = nil
     }
 }

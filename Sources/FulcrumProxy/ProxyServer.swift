@@ -140,6 +140,10 @@ public final class ProxyServer: Sendable {
                         throw ChannelError.ioOnClosedChannel
                     }
                     let loop = bound.value
+                    if tls != nil || h2c {
+                        let limit = TimeAmount(loop.runtime.config.timeouts.clientHead)
+                        try channel.pipeline.syncOperations.addHandler(ProtocolDeadline(limit: limit))
+                    }
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
                         try channel.pipeline.syncOperations.addHandler(ClientProtocols.negotiationHandler(loop: loop, listening: listening))

@@ -104,3 +104,26 @@ import X509
         await after.close()
     }
 }
+
+/// Connections whose protocol is still unknown (TLS handshake, h2c preface) have a deadline.
+@Suite(.realSockets) struct ProtocolDeadlineTests {
+    @Test(arguments: ["tls", "h2c"])
+    func aConnectionThatNeverFinishesItsHandshakeIsClosedAfterClientHead(_ kind: String) async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test"])
+        let listener = kind == "tls"
+            ? "{ address: 127.0.0.1, port: 0, tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }"
+            : "{ address: 127.0.0.1, port: 0, h2c: true }"
+        let fixture = try await ProxyFixture.start(backends: ["deadline-\(kind)"], listener: listener) { ports in
+            "timeouts: { client_head: 300ms }\nservices: { web: { nodes: [{ name: a, host: 127.0.0.1, port: \(ports["deadline-\(kind)"]!) }] } }\n"
+        }
+        defer { Task { await fixture.stop() } }
+        // a TLS client hello cut short, or the start of the HTTP/2 preface, then nothing
+        let connection = try await RawConnection.connect(port: fixture.port)
+        try await connection.send(kind == "tls" ? [0x16, 0x03, 0x01, 0x00, 0xF0, 0x01] : Array("PRI * HTTP/2.0\r\n".utf8))
+        // without the deadline nothing times a connection before its protocol is known
+        #expect(try await connection.closed(within: .seconds(3)))
+        await connection.close()
+    }
+}
