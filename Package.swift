@@ -156,6 +156,7 @@ let package = Package(
             name: "FulcrumAdminTests",
             dependencies: [
                 "RealSockets",
+                "TestCertificates",
                 "FulcrumAdmin",
                 "FulcrumProxy",
                 "FulcrumStore",

@@ -165,40 +165,43 @@ final class HTTP2StreamAsHTTP1: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         var bytes = unwrapOutboundIn(data)
         if unreadResponse.readableBytes == 0 { unreadResponse = bytes } else { unreadResponse.writeBuffer(&bytes) }
-        var frames: [HTTP2Frame.FramePayload] = []
-        do {
-            while !responseEnded, let part = try response.next(&unreadResponse) {
-                switch part {
-                case .head(let head):
-                    frames.append(.headers(.init(headers: Self.responseHeaders(head))))
-                    if !head.isInterim { responseHeadSent = true }
-                case .body(let body):
-                    frames.append(.data(.init(data: .byteBuffer(body))))
-                case .end:
-                    responseEnded = true
-                    if case .headers(var last) = frames.last, last.headers.first(name: ":status").map({ !$0.hasPrefix("1") }) == true {
-                        last.endStream = true
-                        frames[frames.count - 1] = .headers(last)
-                    } else {
-                        frames.append(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)))
+        writing(context) {
+            // the last frame made is written when the next one is known: a response's end joins its
+            // head when nothing came between (HEADERS with END_STREAM rather than an empty DATA)
+            var pending: HTTP2Frame.FramePayload?
+            var pendingIsFinalHead = false
+            func make(_ frame: HTTP2Frame.FramePayload, finalHead: Bool = false) {
+                if let pending { context.write(wrapOutboundOut(pending), promise: nil) }
+                pending = frame
+                pendingIsFinalHead = finalHead
+            }
+            do {
+                while !responseEnded, let part = try response.next(&unreadResponse) {
+                    switch part {
+                    case .head(let head):
+                        make(.headers(.init(headers: Self.responseHeaders(head))), finalHead: !head.isInterim)
+                        if !head.isInterim { responseHeadSent = true }
+                    case .body(let body):
+                        make(.data(.init(data: .byteBuffer(body))))
+                    case .end:
+                        responseEnded = true
+                        if pendingIsFinalHead, case .headers(var headers) = pending {
+                            headers.endStream = true
+                            pending = .headers(headers)
+                        } else {
+                            make(.data(.init(data: .byteBuffer(ByteBuffer()), endStream: true)))
+                        }
                     }
                 }
+            } catch {
+                // the handler writes what it read or made itself: a response it cannot be read from
+                // ends the stream rather than reaching the client garbled
+                promise?.fail(error)
+                context.close(promise: nil)
+                return
             }
-        } catch {
-            // the handler writes what it read or made itself: a response it cannot be read from
-            // ends the stream rather than reaching the client garbled
-            promise?.fail(error)
-            context.close(promise: nil)
-            return
-        }
-        if unreadResponse.readableBytes == 0 { unreadResponse = ByteBuffer() }
-        guard let last = frames.popLast() else {
-            promise?.succeed()
-            return
-        }
-        writing(context) {
-            for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
-            context.write(wrapOutboundOut(last), promise: promise)
+            if unreadResponse.readableBytes == 0 { unreadResponse = ByteBuffer() }
+            if let pending { context.write(wrapOutboundOut(pending), promise: promise) } else { promise?.succeed() }
         }
     }
 

@@ -63,7 +63,7 @@ public final class ProxyServer: Sendable {
         var bound: [SocketAddress] = []
         let runtime = self.runtime
         for (index, listener) in runtime.config.listeners.enumerated() {
-            let address = "\(listener.address):\(listener.port)"
+            let address = listener.endpoint
             var termination: TLSTermination?
             if let certificates = runtime.listenerCertificates[index] {
                 do { termination = try TLSTermination(certificates) } catch {
@@ -110,13 +110,14 @@ public final class ProxyServer: Sendable {
 
     private func logExpiringCertificates() {
         let now = Int64(time(nil))
-        for (listener, certificate) in servedCertificates() {
-            let left = certificate.notAfter - now
-            guard left < 30 * 86_400 else { continue }
-            logs.events.warning(left <= 0 ? "certificate expired" : "certificate expires soon", metadata: [
-                "listener": "\(listener)", "certificate": "\(certificate.certPath)", "names": "\(certificate.names.joined(separator: ","))",
-                "days_left": "\(left / 86_400)",
-            ])
+        let served = terminations.withLockedValue { $0 }.sorted { $0.key < $1.key }
+        for (listener, termination) in served {
+            for expiring in termination.served.expiring(now: now) {
+                logs.events.warning(expiring.secondsLeft <= 0 ? "certificate expired" : "certificate expires soon", metadata: [
+                    "listener": "\(listener)", "certificate": "\(expiring.certificate.certPath)",
+                    "names": "\(expiring.certificate.names.joined(separator: ","))", "days_left": "\(expiring.secondsLeft / 86_400)",
+                ])
+            }
         }
     }
 
@@ -167,7 +168,7 @@ public final class ProxyServer: Sendable {
         var loaded: [(TLSTermination, ListenerCertificates)] = []
         var issues: [ConfigIssue] = []
         for (index, listener) in runtime.config.listeners.enumerated() {
-            guard let tls = listener.tls, let termination = terminations.withLockedValue({ $0["\(listener.address):\(listener.port)"] })
+            guard let tls = listener.tls, let termination = terminations.withLockedValue({ $0[listener.endpoint] })
             else { continue }
             do { loaded.append((termination, try ListenerCertificates(tls, path: "listen[\(index)].tls"))) } catch {
                 issues.append(contentsOf: error.issues)
@@ -197,10 +198,10 @@ public final class ProxyServer: Sendable {
         }
         healthBoard.apply(runtime)
         for (listener, certificates) in zip(runtime.config.listeners, runtime.listenerCertificates) {
-            guard let certificates, let termination = terminations.withLockedValue({ $0["\(listener.address):\(listener.port)"] }) else { continue }
+            guard let certificates, let termination = terminations.withLockedValue({ $0[listener.endpoint] }) else { continue }
             do { try termination.install(certificates) } catch {
                 logs.events.error("cannot apply the certificates of a listener", metadata: [
-                    "address": "\(listener.address):\(listener.port)", "error": "\(error)",
+                    "address": "\(listener.endpoint)", "error": "\(error)",
                 ])
             }
         }

@@ -90,11 +90,11 @@ public final class RuntimeConfig: Sendable {
         listenerCertificates = other.listenerCertificates
     }
 
-    /// Warnings that do not stop the configuration: certificates that expired or expire within
-    /// 30 days at `now` (seconds since 1970).
+    /// Warnings that do not stop the configuration: certificates that expired or expire soon at
+    /// `now` (seconds since 1970; see ``ListenerCertificates/expiring(now:)``).
     public func warnings(now: Int64) -> [ConfigIssue] {
         listenerCertificates.enumerated().flatMap { index, certificates in
-            certificates?.expiryWarnings(now: now, days: 30, path: "listen[\(index)].tls") ?? []
+            certificates?.expiryWarnings(now: now, path: "listen[\(index)].tls") ?? []
         }
     }
 

@@ -33,17 +33,28 @@ public struct ListenerCertificates: Sendable {
         index.certificate(for: serverName).map { certificates[$0] }
     }
 
-    /// Warnings about certificates that expired or expire within `days` at `now` (seconds since
-    /// 1970): they are still served, since refusing to start would not help the clients.
-    public func expiryWarnings(now: Int64, days: Int, path: String) -> [ConfigIssue] {
+    /// How long before its expiry a served certificate is warned about (by `check`, and in the
+    /// log at start and daily).
+    public static let warningDays: Int64 = 30
+
+    /// The certificates that expired or expire within ``warningDays`` at `now` (seconds since
+    /// 1970), with their position in the list. They are still served: refusing to start would not
+    /// help the clients.
+    public func expiring(now: Int64) -> [(position: Int, certificate: ServedCertificate, secondsLeft: Int64)] {
         certificates.enumerated().compactMap { position, certificate in
             let left = certificate.notAfter - now
+            return left < Self.warningDays * 86_400 ? (position, certificate, left) : nil
+        }
+    }
+
+    /// ``expiring(now:)`` as warnings on the fields of the listener at `path` (`listen[0].tls`).
+    public func expiryWarnings(now: Int64, path: String) -> [ConfigIssue] {
+        expiring(now: now).map { position, certificate, left in
             let field = "\(path).certificates[\(position)].cert"
-            if left <= 0 {
-                return ConfigIssue(path: field, line: nil, message: "'\(certificate.certPath)' expired \((-left) / 86_400) days ago")
-            }
-            guard left < Int64(days) * 86_400 else { return nil }
-            return ConfigIssue(path: field, line: nil, message: "'\(certificate.certPath)' expires in \(left / 86_400) days")
+            let message = left <= 0
+                ? "'\(certificate.certPath)' expired \((-left) / 86_400) days ago"
+                : "'\(certificate.certPath)' expires in \(left / 86_400) days"
+            return ConfigIssue(path: field, line: nil, message: message)
         }
     }
 }

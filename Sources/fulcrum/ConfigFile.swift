@@ -30,8 +30,10 @@ enum ConfigFile {
     }
 
     /// SIGHUP: the file becomes a new version (when it differs from the active one), validated and
-    /// compiled first, through the same controller as the admin API's changes.
-    static func reload(_ path: String, into controller: ConfigController, logger: Logger) async {
+    /// compiled first, through the same controller as the admin API's changes. Returns whether a
+    /// new version was applied (its compilation read the certificate files).
+    @discardableResult
+    static func reload(_ path: String, into controller: ConfigController, logger: Logger) async -> Bool {
         let request = ConfigController.ChangeRequest(
             actor: "file", client: "-", source: .file, operation: "config import (SIGHUP)", target: "config",
             message: "reloaded from \(path)", expected: nil)
@@ -45,10 +47,12 @@ enum ConfigFile {
             } else {
                 logger.info("configuration file unchanged from the active version", metadata: ["version": "\(outcome.version.number)"])
             }
+            return outcome.created
         } catch {
             logger.error("configuration rejected, the running one keeps serving", metadata: ["config": "\(path)", "error": "\(error)"])
             _ = try? await controller.store?.appendAudit(AuditRecord(
                 actor: "file", client: "-", operation: request.operation, target: "config", result: "rejected", detail: "\(error)"))
+            return false
         }
     }
 }

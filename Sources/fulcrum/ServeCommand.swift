@@ -97,10 +97,10 @@ struct ServeCommand: AsyncParsableCommand {
         let configPath = config
         // the file becomes a new version, through the same controller as the admin API
         services.onReload = {
-            if let configPath {
-                await ConfigFile.reload(configPath, into: control, logger: logger)
+            if let configPath, await ConfigFile.reload(configPath, into: control, logger: logger) {
+                return  // the new version's compilation read the certificate files
             }
-            // certificate files renewed in place, with or without a new configuration
+            // certificate files renewed in place under an unchanged configuration
             do {
                 let changed = try server.reloadCertificates()
                 if changed > 0 { logger.info("certificates reloaded", metadata: ["changed": "\(changed)"]) }

@@ -4,6 +4,7 @@ import FulcrumCore
 import FulcrumStore
 import Testing
 import RealSockets
+import TestCertificates
 
 /// The admin API over HTTP against a running data plane and a real SQLite store.
 @Suite(.realSockets) struct AdminAPITests {
@@ -252,6 +253,22 @@ import RealSockets
         #expect(try await fixture.call("POST", "/api/v1/tokens", body: #"{"name":"x","role":"root"}"#).status == 400)
         #expect(try await fixture.call("DELETE", "/api/v1/tokens/dashboard").status == 200)
         #expect(try await fixture.call("GET", "/api/v1/state", as: .raw("Bearer \(secret)")).status == 401)
+        try await fixture.stop()
+    }
+
+    @Test func metricsGiveTheExpiryOfEveryServedCertificate() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test", "www.site.test"], validFor: 40)
+        let fixture = try await AdminFixture(
+            tlsListener: "{ address: 127.0.0.2, port: 0, tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }")
+        let metrics = try await fixture.call("GET", "/metrics", as: .viewer)
+        let line = metrics.text.split(separator: "\n").first { $0.hasPrefix("fulcrum_certificate_expiry_timestamp_seconds{") }
+        let sample = try #require(line, "\(metrics.text)")
+        #expect(sample.hasPrefix(#"fulcrum_certificate_expiry_timestamp_seconds{listener="127.0.0.2:0",name="site.test"} "#))
+        let notAfter = try #require(sample.split(separator: " ").last.flatMap { Int64($0) })
+        let expected = Int64(Date().timeIntervalSince1970) + 40 * 86_400
+        #expect(abs(notAfter - expected) < 60, "\(sample)")
         try await fixture.stop()
     }
 

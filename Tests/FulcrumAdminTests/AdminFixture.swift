@@ -30,9 +30,9 @@ final class AdminFixture: @unchecked Sendable {
     }()
 
     /// The configuration imported as version 1: every request goes to `a` unless routed otherwise.
-    static func initialConfig(a: Int, b: Int) -> String {
+    static func initialConfig(a: Int, b: Int, tlsListener: String? = nil) -> String {
         """
-        listen: [{ address: 127.0.0.1, port: 0 }]
+        listen: [{ address: 127.0.0.1, port: 0 }\(tlsListener.map { ", " + $0 } ?? "")]
         access_log: false
         services:
           web:
@@ -45,7 +45,8 @@ final class AdminFixture: @unchecked Sendable {
         """
     }
 
-    init() async throws {
+    /// - Parameter tlsListener: a second listener (flow YAML), for tests of TLS listeners.
+    init(tlsListener: String? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fulcrum-admin-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         store = try SQLiteConfigStore(path: directory.appendingPathComponent("fulcrum.db").path)
@@ -53,7 +54,7 @@ final class AdminFixture: @unchecked Sendable {
         let b = try await DemoBackend.start(name: "b", group: MultiThreadedEventLoopGroup.singleton)
         backends = [a, b]
         let compile: ConfigController.Compile = { config, version in try RuntimeConfig(config: config, generation: version) }
-        let text = Self.initialConfig(a: a.port, b: b.port)
+        let text = Self.initialConfig(a: a.port, b: b.port, tlsListener: tlsListener)
         let active = try await ConfigController.bootstrap(store: store, initialDocument: { try ConfigDocument.parse(text) }, compile: compile)
         let server = try ProxyServer(runtime: try compile(FulcrumConfig.parse(document: active.document), active.number))
         self.server = server

@@ -48,6 +48,19 @@ import RealSockets
         return path
     }
 
+    /// Starts `fulcrum serve -c path` in the background, its log (stderr) going to the returned
+    /// pipe; the caller ends it.
+    static func serve(_ path: String) throws -> (process: Process, log: Pipe) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "-c", path]
+        let log = Pipe()
+        process.standardError = log
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, log)
+    }
+
     /// Removes a file made by ``write(_:name:)`` or a store made by a test, with SQLite's side files.
     static func remove(_ path: String) {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -178,13 +191,7 @@ import RealSockets
         }
         let path = try Self.write(config(backendA))
         defer { Self.remove(path) }
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = ["serve", "-c", path]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let (process, err) = try Self.serve(path)
         defer { if process.isRunning { process.terminate() } }
 
         #expect(try await LineBackend.get(port: port, retries: 100) == "cli-a")

@@ -42,13 +42,7 @@ import Testing
         #expect(check.status == 0 && check.stdout.contains("ok (1 listeners"), "\(check.stdout)")
         #expect(!check.stdout.contains("warning"), "a certificate valid for 90 days is no warning")
 
-        let process = Process()
-        process.executableURL = CommandLineTests.binary
-        process.arguments = ["serve", "-c", path]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let (process, err) = try CommandLineTests.serve(path)
         defer { if process.isRunning { process.terminate() } }
         func get(_ name: String) async throws -> (status: Int32, output: String) {
             try await Self.curl(["--cacert", ca.certificatePath, "--resolve", "\(name):\(port):127.0.0.1", "https://\(name):\(port)/"])

@@ -72,6 +72,9 @@ public struct Listener: Sendable, Equatable {
     /// proxies in front do); other connections are HTTP/1.1.
     public var h2c: Bool
 
+    /// `address:port`, as written: the listener's name in logs and, across reloads, its identity.
+    public var endpoint: String { "\(address):\(port)" }
+
     public init(address: String = "0.0.0.0", port: Int, tls: ListenerTLS? = nil, redirectToHTTPS: Int? = nil, h2c: Bool = false) {
         self.address = address
         self.port = port
