@@ -1,4 +1,5 @@
 import FulcrumCore
+import FulcrumTLS
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -21,6 +22,7 @@ public final class HealthChecker: Sendable {
         var check: ActiveHealthCheck
         var host: String
         var port: Int
+        var tls: NodeTLS?
     }
 
     private let group: EventLoopGroup
@@ -40,7 +42,7 @@ public final class HealthChecker: Sendable {
         for service in config.services {
             guard let check = service.healthCheck else { continue }
             for node in service.nodes {
-                wanted[ProbeKey(service: service.name, node: node.name)] = ProbeTarget(check: check, host: node.host, port: node.port)
+                wanted[ProbeKey(service: service.name, node: node.name)] = ProbeTarget(check: check, host: node.host, port: node.port, tls: node.tls)
             }
         }
         loops.withLockedValue { loops in
@@ -71,13 +73,23 @@ public final class HealthChecker: Sendable {
         let slots = self.slots
         return Task {
             let interval = target.check.interval.nanoseconds
+            // once per loop: a change of the node's TLS settings restarts its loop
+            let tls = Result<UpstreamTLS?, ConfigError> { () throws(ConfigError) in
+                try target.tls.map { settings throws(ConfigError) in try UpstreamTLS(settings, host: target.host, path: "tls") }
+            }
             try? await Task.sleep(for: .nanoseconds(Int64.random(in: 0...max(0, interval))))
             while !Task.isCancelled {
                 let result: ProbeResult
                 do {
                     let address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
-                    result = await slots.withSlot {
-                        await HealthProbe.run(target.check, address: address, nodeHost: target.host, nodePort: target.port, group: group)
+                    switch tls {
+                    case .success(let tls):
+                        result = await slots.withSlot {
+                            await HealthProbe.run(
+                                target.check, address: address, nodeHost: target.host, nodePort: target.port, tls: tls, group: group)
+                        }
+                    case .failure(let error):
+                        result = ProbeResult(success: false, detail: "TLS settings unusable: \(error)")
                     }
                 } catch {
                     result = ProbeResult(success: false, detail: "cannot resolve \(target.host): \(error)")

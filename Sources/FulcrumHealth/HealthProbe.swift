@@ -1,5 +1,7 @@
 import FulcrumCore
 import FulcrumHTTP1
+import FulcrumTLS
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -15,27 +17,38 @@ public struct ProbeResult: Sendable, Equatable {
     }
 }
 
-/// One probe: a TCP connect, or an HTTP request whose response (status, and body text when the
-/// check asks for one) is judged.
+/// One probe: a TCP connect (and the TLS handshake, for a node reached over TLS), or an HTTP
+/// request whose response (status, and body text when the check asks for one) is judged.
 public enum HealthProbe {
-    /// Probes `address` as `check` says, within `check.timeout`.
+    /// Probes `address` as `check` says, within `check.timeout`, over TLS when `tls` is set.
     public static func run(
-        _ check: ActiveHealthCheck, address: SocketAddress, nodeHost: String, nodePort: Int, group: EventLoopGroup
+        _ check: ActiveHealthCheck, address: SocketAddress, nodeHost: String, nodePort: Int, tls: UpstreamTLS? = nil,
+        group: EventLoopGroup
     ) async -> ProbeResult {
         let timeout = TimeAmount.nanoseconds(check.timeout.nanoseconds)
         let deadline = NIODeadline.now() + timeout
         let request = check.requestText(nodeHost: nodeHost, nodePort: nodePort)
         let reader = ProbeReader(ProbeResponse(check: check, toHEAD: request.hasPrefix("HEAD ")))
         let channel: Channel
+        let handshake = NIOLockedValueBox<EventLoopFuture<Void>?>(nil)
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(reader) }
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls { handshake.withLockedValue { $0 = try? tls.addHandshake(to: channel, timeout: timeout) } }
+                        try channel.pipeline.syncOperations.addHandler(reader)
+                    }
                 }
                 .connect(to: address).get()
         } catch {
             return ProbeResult(success: false, detail: "connect failed: \(error)")
+        }
+        if let done = handshake.withLockedValue({ $0 }) {
+            do { try await done.get() } catch {
+                try? await channel.close()
+                return ProbeResult(success: false, detail: "\(error)")
+            }
         }
         if check.kind == .tcp {
             try? await channel.close()

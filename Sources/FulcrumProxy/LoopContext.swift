@@ -37,11 +37,12 @@ final class LoopContext {
         self.scheduleIdleSweep()
     }
 
-    /// Switches to a new configuration. Pools of nodes that still exist (same address) are kept,
-    /// with their idle connections; pools of removed nodes close their idle connections.
+    /// Switches to a new configuration. Pools of nodes that still exist (same address and TLS
+    /// settings) are kept, with their idle connections, and open new connections with the new
+    /// configuration's TLS context; pools of removed nodes close their idle connections.
     func install(_ runtime: RuntimeConfig) {
-        var existing: [SocketAddress: NodePool] = [:]
-        for pool in pools.joined() { existing[pool.address] = pool }
+        var existing: [NodePool.Key: NodePool] = [:]
+        for pool in pools.joined() { existing[pool.key] = pool }
         let newPools = Self.makePools(for: runtime, reusing: existing, eventLoop: eventLoop)
         let kept = Set(newPools.joined().map { ObjectIdentifier($0) })
         for pool in existing.values where !kept.contains(ObjectIdentifier(pool)) { pool.retire() }
@@ -51,26 +52,31 @@ final class LoopContext {
         self.runtime = runtime
     }
 
-    private static func makePools(for runtime: RuntimeConfig, reusing existing: [SocketAddress: NodePool], eventLoop: EventLoop) -> [[NodePool]] {
-        var created: [SocketAddress: NodePool] = existing
-        return runtime.nodeAddresses.map { addresses in
-            addresses.map { address in
-                if let pool = created[address] { return pool }
-                let pool = NodePool(address: address, eventLoop: eventLoop)
-                created[address] = pool
+    private static func makePools(for runtime: RuntimeConfig, reusing existing: [NodePool.Key: NodePool], eventLoop: EventLoop) -> [[NodePool]] {
+        var created = existing
+        return runtime.nodeAddresses.indices.map { service in
+            runtime.nodeAddresses[service].indices.map { node in
+                let key = runtime.poolKey(service: service, node: node)
+                let tls = runtime.nodeTLS[service][node]
+                if let pool = created[key] {
+                    pool.tls = tls
+                    return pool
+                }
+                let pool = NodePool(key: key, tls: tls, eventLoop: eventLoop)
+                created[key] = pool
                 return pool
             }
         }
     }
 
-    /// The pool for the exchange's current node; found by address when the exchange began under
-    /// an earlier configuration.
+    /// The pool for the exchange's current node; found by address and TLS settings when the
+    /// exchange began under an earlier configuration.
     func pool(for exchange: Exchange) -> NodePool {
         let service = exchange.decision.serviceIndex
         if exchange.runtime === runtime { return pools[service][exchange.node] }
-        let address = exchange.runtime.nodeAddresses[service][exchange.node]
-        if let pool = pools.joined().first(where: { $0.address == address }) { return pool }
-        let orphan = NodePool(address: address, eventLoop: eventLoop)
+        let key = exchange.runtime.poolKey(service: service, node: exchange.node)
+        if let pool = pools.joined().first(where: { $0.key == key }) { return pool }
+        let orphan = NodePool(key: key, tls: exchange.runtime.nodeTLS[service][exchange.node], eventLoop: eventLoop)
         orphan.retire()  // retired from the start: its connections are not kept
         return orphan
     }

@@ -1,3 +1,5 @@
+import FulcrumCore
+import FulcrumTLS
 import NIOCore
 import NIOPosix
 
@@ -5,14 +7,35 @@ import NIOPosix
 /// upstream connection always share a thread. Idle connections are reused last-in first-out
 /// (the warmest first) and closed by the loop's sweeper once idle longer than `upstream_idle`.
 final class NodePool {
-    let address: SocketAddress
+    /// A node's address and how TLS is spoken to it: what pooled connections must share to be
+    /// reused for one another.
+    struct Key: Hashable {
+        var address: SocketAddress
+        /// `nil` for a plaintext node.
+        var tls: NodeTLS?
+        /// The node's host, which is the name checked in its certificate unless `tls` names one.
+        var host: String
+
+        init(address: SocketAddress, tls: NodeTLS?, host: String) {
+            self.address = address
+            self.tls = tls
+            self.host = tls == nil || tls?.serverName != nil ? "" : host
+        }
+    }
+
+    let key: Key
+    var address: SocketAddress { key.address }
+    /// TLS for new connections, from the configuration in force (a reload brings a new context,
+    /// with the CA file read again; connections already open keep theirs).
+    var tls: UpstreamTLS?
     private let eventLoop: EventLoop
     private var idle: [UpstreamHandler] = []
     /// Set when the node left the configuration: connections are closed instead of pooled.
     private var isRetired = false
 
-    init(address: SocketAddress, eventLoop: EventLoop) {
-        self.address = address
+    init(key: Key, tls: UpstreamTLS?, eventLoop: EventLoop) {
+        self.key = key
+        self.tls = tls
         self.eventLoop = eventLoop
     }
 
@@ -24,19 +47,27 @@ final class NodePool {
         return nil
     }
 
-    /// Opens a new connection to the node (on this pool's event loop).
+    /// Opens a new connection to the node (on this pool's event loop); for a TLS node, the
+    /// connection is ready once its handshake completed, within `timeout` as well.
     func connect(timeout: TimeAmount) -> EventLoopFuture<UpstreamHandler> {
         let pool = NIOLoopBound(self, eventLoop: eventLoop)
+        let tls = self.tls
+        let handshake = NIOLoopBoundBox<EventLoopFuture<Void>?>(nil, eventLoop: eventLoop)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { handshake.value = try tls.addHandshake(to: channel, timeout: timeout) }
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(pool: pool.value))
                 }
             }
             .connect(to: address)
             .assumeIsolated()
+            .flatMap { channel in
+                guard let done = handshake.value else { return channel.eventLoop.makeSucceededFuture(channel) }
+                return done.map { channel }
+            }
             .flatMapThrowing { channel in try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self) }
             .nonisolated()
     }

@@ -14,6 +14,8 @@ public final class RuntimeConfig: Sendable {
     public let router: Router
     /// Node addresses per service, in configuration order.
     let nodeAddresses: [[SocketAddress]]
+    /// TLS to each node with `tls` (`nil` for plaintext nodes), parallel to ``nodeAddresses``.
+    let nodeTLS: [[UpstreamTLS?]]
     /// Increases by one with every configuration applied.
     public let generation: Int
     /// Traffic splits per route (`nil` for routes without one).
@@ -44,9 +46,21 @@ public final class RuntimeConfig: Sendable {
             }
         }
         var addresses: [[SocketAddress]] = []
+        var nodeTLS: [[UpstreamTLS?]] = []
         for service in config.services {
             var resolved: [SocketAddress] = []
+            var tlsOfNodes: [UpstreamTLS?] = []
             for (index, node) in service.nodes.enumerated() {
+                if let settings = node.tls {
+                    do {
+                        tlsOfNodes.append(try UpstreamTLS(settings, host: node.host, path: "services.\(service.name).nodes[\(index)].tls"))
+                    } catch {
+                        issues.append(contentsOf: error.issues)
+                        tlsOfNodes.append(nil)
+                    }
+                } else {
+                    tlsOfNodes.append(nil)
+                }
                 do {
                     resolved.append(try SocketAddress.makeAddressResolvingHost(node.host, port: node.port))
                 } catch {
@@ -57,11 +71,13 @@ public final class RuntimeConfig: Sendable {
                 }
             }
             addresses.append(resolved)
+            nodeTLS.append(tlsOfNodes)
         }
         guard issues.isEmpty else { throw ConfigError(issues: issues) }
         self.config = config
         self.router = Router(config: config)
         self.nodeAddresses = addresses
+        self.nodeTLS = nodeTLS
         self.generation = generation
         self.splits = config.routes.map { CompiledSplit(route: $0, config: config) }
         self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
@@ -82,6 +98,7 @@ public final class RuntimeConfig: Sendable {
         config = other.config
         router = other.router
         nodeAddresses = other.nodeAddresses
+        nodeTLS = other.nodeTLS
         generation = other.generation
         splits = other.splits
         routeInFlight = other.routeInFlight
@@ -96,6 +113,13 @@ public final class RuntimeConfig: Sendable {
         listenerCertificates.enumerated().flatMap { index, certificates in
             certificates?.expiryWarnings(now: now, path: "listen[\(index)].tls") ?? []
         }
+    }
+
+    /// What tells the connections of one node from another's: its address, and how TLS is
+    /// spoken to it (a node reached over TLS never gets a plaintext connection, nor one made for
+    /// another name).
+    func poolKey(service: Int, node: Int) -> NodePool.Key {
+        NodePool.Key(address: nodeAddresses[service][node], tls: config.services[service].nodes[node].tls, host: config.services[service].nodes[node].host)
     }
 
     /// Takes one in-flight slot of `counter` if fewer than `limit` are taken.

@@ -93,7 +93,7 @@ public struct ServedCertificate: Sendable {
         var reason: String
     }
 
-    private static func readFile(_ path: String) throws(ReadError) -> String {
+    static func readFile(_ path: String) throws(ReadError) -> String {
         guard let file = fopen(path, "r") else { throw ReadError(reason: String(cString: strerror(errno))) }
         defer { fclose(file) }
         var bytes: [UInt8] = []

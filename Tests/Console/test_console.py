@@ -259,3 +259,24 @@ def test_the_strategy_list_is_the_served_vocabulary_and_keeps_latency(page, fulc
     service = fulcrum.api("GET", "/config")[1]["config"]["services"]["web"]
     assert (service["strategy"], service["pinned_node"], "latency" in service) == ("pinned", "b", False)
     assert [fulcrum.get("/api/x") for _ in range(4)] == ["b"] * 4
+
+
+def test_editing_a_node_keeps_its_tls_settings(page, fulcrum):
+    """Before, the node dialog sent only the fields it shows: saving a TLS node made it plaintext."""
+    tls = {"verify": False, "server_name": "a.internal"}
+    status, _ = fulcrum.api("POST", "/services/web/nodes?message=tls", {"name": "c", "host": "127.0.0.1", "port": fulcrum.a.port, "tls": tls}, if_match="*")
+    assert status in (200, 201)
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/services")
+    row = "section[data-service=web] tr[data-node=c]"
+    page.wait_for_selector(row + " .badge:has-text('TLS')")
+    page.click(row + " button:has-text('Edit')")
+    page.fill("#dialog-form #f-weight", "3")
+    page.click("#save-node")
+    confirm_change(page, "c weighs 3")
+
+    def node_c():
+        nodes = fulcrum.api("GET", "/config")[1]["config"]["services"]["web"]["nodes"]
+        return next(node for node in nodes if node["name"] == "c")
+    wait_until(lambda: node_c().get("weight") == 3, what="the new weight")
+    assert node_c()["tls"] == tls

@@ -69,4 +69,47 @@ import TestCertificates
             "listen[1].tls.certificates[0].cert: '\(expired.cert)' expired 3 days ago"
         ])
     }
+
+    private func compileNode(_ tls: String) throws -> RuntimeConfig {
+        try RuntimeConfig(config: FulcrumConfig.parse("""
+            listen: [{ port: 0 }]
+            services: { s: { nodes: [{ name: a, host: 127.0.0.1, port: 1 }, { name: b, host: localhost, port: 443, tls: \(tls) }] } }
+            """), generation: 1)
+    }
+
+    @Test func aNodesCAFileAndClientCertificateAreReadAtCompileTimeNamingTheirFields() throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let client = try ca.issue("client", names: ["gateway.test"])
+        let other = try ca.issue("other", names: ["other.test"])
+        let missing = ca.folder.appendingPathComponent("missing.pem").path
+        #expect(throws: Never.self) { try compileNode("{ ca_file: '\(ca.certificatePath)', client_certificate: { cert: '\(client.cert)', key: '\(client.key)' } }") }
+        #expect(issues { _ = try compileNode("{ ca_file: '\(missing)' }") } == [
+            "services.s.nodes[1].tls.ca_file: cannot read '\(missing)': No such file or directory"
+        ])
+        #expect(issues { _ = try compileNode("{ ca_file: '\(client.key)' }") } == [
+            "services.s.nodes[1].tls.ca_file: '\(client.key)' holds no PEM certificate that can be read"
+        ])
+        #expect(issues { _ = try compileNode("{ client_certificate: { cert: '\(client.cert)', key: '\(other.key)' } }") } == [
+            "services.s.nodes[1].tls.client_certificate.key: '\(other.key)' is not the private key of the certificate in '\(client.cert)'"
+        ])
+    }
+
+    @Test func nodeTLSSettingsThatCannotWorkAreRefusedByTheParser() {
+        let found = issues {
+            _ = try FulcrumConfig.parse("""
+                listen: [{ port: 0 }]
+                services: { s: { nodes: [
+                  { name: a, host: h, port: 1, tls: { verify: false, ca_file: ca.pem } },
+                  { name: b, host: h, port: 1, tls: { server_name: 10.0.0.1 } },
+                  { name: c, host: h, port: 1, tls: { verfy: true } },
+                  { name: d, host: h, port: 1, tls: { client_certificate: { cert: c.pem } } } ] } }
+                """)
+        }
+        #expect(found.count == 4, "\(found)")
+        #expect(found.contains { $0.hasPrefix("services.s.nodes[0].tls.ca_file") && $0.contains("only used to verify") })
+        #expect(found.contains { $0.hasPrefix("services.s.nodes[1].tls.server_name") && $0.contains("not a host name") })
+        #expect(found.contains { $0.hasPrefix("services.s.nodes[2].tls.verfy") && $0.contains("did you mean 'verify'") })
+        #expect(found.contains { $0.hasPrefix("services.s.nodes[3].tls.client_certificate.key") })
+    }
 }

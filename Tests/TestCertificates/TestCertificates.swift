@@ -61,7 +61,7 @@ public struct TestCertificateAuthority: Sendable {
             signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 SubjectAlternativeNames(names.map { GeneralName.dnsName($0) })
-                try ExtendedKeyUsage([.serverAuth])
+                try ExtendedKeyUsage([.serverAuth, .clientAuth])  // also usable as a client certificate (mutual TLS)
             },
             issuerPrivateKey: .init(key))
         let certPath = folder.appendingPathComponent("\(file).pem").path

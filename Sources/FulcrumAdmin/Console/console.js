@@ -96,7 +96,9 @@ function askMessage(title, detail) {
       el("div", { class: "row", style: "margin-top:12px" },
         el("button", { type: "submit", class: "primary", value: "ok", id: "confirm-change" }, "Apply"),
         el("button", { type: "button", onclick: () => dialog.close("cancel") }, "Cancel")));
-    dialog.onclose = () => resolve(dialog.returnValue === "ok" && input.value.trim() ? input.value.trim() : null);
+    // a close event still queued from the dialog this one replaces (the node dialog closes itself
+    // before asking) arrives while this one is open: only a real close answers
+    dialog.onclose = () => { if (!dialog.open) resolve(dialog.returnValue === "ok" && input.value.trim() ? input.value.trim() : null); };
     dialog.returnValue = "";
     dialog.showModal();
     input.focus();
@@ -332,7 +334,7 @@ pages.services = async function (root) {
       const rowError = el("div", { class: "field-error", role: "alert" });
       const history = el("div", {});
       return el("tr", { dataset: { node: node.name } },
-        el("td", {}, node.name), el("td", {}, `${node.host}:${node.port}`),
+        el("td", {}, node.name), el("td", {}, `${node.host}:${node.port}`, node.tls ? el("span", { class: "badge tls", title: "reached over TLS" }, "TLS") : null),
         el("td", {}, el("div", { class: "row" }, weight, editButton("Set weight", async () => {
           const result = await change(`weight of ${name}/${node.name} → ${weight.value}`, () => ({
             method: "PATCH", path: `/services/${enc(name)}/nodes/${enc(node.name)}`, body: { weight: Number(weight.value) } }));
@@ -424,6 +426,7 @@ function nodeDialog(service, node, index) {
       const tagList = tags.value.split(",").map(s => s.trim()).filter(Boolean);
       if (tagList.length) body.tags = tagList;
       if (node && node.drain) body.drain = true;
+      if (node && node.tls) body.tls = node.tls;  // not edited here; kept as configured
       dialog.close();
       const result = await change(node ? `edit node ${service}/${node.name}` : `add node ${service}/${name.value}`, () => node
         ? { method: "PUT", path: `/services/${enc(service)}/nodes/${enc(node.name)}`, body }

@@ -131,6 +131,15 @@ struct ConfigDocumentParser {
         return result
     }
 
+    /// `{ cert: PATH, key: PATH }`.
+    private func certificateFiles(_ node: ConfigDocument, _ path: String) -> CertificateFiles? {
+        guard let entry = reader.object(node, path, allowed: ["cert", "key"]),
+            let certNode = entry.require("cert"), let cert = reader.string(certNode, entry.path("cert")),
+            let keyNode = entry.require("key"), let key = reader.string(keyNode, entry.path("key"))
+        else { return nil }
+        return CertificateFiles(cert: cert, key: key)
+    }
+
     private func listenerTLS(_ node: ConfigDocument, _ path: String) -> ListenerTLS? {
         guard let object = reader.object(node, path, allowed: ["certificates", "default_certificate", "min_version", "alpn"]) else { return nil }
         var tls = ListenerTLS(certificates: [])
@@ -141,12 +150,9 @@ struct ConfigDocumentParser {
             var seen: Set<String> = []
             for (index, item) in items.enumerated() {
                 let itemPath = "\(listPath)[\(index)]"
-                guard let entry = reader.object(item, itemPath, allowed: ["cert", "key"]) else { continue }
-                guard let certNode = entry.require("cert"), let cert = reader.string(certNode, entry.path("cert")),
-                    let keyNode = entry.require("key"), let key = reader.string(keyNode, entry.path("key"))
-                else { continue }
-                if !seen.insert(cert).inserted { reader.fail(entry.path("cert"), "'\(cert)' is listed twice") }
-                tls.certificates.append(CertificateFiles(cert: cert, key: key))
+                guard let files = certificateFiles(item, itemPath) else { continue }
+                if !seen.insert(files.cert).inserted { reader.fail("\(itemPath).cert", "'\(files.cert)' is listed twice") }
+                tls.certificates.append(files)
             }
         }
         if let node = object["default_certificate"], let value = reader.string(node, object.path("default_certificate")) {
@@ -509,7 +515,7 @@ struct ConfigDocumentParser {
     }
 
     private func node(_ item: ConfigDocument, _ path: String) -> Node? {
-        guard let object = reader.object(item, path, allowed: ["name", "host", "port", "weight", "tags", "drain"]) else { return nil }
+        guard let object = reader.object(item, path, allowed: ["name", "host", "port", "weight", "tags", "drain", "tls"]) else { return nil }
         let name = object.require("name").flatMap { n in
             reader.string(n, object.path("name")).flatMap { value in
                 HTTPSyntax.isName(value) ? value : { reader.fail(object.path("name"), "node names may use letters, digits, '-', '_' and '.' only"); return nil }()
@@ -524,8 +530,34 @@ struct ConfigDocumentParser {
         let weight = object["weight"].map { reader.int($0, object.path("weight"), in: 0...10_000) } ?? 1
         let tags = object["tags"].map { reader.strings($0, object.path("tags")) } ?? []
         let drain = object["drain"].map { reader.bool($0, object.path("drain")) } ?? false
+        var tls: NodeTLS?
+        if let node = object["tls"] {
+            guard let value = nodeTLS(node, object.path("tls")) else { return nil }
+            tls = value
+        }
         guard let name, let host, let port, let weight, let tags, let drain else { return nil }
-        return Node(name: name, host: host, port: port, weight: weight, tags: tags, drain: drain)
+        return Node(name: name, host: host, port: port, weight: weight, tags: tags, drain: drain, tls: tls)
+    }
+
+    private func nodeTLS(_ node: ConfigDocument, _ path: String) -> NodeTLS? {
+        guard let object = reader.object(node, path, allowed: ["verify", "ca_file", "server_name", "client_certificate"]) else { return nil }
+        var tls = NodeTLS()
+        if let node = object["verify"], let value = reader.bool(node, object.path("verify")) {
+            tls.verify = value
+        }
+        if let node = object["ca_file"], let value = reader.string(node, object.path("ca_file")) {
+            tls.caFile = value
+            if !tls.verify { reader.fail(object.path("ca_file"), "a CA file is only used to verify the node; remove it or set verify: true") }
+        }
+        if let node = object["server_name"], let value = reader.string(node, object.path("server_name")) {
+            if HTTPSyntax.isHost(value), !HTTPSyntax.isIPAddress(value) { tls.serverName = value } else {
+                reader.fail(object.path("server_name"), "'\(value)' is not a host name (SNI carries names, not addresses)")
+            }
+        }
+        if let node = object["client_certificate"] {
+            tls.clientCertificate = certificateFiles(node, object.path("client_certificate"))
+        }
+        return tls
     }
 
     // MARK: routes

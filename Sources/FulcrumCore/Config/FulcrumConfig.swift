@@ -141,7 +141,7 @@ public struct ListenerTLS: Sendable, Equatable {
 
 /// A certificate chain and its private key, as PEM files. Relative paths are taken from the
 /// working directory of the `fulcrum` process.
-public struct CertificateFiles: Sendable, Equatable {
+public struct CertificateFiles: Sendable, Hashable {
     /// The leaf certificate first, then the intermediates that lead to a root.
     public var cert: String
     /// The leaf certificate's private key (RSA or ECDSA).
@@ -150,6 +150,28 @@ public struct CertificateFiles: Sendable, Equatable {
     public init(cert: String, key: String) {
         self.cert = cert
         self.key = key
+    }
+}
+
+/// How Fulcrum speaks TLS to a node. The node's certificate is verified by default, as a browser
+/// would: a gateway that forwards to whoever answers on the node's address hands its clients'
+/// requests (and credentials) to anyone on the path.
+public struct NodeTLS: Sendable, Hashable {
+    /// Whether the node's certificate must chain to a trusted root and carry the expected name.
+    public var verify: Bool
+    /// The roots trusted for the node (PEM); `nil` trusts the system's bundle.
+    public var caFile: String?
+    /// The name sent in SNI and checked in the node's certificate; `nil` uses the node's host
+    /// (an IP address host is checked against the certificate's IP addresses and sends no SNI).
+    public var serverName: String?
+    /// A certificate Fulcrum presents to nodes that ask for one (mutual TLS).
+    public var clientCertificate: CertificateFiles?
+
+    public init(verify: Bool = true, caFile: String? = nil, serverName: String? = nil, clientCertificate: CertificateFiles? = nil) {
+        self.verify = verify
+        self.caFile = caFile
+        self.serverName = serverName
+        self.clientCertificate = clientCertificate
     }
 }
 
@@ -249,14 +271,19 @@ public struct Node: Sendable, Equatable {
     /// A draining node receives no new balanced requests (as if its weight were 0) but keeps its
     /// weight, its pinned routes and its health checks; requests in flight finish.
     public var drain: Bool
+    /// Set when the node is reached over TLS.
+    public var tls: NodeTLS?
 
-    public init(name: String, host: String, port: Int, weight: Int = 1, tags: [String] = [], drain: Bool = false) {
+    public init(
+        name: String, host: String, port: Int, weight: Int = 1, tags: [String] = [], drain: Bool = false, tls: NodeTLS? = nil
+    ) {
         self.name = name
         self.host = host
         self.port = port
         self.weight = weight
         self.tags = tags
         self.drain = drain
+        self.tls = tls
     }
 
     /// The weight balancing uses: 0 while draining.

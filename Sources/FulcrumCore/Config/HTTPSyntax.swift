@@ -38,6 +38,11 @@ public enum HTTPSyntax {
         }
     }
 
+    /// An IPv4 or IPv6 literal (no prefix length).
+    public static func isIPAddress(_ text: String) -> Bool {
+        !text.contains("/") && AddressRange(parsing: text) != nil
+    }
+
     /// A host name, optionally starting with `*.` to match subdomains.
     static func isHostPattern(_ text: String) -> Bool {
         text.hasPrefix("*.") ? isHost(String(text.dropFirst(2))) : isHost(text)

@@ -14,8 +14,8 @@ struct ProxyFixture {
     /// Starts the backends, then the proxy with the configuration `yaml` returns for the backends'
     /// ports (keyed by name). The listener is added by the fixture.
     static func start(
-        backends names: [String], workers: Int = 2, accessLog: Logger? = nil, listener: String = "{ address: 127.0.0.1, port: 0 }",
-        _ yaml: ([String: Int]) -> String
+        backends names: [String], workers: Int = 2, accessLog: Logger? = nil, events: Logger? = nil,
+        listener: String = "{ address: 127.0.0.1, port: 0 }", _ yaml: ([String: Int]) -> String
     ) async throws -> ProxyFixture {
         var backends: [String: TestBackend] = [:]
         for name in names { backends[name] = try await TestBackend.start(name) }
@@ -24,7 +24,7 @@ struct ProxyFixture {
         let runtime = try RuntimeConfig(config: FulcrumConfig.parse(text), generation: 1)
         var logger = Logger(label: "fulcrum.test")
         logger.logLevel = ProcessInfo.processInfo.environment["FULCRUM_TEST_LOG"] == nil ? .critical : .debug
-        let server = try ProxyServer(runtime: runtime, logs: ProxyLogs(events: logger, access: accessLog))
+        let server = try ProxyServer(runtime: runtime, logs: ProxyLogs(events: events ?? logger, access: accessLog))
         let addresses = try await server.start()
         return ProxyFixture(server: server, port: addresses[0].port!, backends: backends)
     }
@@ -45,7 +45,7 @@ struct ProxyFixture {
     }
 }
 
-/// Collects log messages, for tests that read the access log.
+/// Collects log messages, each followed by its metadata (`key=value`, sorted by key) when it has any.
 struct CapturingLogHandler: LogHandler {
     let lines: NIOLockedValueBox<[String]>
     var metadata: Logger.Metadata = [:]
@@ -57,6 +57,7 @@ struct CapturingLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        lines.withLockedValue { $0.append("\(event.message)") }
+        let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        lines.withLockedValue { $0.append(([event.message.description] + fields).joined(separator: " ")) }
     }
 }
