@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOPosix
 import Testing
 import RealSockets
+import TestCertificates
 
 /// Large bodies, upgrades, reloads and drains through a running proxy.
 @Suite(.realSockets) struct StreamingIntegrationTests {
@@ -99,9 +100,20 @@ import RealSockets
         await fixture.stop()
     }
 
-    @Test func webSocketEchoThroughTheProxy() async throws {
-        let fixture = try await Self.fixture("websocket")
-        let connection = try await RawConnection.connect(port: fixture.port)
+    /// Over plaintext (ws) and over a TLS listener (wss: the upgrade and the frames inside TLS,
+    /// the node reached in plaintext).
+    @Test(arguments: ["ws", "wss"]) func webSocketEchoThroughTheProxy(_ scheme: String) async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let files = try ca.issue("site", names: ["localhost"])
+        let listener = scheme == "wss"
+            ? "{ address: 127.0.0.1, port: 0, tls: { certificates: [{ cert: \(files.cert), key: \(files.key) }], alpn: [http/1.1] } }"
+            : "{ address: 127.0.0.1, port: 0 }"
+        let fixture = try await ProxyFixture.start(backends: ["websocket"], listener: listener) { p in
+            "services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["websocket"]!) }] } }\ndefault: { service: s }"
+        }
+        let tls = scheme == "wss" ? TestClient.TLS(serverName: "localhost", trustedCA: ca.certificatePath) : nil
+        let connection = try await RawConnection.connect(port: fixture.port, tls: tls)
         try await connection.send(Array("""
             GET /ws HTTP/1.1\r
             Host: localhost\r

@@ -120,11 +120,16 @@ final class RawConnection: Sendable {
 
     /// - Parameter source: the local address to connect from (127.0.0.2, 127.0.0.3... stand in
     ///   for other clients).
-    static func connect(port: Int, from source: String = "127.0.0.1") async throws -> RawConnection {
+    /// - Parameter tls: speaks TLS to the proxy when set (the bytes sent and received are the
+    ///   plaintext inside it).
+    static func connect(port: Int, from source: String = "127.0.0.1", tls: TestClient.TLS? = nil) async throws -> RawConnection {
         let received = NIOLockedValueBox<[UInt8]>([])
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ByteSink(received: received)) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.makeHandler()) }
+                    try channel.pipeline.syncOperations.addHandler(ByteSink(received: received))
+                }
             }
             .bind(to: try SocketAddress(ipAddress: source, port: 0))
             .connect(host: "127.0.0.1", port: port).get()
