@@ -54,7 +54,10 @@ class Collector:
         self.goaway = None
         self.closed = False
         self.timed_out = False
-        self.raw = b""  # every byte received, to find a GOAWAY the h2 state machine refused to read
+        # every byte received, to find a GOAWAY the h2 state machine refused to read; bytearrays,
+        # which grow in place (bytes += bytes copied all so far for every frame: quadratic, and a
+        # 64 MiB download took so long that the proxy's stall timeout cut it)
+        self.raw = bytearray()
 
     def pump(self):
         try:
@@ -68,7 +71,7 @@ class Collector:
             self.closed = True
             self.find_goaway()
             return
-        self.raw += data
+        self.raw.extend(data)
         try:
             events = self.conn.receive_data(data)
         except h2.exceptions.ProtocolError:
@@ -79,11 +82,11 @@ class Collector:
         for event in events:
             if isinstance(event, h2.events.ResponseReceived):
                 status = dict(event.headers)[":status"]
-                entry = self.responses.setdefault(event.stream_id, {"status": None, "headers": {}, "body": b""})
+                entry = self.responses.setdefault(event.stream_id, {"status": None, "headers": {}, "body": bytearray()})
                 entry["status"] = int(status)
                 entry["headers"] = {k: v for k, v in event.headers}
             elif isinstance(event, h2.events.DataReceived):
-                self.responses.setdefault(event.stream_id, {"status": None, "headers": {}, "body": b""})["body"] += event.data
+                self.responses.setdefault(event.stream_id, {"status": None, "headers": {}, "body": bytearray()})["body"].extend(event.data)
                 if self.acknowledge:
                     self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, h2.events.StreamEnded):
