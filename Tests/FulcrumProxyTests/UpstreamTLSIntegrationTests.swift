@@ -24,11 +24,16 @@ import Testing
         }
     }
 
+    /// nginx serving a certificate for `node.internal` that `ca` issued.
+    private func nginxNode(_ ca: TestCertificateAuthority, clientCA: String? = nil) async throws -> NginxNode {
+        let files = try ca.issue("node", names: ["node.internal"])
+        return try await NginxNode.start(cert: files.cert, key: files.key, clientCA: clientCA)
+    }
+
     @Test func aNodeWithAVerifiedCertificateIsReachedOverTLSWithItsNameInSNI() async throws {
         let ca = try TestCertificateAuthority()
         defer { ca.remove() }
-        let files = try ca.issue("node", names: ["node.internal"])
-        let nginx = try await NginxNode.start(cert: files.cert, key: files.key)
+        let nginx = try await nginxNode(ca)
         defer { nginx.stop() }
         let fixture = try await proxy(to: nginx, tls: "{ ca_file: \(ca.certificatePath), server_name: node.internal }")
         defer { Task { await fixture.stop() } }
@@ -52,8 +57,7 @@ import Testing
         defer { ca.remove() }
         let otherCA = try TestCertificateAuthority(name: "Somebody Else's CA")
         defer { otherCA.remove() }
-        let files = try ca.issue("node", names: ["node.internal"])
-        let nginx = try await NginxNode.start(cert: files.cert, key: files.key)
+        let nginx = try await nginxNode(ca)
         defer { nginx.stop() }
         let tls = failure == "other CA"
             ? "{ ca_file: \(otherCA.certificatePath), server_name: node.internal }"
@@ -77,9 +81,8 @@ import Testing
     @Test func aNodeThatAsksForAClientCertificateGetsTheConfiguredOne() async throws {
         let ca = try TestCertificateAuthority()
         defer { ca.remove() }
-        let files = try ca.issue("node", names: ["node.internal"])
         let clientFiles = try ca.issue("gateway", names: ["gateway.internal"])
-        let nginx = try await NginxNode.start(cert: files.cert, key: files.key, clientCA: ca.certificatePath)
+        let nginx = try await nginxNode(ca, clientCA: ca.certificatePath)
         defer { nginx.stop() }
 
         let without = try await proxy(to: nginx, tls: "{ ca_file: \(ca.certificatePath), server_name: node.internal }")
@@ -99,8 +102,7 @@ import Testing
     @Test func verificationSwitchedOffAcceptsACertificateNobodyTrusts() async throws {
         let ca = try TestCertificateAuthority()
         defer { ca.remove() }
-        let files = try ca.issue("node", names: ["node.internal"])
-        let nginx = try await NginxNode.start(cert: files.cert, key: files.key)
+        let nginx = try await nginxNode(ca)
         defer { nginx.stop() }
         let fixture = try await proxy(to: nginx, tls: "{ verify: false }")
         defer { Task { await fixture.stop() } }
@@ -114,8 +116,7 @@ import Testing
         defer { ca.remove() }
         let otherCA = try TestCertificateAuthority(name: "Somebody Else's CA")
         defer { otherCA.remove() }
-        let files = try ca.issue("node", names: ["node.internal"])
-        let nginx = try await NginxNode.start(cert: files.cert, key: files.key)
+        let nginx = try await nginxNode(ca)
         defer { nginx.stop() }
         var check = ActiveHealthCheck()
         check.path = "/"
@@ -130,5 +131,26 @@ import Testing
         let untrusted = try await probe(trusting: otherCA.certificatePath)
         #expect(!untrusted.success)
         #expect(untrusted.detail.contains("certificate verify failed"), "\(untrusted.detail)")
+    }
+
+    @Test func aNodeThatNeverAnswersTheHandshakeIsAConnectFailureWithinTheConnectTimeout() async throws {
+        // accepts connections and never says a word
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let lines = NIOLockedValueBox<[String]>([])
+        let events = Logger(label: "test.events") { _ in CapturingLogHandler(lines: lines) }
+        let fixture = try await ProxyFixture.start(backends: [], events: events) { _ in
+            """
+            timeouts: { connect: 300ms }
+            services: { secure: { nodes: [{ name: mute, host: 127.0.0.1, port: \(silent.localAddress!.port!), tls: { verify: false } }] } }
+            default: { service: secure }
+            """
+        }
+        defer { Task { await fixture.stop() } }
+        // without the handshake's own deadline the request would wait for ever: the TCP connect succeeded
+        let response = try await fixture.client().request(.GET, "/")
+        #expect(response.status == .badGateway)
+        let logged = lines.withLockedValue { $0 }.filter { $0.hasPrefix("cannot connect to node") }
+        #expect(logged.first?.contains("no TLS handshake within 300 ms") == true, "\(logged)")
     }
 }
