@@ -106,6 +106,7 @@ let package = Package(
         .target(
             name: "FulcrumAdmin",
             dependencies: [
+                "FulcrumTLS",
                 "FulcrumCore",
                 "FulcrumProxy",
                 "FulcrumStore",

@@ -41,6 +41,16 @@ extension AdminContext {
                     })),
                 ]))
             },
+            AdminEndpoint(
+                "GET", "/api/v1/certificates", .viewer,
+                "The certificates the TLS listeners serve now: names, subject, issuer, expiry and fingerprint (never a key)",
+                returns: "CertificateList"
+            ) { _ in
+                let now = Int64(Date().timeIntervalSince1970)
+                return .json(.mapping([.init("items", .list(proxy.servedCertificates().map { listener, certificate in
+                    AdminDocuments.certificate(certificate, listener: listener, now: now)
+                }))]))
+            },
             AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)", returns: "Metrics") { _ in
                 AdminReply(status: 200, body: .text(await context.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
             },

@@ -155,6 +155,13 @@ enum OpenAPIDocument {
         ])),
         ("Issue", record(["path": string, "line": nullable("integer"), "message": string])),
         ("Health", record(["status": string])),
+        ("Certificate", record([
+            "listener": string, "file": string, "names": array(string), "subject": string, "issuer": string,
+            "not_after": object(["type": .string("string"), "format": .string("date-time")]),
+            "days_left": object(["type": .string("integer"), "description": .string("Whole days until not_after; negative once expired.")]),
+            "fingerprint": object(["type": .string("string"), "description": .string("SHA-256 of the DER certificate, colon-separated hex.")]),
+        ])),
+        ("CertificateList", record(["items": array(ref("Certificate"))])),
         ("AnyJSON", anything),
         ("Config", object([
             "type": .string("object"), "additionalProperties": .bool(true),

@@ -58,10 +58,16 @@ class Backend:
 class Fulcrum:
     def __init__(self, binary, directory):
         self.a, self.b = Backend("a"), Backend("b")
-        self.proxy_port, self.admin_port = free_port(), free_port()
+        self.proxy_port, self.admin_port, self.tls_port = free_port(), free_port(), free_port()
+        # a certificate 20 days from its end, which the overview must show as expiring soon
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "20",
+                        "-subj", "/CN=console.test", "-addext", "subjectAltName=DNS:console.test",
+                        "-keyout", str(directory / "site.key"), "-out", str(directory / "site.pem")], check=True, capture_output=True)
         config = directory / "fulcrum.yaml"
         config.write_text(f"""
-listen: [{{ address: 127.0.0.1, port: {self.proxy_port} }}]
+listen:
+  - {{ address: 127.0.0.1, port: {self.proxy_port} }}
+  - {{ address: 127.0.0.1, port: {self.tls_port}, tls: {{ certificates: [{{ cert: {directory}/site.pem, key: {directory}/site.key }}] }} }}
 access_log: false
 services:
   web:

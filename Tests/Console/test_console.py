@@ -280,3 +280,14 @@ def test_editing_a_node_keeps_its_tls_settings(page, fulcrum):
         return next(node for node in nodes if node["name"] == "c")
     wait_until(lambda: node_c().get("weight") == 3, what="the new weight")
     assert node_c()["tls"] == tls
+
+
+def test_the_overview_lists_served_certificates_with_the_days_they_have_left(page, fulcrum):
+    sign_in(page, fulcrum)
+    row = page.wait_for_selector("#certificates tbody tr")
+    assert "console.test" in row.inner_text()
+    assert f"127.0.0.1:{fulcrum.tls_port}" in row.inner_text()
+    badge = page.wait_for_selector("#certificates .days-left")
+    assert badge.inner_text() in ("19 d", "20 d")
+    assert "ejected" in badge.get_attribute("class")  # the warning colour: under 30 days
+    assert "PRIVATE KEY" not in page.content()

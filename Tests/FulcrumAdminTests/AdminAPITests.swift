@@ -272,6 +272,28 @@ import TestCertificates
         try await fixture.stop()
     }
 
+    @Test func theCertificateListShowsWhatEachListenerServesAndNeverAKey() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test", "www.site.test"], validFor: 12.5)
+        let fixture = try await AdminFixture(
+            tlsListener: "{ address: 127.0.0.2, port: 0, tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }")
+        let reply = try await fixture.call("GET", "/api/v1/certificates", as: .viewer)
+        try await fixture.stop()
+        #expect(reply.status == 200)
+        let item = try #require(reply.json?["items"]?.items.first, "\(reply.text)")
+        #expect(item["listener"] == .string("127.0.0.2:0"))
+        #expect(item["file"] == .string(site.cert))
+        #expect(item["names"] == .list([.string("site.test"), .string("www.site.test")]))
+        #expect(item["subject"] == .string("CN=site.test"))
+        #expect(item["issuer"] == .string("CN=Fulcrum Test CA"))
+        #expect(item["days_left"] == .int(12))
+        #expect(item["fingerprint"]?.stringValue?.split(separator: ":").count == 32)
+        let key = try String(contentsOfFile: site.key, encoding: .utf8)
+        #expect(!reply.text.contains("PRIVATE KEY"))
+        #expect(!reply.text.contains(key.split(separator: "\n")[1]))  // no line of the key's base64
+    }
+
     @Test func statisticsAndMetricsCountTheTraffic() async throws {
         let fixture = try await AdminFixture()
         for _ in 0..<20 { #expect(try await fixture.proxied("/api/x") == "a") }

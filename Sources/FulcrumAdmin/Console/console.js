@@ -257,10 +257,29 @@ function recent(entry, span = 5) {
   return { rps: requests / span, errorRatio: requests ? errors / requests : 0, p50: latest.p50_ms, p99: latest.p99_ms };
 }
 
+// The certificates TLS listeners serve, soonest to expire first, with the days they have left
+// (warned from 30 days before, as the log and `fulcrum check` warn).
+function certificatePanel(items) {
+  const rows = [...items].sort((a, b) => a.days_left - b.days_left).map(c => {
+    const state = c.days_left < 0 ? "down" : c.days_left < 30 ? "ejected" : "up";
+    const left = c.days_left < 0 ? `expired ${-c.days_left} d ago` : `${c.days_left} d`;
+    return el("tr", { dataset: { certificate: c.fingerprint } },
+      el("td", {}, c.names.join(", ") || c.subject), el("td", { class: "muted" }, c.listener),
+      el("td", {}, c.issuer), el("td", {}, c.not_after.slice(0, 10)),
+      el("td", {}, el("span", { class: `badge ${state} days-left` }, left)),
+      el("td", { class: "muted", title: c.fingerprint }, c.fingerprint.slice(0, 23) + "…"));
+  });
+  return el("section", { class: "panel", id: "certificates" }, el("h2", {}, "Certificates"),
+    el("div", { class: "scroll" }, el("table", {},
+      el("thead", {}, el("tr", {}, ["Names", "Listener", "Issuer", "Expires", "Days left", "SHA-256"].map(h => el("th", {}, h)))),
+      el("tbody", {}, rows))));
+}
+
 pages.overview = async function (root) {
   root.replaceChildren(el("h1", {}, "Overview"), el("div", { id: "overview-body" }, el("p", { class: "muted" }, "Loading…")));
   poll(async () => {
-    const [stats, state] = await Promise.all([call("GET", "/stats?seconds=60&series=true"), call("GET", "/state"), refreshActive()]);
+    const [stats, state, certificates] = await Promise.all([
+      call("GET", "/stats?seconds=60&series=true"), call("GET", "/state"), call("GET", "/certificates"), refreshActive()]);
     if (!stats.ok || !state.ok || !session.active) return;
     const config = session.active.config;
     const body = el("div", { id: "overview-body" });
@@ -301,6 +320,7 @@ pages.overview = async function (root) {
           el("thead", {}, el("tr", {}, ["Node", "Address", "Weight", "State", "req/s", "5xx", "p50", "p99", "In flight", "Traffic, 60 s", "Latency, 60 s"].map(h => el("th", {}, h)))),
           el("tbody", {}, rows)))));
     }
+    if (certificates.ok && certificates.json.items.length) body.append(certificatePanel(certificates.json.items));
     const active = session.active;
     body.append(el("p", { class: "muted", id: "active-version" },
       `Active configuration: version ${active.number}, ${active.source} change by ${active.actor} ${ago(active.created_at)}`,
