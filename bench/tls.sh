@@ -11,6 +11,7 @@
 #
 #   bench/tls.sh                       # 3 rounds of 5 s runs
 #   REPS=5 DURATION=10 bench/tls.sh
+#   TESTS=h2 bench/tls.sh              # only the HTTP/2 runs
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${SHARED_BENCH:-$root/../shared/bench}
@@ -20,6 +21,7 @@ REPS=${REPS:-3}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 OUT=${OUT:-/tmp/tls-bench-results}
+TESTS=${TESTS:-"ka50 ka200 hs50 h2"}   # a subset, e.g. TESTS=h2
 for tool in wrk h2load nginx haproxy; do
   command -v $tool >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nghttp2-client nginx-light haproxy >/dev/null; break; }
 done
@@ -118,7 +120,7 @@ for round in $(seq 1 "$REPS"); do
       if [ "$w" = 2 ]; then cpus=$PROXY2_CPUS; else cpus=$PROXY1_CPUS; fi
       start_tls_proxy "$t" "$w" "$cpus" >/dev/null
       wait_tls "${TLS_PORT[$t]}" || { log "$t-w$w did not come up"; stop_server "$t-w$w"; continue; }
-      for test in ka50 ka200 hs50 h2; do
+      for test in $TESTS; do
         measure "$test" "${TLS_PORT[$t]}" /dev/null "$WARMUP"
         file=$OUT/r$round-$test-$t-w$w.txt
         measure "$test" "${TLS_PORT[$t]}" "$file" "$DURATION"

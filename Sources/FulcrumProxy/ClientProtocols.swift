@@ -37,6 +37,7 @@ enum ClientProtocols {
         stream.streamResetFrameRateLimit.windowLength = TimeAmount(limits.resetWindow)
         let overTLS = listening.overTLS
         let bound = NIOLoopBound(loop, eventLoop: channel.eventLoop)  // every stream is on its connection's loop
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())  // before the HTTP/2 handler configureHTTP2Pipeline adds
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream
         ) { stream in
