@@ -273,6 +273,9 @@ def test_editing_a_node_keeps_its_tls_settings(page, fulcrum):
     page.click(row + " button:has-text('Edit')")
     page.fill("#dialog-form #f-weight", "3")
     page.click("#save-node")
+    page.wait_for_selector("#dialog[open] #change-message")
+    # before, the DOM wrote the dialog's absent detail as the text "null" under its title
+    assert "null" not in page.inner_text("#dialog-form")
     confirm_change(page, "c weighs 3")
 
     def node_c():

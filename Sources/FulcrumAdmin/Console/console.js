@@ -21,6 +21,12 @@ function el(tag, attributes, ...children) {
   return node;
 }
 const svgNS = "http://www.w3.org/2000/svg";
+// Replaces `node`'s children, skipping absent ones as `el` does (the DOM's replaceChildren writes
+// a null as the text "null": the change dialog showed it under its title).
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter(child => child !== null && child !== undefined && child !== false));
+}
+
 function svg(tag, attributes, ...children) {
   const node = document.createElementNS(svgNS, tag);
   for (const [key, value] of Object.entries(attributes || {})) node.setAttribute(key, value);
@@ -89,7 +95,7 @@ function askMessage(title, detail) {
     const dialog = $("#dialog");
     const form = $("#dialog-form");
     const input = el("textarea", { id: "change-message", required: true, rows: 2, placeholder: "Why? (kept with the version and in the audit log)" });
-    form.replaceChildren(
+    fill(form,
       el("h2", {}, title),
       detail ? el("p", { class: "muted" }, detail) : null,
       el("label", { for: "change-message" }, "Change message"), input,
@@ -532,7 +538,7 @@ function rolloutPanel(route) {
       const result = await change(`${action} the rollout on ${route.name}`, () => ({ method: "POST", path: `/routes/${enc(route.name)}/rollout/${action}` }));
       if (result.ok) render(); else if (!result.cancelled) toast(issueText(result));
     };
-    body.replaceChildren(
+    fill(body,
       el("p", {}, targets.map(t => `${t.name || t.service}: ${t.weight} %`).join(" · "), " · steps ", (settings.steps || [1, 5, 25, 50, 100]).join(", "), " %",
         " · ", settings.paused ? el("span", { class: "badge ejected" }, "paused") : el("span", { class: "badge up" }, "running")),
       status ? el("p", { class: "rollout-verdict" }, `Last verdict: ${status.verdict}`) : null,
