@@ -7,7 +7,7 @@ import NIOPosix
 /// Runs the active health checks of every service that has one: one probe loop per node, started
 /// as soon as the service is configured, spread in time (each interval is shifted by up to ±10 %,
 /// and first probes by up to one interval), with at most `maxConcurrentProbes` probes in flight.
-/// ``apply(_:)`` follows configuration changes: new nodes are probed, removed ones forgotten,
+/// ``apply(_:nodeTLS:)`` follows configuration changes: new nodes are probed, removed ones forgotten,
 /// changed settings restart that node's loop; unchanged loops keep running.
 public final class HealthChecker: Sendable {
     /// Receives every probe result.
@@ -28,7 +28,15 @@ public final class HealthChecker: Sendable {
     private let group: EventLoopGroup
     private let report: Report
     private let slots: ProbeSlots
-    private let loops = NIOLockedValueBox<[ProbeKey: (target: ProbeTarget, task: Task<Void, Never>)]>([:])
+    private struct ProbeLoop {
+        var target: ProbeTarget
+        /// The node's TLS as the configuration in force compiled it (the proxy's own), swapped by
+        /// every ``HealthChecker/apply(_:nodeTLS:)`` so that a re-read CA file reaches the probes.
+        var tls: NIOLockedValueBox<UpstreamTLS?>
+        var task: Task<Void, Never>
+    }
+
+    private let loops = NIOLockedValueBox<[ProbeKey: ProbeLoop]>([:])
 
     public init(group: EventLoopGroup, maxConcurrentProbes: Int = 64, report: @escaping Report) {
         self.group = group
@@ -36,22 +44,32 @@ public final class HealthChecker: Sendable {
         self.slots = ProbeSlots(limit: maxConcurrentProbes)
     }
 
-    /// Starts, keeps, restarts or stops probe loops to match `config`.
-    public func apply(_ config: FulcrumConfig) {
-        var wanted: [ProbeKey: ProbeTarget] = [:]
-        for service in config.services {
+    /// Starts, keeps, restarts or stops probe loops to match `config`. `nodeTLS` is the TLS the
+    /// data plane compiled for each node with `tls`, by service and node index (the compiled
+    /// configuration's `nodeTLS`): probes speak TLS exactly as requests do, and a TLS node
+    /// without it is reported failing rather than probed in plaintext.
+    public func apply(_ config: FulcrumConfig, nodeTLS: [[UpstreamTLS?]]) {
+        var wanted: [ProbeKey: (target: ProbeTarget, tls: UpstreamTLS?)] = [:]
+        for (s, service) in config.services.enumerated() {
             guard let check = service.healthCheck else { continue }
-            for node in service.nodes {
-                wanted[ProbeKey(service: service.name, node: node.name)] = ProbeTarget(check: check, host: node.host, port: node.port, tls: node.tls)
+            for (n, node) in service.nodes.enumerated() {
+                let tls = nodeTLS.indices.contains(s) && nodeTLS[s].indices.contains(n) ? nodeTLS[s][n] : nil
+                wanted[ProbeKey(service: service.name, node: node.name)] =
+                    (ProbeTarget(check: check, host: node.host, port: node.port, tls: node.tls), tls)
             }
         }
         loops.withLockedValue { loops in
-            for (key, running) in loops where wanted[key] != running.target {
+            for (key, running) in loops where wanted[key]?.target != running.target {
                 running.task.cancel()
                 loops[key] = nil
             }
-            for (key, target) in wanted where loops[key] == nil {
-                loops[key] = (target, startLoop(key, target))
+            for (key, wanted) in wanted {
+                if let running = loops[key] {
+                    running.tls.withLockedValue { $0 = wanted.tls }
+                } else {
+                    let tls = NIOLockedValueBox(wanted.tls)
+                    loops[key] = ProbeLoop(target: wanted.target, tls: tls, task: startLoop(key, wanted.target, tls: tls))
+                }
             }
         }
     }
@@ -67,29 +85,25 @@ public final class HealthChecker: Sendable {
         }
     }
 
-    private func startLoop(_ key: ProbeKey, _ target: ProbeTarget) -> Task<Void, Never> {
+    private func startLoop(_ key: ProbeKey, _ target: ProbeTarget, tls: NIOLockedValueBox<UpstreamTLS?>) -> Task<Void, Never> {
         let group = self.group
         let report = self.report
         let slots = self.slots
         return Task {
             let interval = target.check.interval.nanoseconds
-            // once per loop: a change of the node's TLS settings restarts its loop
-            let tls = Result<UpstreamTLS?, ConfigError> { () throws(ConfigError) in
-                try target.tls.map { settings throws(ConfigError) in try UpstreamTLS(settings, host: target.host, path: "tls") }
-            }
             try? await Task.sleep(for: .nanoseconds(Int64.random(in: 0...max(0, interval))))
             while !Task.isCancelled {
                 let result: ProbeResult
                 do {
                     let address = try SocketAddress.makeAddressResolvingHost(target.host, port: target.port)
-                    switch tls {
-                    case .success(let tls):
+                    let context = tls.withLockedValue { $0 }
+                    if target.tls != nil, context == nil {
+                        result = ProbeResult(success: false, detail: "no TLS context compiled for the node")
+                    } else {
                         result = await slots.withSlot {
                             await HealthProbe.run(
-                                target.check, address: address, nodeHost: target.host, nodePort: target.port, tls: tls, group: group)
+                                target.check, address: address, nodeHost: target.host, nodePort: target.port, tls: context, group: group)
                         }
-                    case .failure(let error):
-                        result = ProbeResult(success: false, detail: "TLS settings unusable: \(error)")
                     }
                 } catch {
                     result = ProbeResult(success: false, detail: "cannot resolve \(target.host): \(error)")

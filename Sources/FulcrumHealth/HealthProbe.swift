@@ -36,7 +36,7 @@ public enum HealthProbe {
                 .connectTimeout(timeout)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if let tls { handshake.withLockedValue { $0 = try? tls.addHandshake(to: channel, timeout: timeout) } }
+                        if let tls { try handshake.withLockedValue { $0 = try tls.addHandshake(to: channel, timeout: timeout) } }
                         try channel.pipeline.syncOperations.addHandler(reader)
                     }
                 }

@@ -14,9 +14,10 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
 
     private var context: ChannelHandlerContext?
     private var flushPending = false
-    /// The task that flushes, made once: queuing it allocates nothing.
-    private lazy var flushNow: () -> Void = { [unowned self] in
-        guard flushPending, let context else { return }
+    /// The task that flushes, made once: queuing it allocates nothing. Weak: the connection may
+    /// close and its pipeline let this handler go before the task runs.
+    private lazy var flushNow: () -> Void = { [weak self] in
+        guard let self, flushPending, let context else { return }
         flushPending = false
         context.flush()
     }

@@ -14,8 +14,9 @@ public final class RuntimeConfig: Sendable {
     public let router: Router
     /// Node addresses per service, in configuration order.
     let nodeAddresses: [[SocketAddress]]
-    /// TLS to each node with `tls` (`nil` for plaintext nodes), parallel to ``nodeAddresses``.
-    let nodeTLS: [[UpstreamTLS?]]
+    /// TLS to each node with `tls` (`nil` for plaintext nodes), parallel to ``nodeAddresses``;
+    /// shared with the active health checks.
+    public let nodeTLS: [[UpstreamTLS?]]
     /// Increases by one with every configuration applied.
     public let generation: Int
     /// Traffic splits per route (`nil` for routes without one).

@@ -26,19 +26,13 @@ public final class UpstreamTLS: Sendable {
         if settings.verify {
             configuration.certificateVerification = .fullVerification
             if let caFile = settings.caFile {
-                let roots: [NIOSSLCertificate]
-                do {
-                    roots = try NIOSSLCertificate.fromPEMBytes(Array(ServedCertificate.readFile(caFile).utf8))
-                } catch let error as ServedCertificate.ReadError {
-                    throw ConfigError(issues: [ConfigIssue(path: "\(path).ca_file", line: nil, message: "cannot read '\(caFile)': \(error.reason)")])
-                } catch {
-                    roots = []
+                func fail(_ message: String) -> ConfigError {
+                    ConfigError(issues: [ConfigIssue(path: "\(path).ca_file", line: nil, message: message)])
                 }
-                guard !roots.isEmpty else {
-                    throw ConfigError(issues: [
-                        ConfigIssue(path: "\(path).ca_file", line: nil, message: "'\(caFile)' holds no PEM certificate that can be read")
-                    ])
-                }
+                let text: String
+                do { text = try ServedCertificate.readFile(caFile) } catch { throw fail("cannot read '\(caFile)': \(error.reason)") }
+                let roots = (try? NIOSSLCertificate.fromPEMBytes(Array(text.utf8))) ?? []
+                guard !roots.isEmpty else { throw fail("'\(caFile)' holds no PEM certificate that can be read") }
                 configuration.trustRoots = .certificates(roots)
             }
         } else {
@@ -89,12 +83,12 @@ final class HandshakeWatch: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
         if case .handshakeCompleted = event as? TLSUserEvent, let promise {
             self.promise = nil
             promise.succeed()
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {

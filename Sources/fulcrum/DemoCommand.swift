@@ -84,14 +84,14 @@ struct DemoCommand: AsyncParsableCommand {
         let checker = HealthChecker(group: group) { service, node, result in
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
-        checker.apply(runtime.config)
+        checker.apply(runtime.config, nodeTLS: runtime.nodeTLS)
         let secret = AdminTokens.generateSecret()
         try await store.addToken(StoredToken(name: "admin", role: .admin, secretHash: AdminTokens.hash(secret)))
         let controller = ConfigController(
             store: store, active: version, compile: StoreMode.compile,
             activate: { runtime in
                 server.apply(runtime)
-                checker.apply(runtime.config)
+                checker.apply(runtime.config, nodeTLS: runtime.nodeTLS)
             })
         let rollouts = RolloutController(controller: controller, proxy: server)
         let admin = try await AdminServer.start(api: AdminAPI(controller: controller, proxy: server, rollouts: rollouts), host: "127.0.0.1", port: adminPort)

@@ -79,10 +79,10 @@ struct ServeCommand: AsyncParsableCommand {
         let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { service, node, result in
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
-        checker.apply(runtime.config)
+        checker.apply(runtime.config, nodeTLS: runtime.nodeTLS)
         let activate: ConfigController.Activate = { runtime in
             server.apply(runtime)
-            checker.apply(runtime.config)
+            checker.apply(runtime.config, nodeTLS: runtime.nodeTLS)
         }
         let control = if let storeMode {
             ConfigController(store: storeMode.store, active: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)

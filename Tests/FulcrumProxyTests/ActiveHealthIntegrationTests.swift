@@ -58,7 +58,7 @@ import RealSockets
         let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { service, node, result in
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
-        checker.apply(server.runtime.config)
+        checker.apply(server.runtime.config, nodeTLS: server.runtime.nodeTLS)
         #expect(checker.probedNodes == 2)
         let portB = fixture.backends["probe-b"]!.port
         let client = try await fixture.client()
@@ -183,15 +183,15 @@ import RealSockets
             services:
               s: { health_check: { type: tcp, interval: 1h, timeout: 1s }, nodes: [{ name: a, host: 127.0.0.1, port: 9 }, { name: b, host: 127.0.0.1, port: 9 }] }
               t: { nodes: [{ name: c, host: 127.0.0.1, port: 9 }] }
-            """))
+            """), nodeTLS: [])
         #expect(checker.probedNodes == 2, "only services with a health_check are probed")
         checker.apply(try Self.config("""
             services:
               s: { health_check: { type: tcp, interval: 1h, timeout: 1s }, nodes: [{ name: a, host: 127.0.0.1, port: 9 }, { name: d, host: 127.0.0.1, port: 9 }] }
               t: { health_check: { type: tcp, interval: 1h, timeout: 1s }, nodes: [{ name: c, host: 127.0.0.1, port: 9 }] }
-            """))
+            """), nodeTLS: [])
         #expect(checker.probedNodes == 3, "b forgotten, d and c added")
-        checker.apply(try Self.config("services: { s: { nodes: [{ name: a, host: 127.0.0.1, port: 9 }] } }"))
+        checker.apply(try Self.config("services: { s: { nodes: [{ name: a, host: 127.0.0.1, port: 9 }] } }"), nodeTLS: [])
         #expect(checker.probedNodes == 0)
         checker.stop()
     }
@@ -218,7 +218,7 @@ import RealSockets
         let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { service, node, result in
             server.recordProbe(service: service, node: node, success: result.success, detail: result.detail)
         }
-        checker.apply(server.runtime.config)
+        checker.apply(server.runtime.config, nodeTLS: server.runtime.nodeTLS)
         var reinstated = false
         for _ in 0..<200 {
             if await server.state().services[0].nodes.allSatisfy({ $0.ejectedFor == nil }) { reinstated = true; break }

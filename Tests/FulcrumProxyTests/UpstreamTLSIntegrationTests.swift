@@ -153,4 +153,31 @@ import Testing
         let logged = lines.withLockedValue { $0 }.filter { $0.hasPrefix("cannot connect to node") }
         #expect(logged.first?.contains("no TLS handshake within 300 ms") == true, "\(logged)")
     }
+
+    @Test func theHealthCheckerProbesATLSNodeWithTheTLSTheProxyCompiledAndNeverInPlaintext() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let nginx = try await nginxNode(ca)
+        defer { nginx.stop() }
+        let runtime = try RuntimeConfig(config: FulcrumConfig.parse("""
+            listen: [{ port: 0 }]
+            services: { secure: { health_check: { type: http, path: /, interval: 200ms, timeout: 200ms },
+              nodes: [{ name: n1, host: 127.0.0.1, port: \(nginx.port), tls: { ca_file: \(ca.certificatePath), server_name: node.internal } }] } }
+            """), generation: 1)
+        func firstResult(nodeTLS: [[UpstreamTLS?]]) async throws -> ProbeResult {
+            let results = NIOLockedValueBox<[ProbeResult]>([])
+            let checker = HealthChecker(group: MultiThreadedEventLoopGroup.singleton) { _, _, result in
+                results.withLockedValue { $0.append(result) }
+            }
+            checker.apply(runtime.config, nodeTLS: nodeTLS)
+            defer { checker.stop() }
+            for _ in 0..<100 where results.withLockedValue({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(50)) }
+            return try #require(results.withLockedValue { $0.first })
+        }
+        let compiled = try await firstResult(nodeTLS: runtime.nodeTLS)
+        #expect(compiled.success, "\(compiled.detail)")
+        let missing = try await firstResult(nodeTLS: [])
+        #expect(!missing.success)
+        #expect(missing.detail == "no TLS context compiled for the node")
+    }
 }
