@@ -19,17 +19,18 @@ import RealSockets
         var stderr: String
     }
 
-    /// Runs the binary to completion on a thread of its own, so that waiting for it does not hold
-    /// one of the few threads Swift concurrency has (other suites run meanwhile).
-    static func run(_ arguments: [String]) async throws -> Output {
+    /// Runs `program` (the `fulcrum` binary unless told) to completion on a thread of its own, so
+    /// that waiting for it does not hold one of the few threads Swift concurrency has (other
+    /// suites run meanwhile).
+    static func run(_ arguments: [String], program: URL = binary) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(arguments) }) }
+            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(arguments, program: program) }) }
         }
     }
 
-    private static func runBlocking(_ arguments: [String]) throws -> Output {
+    private static func runBlocking(_ arguments: [String], program: URL) throws -> Output {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = program
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

@@ -6,24 +6,11 @@ import Testing
 /// `fulcrum serve` with a TLS listener, reached by curl as a user's client would, and certificate
 /// files renewed in place and picked up on SIGHUP.
 @Suite(.realSockets) struct TLSCommandLineTests {
-    /// Runs curl to completion on a thread of its own; returns its exit status and output.
+    /// Runs curl to completion; returns its exit status and what it printed (body or error).
     private static func curl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-                    process.arguments = ["--silent", "--show-error", "--max-time", "5"] + arguments
-                    let out = Pipe()
-                    process.standardOutput = out
-                    process.standardError = out
-                    try process.run()
-                    let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                    process.waitUntilExit()
-                    return (process.terminationStatus, output)
-                })
-            }
-        }
+        let result = try await CommandLineTests.run(
+            ["--silent", "--show-error", "--max-time", "5"] + arguments, program: URL(fileURLWithPath: "/usr/bin/curl"))
+        return (result.status, result.stdout + result.stderr)
     }
 
     @Test func curlGetsHTTPSAndACertificateRenewedInPlaceIsServedAfterSIGHUPWithoutAFailedRequest() async throws {
