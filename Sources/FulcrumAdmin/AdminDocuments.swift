@@ -7,17 +7,18 @@ import FulcrumStore
 /// How store records and data-plane state look in API responses.
 enum AdminDocuments {
     /// A certificate a listener serves, as operators need to see it: what it is for, who issued
-    /// it, when it ends (and in how many whole days from `now`), and its SHA-256 fingerprint. The
+    /// it, when it ends (in how many whole days from `now`, and whether that is within the warning
+    /// period or past), and its SHA-256 fingerprint. The
     /// private key is not part of ``ServedCertificate``'s public face and never of this document.
     static func certificate(_ certificate: ServedCertificate, listener: String, now: Int64) -> ConfigDocument {
+        // whole days counted as the expiry warnings of the log and `fulcrum check` count them
         let secondsLeft = certificate.notAfter - now
-        let daysLeft = secondsLeft >= 0 ? secondsLeft / 86_400 : -((-secondsLeft + 86_399) / 86_400)  // whole days, rounded down
         return .mapping([
             .init("listener", .string(listener)), .init("file", .string(certificate.certPath)),
             .init("names", .list(certificate.names.map(ConfigDocument.string))),
             .init("subject", .string(certificate.subject)), .init("issuer", .string(certificate.issuer)),
             .init("not_after", timestamp(Date(timeIntervalSince1970: Double(certificate.notAfter)))),
-            .init("days_left", .int(Int(daysLeft))),
+            .init("days_left", .int(Int(secondsLeft / 86_400))), .init("state", .string(ListenerCertificates.ExpiryState(secondsLeft: secondsLeft).rawValue)),
             .init("fingerprint", .string(certificate.fingerprint)),
         ])
     }

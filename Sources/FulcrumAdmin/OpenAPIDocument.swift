@@ -1,5 +1,6 @@
 import FulcrumCore
 import FulcrumStore
+import FulcrumTLS
 
 /// The OpenAPI 3.0 document of the admin API, built from the endpoint table (so every operation
 /// the server answers is in it, with its parameters) and the schemas below.
@@ -159,6 +160,11 @@ enum OpenAPIDocument {
             "listener": string, "file": string, "names": array(string), "subject": string, "issuer": string,
             "not_after": object(["type": .string("string"), "format": .string("date-time")]),
             "days_left": object(["type": .string("integer"), "description": .string("Whole days until not_after; negative once expired.")]),
+            "state": object([
+                "type": .string("string"), "enum": .list(ListenerCertificates.ExpiryState.allCases.map { .string($0.rawValue) }),
+                "description": .string(
+                    "expiring: within the \(ListenerCertificates.warningDays) days before not_after, when Fulcrum warns in its log."),
+            ]),
             "fingerprint": object(["type": .string("string"), "description": .string("SHA-256 of the DER certificate, colon-separated hex.")]),
         ])),
         ("CertificateList", record(["items": array(ref("Certificate"))])),

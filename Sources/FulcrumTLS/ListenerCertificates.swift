@@ -37,13 +37,26 @@ public struct ListenerCertificates: Sendable {
     /// log at start and daily).
     public static let warningDays: Int64 = 30
 
+    /// Where a certificate stands in its validity, as the admin API reports it.
+    public enum ExpiryState: String, CaseIterable, Sendable {
+        case valid
+        /// Within ``ListenerCertificates/warningDays`` of its end: warned about.
+        case expiring
+        case expired
+
+        /// The state of a certificate with `secondsLeft` of validity (negative once expired).
+        public init(secondsLeft: Int64) {
+            self = secondsLeft <= 0 ? .expired : secondsLeft < ListenerCertificates.warningDays * 86_400 ? .expiring : .valid
+        }
+    }
+
     /// The certificates that expired or expire within ``warningDays`` at `now` (seconds since
     /// 1970), with their position in the list. They are still served: refusing to start would not
     /// help the clients.
     public func expiring(now: Int64) -> [(position: Int, certificate: ServedCertificate, secondsLeft: Int64)] {
         certificates.enumerated().compactMap { position, certificate in
             let left = certificate.notAfter - now
-            return left < Self.warningDays * 86_400 ? (position, certificate, left) : nil
+            return ExpiryState(secondsLeft: left) == .valid ? nil : (position, certificate, left)
         }
     }
 

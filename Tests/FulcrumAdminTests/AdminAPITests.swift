@@ -288,6 +288,7 @@ import TestCertificates
         #expect(item["subject"] == .string("CN=site.test"))
         #expect(item["issuer"] == .string("CN=Fulcrum Test CA"))
         #expect(item["days_left"] == .int(12))
+        #expect(item["state"] == .string("expiring"))
         #expect(item["fingerprint"]?.stringValue?.split(separator: ":").count == 32)
         let key = try String(contentsOfFile: site.key, encoding: .utf8)
         #expect(!reply.text.contains("PRIVATE KEY"))

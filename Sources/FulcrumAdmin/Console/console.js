@@ -264,11 +264,12 @@ function recent(entry, span = 5) {
 }
 
 // The certificates TLS listeners serve, soonest to expire first, with the days they have left
-// (warned from 30 days before, as the log and `fulcrum check` warn).
+// (the server says which are expiring: the period the log and `fulcrum check` warn in).
+const certificateBadge = { valid: "up", expiring: "ejected", expired: "down" };
 function certificatePanel(items) {
   const rows = [...items].sort((a, b) => a.days_left - b.days_left).map(c => {
-    const state = c.days_left < 0 ? "down" : c.days_left < 30 ? "ejected" : "up";
-    const left = c.days_left < 0 ? `expired ${-c.days_left} d ago` : `${c.days_left} d`;
+    const state = certificateBadge[c.state];
+    const left = c.state === "expired" ? `expired ${-c.days_left} d ago` : `${c.days_left} d`;
     return el("tr", { dataset: { certificate: c.fingerprint } },
       el("td", {}, c.names.join(", ") || c.subject), el("td", { class: "muted" }, c.listener),
       el("td", {}, c.issuer), el("td", {}, c.not_after.slice(0, 10)),
