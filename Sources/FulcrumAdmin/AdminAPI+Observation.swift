@@ -43,13 +43,53 @@ extension AdminContext {
             },
             AdminEndpoint(
                 "GET", "/api/v1/certificates", .viewer,
-                "The certificates the TLS listeners serve now: names, subject, issuer, expiry and fingerprint (never a key)",
+                "The certificates the TLS listeners serve now, and stored ones no listener serves: names, subject, issuer, expiry and fingerprint (never a key)",
                 returns: "CertificateList"
             ) { _ in
                 let now = Int64(Date().timeIntervalSince1970)
-                return .json(.mapping([.init("items", .list(proxy.servedCertificates().map { listener, certificate in
-                    AdminDocuments.certificate(certificate, listener: listener, now: now)
-                }))]))
+                let served = proxy.servedCertificates()
+                let servedDigests = Set(served.map(\.certificate.chainSHA256))
+                let unserved = proxy.runtime.storedCertificates.filter { !servedDigests.contains($0.chainSHA256) }
+                return .json(.mapping([.init("items", .list(
+                    served.map { listener, certificate in AdminDocuments.certificate(certificate, listener: listener, now: now) }
+                        + unserved.map { AdminDocuments.certificate($0, listener: nil, now: now) }))]))
+            },
+            AdminEndpoint(
+                "PUT", "/api/v1/certificates/{name}", .configChange,
+                "Upload a certificate chain and its key as PEM; every TLS listener serves it from the next handshake (a new version, audited; the key is never returned)",
+                body: "CertificateUpload", returns: "ChangeResult"
+            ) { call throws(AdminError) in
+                let name = call.parameter("name")
+                guard HTTPSyntax.isName(name) else { throw .badRequest("certificate names may use letters, digits, '-', '_' and '.' only") }
+                let body = try call.requireObject()
+                guard let cert = body["cert"]?.stringValue, let key = body["key"]?.stringValue else {
+                    throw .badRequest("'cert' and 'key' must be PEM text")
+                }
+                if let unknown = body.members.first(where: { $0.key != "cert" && $0.key != "key" })?.key {
+                    throw .badRequest("unknown field '\(unknown)': expected cert and key")
+                }
+                let outcome = try await context.controller.uploadCertificate(
+                    named: name, CertificateBundle(chainPEM: cert, keyPEM: key), call.changeRequest(target: "certificates/\(name)"))
+                let certificate = proxy.runtime.storedCertificates.first { $0.source == .stored(name) }
+                return AdminContext.changeReply(
+                    outcome, item: certificate.map { AdminDocuments.certificate($0, listener: nil, now: Int64(Date().timeIntervalSince1970)) } ?? .null)
+            },
+            AdminEndpoint(
+                "DELETE", "/api/v1/certificates/{name}", .configChange,
+                "Stop serving a stored certificate (a new version, audited; older versions still name it, so a rollback serves it again)",
+                returns: "ChangeResult"
+            ) { call throws(AdminError) in
+                let name = call.parameter("name")
+                let outcome = try await context.controller.change(call.changeRequest(target: "certificates/\(name)")) { document throws(AdminError) in
+                    guard document.value(at: ["stored_certificates", name]) != nil else {
+                        throw .notFound("there is no stored certificate '\(name)'")
+                    }
+                    var document = document
+                    document.setValue(nil, at: ["stored_certificates", name])
+                    if document["stored_certificates"]?.members.isEmpty == true { document.setValue(nil, at: ["stored_certificates"]) }
+                    return document
+                }
+                return AdminContext.changeReply(outcome, item: nil)
             },
             AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)", returns: "Metrics") { _ in
                 AdminReply(status: 200, body: .text(await context.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8"))

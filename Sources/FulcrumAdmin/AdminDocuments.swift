@@ -6,15 +6,21 @@ import FulcrumStore
 
 /// How store records and data-plane state look in API responses.
 enum AdminDocuments {
-    /// A certificate a listener serves, as operators need to see it: what it is for, who issued
-    /// it, when it ends (in how many whole days from `now`, and whether that is within the warning
-    /// period or past), and its SHA-256 fingerprint. The
-    /// private key is not part of ``ServedCertificate``'s public face and never of this document.
-    static func certificate(_ certificate: ServedCertificate, listener: String, now: Int64) -> ConfigDocument {
+    /// A certificate a listener serves (or a stored one, with no listener while no TLS listener
+    /// serves it), as operators need to see it: where it comes from, what it is for, who issued
+    /// it, when it ends (in how many whole days from `now`, and whether that is within the
+    /// warning period or past), and its SHA-256 fingerprint. The private key is not part of
+    /// ``ServedCertificate``'s public face and never of this document.
+    static func certificate(_ certificate: ServedCertificate, listener: String?, now: Int64) -> ConfigDocument {
         // whole days counted as the expiry warnings of the log and `fulcrum check` count them
         let secondsLeft = certificate.notAfter - now
+        let (source, file, storedName): (String, ConfigDocument, ConfigDocument) = switch certificate.source {
+        case .file(let path): ("file", .string(path), .null)
+        case .stored(let name): ("stored", .null, .string(name))
+        }
         return .mapping([
-            .init("listener", .string(listener)), .init("file", .string(certificate.certPath)),
+            .init("listener", listener.map(ConfigDocument.string) ?? .null), .init("source", .string(source)),
+            .init("file", file), .init("stored_name", storedName),
             .init("names", .list(certificate.names.map(ConfigDocument.string))),
             .init("subject", .string(certificate.subject)), .init("issuer", .string(certificate.issuer)),
             .init("not_after", timestamp(Date(timeIntervalSince1970: Double(certificate.notAfter)))),

@@ -2,6 +2,7 @@ import Foundation
 import FulcrumCore
 import FulcrumProxy
 import FulcrumStore
+import FulcrumTLS
 import Logging
 
 /// The one way configuration changes reach the data plane: a change (from the admin API, a
@@ -14,8 +15,8 @@ import Logging
 /// between operators, and the store's own check covers other processes sharing the store.
 public actor ConfigController {
     /// Compiles a validated configuration for the data plane (resolving addresses, building the
-    /// router); throws when it cannot be served.
-    public typealias Compile = @Sendable (FulcrumConfig, _ version: Int) throws -> RuntimeConfig
+    /// router, reading certificates, the stored ones from `bundles`); throws when it cannot be served.
+    public typealias Compile = @Sendable (FulcrumConfig, _ version: Int, _ bundles: [String: CertificateBundle]) throws -> RuntimeConfig
     /// Swaps a compiled configuration in (data plane, health checker).
     public typealias Activate = @Sendable (RuntimeConfig) -> Void
 
@@ -67,7 +68,8 @@ public actor ConfigController {
     ) async throws -> ConfigVersion {
         if let version = try await store.activeVersion() { return version }
         let document = try initialDocument()
-        _ = try compile(try FulcrumConfig.parse(document: document), 1)
+        let config = try FulcrumConfig.parse(document: document)
+        _ = try compile(config, 1, try await storedBundles(of: config, in: store))
         let version = try await store.commit(
             VersionProposal(document: document, actor: "file", source: .file, message: "initial import of the configuration file", basedOn: nil),
             audit: AuditRecord(
@@ -75,6 +77,13 @@ public actor ConfigController {
                 detail: "version 1: imported from the configuration file"))
         logger.notice("the store was empty: imported the configuration file as version 1")
         return version
+    }
+
+    /// The chains and keys of the certificates `config` names in `stored_certificates`, read from
+    /// `store` (none without a store: ``RuntimeConfig`` then reports each as missing).
+    public static func storedBundles(of config: FulcrumConfig, in store: (any ConfigStore)?) async throws -> [String: CertificateBundle] {
+        guard let store, !config.storedCertificates.isEmpty else { return [:] }
+        return try await store.certificates(Set(config.storedCertificates.map(\.chainSHA256)))
     }
 
     /// A controller for a data plane that serves `active` (see ``bootstrap(store:initialDocument:compile:logger:)``).
@@ -121,6 +130,35 @@ public actor ConfigController {
         return try await commit(document, request: request, urgent: urgent)
     }
 
+    /// Keeps an uploaded certificate chain and key in the store and, in a new version, serves it
+    /// as `stored_certificates.NAME` on every TLS listener (replacing what that name served).
+    ///
+    /// - Throws: ``AdminError`` — 422 naming `cert` or `key` when the PEM cannot be used (a key
+    ///   that is not the certificate's, no certificate, an encrypted key), 404 without a store,
+    ///   and whatever ``change(_:urgent:edit:)`` throws.
+    public func uploadCertificate(named name: String, _ bundle: CertificateBundle, _ request: ChangeRequest) async throws(AdminError) -> Outcome {
+        guard let store else { throw .notFound("certificates are uploaded only to a store ('serve --store')") }
+        let certificate: ServedCertificate
+        do {
+            certificate = try ServedCertificate(bundle: bundle, name: name, certField: "cert", keyField: "key")
+        } catch {
+            throw .invalidConfig(error)
+        }
+        if let expected = request.expected, expected != active.number {
+            throw .versionConflict(active: active.number)
+        }
+        do {
+            try await store.saveCertificate(bundle, chainSHA256: certificate.chainSHA256)
+        } catch {
+            throw .internalError("the store refused the certificate: \(error)")
+        }
+        return try await change(request) { document in
+            var document = document
+            document.setValue(.mapping([.init("chain_sha256", .string(certificate.chainSHA256))]), at: ["stored_certificates", name])
+            return document
+        }
+    }
+
     /// Makes a new version equal to version `number` (history is never rewritten).
     public func rollback(to number: Int, _ request: ChangeRequest) async throws(AdminError) -> Outcome {
         if let expected = request.expected, expected != active.number {
@@ -150,9 +188,15 @@ public actor ConfigController {
             throw .invalidConfig(error)
         }
         let nextNumber = active.number + 1
+        let bundles: [String: CertificateBundle]
+        do {
+            bundles = try await Self.storedBundles(of: config, in: store)
+        } catch {
+            throw .internalError("cannot read the stored certificates: \(error)")
+        }
         let runtime: RuntimeConfig
         do {
-            runtime = try compile(config, nextNumber)
+            runtime = try compile(config, nextNumber, bundles)
         } catch let error as ConfigError {
             throw .invalidConfig(error)
         } catch {
@@ -173,7 +217,9 @@ public actor ConfigController {
                     actor: request.actor, client: request.client, operation: request.operation, target: request.target, result: "ok",
                     detail: detail))
         } catch {
-            if urgent, let config = try? FulcrumConfig.parse(document: active.document), let previous = try? compile(config, active.number) {
+            if urgent, let config = try? FulcrumConfig.parse(document: active.document),
+                let previous = try? compile(config, active.number, await Self.storedBundles(of: config, in: store))
+            {
                 activate(previous)
             }
             if let error = error as? StoreError, case .some(let current) = error.conflictingActive { throw .versionConflict(active: current) }
@@ -199,7 +245,7 @@ public actor ConfigController {
     public func refresh() async throws -> Bool {
         guard let store, let latest = try await store.activeVersion(), latest.number != active.number else { return false }
         let config = try FulcrumConfig.parse(document: latest.document)
-        activate(try compile(config, latest.number))
+        activate(try compile(config, latest.number, try await Self.storedBundles(of: config, in: store)))
         active = latest
         logger.notice("activated version \(latest.number) committed by another process", metadata: ["actor": "\(latest.actor)"])
         return true

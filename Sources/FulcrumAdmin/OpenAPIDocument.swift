@@ -157,7 +157,11 @@ enum OpenAPIDocument {
         ("Issue", record(["path": string, "line": nullable("integer"), "message": string])),
         ("Health", record(["status": string])),
         ("Certificate", record([
-            "listener": string, "file": string, "names": array(string), "subject": string, "issuer": string,
+            "listener": object(["type": .string("string"), "nullable": .bool(true), "description": .string(
+                "The TLS listener (address:port) serving it; null for a stored certificate no TLS listener serves.")]),
+            "source": object(["type": .string("string"), "enum": .list([.string("file"), .string("stored")])]),
+            "file": nullable("string"), "stored_name": nullable("string"),
+            "names": array(string), "subject": string, "issuer": string,
             "not_after": object(["type": .string("string"), "format": .string("date-time")]),
             "days_left": object(["type": .string("integer"), "description": .string("Whole days until not_after; negative once expired.")]),
             "state": object([
@@ -168,6 +172,13 @@ enum OpenAPIDocument {
             "fingerprint": object(["type": .string("string"), "description": .string("SHA-256 of the DER certificate, colon-separated hex.")]),
         ])),
         ("CertificateList", record(["items": array(ref("Certificate"))])),
+        ("CertificateUpload", object([
+            "type": .string("object"), "additionalProperties": .bool(false), "required": .list([.string("cert"), .string("key")]),
+            "properties": object([
+                "cert": object(["type": .string("string"), "description": .string("The chain as PEM: the leaf certificate first, then its intermediates.")]),
+                "key": object(["type": .string("string"), "description": .string("The leaf's private key as PEM (RSA or ECDSA, unencrypted). Stored only in the store file; never returned.")]),
+            ]),
+        ])),
         ("AnyJSON", anything),
         ("Config", object([
             "type": .string("object"), "additionalProperties": .bool(true),

@@ -114,7 +114,7 @@ public final class ProxyServer: Sendable {
         for (listener, termination) in served {
             for expiring in termination.served.expiring(now: now) {
                 logs.events.warning(expiring.secondsLeft <= 0 ? "certificate expired" : "certificate expires soon", metadata: [
-                    "listener": "\(listener)", "certificate": "\(expiring.certificate.certPath)",
+                    "listener": "\(listener)", "certificate": "\(expiring.certificate.source)",
                     "names": "\(expiring.certificate.names.joined(separator: ","))", "days_left": "\(expiring.secondsLeft / 86_400)",
                 ])
             }
@@ -170,7 +170,9 @@ public final class ProxyServer: Sendable {
         for (index, listener) in runtime.config.listeners.enumerated() {
             guard let tls = listener.tls, let termination = terminations.withLockedValue({ $0[listener.endpoint] })
             else { continue }
-            do { loaded.append((termination, try ListenerCertificates(tls, path: "listen[\(index)].tls"))) } catch {
+            do {
+                loaded.append((termination, try ListenerCertificates(tls, stored: runtime.storedCertificates, path: "listen[\(index)].tls")))
+            } catch {
                 issues.append(contentsOf: error.issues)
             }
         }

@@ -30,18 +30,43 @@ public final class RuntimeConfig: Sendable {
     /// The certificates of each listener with `tls`, read from their files (`nil` for plaintext
     /// listeners), in the order of ``FulcrumConfig/listeners``.
     public let listenerCertificates: [ListenerCertificates?]
+    /// The ``FulcrumConfig/storedCertificates``, read from their bundles; every TLS listener
+    /// serves them (and keeps serving them when SIGHUP re-reads its files).
+    public let storedCertificates: [ServedCertificate]
 
     /// Compiles `config`, resolving every node's host name once and reading every listener's
     /// certificates.
     ///
+    /// - Parameter bundles: the chains and keys of the ``FulcrumConfig/storedCertificates``, by
+    ///   their ``StoredCertificateReference/chainSHA256`` (read from the store).
     /// - Throws: ``ConfigError`` naming each node whose host cannot be resolved and each
     ///   certificate or key that cannot be read or used.
-    public init(config: FulcrumConfig, generation: Int) throws(ConfigError) {
+    public init(config: FulcrumConfig, generation: Int, bundles: [String: CertificateBundle] = [:]) throws(ConfigError) {
         var issues: [ConfigIssue] = []
+        var stored: [ServedCertificate] = []
+        for reference in config.storedCertificates {
+            let field = "stored_certificates.\(reference.name)"
+            guard let bundle = bundles[reference.chainSHA256] else {
+                issues.append(ConfigIssue(
+                    path: "\(field).chain_sha256", line: nil,
+                    message: "no certificate with this digest in the store (stored certificates are served with 'serve --store')"))
+                continue
+            }
+            do {
+                let certificate = try ServedCertificate(bundle: bundle, name: reference.name, certField: field, keyField: field)
+                if certificate.chainSHA256 == reference.chainSHA256 { stored.append(certificate) } else {
+                    issues.append(ConfigIssue(path: "\(field).chain_sha256", line: nil, message: "the stored chain does not have this digest"))
+                }
+            } catch {
+                issues.append(contentsOf: error.issues)
+            }
+        }
+        let storedFailed = !issues.isEmpty
         var certificates: [ListenerCertificates?] = []
         for (index, listener) in config.listeners.enumerated() {
             guard let tls = listener.tls else { certificates.append(nil); continue }
-            do { certificates.append(try ListenerCertificates(tls, path: "listen[\(index)].tls")) } catch {
+            guard !storedFailed else { certificates.append(nil); continue }  // reported once, above
+            do { certificates.append(try ListenerCertificates(tls, stored: stored, path: "listen[\(index)].tls")) } catch {
                 issues.append(contentsOf: error.issues)
                 certificates.append(nil)
             }
@@ -85,6 +110,7 @@ public final class RuntimeConfig: Sendable {
         self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.upstreamResponseTimeout = TimeAmount(config.timeouts.upstreamResponse)
         self.listenerCertificates = certificates
+        self.storedCertificates = stored
     }
 
     /// A copy for one event loop: the same configuration and compiled structures (the in-flight
@@ -106,14 +132,16 @@ public final class RuntimeConfig: Sendable {
         serviceInFlight = other.serviceInFlight
         upstreamResponseTimeout = other.upstreamResponseTimeout
         listenerCertificates = other.listenerCertificates
+        storedCertificates = other.storedCertificates
     }
 
     /// Warnings that do not stop the configuration: certificates that expired or expire soon at
     /// `now` (seconds since 1970; see ``ListenerCertificates/expiring(now:)``).
     public func warnings(now: Int64) -> [ConfigIssue] {
-        listenerCertificates.enumerated().flatMap { index, certificates in
+        var seen: Set<String> = []  // a stored certificate is served by every TLS listener: one warning
+        return listenerCertificates.enumerated().flatMap { index, certificates in
             certificates?.expiryWarnings(now: now, path: "listen[\(index)].tls") ?? []
-        }
+        }.filter { seen.insert($0.path).inserted }
     }
 
     /// What tells the connections of one node from another's: its address, and how TLS is

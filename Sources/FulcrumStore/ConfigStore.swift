@@ -32,6 +32,13 @@ public protocol ConfigStore: Sendable {
     func addToken(_ token: StoredToken) async throws
     /// Removes a token; false when there was none by that name.
     func removeToken(named name: String) async throws -> Bool
+    /// Keeps an uploaded certificate chain and its private key under `chainSHA256` (the digest
+    /// the configuration names it by); nothing changes when that digest is stored already. Like
+    /// versions, stored certificates are never changed or removed, so any version can be rolled
+    /// back to.
+    func saveCertificate(_ bundle: CertificateBundle, chainSHA256: String) async throws
+    /// The stored certificates among `digests`, by digest (a digest not stored is left out).
+    func certificates(_ digests: Set<String>) async throws -> [String: CertificateBundle]
 }
 
 /// One stored configuration: immutable once committed.

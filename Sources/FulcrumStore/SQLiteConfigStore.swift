@@ -8,7 +8,12 @@ import GRDB
 /// server and a `fulcrum` command); writes take the database's write lock at their start
 /// (`BEGIN IMMEDIATE`) and wait up to ``busyTimeout`` for it.
 ///
-/// Versions and audit entries are immutable: triggers refuse to update or delete them.
+/// Versions, audit entries and stored certificates are immutable: triggers refuse to update or
+/// delete them.
+///
+/// The file holds the private keys of uploaded certificates, so it is created readable by its
+/// owner only (mode 0600), and an existing file that others may read is restricted to that when
+/// it is opened; SQLite gives its `-wal` and `-shm` files the database file's mode.
 public final class SQLiteConfigStore: ConfigStore {
     /// How long a write waits for another process's write to finish.
     public static let busyTimeout: TimeInterval = 10
@@ -25,8 +30,27 @@ public final class SQLiteConfigStore: ConfigStore {
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         self.path = path
+        try Self.restrictToOwner(path)
         self.database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
+    }
+
+    /// The store file could not be created or restricted to its owner.
+    public struct PermissionError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private static func restrictToOwner(_ path: String) throws(PermissionError) {
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw PermissionError(description: "cannot open the store \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return }
+        if status.st_mode & 0o077 != 0, fchmod(descriptor, 0o600) != 0 {
+            throw PermissionError(description: "cannot make the store \(path) readable by its owner only: \(String(cString: strerror(errno)))")
+        }
     }
 
     private static var migrator: DatabaseMigrator {
@@ -75,6 +99,20 @@ public final class SQLiteConfigStore: ConfigStore {
                     BEGIN SELECT RAISE(ABORT, 'audit entries are immutable'); END;
                 CREATE TRIGGER audit_entry_no_delete BEFORE DELETE ON audit_entry
                     BEGIN SELECT RAISE(ABORT, 'audit entries are immutable'); END;
+                """)
+        }
+        migrator.registerMigration("v2: stored certificates") { db in
+            try db.execute(sql: """
+                CREATE TABLE stored_certificate (
+                    chain_sha256 TEXT PRIMARY KEY,
+                    chain_pem TEXT NOT NULL,
+                    key_pem TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TRIGGER stored_certificate_no_update BEFORE UPDATE ON stored_certificate
+                    BEGIN SELECT RAISE(ABORT, 'stored certificates are immutable'); END;
+                CREATE TRIGGER stored_certificate_no_delete BEFORE DELETE ON stored_certificate
+                    BEGIN SELECT RAISE(ABORT, 'stored certificates are immutable'); END;
                 """)
         }
         return migrator
@@ -290,6 +328,29 @@ public final class SQLiteConfigStore: ConfigStore {
         try await database.write { db in
             try db.execute(sql: "DELETE FROM admin_token WHERE name = ?", arguments: [name])
             return db.changesCount > 0
+        }
+    }
+
+    // MARK: certificates
+
+    public func saveCertificate(_ bundle: CertificateBundle, chainSHA256: String) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: "INSERT INTO stored_certificate (chain_sha256, chain_pem, key_pem, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                arguments: [chainSHA256, bundle.chainPEM, bundle.keyPEM, AuditChain.milliseconds(Date())])
+        }
+    }
+
+    public func certificates(_ digests: Set<String>) async throws -> [String: CertificateBundle] {
+        guard !digests.isEmpty else { return [:] }
+        return try await database.read { db in
+            var found: [String: CertificateBundle] = [:]
+            for digest in digests {
+                if let row = try Row.fetchOne(db, sql: "SELECT chain_pem, key_pem FROM stored_certificate WHERE chain_sha256 = ?", arguments: [digest]) {
+                    found[digest] = CertificateBundle(chainPEM: row["chain_pem"], keyPEM: row["key_pem"])
+                }
+            }
+            return found
         }
     }
 }

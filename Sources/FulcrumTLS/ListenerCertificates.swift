@@ -2,6 +2,10 @@ import FulcrumCore
 
 /// The certificates of one TLS listener in one configuration, and the index that chooses among
 /// them by server name. Immutable: a reload reads the files again into a new one.
+///
+/// The stored certificates (uploaded through the admin API) come first: an upload for a name
+/// takes that name over from a file certificate that also has it, which is what an operator who
+/// uploads a renewal expects.
 public struct ListenerCertificates: Sendable {
     public let certificates: [ServedCertificate]
     let index: ServerNameIndex
@@ -10,20 +14,28 @@ public struct ListenerCertificates: Sendable {
     /// The application protocols offered in ALPN, preferred first.
     public let alpn: [ApplicationProtocol]
 
-    /// Reads every certificate of `tls`; problems are reported against `path` (`listen[0].tls`).
+    /// Reads every certificate file of `tls` and serves them after `stored`; problems are
+    /// reported against `path` (`listen[0].tls`).
     ///
     /// - Throws: ``ConfigError`` with an issue for every certificate that cannot be used.
-    public init(_ tls: ListenerTLS, path: String) throws(ConfigError) {
-        var loaded: [ServedCertificate] = []
+    public init(_ tls: ListenerTLS, stored: [ServedCertificate], path: String) throws(ConfigError) {
+        var loaded: [ServedCertificate] = stored
         var issues: [ConfigIssue] = []
         for (position, files) in tls.certificates.enumerated() {
             do { loaded.append(try ServedCertificate(files: files, path: "\(path).certificates[\(position)]")) } catch {
                 issues.append(contentsOf: error.issues)
             }
         }
+        if loaded.isEmpty, issues.isEmpty {
+            issues.append(ConfigIssue(
+                path: "\(path).certificates", line: nil,
+                message: "no certificate to serve: list one, or upload one through the admin API (with a store)"))
+        }
         guard issues.isEmpty else { throw ConfigError(issues: issues) }
         self.certificates = loaded
-        self.index = ServerNameIndex(names: loaded.map(\.names), defaultIndex: tls.defaultIndex)
+        let defaultIndex = tls.defaultIndex.map { stored.count + $0 }
+            ?? tls.defaultCertificate.flatMap { name in stored.firstIndex { $0.source == .stored(name) } }
+        self.index = ServerNameIndex(names: loaded.map(\.names), defaultIndex: defaultIndex)
         self.minVersion = tls.minVersion
         self.alpn = tls.alpn
     }
@@ -60,13 +72,18 @@ public struct ListenerCertificates: Sendable {
         }
     }
 
-    /// ``expiring(now:)`` as warnings on the fields of the listener at `path` (`listen[0].tls`).
+    /// ``expiring(now:)`` as warnings on the fields of the listener at `path` (`listen[0].tls`),
+    /// or of the stored certificate.
     public func expiryWarnings(now: Int64, path: String) -> [ConfigIssue] {
-        expiring(now: now).map { position, certificate, left in
-            let field = "\(path).certificates[\(position)].cert"
+        let storedCount = certificates.count { if case .stored = $0.source { true } else { false } }
+        return expiring(now: now).map { position, certificate, left in
+            let field = switch certificate.source {
+            case .file: "\(path).certificates[\(position - storedCount)].cert"
+            case .stored(let name): "stored_certificates.\(name)"
+            }
             let message = left <= 0
-                ? "'\(certificate.certPath)' expired \((-left) / 86_400) days ago"
-                : "'\(certificate.certPath)' expires in \(left / 86_400) days"
+                ? "\(certificate.source) expired \((-left) / 86_400) days ago"
+                : "\(certificate.source) expires in \(left / 86_400) days"
             return ConfigIssue(path: field, line: nil, message: message)
         }
     }

@@ -30,8 +30,10 @@ enum ConfigFile {
     }
 
     /// SIGHUP: the file becomes a new version (when it differs from the active one), validated and
-    /// compiled first, through the same controller as the admin API's changes. Returns whether a
-    /// new version was applied (its compilation read the certificate files).
+    /// compiled first, through the same controller as the admin API's changes. The active
+    /// version's `stored_certificates` (managed through the admin API) are kept unless the file
+    /// has its own. Returns whether a new version was applied (its compilation read the
+    /// certificate files).
     @discardableResult
     static func reload(_ path: String, into controller: ConfigController, logger: Logger) async -> Bool {
         let request = ConfigController.ChangeRequest(
@@ -40,8 +42,15 @@ enum ConfigFile {
         do {
             let text = try read(path)
             _ = try FulcrumConfig.parse(text)  // a mistake is reported with its line
-            let document = try ConfigDocument.parse(text)
-            let outcome = try await controller.change(request) { _ in document }
+            let fileDocument = try ConfigDocument.parse(text)
+            let outcome = try await controller.change(request) { active in
+                // certificates uploaded through the admin API are not in the file: they stay
+                var document = fileDocument
+                if document["stored_certificates"] == nil, let stored = active["stored_certificates"] {
+                    document.setValue(stored, at: ["stored_certificates"])
+                }
+                return document
+            }
             if outcome.created {
                 logger.info("configuration reloaded", metadata: ["config": "\(path)", "version": "\(outcome.version.number)"])
             } else {

@@ -78,7 +78,7 @@ struct DemoCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteConfigStore(path: directory.appendingPathComponent("demo.db").path)
         let version = try await ConfigController.bootstrap(store: store, initialDocument: { try ConfigDocument.parse(text) }, compile: StoreMode.compile)
-        let runtime = try StoreMode.compile(FulcrumConfig.parse(document: version.document), version.number)
+        let runtime = try StoreMode.compile(FulcrumConfig.parse(document: version.document), version.number, [:])
         let server = try ProxyServer(runtime: runtime)
         try await server.start()
         let checker = HealthChecker(group: group) { service, node, result in

@@ -53,13 +53,14 @@ struct ServeCommand: AsyncParsableCommand {
             if let store {
                 let mode = StoreMode(store: try SQLiteConfigStore(path: store), configPath: config, logger: logger)
                 activeVersion = try await mode.bootstrap()
-                runtime = try StoreMode.compile(FulcrumConfig.parse(document: activeVersion.document), activeVersion.number)
+                let config = try FulcrumConfig.parse(document: activeVersion.document)
+                runtime = try StoreMode.compile(config, activeVersion.number, try await ConfigController.storedBundles(of: config, in: mode.store))
                 try await mode.ensureFirstToken(tokenFile: adminTokenFile)
                 storeMode = mode
             } else {
                 let path = config ?? ""
                 let text = try ConfigFile.read(path)
-                runtime = try StoreMode.compile(FulcrumConfig.parse(text), 1)
+                runtime = try StoreMode.compile(FulcrumConfig.parse(text), 1, [:])
                 activeVersion = VersionProposal(
                     document: try ConfigDocument.parse(text), actor: "file", source: .file, message: "read from \(path)", basedOn: nil
                 ).version(number: 1)

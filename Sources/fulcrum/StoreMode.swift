@@ -13,8 +13,8 @@ struct StoreMode {
     let configPath: String?
     let logger: Logger
 
-    static func compile(_ config: FulcrumConfig, _ version: Int) throws -> RuntimeConfig {
-        try RuntimeConfig(config: config, generation: version)
+    static func compile(_ config: FulcrumConfig, _ version: Int, _ bundles: [String: CertificateBundle]) throws -> RuntimeConfig {
+        try RuntimeConfig(config: config, generation: version, bundles: bundles)
     }
 
     /// The version to serve, importing the file into an empty store.

@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -112,6 +113,21 @@ default: {{ service: web }}
         reply.read()
         connection.close()
         return reply.getheader("X-Backend")
+
+    def served_subject(self, name):
+        """The subject of the certificate the TLS listener presents for `name` (None when refused)."""
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=name) as tls:
+                    der = tls.getpeercert(binary_form=True)
+        except ssl.SSLError:
+            return None
+        text = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject", "-nameopt", "RFC2253"],
+                              input=der, capture_output=True, check=True).stdout.decode()
+        return "CN = " + text.strip().removeprefix("subject=").removeprefix("CN=")
 
     def stop(self):
         self.process.terminate()

@@ -1,4 +1,5 @@
 """End-to-end tests of the web console in a real headless Chromium."""
+import subprocess
 import threading
 import time
 
@@ -285,6 +286,18 @@ def test_editing_a_node_keeps_its_tls_settings(page, fulcrum):
     assert node_c()["tls"] == tls
 
 
+def test_a_refused_node_edit_shows_the_reason_under_the_field(page, fulcrum):
+    """Before, the change message replaced the node dialog's fields, and the reason was shown nowhere."""
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/services")
+    page.click("section[data-service=web] tr[data-node=a] button:has-text('Edit')")
+    page.fill("#dialog-form #f-port", "70000")
+    page.click("#save-node")
+    confirm_change(page, "a bad port")
+    page.wait_for_selector("#dialog[open] [data-error=port]:has-text('70000')")
+    assert page.input_value("#dialog-form #f-port") == "70000"
+
+
 def test_the_overview_lists_served_certificates_with_the_days_they_have_left(page, fulcrum):
     sign_in(page, fulcrum)
     row = page.wait_for_selector("#certificates tbody tr")
@@ -294,3 +307,32 @@ def test_the_overview_lists_served_certificates_with_the_days_they_have_left(pag
     assert badge.inner_text() in ("19 d", "20 d")
     assert "ejected" in badge.get_attribute("class")  # the warning colour: under 30 days
     assert "PRIVATE KEY" not in page.content()
+
+
+def test_a_certificate_uploaded_in_the_console_is_served_listed_and_can_be_removed(page, fulcrum, tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "90",
+                    "-subj", "/CN=upload.test", "-addext", "subjectAltName=DNS:upload.test",
+                    "-keyout", str(tmp_path / "up.key"), "-out", str(tmp_path / "up.pem")], check=True, capture_output=True)
+    key = (tmp_path / "up.key").read_text()
+    other_key = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                               check=True, capture_output=True, text=True).stdout
+    sign_in(page, fulcrum)
+    page.click("#upload-certificate")
+    page.fill("#f-name", "upload")
+    page.fill("#f-cert", (tmp_path / "up.pem").read_text())
+    page.fill("#f-key", other_key)  # a key of another certificate first
+    page.click("#save-certificate")
+    confirm_change(page, "upload a certificate")
+    page.wait_for_selector("[data-error=key]:has-text('is not the private key of the certificate')")
+    page.fill("#f-key", key)
+    page.click("#save-certificate")
+    confirm_change(page, "upload a certificate")
+    row = page.wait_for_selector("#certificates tbody tr:has-text('upload.test')")
+    assert "uploaded: upload" in row.inner_text()
+    served = fulcrum.served_subject("upload.test")
+    assert served == "CN = upload.test", served
+    assert key.splitlines()[1] not in page.content()
+    page.click("#certificates tr:has-text('upload.test') .remove-certificate")
+    confirm_change(page, "remove it")
+    page.wait_for_selector("#certificates tbody tr:has-text('upload.test')", state="detached")
+    assert fulcrum.served_subject("upload.test") is None  # no certificate for the name: refused

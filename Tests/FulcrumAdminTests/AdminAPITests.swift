@@ -295,6 +295,65 @@ import TestCertificates
         #expect(!reply.text.contains(key.split(separator: "\n")[1]))  // no line of the key's base64
     }
 
+    @Test func anUploadedCertificateIsServedListedRolledBackAndItsKeyIsNeverReturned() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test"])
+        let api = try ca.issue("api", names: ["api.test"], validFor: 60.5)
+        let fixture = try await AdminFixture(
+            tlsListener: "{ address: 127.0.0.2, port: 0, tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }")
+        let chain = try String(contentsOfFile: api.cert, encoding: .utf8)
+        let key = try String(contentsOfFile: api.key, encoding: .utf8)
+        let keyLine = String(key.split(separator: "\n")[1])  // a line of the key's base64
+        func upload(_ cert: String, _ key: String) -> String {
+            ConfigDocument.mapping([.init("cert", .string(cert)), .init("key", .string(key))]).jsonText()
+        }
+
+        let put = try await fixture.call("PUT", "/api/v1/certificates/api", ifMatch: "*", body: upload(chain, key))
+        #expect(put.status == 200, "\(put.text)")
+        #expect(put["version", "number"] == .int(2))
+        #expect(put["item", "names"] == .list([.string("api.test")]))
+        #expect(put["item", "stored_name"] == .string("api"))
+        #expect(put["item", "days_left"] == .int(60))
+        let digest = try #require(fixture.server.runtime.storedCertificates.first?.chainSHA256)
+        #expect(try await fixture.call("GET", "/api/v1/config")["config", "stored_certificates", "api", "chain_sha256"] == .string(digest))
+
+        // every TLS listener serves it, before its own files
+        let listed = try await fixture.call("GET", "/api/v1/certificates", as: .viewer)
+        let items = listed.json?["items"]?.items ?? []
+        #expect(items.map { $0["listener"] } == [.string("127.0.0.2:0"), .string("127.0.0.2:0")], "\(listed.text)")
+        #expect(items.map { $0["source"] } == [.string("stored"), .string("file")])
+        #expect(items.first?["file"] == .null)
+
+        // a key of another certificate, and no certificate at all, are refused with the field
+        let wrongKey = try await fixture.call(
+            "PUT", "/api/v1/certificates/other", ifMatch: "*", body: upload(chain, try String(contentsOfFile: site.key, encoding: .utf8)))
+        #expect(wrongKey.status == 422 && wrongKey["error", "issues"]?.items.first?["path"] == .string("key"), "\(wrongKey.text)")
+        #expect(wrongKey.text.contains("is not the private key of the certificate"))
+        let noChain = try await fixture.call("PUT", "/api/v1/certificates/other", ifMatch: "*", body: upload("hello", key))
+        #expect(noChain.status == 422 && noChain["error", "issues"]?.items.first?["path"] == .string("cert"), "\(noChain.text)")
+        #expect(!noChain.text.contains(keyLine) && !wrongKey.text.contains(keyLine))
+        #expect(try await fixture.call("PUT", "/api/v1/certificates/a%20b", ifMatch: "*", body: upload(chain, key)).status == 400)
+        #expect(try await fixture.call("PUT", "/api/v1/certificates/api", as: .viewer, ifMatch: "*", body: upload(chain, key)).status == 403)
+
+        // deleting makes a version; a rollback to the version that named it serves it again
+        let deleted = try await fixture.call("DELETE", "/api/v1/certificates/api", ifMatch: "*")
+        #expect(deleted.status == 200 && deleted["version", "number"] == .int(3), "\(deleted.text)")
+        #expect(fixture.server.servedCertificates().map(\.certificate.source) == [.file(site.cert)])
+        #expect(try await fixture.call("DELETE", "/api/v1/certificates/api", ifMatch: "*").status == 404)
+        #expect(try await fixture.call("POST", "/api/v1/versions/2/rollback", ifMatch: "*").status == 200)
+        #expect(fixture.server.servedCertificates().map(\.certificate.source) == [.stored("api"), .file(site.cert)])
+
+        // the key is in the store and nowhere the API shows
+        #expect(try await fixture.store.certificates([digest])[digest]?.keyPEM == key)
+        for path in ["/api/v1/config", "/api/v1/config/yaml", "/api/v1/versions/2", "/api/v1/versions/1/diff?to=4", "/api/v1/audit", "/api/v1/certificates"] {
+            let reply = try await fixture.call("GET", path)
+            #expect(reply.status == 200, "\(path)")
+            #expect(!reply.text.contains("PRIVATE KEY") && !reply.text.contains(keyLine), "\(path) shows the key")
+        }
+        try await fixture.stop()
+    }
+
     @Test func statisticsAndMetricsCountTheTraffic() async throws {
         let fixture = try await AdminFixture()
         for _ in 0..<20 { #expect(try await fixture.proxied("/api/x") == "a") }

@@ -53,10 +53,10 @@ final class AdminFixture: @unchecked Sendable {
         let a = try await DemoBackend.start(name: "a", group: MultiThreadedEventLoopGroup.singleton)
         let b = try await DemoBackend.start(name: "b", group: MultiThreadedEventLoopGroup.singleton)
         backends = [a, b]
-        let compile: ConfigController.Compile = { config, version in try RuntimeConfig(config: config, generation: version) }
+        let compile: ConfigController.Compile = { config, version, bundles in try RuntimeConfig(config: config, generation: version, bundles: bundles) }
         let text = Self.initialConfig(a: a.port, b: b.port, tlsListener: tlsListener)
         let active = try await ConfigController.bootstrap(store: store, initialDocument: { try ConfigDocument.parse(text) }, compile: compile)
-        let server = try ProxyServer(runtime: try compile(FulcrumConfig.parse(document: active.document), active.number))
+        let server = try ProxyServer(runtime: try compile(FulcrumConfig.parse(document: active.document), active.number, [:]))
         self.server = server
         proxyPort = try await server.start().first?.port ?? 0
         controller = ConfigController(store: store, active: active, compile: compile, activate: { server.apply($0) })

@@ -22,7 +22,7 @@ import Testing
             document: try ConfigDocument.parse(yaml(port: 8001)), actor: "file", source: .file, message: "read", basedOn: nil
         ).version(number: 1)
         return ConfigController(
-            serving: first, compile: { config, version in try RuntimeConfig(config: config, generation: version) },
+            serving: first, compile: { config, version, bundles in try RuntimeConfig(config: config, generation: version, bundles: bundles) },
             activate: { runtime in activations.generations.withLock { $0.append(runtime.generation) } })
     }
 

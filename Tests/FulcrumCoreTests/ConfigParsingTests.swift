@@ -400,9 +400,9 @@ import Testing
             """).map(\.description)
         #expect(found.contains("listen[0].tls.cipher (line 7): unknown field"), "\(found)")
         #expect(found.contains("listen[0].tls.certificates[1].key (line 4): is required"), "\(found)")
-        #expect(found.contains("listen[0].tls.default_certificate (line 5): 'certs/sit.pem' is not the cert of one of the certificates (did you mean 'certs/site.pem'?)"), "\(found)")
+        #expect(found.contains("listen[0].tls.default_certificate (line 5): 'certs/sit.pem' is neither the cert of one of the certificates nor a stored certificate (did you mean 'certs/site.pem'?)"), "\(found)")
         #expect(found.contains("listen[0].tls.min_version (line 6): '1.1' is not one of 1.2, 1.3"), "\(found)")
-        #expect(found.contains("listen[1].tls.certificates (line 8): at least one certificate is required"), "\(found)")
+        #expect(found.contains("listen[1].tls.certificates (line 8): at least one certificate is required (or one uploaded through the admin API, with a store)"), "\(found)")
         #expect(found.contains("listen[2].redirect_to_https (line 9): a listener with tls serves HTTPS itself; redirect from a plaintext listener"), "\(found)")
         #expect(found.contains("listen[3].redirect_to_https (line 10): 70000 is out of range 1...65535"), "\(found)")
     }

@@ -1,5 +1,6 @@
 import FulcrumCore
 import FulcrumProxy
+import FulcrumTLS
 import Foundation
 import Testing
 import TestCertificates
@@ -68,6 +69,66 @@ import TestCertificates
         #expect(runtime.warnings(now: Int64(Date().timeIntervalSince1970)).map(\.description) == [
             "listen[1].tls.certificates[0].cert: '\(expired.cert)' expired 3 days ago"
         ])
+    }
+
+    @Test func storedCertificatesAreServedBeforeFilesAndCanBeTheDefault() throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let file = try ca.issue("file", names: ["shared.test", "file.test"])
+        let upload = try ca.issue("upload", names: ["shared.test"], validFor: 20.5)
+        let bundle = CertificateBundle(
+            chainPEM: try String(contentsOfFile: upload.cert, encoding: .utf8), keyPEM: try String(contentsOfFile: upload.key, encoding: .utf8))
+        let digest = try ServedCertificate(bundle: bundle, name: "up", certField: "cert", keyField: "key").chainSHA256
+        #expect(digest.count == 64 && digest.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        func config(default name: String?, files: Bool = true) throws -> FulcrumConfig {
+            try FulcrumConfig.parse("""
+                stored_certificates: { up: { chain_sha256: \(digest) } }
+                listen: [{ port: 0, tls: { certificates: [\(files ? "{ cert: '\(file.cert)', key: '\(file.key)' }" : "")]\(name.map { ", default_certificate: \($0)" } ?? "") } }]
+                services: { s: { nodes: [{ name: a, host: 127.0.0.1, port: 1 }] } }
+                """)
+        }
+        let runtime = try RuntimeConfig(config: config(default: "up"), generation: 1, bundles: [digest: bundle])
+        let served = try #require(runtime.listenerCertificates[0])
+        #expect(served.certificates.map(\.source) == [.stored("up"), .file(file.cert)])
+        #expect(served.certificate(for: "shared.test")?.source == .stored("up"), "the upload takes the name over from the file")
+        #expect(served.certificate(for: "file.test")?.source == .file(file.cert))
+        #expect(served.certificate(for: "unknown.test")?.source == .stored("up"))
+        #expect(try RuntimeConfig(config: config(default: file.cert), generation: 1, bundles: [digest: bundle])
+            .listenerCertificates[0]?.certificate(for: nil)?.source == .file(file.cert))
+        #expect(runtime.warnings(now: Int64(Date().timeIntervalSince1970)).map(\.description) == [
+            "stored_certificates.up: stored certificate 'up' expires in 20 days"
+        ])
+        // a listener may serve stored certificates only
+        #expect(try RuntimeConfig(config: config(default: nil, files: false), generation: 1, bundles: [digest: bundle])
+            .listenerCertificates[0]?.certificates.count == 1)
+        // without the store's bundle (a file run without --store), the reference is named
+        #expect(issues { _ = try RuntimeConfig(config: config(default: nil), generation: 1) } == [
+            "stored_certificates.up.chain_sha256: no certificate with this digest in the store (stored certificates are served with 'serve --store')"
+        ])
+        #expect(issues { _ = try config(default: "upp") } == [
+            "listen[0].tls.default_certificate (line 2): 'upp' is neither the cert of one of the certificates nor a stored certificate (did you mean 'up'?)"
+        ])
+    }
+
+    @Test func storedCertificateReferencesAreCheckedByTheParser() {
+        func parse(_ stored: String, certificates: String = "") -> [String] {
+            issues {
+                _ = try FulcrumConfig.parse("""
+                    \(stored)
+                    listen: [{ port: 0, tls: { \(certificates) } }]
+                    services: { s: { nodes: [{ name: a, host: 127.0.0.1, port: 1 }] } }
+                    """)
+            }
+        }
+        #expect(parse("") == [
+            "listen[0].tls.certificates (line 2): at least one certificate is required (or one uploaded through the admin API, with a store)"
+        ])
+        #expect(parse("stored_certificates: { 'a b': { chain_sha256: \(String(repeating: "0", count: 64)) } }") == [
+            "stored_certificates.a b (line 1): certificate names may use letters, digits, '-', '_' and '.' only"
+        ])
+        #expect(parse("stored_certificates: { up: { chain_sha256: ABC } }", certificates: "certificates: []").first
+            == "stored_certificates.up.chain_sha256 (line 1): 'ABC' is not a SHA-256 digest (64 lowercase hex digits)")
+        #expect(parse("stored_certificates: { up: { sha: x } }").first?.hasPrefix("stored_certificates.up.sha (line 1): unknown field") == true)
     }
 
     private func compileNode(_ tls: String) throws -> RuntimeConfig {

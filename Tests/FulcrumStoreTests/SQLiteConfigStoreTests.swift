@@ -116,6 +116,35 @@ final class TemporaryStore {
         #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "DELETE FROM audit_entry") } }
     }
 
+    @Test func storedCertificatesAreKeptByDigestOnceAndCannotBeEditedOrRemoved() async throws {
+        let temporary = try TemporaryStore()
+        let store = try temporary.open()
+        let first = CertificateBundle(chainPEM: "chain one", keyPEM: "key one")
+        try await store.saveCertificate(first, chainSHA256: "aa")
+        // the same digest again keeps the first upload: a digest names one chain, hence one key
+        try await store.saveCertificate(CertificateBundle(chainPEM: "chain one", keyPEM: "other"), chainSHA256: "aa")
+        #expect(try await store.certificates(["aa", "bb"]) == ["aa": first])
+        #expect(try await temporary.open().certificates(["aa"]) == ["aa": first])
+        let raw = try DatabaseQueue(path: temporary.path)
+        #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "UPDATE stored_certificate SET key_pem = 'x'") } }
+        #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "DELETE FROM stored_certificate") } }
+        #expect("\(first)".contains("key withheld") && !"\(first)".contains("key one"))
+    }
+
+    @Test func theStoreFileIsReadableByItsOwnerOnly() throws {
+        let temporary = try TemporaryStore()
+        _ = try temporary.open()
+        func mode(_ path: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+        }
+        #expect(try mode(temporary.path) == 0o600)
+        // a store made before (or copied) with wider permissions is restricted when opened
+        let old = temporary.directory.appendingPathComponent("old.db").path
+        #expect(FileManager.default.createFile(atPath: old, contents: nil, attributes: [.posixPermissions: 0o644]))
+        _ = try SQLiteConfigStore(path: old)
+        #expect(try mode(old) == 0o600)
+    }
+
     @Test func theAuditChainDetectsAnEditedEntry() async throws {
         let temporary = try TemporaryStore()
         let store = try temporary.open()

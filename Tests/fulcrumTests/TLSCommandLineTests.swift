@@ -1,10 +1,11 @@
 import Foundation
+import FulcrumCore
 import RealSockets
 import TestCertificates
 import Testing
 
-/// `fulcrum serve` with a TLS listener, reached by curl as a user's client would, and certificate
-/// files renewed in place and picked up on SIGHUP.
+/// `fulcrum serve` with a TLS listener, reached by curl as a user's client would, certificate
+/// files renewed in place and picked up on SIGHUP, and certificates uploaded to the store.
 @Suite(.realSockets) struct TLSCommandLineTests {
     /// Runs curl to completion; returns its exit status and what it printed (body or error).
     private static func curl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
@@ -72,6 +73,75 @@ import Testing
         #expect(log.contains("configuration file unchanged from the active version"))
         #expect(log.contains("certificates reloaded") && log.contains("changed=1"), "\(log)")
         #expect(!log.contains("PRIVATE KEY"), "no key material in the log")
+        await backend.stop()
+    }
+
+    @Test func certificatesUploadedThroughTheAdminAPIAreServedAtOnceKeptOnSIGHUPAndTheirKeysStayInTheStore() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test"])
+        let backend = try await LineBackend.start(name: "cli-store-tls")
+        let port = Int.random(in: 20_000..<32_000)
+        let store = StoreCommandLineTests.temporaryStore()
+        defer { for suffix in ["", "-wal", "-shm"] { CommandLineTests.remove(store + suffix) } }
+        let path = try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: \(port), tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }]
+            access_log: false
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(backend.port) }] } }
+            default: { service: s }
+            """)
+        defer { CommandLineTests.remove(path) }
+        let server = try StoreCommandLineTests.Server(config: path, store: store, adminPort: StoreCommandLineTests.adminPort())
+        try await server.ready()
+        func get(_ name: String) async throws -> (status: Int32, output: String) {
+            try await Self.curl(["--cacert", ca.certificatePath, "--resolve", "\(name):\(port):127.0.0.1", "https://\(name):\(port)/"])
+        }
+        func upload(_ name: String, _ files: (cert: String, key: String)) async throws -> (status: Int, json: ConfigDocument?) {
+            let body = ConfigDocument.mapping([
+                .init("cert", .string(try String(contentsOfFile: files.cert, encoding: .utf8))),
+                .init("key", .string(try String(contentsOfFile: files.key, encoding: .utf8))),
+            ])
+            return try await server.request("PUT", "/api/v1/certificates/\(name)", body: body.jsonText())
+        }
+        #expect(try await get("site.test").output == "cli-store-tls")
+        #expect(try await get("api.test").status == 35, "no certificate has the name yet")
+
+        // a client keeps making new connections while certificates are uploaded, replaced and removed
+        let failures = Task {
+            var failed: [String] = []
+            for _ in 0..<60 {
+                let result = try await get("site.test")
+                if result.status != 0 || result.output != "cli-store-tls" { failed.append("\(result)") }
+            }
+            return failed
+        }
+        let first = try await upload("api", try ca.issue("api", names: ["api.test"]))
+        #expect(first.status == 200 && first.json?.value(at: ["version", "number"]) == .int(2), "\(String(describing: first.json))")
+        #expect(try await get("api.test").output == "cli-store-tls", "the next handshake gets the upload")
+        let renewed = try await upload("api", try ca.issue("api", names: ["api.test", "api2.test"]))
+        #expect(renewed.status == 200)
+        #expect(try await get("api2.test").output == "cli-store-tls", "the replacement is served at once")
+
+        // SIGHUP imports the file again, which has no stored certificates: they stay
+        kill(server.process.processIdentifier, SIGHUP)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await server.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(3))
+        #expect(try await get("api2.test").output == "cli-store-tls")
+
+        #expect(try await server.request("DELETE", "/api/v1/certificates/api").status == 200)
+        #expect(try await get("api2.test").status == 35)
+        #expect(try await failures.value == [])
+
+        let mode = try FileManager.default.attributesOfItem(atPath: store)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the store holds private keys")
+        let exported = try await CommandLineTests.run(["config", "export", "--store", store, "--version", "3"])
+        #expect(exported.status == 0 && exported.stdout.contains("chain_sha256:"), "\(exported.stdout)\(exported.stderr)")
+        let audit = try await server.request("GET", "/api/v1/audit")
+        #expect(audit.status == 200)
+        let log = await server.stop()
+        for text in [exported.stdout, "\(String(describing: audit.json))", log] {
+            #expect(!text.contains("PRIVATE KEY"), "\(text)")
+        }
         await backend.stop()
     }
 

@@ -264,22 +264,62 @@ function recent(entry, span = 5) {
 }
 
 // The certificates TLS listeners serve, soonest to expire first, with the days they have left
-// (the server says which are expiring: the period the log and `fulcrum check` warn in).
+// (the server says which are expiring: the period the log and `fulcrum check` warn in), and the
+// ones uploaded to the store, which can be replaced (upload under the same name) or removed.
 const certificateBadge = { valid: "up", expiring: "ejected", expired: "down" };
 function certificatePanel(items) {
   const rows = [...items].sort((a, b) => a.days_left - b.days_left).map(c => {
     const state = certificateBadge[c.state];
     const left = c.state === "expired" ? `expired ${-c.days_left} d ago` : `${c.days_left} d`;
+    const source = c.source === "stored" ? `uploaded: ${c.stored_name}` : c.file;
     return el("tr", { dataset: { certificate: c.fingerprint } },
-      el("td", {}, c.names.join(", ") || c.subject), el("td", { class: "muted" }, c.listener),
-      el("td", {}, c.issuer), el("td", {}, c.not_after.slice(0, 10)),
+      el("td", {}, c.names.join(", ") || c.subject), el("td", { class: "muted" }, c.listener || "no TLS listener"),
+      el("td", { class: "muted" }, source), el("td", {}, c.issuer), el("td", {}, c.not_after.slice(0, 10)),
       el("td", {}, el("span", { class: `badge ${state} days-left` }, left)),
-      el("td", { class: "muted", title: c.fingerprint }, c.fingerprint.slice(0, 23) + "…"));
+      el("td", { class: "muted", title: c.fingerprint }, c.fingerprint.slice(0, 23) + "…"),
+      el("td", {}, c.source === "stored" ? editButton("Remove", () => removeCertificate(c.stored_name), { class: "remove-certificate" }) : null));
   });
-  return el("section", { class: "panel", id: "certificates" }, el("h2", {}, "Certificates"),
+  return el("section", { class: "panel", id: "certificates" },
+    el("h2", {}, "Certificates", " ", editButton("Upload…", () => certificateDialog(), { id: "upload-certificate" })),
     el("div", { class: "scroll" }, el("table", {},
-      el("thead", {}, el("tr", {}, ["Names", "Listener", "Issuer", "Expires", "Days left", "SHA-256"].map(h => el("th", {}, h)))),
+      el("thead", {}, el("tr", {}, ["Names", "Listener", "Source", "Issuer", "Expires", "Days left", "SHA-256", ""].map(h => el("th", {}, h)))),
       el("tbody", {}, rows))));
+}
+
+// Uploads a chain and key (pasted, or read from files) to the store; every TLS listener serves
+// it from the next handshake. The key goes to the server once and is never shown again.
+function certificateDialog() {
+  const dialog = $("#dialog");
+  const form = $("#dialog-form");
+  const name = el("input", { required: true, placeholder: "e.g. api-example-com" });
+  const cert = el("textarea", { rows: 5, placeholder: "-----BEGIN CERTIFICATE-----" });
+  const key = el("textarea", { rows: 5, placeholder: "-----BEGIN PRIVATE KEY-----" });
+  const fromFile = target => el("input", { type: "file", accept: ".pem,.crt,.key", onchange: async event => {
+    const file = event.target.files[0];
+    if (file) target.value = await file.text();
+  } });
+  const error = el("p", { class: "error", role: "alert" });
+  const parts = [el("h2", {}, "Upload a certificate"),
+    el("p", { class: "muted" }, "Served by every TLS listener; a name already uploaded is replaced. The key is kept in the store only."),
+    field("Name", "name", name), field("Chain (PEM, leaf first)", "cert", cert), fromFile(cert),
+    field("Private key (PEM)", "key", key), fromFile(key), error,
+    el("div", { class: "row" }, el("button", { type: "button", class: "primary", id: "save-certificate", onclick: async () => {
+      dialog.close();
+      const body = { cert: cert.value, key: key.value };
+      const result = await change(`upload certificate ${name.value}`, () => ({ method: "PUT", path: `/certificates/${enc(name.value)}`, body }));
+      if (result.ok) { key.value = ""; render(); return; }
+      if (result.cancelled) return;
+      openDialog(parts);
+      showIssues(form, "", result.issues, error);
+      if (!error.textContent && !form.querySelector("[aria-invalid]")) error.textContent = result.error || "";
+    } }, "Upload"), el("button", { type: "button", onclick: () => dialog.close() }, "Cancel"))];
+  openDialog(parts);
+}
+
+async function removeCertificate(name) {
+  const result = await change(`remove certificate ${name}`, () => ({ method: "DELETE", path: `/certificates/${enc(name)}` }));
+  if (result.ok) render();
+  else if (!result.cancelled) toast(result.error || "not removed");
 }
 
 pages.overview = async function (root) {
@@ -327,7 +367,8 @@ pages.overview = async function (root) {
           el("thead", {}, el("tr", {}, ["Node", "Address", "Weight", "State", "req/s", "5xx", "p50", "p99", "In flight", "Traffic, 60 s", "Latency, 60 s"].map(h => el("th", {}, h)))),
           el("tbody", {}, rows)))));
     }
-    if (certificates.ok && certificates.json.items.length) body.append(certificatePanel(certificates.json.items));
+    const tlsListener = (config.listen || []).some(l => l.tls);
+    if (certificates.ok && (certificates.json.items.length || tlsListener)) body.append(certificatePanel(certificates.json.items));
     const active = session.active;
     body.append(el("p", { class: "muted", id: "active-version" },
       `Active configuration: version ${active.number}, ${active.source} change by ${active.actor} ${ago(active.created_at)}`,
@@ -445,7 +486,7 @@ function nodeDialog(service, node, index) {
   const weight = el("input", { type: "number", value: node && node.weight !== undefined ? node.weight : 1 });
   const tags = el("input", { value: node && node.tags ? node.tags.join(", ") : "" });
   const error = el("p", { class: "error", role: "alert" });
-  form.replaceChildren(el("h2", {}, node ? `Edit node ${service}/${node.name}` : `Add a node to ${service}`),
+  const parts = [el("h2", {}, node ? `Edit node ${service}/${node.name}` : `Add a node to ${service}`),
     field("Name", "name", name), field("Host", "host", host), field("Port", "port", port), field("Weight", "weight", weight),
     field("Tags (comma separated)", "tags", tags), error,
     el("div", { class: "row" }, el("button", { type: "button", class: "primary", id: "save-node", onclick: async () => {
@@ -460,10 +501,18 @@ function nodeDialog(service, node, index) {
         : { method: "POST", path: `/services/${enc(service)}/nodes`, body });
       if (result.ok) { render(); return; }
       if (result.cancelled) return;
-      dialog.showModal();
+      openDialog(parts);  // the change message took the dialog: the node's fields come back with the issues
       showIssues(form, `services.${service}.nodes[${index}]`, result.issues, error);
       if (!error.textContent && !form.querySelector("[aria-invalid]")) error.textContent = result.error || "";
-    } }, "Save"), el("button", { type: "button", onclick: () => dialog.close() }, "Cancel")));
+    } }, "Save"), el("button", { type: "button", onclick: () => dialog.close() }, "Cancel"))];
+  openDialog(parts);
+}
+
+// Shows `parts` in the shared dialog. The change message is asked in the same dialog, so a form
+// that failed is opened again from its own (detached, still filled in) nodes.
+function openDialog(parts) {
+  const dialog = $("#dialog");
+  $("#dialog-form").replaceChildren(...parts);
   dialog.onclose = null;
   dialog.showModal();
 }

@@ -23,15 +23,18 @@ struct ConfigDocumentParser {
 
     static let topLevelFields = [
         "listen", "workers", "max_connections", "max_connections_per_client", "timeouts", "access_log", "request_id_header", "drain_timeout",
-        "encoded_slashes", "http2", "services", "routes", "default", "errors", "health_check_defaults",
+        "encoded_slashes", "http2", "services", "routes", "default", "errors", "health_check_defaults", "stored_certificates",
     ]
 
     func parse(_ root: ConfigDocument) -> FulcrumConfig? {
         guard let object = reader.object(root, "", allowed: Self.topLevelFields) else { return nil }
         var config = FulcrumConfig(listeners: [], services: [])
 
+        if let node = object["stored_certificates"] {
+            config.storedCertificates = storedCertificates(node, "stored_certificates")
+        }
         if let node = object.require("listen") {
-            config.listeners = listeners(node, object.path("listen"))
+            config.listeners = listeners(node, object.path("listen"), stored: config.storedCertificates)
         }
         if let node = object["workers"] {
             config.workers = reader.int(node, "workers", in: 1...256)
@@ -85,7 +88,26 @@ struct ConfigDocumentParser {
 
     // MARK: listeners and timeouts
 
-    private func listeners(_ node: ConfigDocument, _ path: String) -> [Listener] {
+    private func storedCertificates(_ node: ConfigDocument, _ path: String) -> [StoredCertificateReference] {
+        var result: [StoredCertificateReference] = []
+        for (name, value) in reader.namedEntries(node, path) {
+            let entryPath = "\(path).\(name)"
+            if !HTTPSyntax.isName(name) {
+                reader.fail(entryPath, "certificate names may use letters, digits, '-', '_' and '.' only")
+            }
+            guard let object = reader.object(value, entryPath, allowed: ["chain_sha256"]),
+                let digestNode = object.require("chain_sha256"), let digest = reader.string(digestNode, object.path("chain_sha256"))
+            else { continue }
+            guard digest.utf8.count == 64, digest.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                reader.fail(object.path("chain_sha256"), "'\(digest)' is not a SHA-256 digest (64 lowercase hex digits)")
+                continue
+            }
+            result.append(StoredCertificateReference(name: name, chainSHA256: digest))
+        }
+        return result
+    }
+
+    private func listeners(_ node: ConfigDocument, _ path: String, stored: [StoredCertificateReference]) -> [Listener] {
         let items = reader.list(node, path)
         if items.isEmpty, case .list = node { reader.fail(path, "at least one listener is required") }
         var result: [Listener] = []
@@ -102,7 +124,7 @@ struct ConfigDocumentParser {
                 }
             }
             if let node = object["tls"] {
-                listener.tls = listenerTLS(node, object.path("tls"))
+                listener.tls = listenerTLS(node, object.path("tls"), stored: stored)
             }
             if let node = object["redirect_to_https"] {
                 listener.redirectToHTTPS = reader.int(node, object.path("redirect_to_https"), in: 1...65535)
@@ -140,13 +162,18 @@ struct ConfigDocumentParser {
         return CertificateFiles(cert: cert, key: key)
     }
 
-    private func listenerTLS(_ node: ConfigDocument, _ path: String) -> ListenerTLS? {
+    private func listenerTLS(_ node: ConfigDocument, _ path: String, stored: [StoredCertificateReference]) -> ListenerTLS? {
         guard let object = reader.object(node, path, allowed: ["certificates", "default_certificate", "min_version", "alpn"]) else { return nil }
         var tls = ListenerTLS(certificates: [])
-        if let node = object.require("certificates") {
+        if stored.isEmpty, object["certificates"] == nil {
+            reader.fail(object.path("certificates"), "at least one certificate is required (or one uploaded through the admin API, with a store)")
+        }
+        if let node = object["certificates"] {
             let listPath = object.path("certificates")
             let items = reader.list(node, listPath)
-            if items.isEmpty, case .list = node { reader.fail(listPath, "at least one certificate is required") }
+            if items.isEmpty, stored.isEmpty, case .list = node {
+                reader.fail(listPath, "at least one certificate is required (or one uploaded through the admin API, with a store)")
+            }
             var seen: Set<String> = []
             for (index, item) in items.enumerated() {
                 let itemPath = "\(listPath)[\(index)]"
@@ -157,10 +184,11 @@ struct ConfigDocumentParser {
         }
         if let node = object["default_certificate"], let value = reader.string(node, object.path("default_certificate")) {
             tls.defaultCertificate = value
-            if !tls.certificates.isEmpty, tls.defaultIndex == nil {
-                let choices = tls.certificates.map(\.cert)
+            if tls.defaultIndex == nil, !stored.contains(where: { $0.name == value }) {
+                let choices = tls.certificates.map(\.cert) + stored.map(\.name)
                 let hint = ConfigReader.closest(to: value, in: choices).map { " (did you mean '\($0)'?)" } ?? ""
-                reader.fail(object.path("default_certificate"), "'\(value)' is not the cert of one of the certificates\(hint)")
+                reader.fail(
+                    object.path("default_certificate"), "'\(value)' is neither the cert of one of the certificates nor a stored certificate\(hint)")
             }
         }
         if let node = object["min_version"],

@@ -33,6 +33,9 @@ public struct FulcrumConfig: Sendable, Equatable {
     public var defaultTarget: RouteTarget?
     /// Bodies for the responses Fulcrum itself produces, by status code.
     public var errorPages: [Int: ErrorPage]
+    /// `stored_certificates`: certificates uploaded through the admin API, kept in the store and
+    /// served by every TLS listener (before the listener's own files).
+    public var storedCertificates: [StoredCertificateReference] = []
 
     public init(
         listeners: [Listener], workers: Int? = nil, maxConnections: Int? = nil, timeouts: Timeouts = Timeouts(), accessLog: Bool = true,
@@ -109,13 +112,16 @@ public struct HTTP2Limits: Sendable, Equatable {
 
 /// The TLS settings of a listener: which certificates it serves and which protocol versions it
 /// accepts. Certificates are files (PEM), read when the configuration is compiled and again on
-/// every reload (SIGHUP), so a renewed certificate is picked up without a restart.
+/// every reload (SIGHUP), so a renewed certificate is picked up without a restart; with a store,
+/// every listener also serves the ``FulcrumConfig/storedCertificates``.
 public struct ListenerTLS: Sendable, Equatable {
-    /// The certificates the listener may present; the one for a handshake is chosen by the name
-    /// the client asks for (SNI) among each certificate's own names (its subject alternative names).
+    /// The certificate files the listener may present; the one for a handshake is chosen by the
+    /// name the client asks for (SNI) among each certificate's own names (its subject alternative
+    /// names). May be empty when stored certificates are served.
     public var certificates: [CertificateFiles]
-    /// The certificate (its `cert` path, one of ``certificates``) presented to clients that send
-    /// no name or a name no certificate has; `nil` refuses their handshake.
+    /// The certificate presented to clients that send no name or a name no certificate has: the
+    /// `cert` path of one of ``certificates`` or the name of a stored certificate; `nil` refuses
+    /// their handshake.
     public var defaultCertificate: String?
     /// The oldest protocol version accepted.
     public var minVersion: TLSVersion
@@ -133,10 +139,41 @@ public struct ListenerTLS: Sendable, Equatable {
         self.alpn = alpn
     }
 
-    /// The index in ``certificates`` of ``defaultCertificate``.
+    /// The index in ``certificates`` of ``defaultCertificate``, when it names a file.
     public var defaultIndex: Int? {
         defaultCertificate.flatMap { path in certificates.firstIndex { $0.cert == path } }
     }
+}
+
+/// `stored_certificates.NAME`: a certificate chain and key uploaded through the admin API. The
+/// configuration holds only the name and the digest that identifies the upload in the store; the
+/// chain and the private key stay in the store (never in a configuration document, an export, a
+/// diff or the audit log). Versions are immutable, so a rollback serves the upload the older
+/// version named.
+public struct StoredCertificateReference: Sendable, Equatable {
+    public var name: String
+    /// SHA-256 (64 lowercase hex digits) of the chain's DER encoding, as the store keys it.
+    public var chainSHA256: String
+
+    public init(name: String, chainSHA256: String) {
+        self.name = name
+        self.chainSHA256 = chainSHA256
+    }
+}
+
+/// The PEM text of a certificate chain and its private key, as uploaded and stored. Its
+/// description never shows the key, so that printing or logging one cannot leak it.
+public struct CertificateBundle: Sendable, Equatable, CustomStringConvertible {
+    /// The leaf certificate first, then its intermediates.
+    public var chainPEM: String
+    public var keyPEM: String
+
+    public init(chainPEM: String, keyPEM: String) {
+        self.chainPEM = chainPEM
+        self.keyPEM = keyPEM
+    }
+
+    public var description: String { "certificate bundle (\(chainPEM.utf8.count) bytes of chain; key withheld)" }
 }
 
 /// A certificate chain and its private key, as PEM files. Relative paths are taken from the

@@ -14,8 +14,8 @@ public enum HTTPSyntax {
         return byte < 128 && (bits >> (byte & 63)) & 1 == 1
     }
 
-    /// Names of services and nodes: letters, digits, `-`, `_`, `.`.
-    static func isName(_ text: String) -> Bool {
+    /// Names of services, nodes and stored certificates: letters, digits, `-`, `_`, `.`.
+    public static func isName(_ text: String) -> Bool {
         !text.isEmpty && text.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
