@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # Runs testssl.sh (Debian's `testssl.sh` package) against a Fulcrum TLS listener on 127.0.0.1
 # serving an ECDSA P-256 and an RSA 2048 certificate (as most sites do), and fails if any finding
-# is rated HIGH or CRITICAL but one: `cipher_order` (the server does not impose its order of
-# cipher suites). swift-nio-ssl has no switch for BoringSSL's server preference, and with only
-# ECDHE + AEAD suites offered (TLS 1.2) and TLS 1.3's own, every suite a client can choose is a
-# strong one; Mozilla's "intermediate" profile leaves the choice to the client for that reason
-# (`ssl_prefer_server_ciphers off`). Findings go to $OUT (default /tmp/fulcrum-testssl).
+# is rated HIGH or CRITICAL. Findings go to $OUT (default /tmp/fulcrum-testssl).
 #   bench/testssl.sh            (builds the release binary if needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,15 +49,13 @@ for _ in $(seq 50); do curl -sk -o /dev/null "https://localhost:$PORT/" && break
 python3 - "$OUT/findings.json" <<'PY'
 import json, sys
 findings = json.load(open(sys.argv[1]))
-accepted = {"cipher_order"}  # see the comment at the top
-bad = [f for f in findings if f.get("severity") in ("HIGH", "CRITICAL", "FATAL") and f["id"] not in accepted]
+bad = [f for f in findings if f.get("severity") in ("HIGH", "CRITICAL", "FATAL")]
 counts = {}
 for f in findings:
     counts[f.get("severity")] = counts.get(f.get("severity"), 0) + 1
 print("findings by severity:", dict(sorted(counts.items())))
 for f in findings:
     if f.get("severity") in ("MEDIUM", "LOW", "HIGH", "CRITICAL", "FATAL"):
-        note = "  (accepted: see bench/testssl.sh)" if f["id"] in accepted else ""
-        print(f"  {f['severity']:8} {f['id']}: {f['finding']}{note}")
+        print(f"  {f['severity']:8} {f['id']}: {f['finding']}")
 sys.exit(1 if bad else 0)
 PY

@@ -16,13 +16,13 @@ public final class TLSTermination: Sendable {
     private let certificates: NIOLockedValueBox<ListenerCertificates>
     private let currentContext: NIOLockedValueBox<NIOSSLContext>
 
-    /// ECDHE key exchange with AEAD ciphers only for TLS 1.2 (no RSA key exchange, no CBC); TLS 1.3
-    /// offers nothing else. ECDSA before RSA, AES-GCM before ChaCha20 (CPUs here have AES-NI).
-    static let tls12CipherSuites = [
-        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    ].joined(separator: ":")
+    /// What a TLS 1.2 client may choose on a listener: ECDHE key exchange with AES-128-GCM, one
+    /// suite per key type (no RSA key exchange, no CBC). One, because swift-nio-ssl offers no
+    /// switch for BoringSSL's server preference, so among several the client's order would decide
+    /// (testssl rates that HIGH); with one per key type the server's choice is fixed. Every TLS 1.2
+    /// client with ECDHE has AES-128-GCM (RFC 9113 requires it for HTTP/2); TLS 1.3 clients choose
+    /// among AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305 as usual.
+    static let listenerTLS12CipherSuites = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"].joined(separator: ":")
 
     /// - Throws: when BoringSSL refuses the settings (it should not with certificates that loaded).
     public init(_ certificates: ListenerCertificates) throws {
@@ -57,7 +57,7 @@ public final class TLSTermination: Sendable {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: placeholder.chain.map { .certificate($0) }, privateKey: .privateKey(placeholder.privateKey))
         configuration.minimumTLSVersion = certificates.minVersion == .v1_3 ? .tlsv13 : .tlsv12
-        configuration.cipherSuites = tls12CipherSuites
+        configuration.cipherSuites = listenerTLS12CipherSuites
         configuration.applicationProtocols = certificates.alpn.map(\.rawValue)
         configuration.sslContextCallback = { values, promise in
             // on the connection's event loop, once per handshake, when the client's hello arrived

@@ -14,6 +14,14 @@ public final class UpstreamTLS: Sendable {
     /// without `server_name`, whose certificate is checked against the address connected to.
     let serverHostname: String?
 
+    /// What Fulcrum offers a node in TLS 1.2, preferred first: ECDHE with AEAD only. As a client
+    /// it offers more than it serves, so that a node limited to one of them is still reached.
+    static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
     /// Builds the context for a node at `host` with `settings`; problems are reported against
     /// `path` (the node's `tls` field).
     ///
@@ -22,7 +30,7 @@ public final class UpstreamTLS: Sendable {
     public init(_ settings: NodeTLS, host: String, path: String) throws(ConfigError) {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
-        configuration.cipherSuites = TLSTermination.tls12CipherSuites
+        configuration.cipherSuites = Self.tls12CipherSuites
         if settings.verify {
             configuration.certificateVerification = .fullVerification
             if let caFile = settings.caFile {

@@ -33,6 +33,7 @@ import RealSockets
         process.executableURL = program
         process.arguments = arguments
         let out = Pipe(), err = Pipe()
+        process.standardInput = FileHandle.nullDevice  // openssl s_client waits for input otherwise
         process.standardOutput = out
         process.standardError = err
         try process.run()

@@ -145,6 +145,40 @@ import Testing
         await backend.stop()
     }
 
+    @Test func aTLS12ClientGetsTheServersSuiteWhateverItsOrderAndNothingWeakIsAccepted() async throws {
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test"])
+        let port = Int.random(in: 20_000..<32_000)
+        let path = try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: \(port), tls: { certificates: [{ cert: \(site.cert), key: \(site.key) }] } }]
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9 }] } }
+            """)
+        defer { CommandLineTests.remove(path) }
+        let (process, _) = try CommandLineTests.serve(path)
+        defer { if process.isRunning { process.terminate() } }
+        func handshake(_ options: [String]) async throws -> String {
+            let result = try await CommandLineTests.run(
+                ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "site.test"] + options, program: URL(fileURLWithPath: "/usr/bin/openssl"))
+            return result.stdout + result.stderr
+        }
+        var first = ""
+        for _ in 0..<100 {
+            first = try await handshake(["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256"])
+            if first.contains("Cipher is") { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        // testssl rates a server whose suite follows the client's order HIGH ("no cipher order")
+        #expect(first.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"), "\(first)")
+        let reversed = try await handshake(["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"])
+        #expect(reversed.contains("Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"), "\(reversed)")
+        for weak in [["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"], ["-tls1_2", "-cipher", "AES128-GCM-SHA256"], ["-tls1_1", "-cipher", "ALL:@SECLEVEL=0"]] {
+            let refused = try await handshake(weak)
+            #expect(!refused.contains("Cipher is ECDHE") && !refused.contains("Cipher is AES"), "\(weak): \(refused)")
+        }
+        #expect(try await handshake(["-tls1_3"]).contains("TLSv1.3"))
+    }
+
     @Test func checkNamesAKeyThatIsNotTheCertificatesAndWarnsOfExpiry() async throws {
         let ca = try TestCertificateAuthority()
         defer { ca.remove() }
