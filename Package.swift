@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -100,6 +101,9 @@ let package = Package(
             dependencies: [
                 "FulcrumCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -151,9 +155,21 @@ let package = Package(
             ],
             path: "Tests/TestCertificates"
         ),
+        // a PostgreSQL server of Debian's package, started per test process in a temporary directory
+        .target(
+            name: "TestPostgres",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/TestPostgres"
+        ),
         .testTarget(
             name: "FulcrumStoreTests",
-            dependencies: ["FulcrumStore", "FulcrumCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "FulcrumStore", "FulcrumCore", "TestPostgres", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "FulcrumAdminTests",

@@ -8,6 +8,8 @@ import Foundation
 /// once it returns, and must check ``VersionProposal/basedOn`` inside the transaction, so that
 /// several Fulcrum processes sharing one store cannot overwrite each other's changes.
 public protocol ConfigStore: Sendable {
+    /// Where the store is, as logs show it: a file path, or a PostgreSQL address (never with a password).
+    var location: String { get }
     /// The version the data plane should serve, or `nil` while the store is empty.
     func activeVersion() async throws -> ConfigVersion?
     /// One version by number.

@@ -21,6 +21,7 @@ public final class SQLiteConfigStore: ConfigStore {
     private let database: DatabasePool
     /// The file this store was opened from.
     public let path: String
+    public var location: String { path }
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     public init(path: String) throws {
@@ -145,7 +146,7 @@ public final class SQLiteConfigStore: ConfigStore {
                 arguments: [before ?? Int.max, limit])
             return try rows.map { row in
                 ConfigVersion.Summary(
-                    number: row["number"], createdAt: Self.date(row["created_at"]), actor: row["actor"],
+                    number: row["number"], createdAt: AuditChain.date(row["created_at"]), actor: row["actor"],
                     source: try Self.source(row["source"]), message: row["message"], basedOn: row["based_on"],
                     active: row["number"] == active)
             }
@@ -174,7 +175,7 @@ public final class SQLiteConfigStore: ConfigStore {
                     sql: "INSERT INTO active_version (id, number) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET number = excluded.number",
                     arguments: [number])
                 _ = try Self.append(audit, version: number, in: db)
-                committed = proposal.version(number: number, createdAt: Self.date(AuditChain.milliseconds(now)))
+                committed = proposal.version(number: number, createdAt: AuditChain.date(AuditChain.milliseconds(now)))
                 return .commit
             }
             return committed!
@@ -190,17 +191,13 @@ public final class SQLiteConfigStore: ConfigStore {
             throw StoreError.corrupt("version \(row["number"] as Int): \(error)")
         }
         return ConfigVersion(
-            number: row["number"], createdAt: date(row["created_at"]), actor: row["actor"], source: try source(row["source"]),
+            number: row["number"], createdAt: AuditChain.date(row["created_at"]), actor: row["actor"], source: try source(row["source"]),
             message: row["message"], basedOn: row["based_on"], document: document)
     }
 
     private static func source(_ text: String) throws -> ChangeSource {
         guard let source = ChangeSource(rawValue: text) else { throw StoreError.corrupt("unknown change source '\(text)'") }
         return source
-    }
-
-    private static func date(_ milliseconds: Int64) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
     // MARK: audit
@@ -219,21 +216,18 @@ public final class SQLiteConfigStore: ConfigStore {
 
     private static func append(_ record: AuditRecord, version: Int?, in db: Database) throws -> AuditEntry {
         let last = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_entry ORDER BY sequence DESC LIMIT 1")
-        let sequence = (last?["sequence"] as Int? ?? 0) + 1
-        let previous = last?["hash"] as String? ?? AuditChain.genesis
-        var stored = record
-        stored.time = date(AuditChain.milliseconds(record.time))
-        let hash = AuditChain.hash(previous: previous, sequence: sequence, record: stored, version: version)
+            .map { (sequence: $0["sequence"] as Int, hash: $0["hash"] as String) }
+        let entry = AuditChain.entry(after: last, record: record, version: version)
         try db.execute(
             sql: """
                 INSERT INTO audit_entry (sequence, time, actor, client, operation, target, result, detail, version, previous_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                sequence, AuditChain.milliseconds(stored.time), stored.actor, stored.client, stored.operation, stored.target,
-                stored.result, stored.detail, version, previous, hash,
+                entry.sequence, AuditChain.milliseconds(entry.record.time), entry.record.actor, entry.record.client, entry.record.operation,
+                entry.record.target, entry.record.result, entry.record.detail, version, entry.previousHash, entry.hash,
             ])
-        return AuditEntry(sequence: sequence, record: stored, version: version, previousHash: previous, hash: hash)
+        return entry
     }
 
     public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {
@@ -265,30 +259,10 @@ public final class SQLiteConfigStore: ConfigStore {
 
     public func verifyAuditChain() async throws -> AuditVerification {
         try await database.read { db in
-            var previous = AuditChain.genesis
-            var count = 0
+            var verifier = AuditChain.Verifier()
             let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_entry ORDER BY sequence")
-            var expectedSequence = 1
-            while let row = try cursor.next() {
-                let entry = Self.entry(from: row)
-                count += 1
-                if entry.sequence != expectedSequence {
-                    return AuditVerification(
-                        entries: count, firstBroken: entry.sequence, problem: "entry \(expectedSequence) is missing", headHash: previous)
-                }
-                if entry.previousHash != previous {
-                    return AuditVerification(
-                        entries: count, firstBroken: entry.sequence, problem: "does not link to the entry before it", headHash: previous)
-                }
-                let recomputed = AuditChain.hash(previous: previous, sequence: entry.sequence, record: entry.record, version: entry.version)
-                if recomputed != entry.hash {
-                    return AuditVerification(
-                        entries: count, firstBroken: entry.sequence, problem: "its content does not match its hash", headHash: previous)
-                }
-                previous = entry.hash
-                expectedSequence += 1
-            }
-            return AuditVerification(entries: count, firstBroken: nil, problem: nil, headHash: previous)
+            while let row = try cursor.next(), verifier.check(Self.entry(from: row)) {}
+            return verifier.result
         }
     }
 
@@ -296,7 +270,7 @@ public final class SQLiteConfigStore: ConfigStore {
         AuditEntry(
             sequence: row["sequence"],
             record: AuditRecord(
-                time: date(row["time"]), actor: row["actor"], client: row["client"], operation: row["operation"],
+                time: AuditChain.date(row["time"]), actor: row["actor"], client: row["client"], operation: row["operation"],
                 target: row["target"], result: row["result"], detail: row["detail"]),
             version: row["version"], previousHash: row["previous_hash"], hash: row["hash"])
     }
@@ -308,7 +282,7 @@ public final class SQLiteConfigStore: ConfigStore {
             try Row.fetchAll(db, sql: "SELECT * FROM admin_token ORDER BY name").map { row in
                 let roleText: String = row["role"]
                 guard let role = TokenRole(rawValue: roleText) else { throw StoreError.corrupt("unknown token role '\(roleText)'") }
-                return StoredToken(name: row["name"], role: role, secretHash: row["secret_hash"], createdAt: Self.date(row["created_at"]))
+                return StoredToken(name: row["name"], role: role, secretHash: row["secret_hash"], createdAt: AuditChain.date(row["created_at"]))
             }
         }
     }

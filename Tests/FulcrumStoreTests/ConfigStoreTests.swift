@@ -1,25 +1,74 @@
 import Foundation
 import FulcrumCore
 import GRDB
+import PostgresNIO
+import TestPostgres
 import Testing
 @testable import FulcrumStore
 
-/// A store in a new temporary directory, removed when the test ends.
-final class TemporaryStore {
-    let directory: URL
-    var path: String { directory.appendingPathComponent("fulcrum.db").path }
-
-    init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fulcrum-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    func open() throws -> SQLiteConfigStore { try SQLiteConfigStore(path: path) }
-
-    deinit { try? FileManager.default.removeItem(at: directory) }
+/// The two stores Fulcrum has, which must behave alike.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
 }
 
-@Suite struct SQLiteConfigStoreTests {
+/// A new, empty store of one kind for one test: a SQLite file in a new temporary directory, or a
+/// new database on the test process's PostgreSQL server. ``open()`` gives another handle on the
+/// same store (its own connections, as a second process would have); ``execute(_:)`` runs SQL
+/// behind the store's back, as someone tampering with it would.
+final class TemporaryStore: @unchecked Sendable {
+    let kind: StoreKind
+    let directory: URL
+    var path: String { directory.appendingPathComponent("fulcrum.db").path }
+    private(set) var postgres: (server: PostgresServer, configuration: PostgresClient.Configuration)?
+    private var opened: [PostgresConfigStore] = []
+
+    init(_ kind: StoreKind = .sqlite) throws {
+        self.kind = kind
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("fulcrum-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if kind == .postgres {
+            let server = try PostgresServer.shared()
+            postgres = (server, try server.createDatabase().configuration)
+        }
+    }
+
+    func open() async throws -> any ConfigStore {
+        guard let postgres else { return try SQLiteConfigStore(path: path) }
+        let store = try await PostgresConfigStore(configuration: postgres.configuration, location: "test")
+        opened.append(store)
+        return store
+    }
+
+    /// Runs `sql` on the store directly; whether the database accepted it.
+    func execute(_ sql: String) async throws -> Bool {
+        if let postgres { return try postgres.server.execute(sql, in: postgres.configuration.database ?? "").succeeded }
+        let raw = try DatabaseQueue(path: path)
+        do {
+            try await raw.write { try $0.execute(sql: sql) }
+            return true
+        } catch is DatabaseError {
+            return false
+        }
+    }
+
+    /// Lets rows of `table` be edited and removed (the triggers that refuse it are dropped).
+    func allowEditing(_ table: String) async throws {
+        let sql = switch kind {
+        case .sqlite: "DROP TRIGGER \(table)_no_update; DROP TRIGGER \(table)_no_delete"
+        case .postgres: "ALTER TABLE \(table) DISABLE TRIGGER USER"
+        }
+        #expect(try await execute(sql))
+    }
+
+    deinit {
+        for store in opened { store.close() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+/// What every store must do, run against SQLite and PostgreSQL alike.
+@Suite struct ConfigStoreTests {
     static func document(port: Int) -> ConfigDocument {
         .mapping([
             .init("listen", .list([.mapping([.init("port", .int(port))])])),
@@ -31,9 +80,9 @@ final class TemporaryStore {
         AuditRecord(actor: actor, client: "127.0.0.1", operation: operation, target: target, result: result, detail: "")
     }
 
-    @Test func versionsAreNumberedChainedAndSurviveReopening() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func versionsAreNumberedChainedAndSurviveReopening(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         #expect(try await store.activeVersion() == nil)
         let first = try await store.commit(
             VersionProposal(document: Self.document(port: 1), actor: "file", source: .file, message: "import", basedOn: nil),
@@ -43,7 +92,7 @@ final class TemporaryStore {
             audit: Self.record("PUT /api/v1/config"))
         #expect(first.number == 1 && second.number == 2 && second.basedOn == 1)
 
-        let reopened = try temporary.open()
+        let reopened = try await temporary.open()
         let active = try #require(try await reopened.activeVersion())
         #expect(active == second)
         #expect(try await reopened.version(1)?.document == Self.document(port: 1))
@@ -56,9 +105,9 @@ final class TemporaryStore {
         #expect(audit.map(\.version) == [2, 1])
     }
 
-    @Test func aChangeBasedOnAnOldVersionIsRefusedAndStoresNothing() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func aChangeBasedOnAnOldVersionIsRefusedAndStoresNothing(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         _ = try await store.commit(
             VersionProposal(document: Self.document(port: 1), actor: "file", source: .file, message: "", basedOn: nil),
             audit: Self.record("import"))
@@ -83,13 +132,13 @@ final class TemporaryStore {
         }
     }
 
-    @Test func concurrentChangesFromTheSameBaseLetExactlyOneWin() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func concurrentChangesFromTheSameBaseLetExactlyOneWin(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         _ = try await store.commit(
             VersionProposal(document: Self.document(port: 1), actor: "file", source: .file, message: "", basedOn: nil),
             audit: Self.record("import"))
-        let other = try temporary.open()  // a second connection pool, as a second process would have
+        let other = try await temporary.open()  // a second connection pool, as a second process would have
         let outcomes = await withTaskGroup(of: Bool.self) { group in
             for index in 0..<8 {
                 let target = index.isMultiple(of: 2) ? store : other
@@ -105,35 +154,51 @@ final class TemporaryStore {
         #expect(try await store.activeVersion()?.number == 2)
     }
 
-    @Test func storedVersionsAndAuditEntriesCannotBeEditedInPlace() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func storedVersionsAndAuditEntriesCannotBeEditedInPlace(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         _ = try await store.commit(
             VersionProposal(document: Self.document(port: 1), actor: "file", source: .file, message: "", basedOn: nil),
             audit: Self.record("import"))
-        let raw = try DatabaseQueue(path: temporary.path)
-        #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "UPDATE config_version SET message = 'x'") } }
-        #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "DELETE FROM audit_entry") } }
+        #expect(try await !temporary.execute("UPDATE config_version SET message = 'x'"))
+        #expect(try await !temporary.execute("DELETE FROM audit_entry"))
+        if kind == .postgres { #expect(try await !temporary.execute("TRUNCATE audit_entry")) }
+        #expect(try await store.auditEntries(AuditQuery()).count == 1)
     }
 
-    @Test func storedCertificatesAreKeptByDigestOnceAndCannotBeEditedOrRemoved() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func storedCertificatesAreKeptByDigestOnceAndCannotBeEditedOrRemoved(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         let first = CertificateBundle(chainPEM: "chain one", keyPEM: "key one")
         try await store.saveCertificate(first, chainSHA256: "aa")
         // the same digest again keeps the first upload: a digest names one chain, hence one key
         try await store.saveCertificate(CertificateBundle(chainPEM: "chain one", keyPEM: "other"), chainSHA256: "aa")
         #expect(try await store.certificates(["aa", "bb"]) == ["aa": first])
         #expect(try await temporary.open().certificates(["aa"]) == ["aa": first])
-        let raw = try DatabaseQueue(path: temporary.path)
-        #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "UPDATE stored_certificate SET key_pem = 'x'") } }
-        #expect(throws: DatabaseError.self) { () throws in try raw.write { try $0.execute(sql: "DELETE FROM stored_certificate") } }
+        #expect(try await !temporary.execute("UPDATE stored_certificate SET key_pem = 'x'"))
+        #expect(try await !temporary.execute("DELETE FROM stored_certificate"))
         #expect("\(first)".contains("key withheld") && !"\(first)".contains("key one"))
     }
 
-    @Test func theStoreFileIsReadableByItsOwnerOnly() throws {
+    @Test func instancesStartingTogetherMigrateThePostgreSQLSchemaOnce() async throws {
+        let temporary = try TemporaryStore(.postgres)
+        let configuration = try #require(temporary.postgres?.configuration)
+        let stores = try await withThrowingTaskGroup(of: PostgresConfigStore.self) { group in
+            for _ in 0..<4 { group.addTask { try await PostgresConfigStore(configuration: configuration, location: "test") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        defer { for store in stores { store.close() } }
+        #expect(stores.count == 4)
+        #expect(try temporary.postgres?.server.execute("SELECT count(*) FROM fulcrum_migration", in: configuration.database ?? "").output
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        // all four use the one schema
+        _ = try await stores[0].appendAudit(Self.record("from the first"))
+        #expect(try await stores[3].auditEntries(AuditQuery()).map(\.record.operation) == ["from the first"])
+    }
+
+    @Test func theSQLiteFileIsReadableByItsOwnerOnly() async throws {
         let temporary = try TemporaryStore()
-        _ = try temporary.open()
+        _ = try await temporary.open()
         func mode(_ path: String) throws -> Int {
             (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
         }
@@ -145,41 +210,35 @@ final class TemporaryStore {
         #expect(try mode(old) == 0o600)
     }
 
-    @Test func theAuditChainDetectsAnEditedEntry() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func theAuditChainDetectsAnEditedEntry(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         for index in 1...5 { try await store.appendAudit(Self.record("operation \(index)")) }
         let intact = try await store.verifyAuditChain()
         #expect(intact.isIntact && intact.entries == 5)
         #expect(intact.headHash == (try await store.auditEntries(AuditQuery(limit: 1)).first?.hash))
 
-        let raw = try DatabaseQueue(path: temporary.path)
-        try await raw.write { db in
-            try db.execute(sql: "DROP TRIGGER audit_entry_no_update")
-            try db.execute(sql: "UPDATE audit_entry SET result = 'ok, honestly' WHERE sequence = 3")
-        }
+        try await temporary.allowEditing("audit_entry")
+        #expect(try await temporary.execute("UPDATE audit_entry SET result = 'ok, honestly' WHERE sequence = 3"))
         let broken = try await store.verifyAuditChain()
         #expect(broken.firstBroken == 3)
         #expect(broken.problem == "its content does not match its hash")
     }
 
-    @Test func theAuditChainDetectsARemovedEntry() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func theAuditChainDetectsARemovedEntry(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         for index in 1...4 { try await store.appendAudit(Self.record("operation \(index)")) }
-        let raw = try DatabaseQueue(path: temporary.path)
-        try await raw.write { db in
-            try db.execute(sql: "DROP TRIGGER audit_entry_no_delete")
-            try db.execute(sql: "DELETE FROM audit_entry WHERE sequence = 2")
-        }
+        try await temporary.allowEditing("audit_entry")
+        #expect(try await temporary.execute("DELETE FROM audit_entry WHERE sequence = 2"))
         let broken = try await store.verifyAuditChain()
         #expect(broken.firstBroken == 3)
         #expect(broken.problem == "entry 2 is missing")
     }
 
-    @Test func auditQueriesFilterAndPage() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func auditQueriesFilterAndPage(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         let base = Date(timeIntervalSince1970: 1_800_000_000)
         for index in 0..<10 {
             var record = Self.record(
@@ -198,9 +257,9 @@ final class TemporaryStore {
         #expect(firstPage[0].record.time == base.addingTimeInterval(9))
     }
 
-    @Test func tokensAreAddedListedAndRemovedByName() async throws {
-        let temporary = try TemporaryStore()
-        let store = try temporary.open()
+    @Test(arguments: StoreKind.allCases) func tokensAreAddedListedAndRemovedByName(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
         try await store.addToken(StoredToken(name: "ops", role: .admin, secretHash: String(repeating: "a", count: 64)))
         try await store.addToken(StoredToken(name: "dash", role: .viewer, secretHash: String(repeating: "b", count: 64)))
         await #expect(throws: StoreError.duplicateToken("ops")) {

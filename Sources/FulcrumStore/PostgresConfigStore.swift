@@ -1,0 +1,319 @@
+import FulcrumCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The shared store: a PostgreSQL database that several Fulcrum instances (and `fulcrum`
+/// commands) use at once, through postgres-nio's connection pool.
+///
+/// It keeps what ``SQLiteConfigStore`` keeps, with the same guarantees: every method is one
+/// transaction; writes that extend the version history or the audit chain take one advisory
+/// lock first, so that commits from different instances are serialised and the chain stays one
+/// line; versions, audit entries and stored certificates are immutable (triggers refuse
+/// `UPDATE`, `DELETE` and `TRUNCATE`). The schema is migrated on open under another advisory
+/// lock, so instances starting together migrate once.
+public final class PostgresConfigStore: ConfigStore {
+    public let location: String
+    private let client: PostgresClient
+    private let running: Task<Void, Never>
+    private let logger: Logger
+
+    /// Keys of the advisory locks (any two numbers no other application on the database uses).
+    private static let migrationLock: Int64 = 0x46_75_6C_63_72_75_6D_01  // "Fulcrum" 1
+    private static let writeLock: Int64 = 0x46_75_6C_63_72_75_6D_02
+
+    /// Connects with `configuration` and brings the schema up to date.
+    ///
+    /// - Parameter location: where the database is, for logs (never with the password).
+    public init(configuration: PostgresClient.Configuration, location: String, logger: Logger = Logger(label: "fulcrum.store")) async throws {
+        var configuration = configuration
+        configuration.options.maximumConnections = 4
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.location = location
+        self.logger = logger
+        self.running = Task { await client.run() }
+        do {
+            try await migrate()
+        } catch {
+            running.cancel()
+            throw error
+        }
+    }
+
+    deinit { running.cancel() }
+
+    /// Closes the connections; the store cannot be used afterwards.
+    public func close() { running.cancel() }
+
+    /// Schema changes, each a list of statements, applied in order and recorded by name.
+    private static let migrations: [(name: String, statements: [String])] = [
+        ("v1", [
+            """
+            CREATE TABLE config_version (
+                number BIGINT PRIMARY KEY, created_at BIGINT NOT NULL, actor TEXT NOT NULL, source TEXT NOT NULL,
+                message TEXT NOT NULL, based_on BIGINT, document TEXT NOT NULL)
+            """,
+            "CREATE TABLE active_version (id INTEGER PRIMARY KEY CHECK (id = 1), number BIGINT NOT NULL REFERENCES config_version(number))",
+            """
+            CREATE TABLE audit_entry (
+                sequence BIGINT PRIMARY KEY, time BIGINT NOT NULL, actor TEXT NOT NULL, client TEXT NOT NULL, operation TEXT NOT NULL,
+                target TEXT NOT NULL, result TEXT NOT NULL, detail TEXT NOT NULL, version BIGINT, previous_hash TEXT NOT NULL,
+                hash TEXT NOT NULL)
+            """,
+            "CREATE INDEX audit_entry_time ON audit_entry(time)",
+            "CREATE INDEX audit_entry_actor ON audit_entry(actor, sequence)",
+            "CREATE TABLE admin_token (name TEXT PRIMARY KEY, role TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            """
+            CREATE TABLE stored_certificate (
+                chain_sha256 TEXT PRIMARY KEY, chain_pem TEXT NOT NULL, key_pem TEXT NOT NULL, created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE FUNCTION fulcrum_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'rows of % are immutable', TG_TABLE_NAME; END $$
+            """,
+        ] + ["config_version", "audit_entry", "stored_certificate"].flatMap { table in
+            [
+                "CREATE TRIGGER \(table)_immutable BEFORE UPDATE OR DELETE ON \(table) FOR EACH ROW EXECUTE FUNCTION fulcrum_refuse_change()",
+                "CREATE TRIGGER \(table)_not_truncated BEFORE TRUNCATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION fulcrum_refuse_change()",
+            ]
+        }),
+    ]
+
+    private func migrate() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS fulcrum_migration (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                logger: logger)
+            var applied: Set<String> = []
+            for try await name in try await connection.query("SELECT name FROM fulcrum_migration", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            for migration in Self.migrations where !applied.contains(migration.name) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO fulcrum_migration (name) VALUES (\(migration.name))", logger: logger)
+                logger.notice("store schema migrated", metadata: ["migration": "\(migration.name)", "store": "\(location)"])
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction that holds the write lock: commits and audit entries from
+    /// every instance take turns, so version numbers and the audit chain stay one line. A
+    /// ``StoreError`` thrown by `body` comes out as itself (the transaction is rolled back).
+    private func writeTransaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.writeLock))", logger: logger)
+                return try await body(connection)
+            }
+        } catch let error as PostgresTransactionError {
+            if let refusal = error.closureError as? StoreError { throw refusal }
+            throw error
+        }
+    }
+
+    // MARK: versions
+
+    private typealias VersionRow = (Int, Int64, String, String, String, Int?, String)
+    private static let versionColumns = "v.number, v.created_at, v.actor, v.source, v.message, v.based_on, v.document"
+
+    public func activeVersion() async throws -> ConfigVersion? {
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.versionColumns) FROM config_version v JOIN active_version a ON a.number = v.number"),
+            logger: logger)
+        for try await row in rows.decode(VersionRow.self) { return try Self.version(row) }
+        return nil
+    }
+
+    public func version(_ number: Int) async throws -> ConfigVersion? {
+        var bindings = PostgresBindings()
+        bindings.append(number)
+        let rows = try await client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.versionColumns) FROM config_version v WHERE v.number = $1", binds: bindings), logger: logger)
+        for try await row in rows.decode(VersionRow.self) { return try Self.version(row) }
+        return nil
+    }
+
+    public func versions(limit: Int, before: Int?) async throws -> [ConfigVersion.Summary] {
+        let rows = try await client.query(
+            """
+            SELECT v.number, v.created_at, v.actor, v.source, v.message, v.based_on, v.number = a.number
+            FROM config_version v LEFT JOIN active_version a ON a.id = 1
+            WHERE v.number < \(before ?? Int.max) ORDER BY v.number DESC LIMIT \(limit)
+            """, logger: logger)
+        var summaries: [ConfigVersion.Summary] = []
+        for try await (number, created, actor, source, message, basedOn, active) in rows.decode((Int, Int64, String, String, String, Int?, Bool?).self) {
+            summaries.append(ConfigVersion.Summary(
+                number: number, createdAt: AuditChain.date(created), actor: actor, source: try Self.source(source), message: message,
+                basedOn: basedOn, active: active ?? false))
+        }
+        return summaries
+    }
+
+    public func commit(_ proposal: VersionProposal, audit: AuditRecord) async throws -> ConfigVersion {
+        let now = AuditChain.milliseconds(Date())
+        let documentText = proposal.document.jsonText()
+        let logger = self.logger
+        return try await writeTransaction { connection in
+            var active: Int?
+            for try await number in try await connection.query("SELECT number FROM active_version WHERE id = 1", logger: logger).decode(Int.self) {
+                active = number
+            }
+            guard active == proposal.basedOn else { throw StoreError.conflict(active: active) }
+            var number = 1
+            for try await latest in try await connection.query("SELECT max(number) FROM config_version", logger: logger).decode(Int?.self) {
+                number = (latest ?? 0) + 1
+            }
+            try await connection.query(
+                """
+                INSERT INTO config_version (number, created_at, actor, source, message, based_on, document)
+                VALUES (\(number), \(now), \(proposal.actor), \(proposal.source.rawValue), \(proposal.message), \(proposal.basedOn), \(documentText))
+                """, logger: logger)
+            try await connection.query(
+                "INSERT INTO active_version (id, number) VALUES (1, \(number)) ON CONFLICT (id) DO UPDATE SET number = excluded.number",
+                logger: logger)
+            _ = try await Self.append(audit, version: number, on: connection, logger: logger)
+            return proposal.version(number: number, createdAt: AuditChain.date(now))
+        }
+    }
+
+    private static func version(_ row: VersionRow) throws -> ConfigVersion {
+        let (number, created, actor, source, message, basedOn, text) = row
+        let document: ConfigDocument
+        do {
+            document = try JSONDocumentReader.parse(text)
+        } catch {
+            throw StoreError.corrupt("version \(number): \(error)")
+        }
+        return ConfigVersion(
+            number: number, createdAt: AuditChain.date(created), actor: actor, source: try Self.source(source), message: message,
+            basedOn: basedOn, document: document)
+    }
+
+    private static func source(_ text: String) throws -> ChangeSource {
+        guard let source = ChangeSource(rawValue: text) else { throw StoreError.corrupt("unknown change source '\(text)'") }
+        return source
+    }
+
+    // MARK: audit
+
+    @discardableResult
+    public func appendAudit(_ record: AuditRecord) async throws -> AuditEntry {
+        let logger = self.logger
+        return try await writeTransaction { connection in
+            try await Self.append(record, version: nil, on: connection, logger: logger)
+        }
+    }
+
+    private static func append(_ record: AuditRecord, version: Int?, on connection: PostgresConnection, logger: Logger) async throws -> AuditEntry {
+        var last: (sequence: Int, hash: String)?
+        let rows = try await connection.query("SELECT sequence, hash FROM audit_entry ORDER BY sequence DESC LIMIT 1", logger: logger)
+        for try await (sequence, hash) in rows.decode((Int, String).self) { last = (sequence, hash) }
+        let entry = AuditChain.entry(after: last, record: record, version: version)
+        let stored = entry.record
+        try await connection.query(
+            """
+            INSERT INTO audit_entry (sequence, time, actor, client, operation, target, result, detail, version, previous_hash, hash)
+            VALUES (\(entry.sequence), \(AuditChain.milliseconds(stored.time)), \(stored.actor), \(stored.client), \(stored.operation),
+                    \(stored.target), \(stored.result), \(stored.detail), \(version), \(entry.previousHash), \(entry.hash))
+            """, logger: logger)
+        return entry
+    }
+
+    private typealias AuditRow = (Int, Int64, String, String, String, String, String, String, Int?, String, String)
+    private static let auditColumns = "sequence, time, actor, client, operation, target, result, detail, version, previous_hash, hash"
+
+    public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {
+        var bindings = PostgresBindings()
+        var conditions: [String] = []
+        func condition(_ text: (Int) -> String, _ value: some PostgresNonThrowingEncodable) {
+            bindings.append(value)
+            conditions.append(text(bindings.count))
+        }
+        condition({ "sequence < $\($0)" }, query.before ?? Int.max)
+        if let since = query.since { condition({ "time >= $\($0)" }, AuditChain.milliseconds(since)) }
+        if let until = query.until { condition({ "time <= $\($0)" }, AuditChain.milliseconds(until)) }
+        if let actor = query.actor { condition({ "actor = $\($0)" }, actor) }
+        if let prefix = query.targetPrefix { condition({ "left(target, length($\($0))) = $\($0)" }, prefix) }
+        bindings.append(query.limit)
+        let sql = "SELECT \(Self.auditColumns) FROM audit_entry WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence DESC LIMIT $\(bindings.count)"
+        var entries: [AuditEntry] = []
+        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(AuditRow.self) {
+            entries.append(Self.entry(row))
+        }
+        return entries
+    }
+
+    public func verifyAuditChain() async throws -> AuditVerification {
+        var verifier = AuditChain.Verifier()
+        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT \(Self.auditColumns) FROM audit_entry ORDER BY sequence"), logger: logger)
+        for try await row in rows.decode(AuditRow.self) where !verifier.check(Self.entry(row)) { break }
+        return verifier.result
+    }
+
+    private static func entry(_ row: AuditRow) -> AuditEntry {
+        let (sequence, time, actor, client, operation, target, result, detail, version, previous, hash) = row
+        return AuditEntry(
+            sequence: sequence,
+            record: AuditRecord(
+                time: AuditChain.date(time), actor: actor, client: client, operation: operation, target: target, result: result, detail: detail),
+            version: version, previousHash: previous, hash: hash)
+    }
+
+    // MARK: tokens
+
+    public func tokens() async throws -> [StoredToken] {
+        var tokens: [StoredToken] = []
+        let rows = try await client.query("SELECT name, role, secret_hash, created_at FROM admin_token ORDER BY name", logger: logger)
+        for try await (name, roleText, hash, created) in rows.decode((String, String, String, Int64).self) {
+            guard let role = TokenRole(rawValue: roleText) else { throw StoreError.corrupt("unknown token role '\(roleText)'") }
+            tokens.append(StoredToken(name: name, role: role, secretHash: hash, createdAt: AuditChain.date(created)))
+        }
+        return tokens
+    }
+
+    public func addToken(_ token: StoredToken) async throws {
+        let rows = try await client.query(
+            """
+            INSERT INTO admin_token (name, role, secret_hash, created_at)
+            VALUES (\(token.name), \(token.role.rawValue), \(token.secretHash), \(AuditChain.milliseconds(token.createdAt)))
+            ON CONFLICT (name) DO NOTHING RETURNING name
+            """, logger: logger)
+        var inserted = false
+        for try await _ in rows.decode(String.self) { inserted = true }
+        if !inserted { throw StoreError.duplicateToken(token.name) }
+    }
+
+    public func removeToken(named name: String) async throws -> Bool {
+        var removed = false
+        for try await _ in try await client.query("DELETE FROM admin_token WHERE name = \(name) RETURNING name", logger: logger).decode(String.self) {
+            removed = true
+        }
+        return removed
+    }
+
+    // MARK: certificates
+
+    public func saveCertificate(_ bundle: CertificateBundle, chainSHA256: String) async throws {
+        try await client.query(
+            """
+            INSERT INTO stored_certificate (chain_sha256, chain_pem, key_pem, created_at)
+            VALUES (\(chainSHA256), \(bundle.chainPEM), \(bundle.keyPEM), \(AuditChain.milliseconds(Date()))) ON CONFLICT DO NOTHING
+            """, logger: logger)
+    }
+
+    public func certificates(_ digests: Set<String>) async throws -> [String: CertificateBundle] {
+        guard !digests.isEmpty else { return [:] }
+        var found: [String: CertificateBundle] = [:]
+        let rows = try await client.query(
+            "SELECT chain_sha256, chain_pem, key_pem FROM stored_certificate WHERE chain_sha256 = ANY(\(Array(digests)))", logger: logger)
+        for try await (digest, chain, key) in rows.decode((String, String, String).self) {
+            found[digest] = CertificateBundle(chainPEM: chain, keyPEM: key)
+        }
+        return found
+    }
+}
