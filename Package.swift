@@ -190,6 +190,7 @@ let package = Package(
             dependencies: [
                 "RealSockets",
                 "TestCertificates",
+                "TestPostgres",
                 "fulcrum",
                 "FulcrumStore",
                 "FulcrumCore",

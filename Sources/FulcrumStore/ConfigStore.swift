@@ -41,6 +41,11 @@ public protocol ConfigStore: Sendable {
     func saveCertificate(_ bundle: CertificateBundle, chainSHA256: String) async throws
     /// The stored certificates among `digests`, by digest (a digest not stored is left out).
     func certificates(_ digests: Set<String>) async throws -> [String: CertificateBundle]
+    /// Calls `changed` whenever another process may have committed a version, until the task is
+    /// cancelled: once when it starts listening (and again after every reconnection, as a change
+    /// may have been missed meanwhile), then on each notification. A wake-up only: the caller
+    /// reads what changed. A store that cannot notify (SQLite) returns at once; callers poll too.
+    func watchForChanges(_ changed: @escaping @Sendable () async -> Void) async
 }
 
 /// One stored configuration: immutable once committed.

@@ -18,6 +18,9 @@ public final class PostgresConfigStore: ConfigStore {
     private let running: Task<Void, Never>
     private let logger: Logger
 
+    /// The channel commits notify (with the new version's number), which instances LISTEN on.
+    private static let changeChannel = "fulcrum_config"
+
     /// Keys of the advisory locks (any two numbers no other application on the database uses).
     private static let migrationLock: Int64 = 0x46_75_6C_63_72_75_6D_01  // "Fulcrum" 1
     private static let writeLock: Int64 = 0x46_75_6C_63_72_75_6D_02
@@ -177,6 +180,8 @@ public final class PostgresConfigStore: ConfigStore {
                 "INSERT INTO active_version (id, number) VALUES (1, \(number)) ON CONFLICT (id) DO UPDATE SET number = excluded.number",
                 logger: logger)
             _ = try await Self.append(audit, version: number, on: connection, logger: logger)
+            // delivered to the listening instances when (and only if) the transaction commits
+            try await connection.query("SELECT pg_notify(\(Self.changeChannel), \(String(number)))", logger: logger)
             return proposal.version(number: number, createdAt: AuditChain.date(now))
         }
     }
@@ -315,5 +320,28 @@ public final class PostgresConfigStore: ConfigStore {
             found[digest] = CertificateBundle(chainPEM: chain, keyPEM: key)
         }
         return found
+    }
+
+    // MARK: notifications
+
+    public func watchForChanges(_ changed: @escaping @Sendable () async -> Void) async {
+        var delay = 0.1
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.changeChannel) { notifications in
+                        delay = 0.1
+                        await changed()  // whatever was committed while nobody listened
+                        for try await _ in notifications { await changed() }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("lost the store's change notifications; reconnecting", metadata: ["store": "\(location)", "error": "\(error)"])
+            }
+            // jittered exponential backoff, so that instances do not reconnect in step
+            try? await Task.sleep(for: .seconds(delay * Double.random(in: 0.5...1.5)))
+            delay = min(delay * 2, 10)
+        }
     }
 }

@@ -327,4 +327,7 @@ public final class SQLiteConfigStore: ConfigStore {
             return found
         }
     }
+
+    /// SQLite has no notifications between processes: the caller's polling finds changes.
+    public func watchForChanges(_ changed: @escaping @Sendable () async -> Void) async {}
 }

@@ -26,8 +26,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The configuration file (YAML or JSON). With --store, it is imported only into an empty store, and again as a new version on SIGHUP.")
     var config: String?
 
-    @Option(help: "Keep configuration versions, the audit log and admin tokens in this SQLite file and serve the admin API.")
+    @Option(help: "Keep configuration versions, the audit log and admin tokens in this store and serve the admin API: a SQLite file, or postgres://USER@HOST/DATABASE shared by several instances.")
     var store: String?
+
+    @Option(help: "A file holding the PostgreSQL store's password (or set FULCRUM_STORE_PASSWORD or PGPASSWORD).")
+    var storePasswordFile: String?
 
     @Option(help: "The admin API's address, with --store.")
     var admin = "127.0.0.1:9901"
@@ -51,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
         var storeMode: StoreMode?
         do {
             if let store {
-                let mode = StoreMode(store: try SQLiteConfigStore(path: store), configPath: config, logger: logger)
+                let password = try storePasswordFile.map { try ConfigFile.read($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+                let mode = StoreMode(store: try await StoreAddress(store, password: password).open(logger: logger), configPath: config, logger: logger)
                 activeVersion = try await mode.bootstrap()
                 let config = try FulcrumConfig.parse(document: activeVersion.document)
                 runtime = try StoreMode.compile(config, activeVersion.number, try await ConfigController.storedBundles(of: config, in: mode.store))
@@ -119,15 +123,23 @@ struct ServeCommand: AsyncParsableCommand {
                 try? await server.shutdown()
                 throw ExitCode(1)
             }
-            logger.info("admin API listening", metadata: ["address": "\(address.host):\(services.admin?.address.port ?? address.port)", "store": "\(storeMode.store.path)"])
+            logger.info("admin API listening", metadata: ["address": "\(address.host):\(services.admin?.address.port ?? address.port)", "store": "\(storeMode.store.location)"])
             // rollouts, and versions committed by other processes
             services.follower = {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await rollouts.run() }
+                    // a wake-up from the store's notifications, or every 2 s; a burst of them
+                    // is one refresh (the stream keeps one pending wake-up)
+                    let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                    group.addTask { await storeMode.store.watchForChanges { wake.yield() } }
                     group.addTask {
                         // a cancelled sleep ends the loop: refreshing once more during a stop only
                         // failed with CancellationError, logged as an error on every normal stop
-                        while (try? await Task.sleep(for: .seconds(2))) != nil {
+                        while (try? await Task.sleep(for: .seconds(2))) != nil { wake.yield() }
+                        wake.finish()
+                    }
+                    group.addTask {
+                        for await _ in wakeUps {
                             do {
                                 try await control.refresh()
                             } catch {

@@ -4,14 +4,21 @@ import FulcrumCore
 import FulcrumStore
 import Foundation
 
-/// `--store PATH`, shared by the commands that read or change a store.
+/// `--store PATH|URL`, shared by the commands that read or change a store.
 struct StoreOption: ParsableArguments {
-    @Option(help: "The SQLite store (as given to 'fulcrum serve --store').")
+    @Option(help: "The store, as given to 'fulcrum serve --store': a SQLite file or a postgres:// URL.")
     var store: String
 
-    func open() throws -> SQLiteConfigStore {
-        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("there is no store at \(store)") }
-        return try SQLiteConfigStore(path: store)
+    @Option(help: "A file holding the PostgreSQL store's password (or set FULCRUM_STORE_PASSWORD or PGPASSWORD).")
+    var storePasswordFile: String?
+
+    func open() async throws -> any ConfigStore {
+        let password = try storePasswordFile.map { try ConfigFile.read($0).trimmingCharacters(in: .whitespacesAndNewlines) }
+        let address = try StoreAddress(store, password: password)
+        if case .sqlite(let path) = address, !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("there is no store at \(path)")
+        }
+        return try await address.open()
     }
 }
 
@@ -33,7 +40,7 @@ struct ConfigCommand: AsyncParsableCommand {
         var output: String?
 
         func run() async throws {
-            let opened = try store.open()
+            let opened = try await store.open()
             let chosen: ConfigVersion?
             if let version { chosen = try await opened.version(version) } else { chosen = try await opened.activeVersion() }
             guard let chosen else {
@@ -129,7 +136,7 @@ struct TokenCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let opened = try store.open()
+            let opened = try await store.open()
             let secret = AdminTokens.generateSecret()
             let role = TokenRole(rawValue: role) ?? .viewer
             do {
@@ -165,7 +172,7 @@ struct TokenCommand: AsyncParsableCommand {
         var name: String
 
         func run() async throws {
-            let opened = try store.open()
+            let opened = try await store.open()
             guard try await opened.removeToken(named: name) else {
                 print("there is no token '\(name)'")
                 throw ExitCode(1)

@@ -9,7 +9,7 @@ import Logging
 /// (and is imported again as a new version on SIGHUP, see ``ConfigFile/reload(_:into:logger:)``);
 /// the admin API makes changes.
 struct StoreMode {
-    let store: SQLiteConfigStore
+    let store: any ConfigStore
     let configPath: String?
     let logger: Logger
 
@@ -23,7 +23,7 @@ struct StoreMode {
             store: store,
             initialDocument: {
                 guard let configPath else {
-                    throw ConfigFile.LoadError(description: "the store \(store.path) is empty: give --config FILE to import a first configuration")
+                    throw ConfigFile.LoadError(description: "the store \(store.location) is empty: give --config FILE to import a first configuration")
                 }
                 return try ConfigDocument.parse(ConfigFile.read(configPath))
             },

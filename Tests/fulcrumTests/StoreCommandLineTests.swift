@@ -5,6 +5,7 @@ import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 import RealSockets
+import TestPostgres
 #endif
 
 /// `fulcrum serve --store` and the store commands, run as a user runs them.
@@ -86,6 +87,42 @@ import RealSockets
 
     /// A port below Linux's ephemeral range (32768 and up), so that no outgoing connection holds it.
     static func adminPort() -> Int { Int.random(in: 20_000..<32_000) }
+
+    @Test func instancesSharingAPostgreSQLStoreApplyAChangeMadeThroughEitherOfThem() async throws {
+        let database = try PostgresServer.shared().createDatabase()
+        let file = try CommandLineTests.write(Self.config(weight: 1))
+        defer { CommandLineTests.remove(file) }
+        let first = try Server(config: file, store: database.url, adminPort: Self.adminPort())
+        try await first.ready()
+        // the second starts from the store alone: the file was imported by the first
+        let second = try Server(config: nil, store: database.url, adminPort: Self.adminPort())
+        try await second.ready()
+        #expect(try await second.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(1))
+
+        let changed = try await first.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 5}"#)
+        #expect(changed.status == 200 && changed.json?.value(at: ["version", "number"]) == .int(2), "\(String(describing: changed.json))")
+        var seen: ConfigDocument?
+        for _ in 0..<200 {
+            seen = try await second.request("GET", "/api/v1/config").json
+            if seen?.value(at: ["number"]) == .int(2) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(seen?.value(at: ["config", "services", "web", "nodes"])?.items.first?["weight"] == .int(5), "\(String(describing: seen))")
+        // and back: a change through the second reaches the first; both see one history
+        #expect(try await second.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 7}"#).status == 200)
+        for _ in 0..<200 where try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) != .int(3) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(3))
+        let history = try await CommandLineTests.run(["config", "history", "--store", database.url])
+        #expect(history.status == 0 && history.stdout.split(separator: "\n").count == 3, "\(history.stdout)\(history.stderr)")
+        let verified = try await CommandLineTests.run(["audit", "verify", "--store", database.url])
+        #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout)")
+        let firstLog = await first.stop()
+        let secondLog = await second.stop()
+        #expect(secondLog.contains("activated version 2 committed by another process"), "\(secondLog)")
+        #expect(firstLog.contains("activated version 3 committed by another process"), "\(firstLog)")
+    }
 
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {
         let store = Self.temporaryStore()
