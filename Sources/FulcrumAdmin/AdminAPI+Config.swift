@@ -57,7 +57,7 @@ extension AdminContext {
                     let versions = try await store.versions(limit: limit, before: before)
                     return .json(.mapping([.init("items", .list(versions.map(AdminDocuments.summary)))]))
                 } catch {
-                    throw .internalError("cannot read versions: \(error)")
+                    throw .storeUnavailable("cannot read versions", error)
                 }
             },
             AdminEndpoint("GET", "/api/v1/versions/{version}", .viewer, "One version with its configuration", returns: "Version") { call throws(AdminError) in
@@ -103,7 +103,7 @@ extension AdminContext {
         do {
             version = try await store.version(number)
         } catch {
-            throw .internalError("cannot read version \(number): \(error)")
+            throw .storeUnavailable("cannot read version \(number)", error)
         }
         guard let version else { throw .notFound("there is no version \(number)") }
         return version

@@ -91,6 +91,25 @@ extension AdminContext {
                 }
                 return AdminContext.changeReply(outcome, item: nil)
             },
+            AdminEndpoint(
+                "GET", "/api/v1/instances", .viewer,
+                "Every Fulcrum instance sharing the store: host, addresses, the version it serves and its state (in sync, behind, failing, gone)",
+                returns: "InstanceList"
+            ) { _ throws(AdminError) in
+                let instances: [InstanceReport]
+                let active: Int?
+                do {
+                    instances = try await store.instances()
+                    active = try await store.activeVersion()?.number
+                } catch {
+                    throw .storeUnavailable("cannot read the instances", error)
+                }
+                let now = Date()
+                return .json(.mapping([
+                    .init("active_version", active.map(ConfigDocument.int) ?? .null),
+                    .init("items", .list(instances.map { AdminDocuments.instance($0, state: InstanceState($0, activeVersion: active, now: now)) })),
+                ]))
+            },
             AdminEndpoint("GET", "/metrics", .viewer, "Prometheus metrics (text format 0.0.4)", returns: "Metrics") { _ in
                 AdminReply(status: 200, body: .text(await context.metricsText(), contentType: "text/plain; version=0.0.4; charset=utf-8"))
             },
@@ -133,7 +152,7 @@ extension AdminContext {
                         .init("next_before", entries.count == query.limit ? entries.last.map { .int($0.sequence) } ?? .null : .null),
                     ]))
                 } catch {
-                    throw .internalError("cannot read the audit log: \(error)")
+                    throw .storeUnavailable("cannot read the audit log", error)
                 }
             },
             AdminEndpoint("GET", "/api/v1/audit/verify", .viewer, "Recompute the audit hash chain", returns: "AuditVerification") { _ throws(AdminError) in
@@ -146,14 +165,14 @@ extension AdminContext {
                         .init("head_hash", .string(result.headHash)),
                     ]))
                 } catch {
-                    throw .internalError("cannot read the audit log: \(error)")
+                    throw .storeUnavailable("cannot read the audit log", error)
                 }
             },
             AdminEndpoint("GET", "/api/v1/tokens", .admin, "Admin tokens (names and roles; secrets are never shown again)", returns: "TokenList") { _ throws(AdminError) in
                 do {
                     return .json(.mapping([.init("items", .list(try await store.tokens().map(AdminDocuments.token)))]))
                 } catch {
-                    throw .internalError("cannot read tokens: \(error)")
+                    throw .storeUnavailable("cannot read tokens", error)
                 }
             },
             AdminEndpoint("POST", "/api/v1/tokens", .admin, "Create a token; the answer shows its secret once", body: "TokenRequest", returns: "NewToken", status: 201) { call throws(AdminError) in
@@ -171,7 +190,7 @@ extension AdminContext {
                 } catch let error as StoreError {
                     throw .exists("\(error)")
                 } catch {
-                    throw .internalError("cannot store the token: \(error)")
+                    throw .storeUnavailable("cannot store the token", error)
                 }
                 await context.audit(AuditRecord(
                     actor: call.token?.name ?? "-", client: call.client, operation: "POST /api/v1/tokens", target: "tokens/\(name)",
@@ -186,7 +205,7 @@ extension AdminContext {
                 do {
                     removed = try await store.removeToken(named: name)
                 } catch {
-                    throw .internalError("cannot remove the token: \(error)")
+                    throw .storeUnavailable("cannot remove the token", error)
                 }
                 guard removed else { throw .notFound("there is no token '\(name)'") }
                 await context.audit(AuditRecord(

@@ -3,6 +3,27 @@ import FulcrumCore
 import FulcrumProxy
 import FulcrumStore
 import Logging
+import Synchronization
+
+/// The admin tokens as last read from the store: while the store cannot be reached, tokens are
+/// checked against these, so that reads answered from memory keep working through an outage (a
+/// token revoked meanwhile stays valid on this instance until the store is back).
+final class LastKnownTokens: Sendable {
+    private let tokens = Mutex<[StoredToken]?>(nil)
+
+    /// The store's tokens, or the last ones read when the store fails (which throws only when
+    /// there are none yet).
+    func read(from store: any ConfigStore) async throws(AdminError) -> [StoredToken] {
+        do {
+            let read = try await store.tokens()
+            tokens.withLock { $0 = read }
+            return read
+        } catch {
+            guard let known = tokens.withLock({ $0 }) else { throw .storeUnavailable("cannot read tokens", error) }
+            return known
+        }
+    }
+}
 
 /// What endpoint handlers work with.
 struct AdminContext: Sendable {
@@ -11,6 +32,7 @@ struct AdminContext: Sendable {
     let proxy: ProxyServer
     let rollouts: RolloutController
     let logger: Logger
+    let knownTokens = LastKnownTokens()
 
     /// Appends an audit entry; a failure is logged (the operation's own result stands). What a
     /// client chose (the path, the target) is stored up to 256 characters, and a refusal's reason
@@ -215,12 +237,7 @@ public final class AdminAPI: Sendable {
         guard let header = request.authorization else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let tokens: [StoredToken]
-        do {
-            tokens = try await context.store.tokens()
-        } catch {
-            throw .internalError("cannot read tokens: \(error)")
-        }
+        let tokens = try await context.knownTokens.read(from: context.store)
         return AdminTokens.authenticate(String(parts[1]).trimmingCharacters(in: .whitespaces), among: tokens)
     }
 

@@ -29,6 +29,17 @@ enum AdminDocuments {
         ])
     }
 
+    /// An instance of the fleet and its state.
+    static func instance(_ report: InstanceReport, state: InstanceState) -> ConfigDocument {
+        .mapping([
+            .init("id", .string(report.id)), .init("host_name", .string(report.hostName)),
+            .init("listen", .list(report.listen.map(ConfigDocument.string))), .init("fulcrum_version", .string(report.fulcrumVersion)),
+            .init("started_at", timestamp(report.startedAt)), .init("applied_version", .int(report.appliedVersion)),
+            .init("last_error", report.lastError.map(ConfigDocument.string) ?? .null), .init("heartbeat_at", timestamp(report.heartbeatAt)),
+            .init("state", .string(state.rawValue)),
+        ])
+    }
+
     static func timestamp(_ date: Date) -> ConfigDocument {
         .string(formatter().string(from: date))
     }

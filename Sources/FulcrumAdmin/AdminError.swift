@@ -65,6 +65,13 @@ public struct AdminError: Error, Sendable, Equatable, CustomStringConvertible {
         status: 428, code: "precondition_required",
         message: "changes need 'If-Match: \"VERSION\"' (the version you read) or 'If-Match: *' to apply whatever the active version is")
     static func internalError(_ message: String) -> AdminError { AdminError(status: 500, code: "internal_error", message: message) }
+    /// The store cannot be read or written (a database that is down or unreachable): the data
+    /// plane goes on serving what it has, reads answered from memory still work, and changes wait.
+    static func storeUnavailable(_ what: String, _ error: any Error) -> AdminError {
+        AdminError(
+            status: 503, code: "store_unavailable",
+            message: "\(what): the store cannot be reached (\(error)); traffic is served as before, and changes are refused until it is back")
+    }
 
     /// The error as a JSON-ready document.
     var document: ConfigDocument {

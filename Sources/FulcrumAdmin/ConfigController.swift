@@ -150,7 +150,7 @@ public actor ConfigController {
         do {
             try await store.saveCertificate(bundle, chainSHA256: certificate.chainSHA256)
         } catch {
-            throw .internalError("the store refused the certificate: \(error)")
+            throw .storeUnavailable("cannot store the certificate", error)
         }
         return try await change(request) { document in
             var document = document
@@ -169,7 +169,7 @@ public actor ConfigController {
         do {
             old = try await store.version(number)
         } catch {
-            throw .internalError("cannot read version \(number): \(error)")
+            throw .storeUnavailable("cannot read version \(number)", error)
         }
         guard let old else { throw .notFound("there is no version \(number)") }
         var request = request
@@ -192,7 +192,7 @@ public actor ConfigController {
         do {
             bundles = try await Self.storedBundles(of: config, in: store)
         } catch {
-            throw .internalError("cannot read the stored certificates: \(error)")
+            throw .storeUnavailable("cannot read the stored certificates", error)
         }
         let runtime: RuntimeConfig
         do {
@@ -223,7 +223,7 @@ public actor ConfigController {
                 activate(previous)
             }
             if let error = error as? StoreError, case .some(let current) = error.conflictingActive { throw .versionConflict(active: current) }
-            throw .internalError("the store refused the change: \(error)")
+            throw .storeUnavailable("the change was not stored", error)
         }
         // Every commit is based on the active version, which is the newest, so the number the
         // store gave is the one the configuration was compiled with.

@@ -172,6 +172,16 @@ enum OpenAPIDocument {
             "fingerprint": object(["type": .string("string"), "description": .string("SHA-256 of the DER certificate, colon-separated hex.")]),
         ])),
         ("CertificateList", record(["items": array(ref("Certificate"))])),
+        ("Instance", record([
+            "id": string, "host_name": string, "listen": array(string), "fulcrum_version": string,
+            "started_at": object(["type": .string("string"), "format": .string("date-time")]), "applied_version": integer,
+            "last_error": nullable("string"), "heartbeat_at": object(["type": .string("string"), "format": .string("date-time")]),
+            "state": object([
+                "type": .string("string"), "enum": .list(InstanceState.allCases.map { .string($0.rawValue) }),
+                "description": .string("gone: no heartbeat for \(Int(InstanceState.goneAfter)) s; failing: cannot apply the active version (last_error)."),
+            ]),
+        ])),
+        ("InstanceList", record(["active_version": nullable("integer"), "items": array(ref("Instance"))])),
         ("CertificateUpload", object([
             "type": .string("object"), "additionalProperties": .bool(false), "required": .list([.string("cert"), .string("key")]),
             "properties": object([

@@ -94,6 +94,12 @@ extension AdminContext {
         out.family("fulcrum_rate_limit_rejections_total", "counter", "Requests refused with 429 by a rate limit since the configuration was applied.")
         for service in state.services { if let limit = service.rateLimit { out.sample("fulcrum_rate_limit_rejections_total", [("service", service.name)], limit.rejected) } }
         for route in state.routes { if let limit = route.rateLimit { out.sample("fulcrum_rate_limit_rejections_total", [("route", route.name)], limit.rejected) } }
+        if let instances = try? await store.instances() {
+            out.family("fulcrum_instance_applied_version", "gauge", "The configuration version each instance sharing the store serves, as it last reported.")
+            for instance in instances {
+                out.sample("fulcrum_instance_applied_version", [("instance", instance.id), ("host", instance.hostName)], Int64(instance.appliedVersion))
+            }
+        }
         out.family("fulcrum_certificate_expiry_timestamp_seconds", "gauge", "When each certificate a TLS listener serves expires (Unix time), by listener and first name.")
         for (listener, certificate) in proxy.servedCertificates() {
             out.sample("fulcrum_certificate_expiry_timestamp_seconds", [("listener", listener), ("name", certificate.names.first ?? certificate.subject)], certificate.notAfter)

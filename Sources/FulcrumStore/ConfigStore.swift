@@ -41,6 +41,10 @@ public protocol ConfigStore: Sendable {
     func saveCertificate(_ bundle: CertificateBundle, chainSHA256: String) async throws
     /// The stored certificates among `digests`, by digest (a digest not stored is left out).
     func certificates(_ digests: Set<String>) async throws -> [String: CertificateBundle]
+    /// Records (or refreshes) what an instance reports about itself: its heartbeat.
+    func heartbeat(_ instance: InstanceReport) async throws
+    /// Every instance that ever reported, most recent heartbeat first.
+    func instances() async throws -> [InstanceReport]
     /// Calls `changed` whenever another process may have committed a version, until the task is
     /// cancelled: once when it starts listening (and again after every reconnection, as a change
     /// may have been missed meanwhile), then on each notification. A wake-up only: the caller
@@ -192,6 +196,38 @@ public struct AuditVerification: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// What a running Fulcrum instance reports about itself to the store it serves from, every few
+/// seconds (its heartbeat), so that any instance's admin API can show the whole fleet.
+public struct InstanceReport: Sendable, Equatable {
+    /// Made at start; one process, one id.
+    public var id: String
+    public var hostName: String
+    /// The addresses its data plane listens on (`address:port`).
+    public var listen: [String]
+    /// Fulcrum's release version.
+    public var fulcrumVersion: String
+    public var startedAt: Date
+    /// The configuration version its data plane serves.
+    public var appliedVersion: Int
+    /// Why it could not apply the store's active version, until it does (`nil` when it could).
+    public var lastError: String?
+    public var heartbeatAt: Date
+
+    public init(
+        id: String, hostName: String, listen: [String], fulcrumVersion: String, startedAt: Date, appliedVersion: Int, lastError: String?,
+        heartbeatAt: Date
+    ) {
+        self.id = id
+        self.hostName = hostName
+        self.listen = listen
+        self.fulcrumVersion = fulcrumVersion
+        self.startedAt = startedAt
+        self.appliedVersion = appliedVersion
+        self.lastError = lastError
+        self.heartbeatAt = heartbeatAt
+    }
+}
+
 /// An admin API token as stored: its name, role and the SHA-256 of its secret.
 public struct StoredToken: Sendable, Equatable {
     public var name: String
@@ -246,5 +282,30 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .duplicateToken(let name): return "a token named '\(name)' exists"
         case .corrupt(let detail): return "the store is damaged: \(detail)"
         }
+    }
+}
+
+/// Where an instance stands, as the instances view shows it.
+public enum InstanceState: String, Sendable, CaseIterable {
+    /// It serves the store's active version.
+    case inSync = "in_sync"
+    /// It serves an older version and has reported no error: it is catching up.
+    case behind
+    /// It could not apply the active version (``InstanceReport/lastError``) and keeps serving the
+    /// one it has.
+    case failing
+    /// No heartbeat for ``InstanceState/goneAfter``: stopped, crashed or cut off.
+    case gone
+
+    /// How often a running instance reports.
+    public static let heartbeatInterval: Duration = .seconds(5)
+    /// Three heartbeats missed.
+    public static let goneAfter: TimeInterval = 15
+
+    public init(_ report: InstanceReport, activeVersion: Int?, now: Date) {
+        self = if now.timeIntervalSince(report.heartbeatAt) > Self.goneAfter { .gone }
+            else if report.lastError != nil { .failing }
+            else if let activeVersion, report.appliedVersion < activeVersion { .behind }
+            else { .inSync }
     }
 }

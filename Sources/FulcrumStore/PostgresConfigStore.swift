@@ -81,6 +81,13 @@ public final class PostgresConfigStore: ConfigStore {
                 "CREATE TRIGGER \(table)_not_truncated BEFORE TRUNCATE ON \(table) FOR EACH STATEMENT EXECUTE FUNCTION fulcrum_refuse_change()",
             ]
         }),
+        ("v2: instances", [
+            """
+            CREATE TABLE instance (
+                id TEXT PRIMARY KEY, host_name TEXT NOT NULL, listen TEXT NOT NULL, fulcrum_version TEXT NOT NULL,
+                started_at BIGINT NOT NULL, applied_version BIGINT NOT NULL, last_error TEXT, heartbeat_at BIGINT NOT NULL)
+            """,
+        ]),
     ]
 
     private func migrate() async throws {
@@ -320,6 +327,37 @@ public final class PostgresConfigStore: ConfigStore {
             found[digest] = CertificateBundle(chainPEM: chain, keyPEM: key)
         }
         return found
+    }
+
+    // MARK: instances
+
+    public func heartbeat(_ instance: InstanceReport) async throws {
+        try await client.query(
+            """
+            INSERT INTO instance (id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at)
+            VALUES (\(instance.id), \(instance.hostName), \(instance.listen.joined(separator: " ")), \(instance.fulcrumVersion),
+                    \(AuditChain.milliseconds(instance.startedAt)), \(instance.appliedVersion), \(instance.lastError),
+                    \(AuditChain.milliseconds(instance.heartbeatAt)))
+            ON CONFLICT (id) DO UPDATE SET listen = excluded.listen, applied_version = excluded.applied_version,
+                last_error = excluded.last_error, heartbeat_at = excluded.heartbeat_at
+            """, logger: logger)
+    }
+
+    public func instances() async throws -> [InstanceReport] {
+        var reports: [InstanceReport] = []
+        let rows = try await client.query(
+            """
+            SELECT id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at
+            FROM instance ORDER BY heartbeat_at DESC, id
+            """, logger: logger)
+        for try await (id, host, listen, version, started, applied, error, beat) in rows.decode(
+            (String, String, String, String, Int64, Int, String?, Int64).self)
+        {
+            reports.append(InstanceReport(
+                id: id, hostName: host, listen: listen.split(separator: " ").map(String.init), fulcrumVersion: version,
+                startedAt: AuditChain.date(started), appliedVersion: applied, lastError: error, heartbeatAt: AuditChain.date(beat)))
+        }
+        return reports
     }
 
     // MARK: notifications

@@ -116,6 +116,14 @@ public final class SQLiteConfigStore: ConfigStore {
                     BEGIN SELECT RAISE(ABORT, 'stored certificates are immutable'); END;
                 """)
         }
+        migrator.registerMigration("v3: instances") { db in
+            try db.execute(sql: """
+                CREATE TABLE instance (
+                    id TEXT PRIMARY KEY, host_name TEXT NOT NULL, listen TEXT NOT NULL, fulcrum_version TEXT NOT NULL,
+                    started_at INTEGER NOT NULL, applied_version INTEGER NOT NULL, last_error TEXT, heartbeat_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 
@@ -330,4 +338,34 @@ public final class SQLiteConfigStore: ConfigStore {
 
     /// SQLite has no notifications between processes: the caller's polling finds changes.
     public func watchForChanges(_ changed: @escaping @Sendable () async -> Void) async {}
+
+    // MARK: instances
+
+    public func heartbeat(_ instance: InstanceReport) async throws {
+        try await database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO instance (id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET listen = excluded.listen, applied_version = excluded.applied_version,
+                        last_error = excluded.last_error, heartbeat_at = excluded.heartbeat_at
+                    """,
+                arguments: [
+                    instance.id, instance.hostName, instance.listen.joined(separator: " "), instance.fulcrumVersion,
+                    AuditChain.milliseconds(instance.startedAt), instance.appliedVersion, instance.lastError,
+                    AuditChain.milliseconds(instance.heartbeatAt),
+                ])
+        }
+    }
+
+    public func instances() async throws -> [InstanceReport] {
+        try await database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM instance ORDER BY heartbeat_at DESC, id").map { row in
+                InstanceReport(
+                    id: row["id"], hostName: row["host_name"], listen: (row["listen"] as String).split(separator: " ").map(String.init),
+                    fulcrumVersion: row["fulcrum_version"], startedAt: AuditChain.date(row["started_at"]), appliedVersion: row["applied_version"],
+                    lastError: row["last_error"], heartbeatAt: AuditChain.date(row["heartbeat_at"]))
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@ import FulcrumHealth
 import FulcrumProxy
 import FulcrumStore
 import Logging
+import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
@@ -74,8 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let server = try ProxyServer(runtime: runtime)
+        let bound: [SocketAddress]
         do {
-            try await server.start()
+            bound = try await server.start()
         } catch {
             logger.critical("\(error)")
             try? await server.shutdown()
@@ -124,10 +126,14 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             logger.info("admin API listening", metadata: ["address": "\(address.host):\(services.admin?.address.port ?? address.port)", "store": "\(storeMode.store.location)"])
-            // rollouts, and versions committed by other processes
+            let member = FleetMember(
+                store: storeMode.store, controller: control,
+                listen: bound.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }, logger: logger)
+            // rollouts, heartbeats, and versions committed by other processes
             services.follower = {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await rollouts.run() }
+                    group.addTask { await member.run() }
                     // a wake-up from the store's notifications, or every 2 s; a burst of them
                     // is one refresh (the stream keeps one pending wake-up)
                     let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -141,9 +147,13 @@ struct ServeCommand: AsyncParsableCommand {
                     group.addTask {
                         for await _ in wakeUps {
                             do {
-                                try await control.refresh()
+                                let activated = try await control.refresh()
+                                if await !member.followed(error: nil), activated { await member.beat() }
                             } catch {
-                                logger.error("cannot activate the store's active version", metadata: ["error": "\(error)"])
+                                // the version served stays; said once, and shown in the instances view
+                                if await member.followed(error: error) {
+                                    logger.error("cannot apply the store's active version; the one served stays", metadata: ["error": "\(error)"])
+                                }
                             }
                         }
                     }

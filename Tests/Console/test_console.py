@@ -1,4 +1,5 @@
 """End-to-end tests of the web console in a real headless Chromium."""
+import socket
 import subprocess
 import threading
 import time
@@ -336,3 +337,12 @@ def test_a_certificate_uploaded_in_the_console_is_served_listed_and_can_be_remov
     confirm_change(page, "remove it")
     page.wait_for_selector("#certificates tbody tr:has-text('upload.test')", state="detached")
     assert fulcrum.served_subject("upload.test") is None  # no certificate for the name: refused
+
+
+def test_the_overview_lists_the_instances_sharing_the_store(page, fulcrum):
+    sign_in(page, fulcrum)
+    row = page.wait_for_selector("#instances tbody tr")
+    assert socket.gethostname() in row.inner_text()
+    assert page.inner_text("#instances .instance-state") == "in sync"
+    assert "v1" in row.inner_text()
+    assert "store at version 1" in page.inner_text("#instances h2")

@@ -180,6 +180,38 @@ final class TemporaryStore: @unchecked Sendable {
         #expect("\(first)".contains("key withheld") && !"\(first)".contains("key one"))
     }
 
+    @Test(arguments: StoreKind.allCases) func instancesReportThemselvesAndTheirHeartbeatIsKeptOnePerInstance(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        var first = InstanceReport(
+            id: "one", hostName: "gw1", listen: ["0.0.0.0:80", "0.0.0.0:443"], fulcrumVersion: "1.0", startedAt: start, appliedVersion: 3,
+            lastError: nil, heartbeatAt: start)
+        try await store.heartbeat(first)
+        try await store.heartbeat(InstanceReport(
+            id: "two", hostName: "gw2", listen: ["0.0.0.0:80"], fulcrumVersion: "1.0", startedAt: start, appliedVersion: 2,
+            lastError: "cannot resolve 'db'", heartbeatAt: start.addingTimeInterval(1)))
+        first.appliedVersion = 4
+        first.heartbeatAt = start.addingTimeInterval(5)
+        try await store.heartbeat(first)
+        let reports = try await temporary.open().instances()
+        #expect(reports.map(\.id) == ["one", "two"])
+        #expect(reports.first == first)
+        #expect(reports.last?.lastError == "cannot resolve 'db'")
+    }
+
+    @Test func anInstanceIsGoneAfterThreeMissedHeartbeatsFailingWithAnErrorBehindWhileCatchingUp() {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let report = InstanceReport(
+            id: "x", hostName: "h", listen: [], fulcrumVersion: "1", startedAt: now, appliedVersion: 5, lastError: nil, heartbeatAt: now.addingTimeInterval(-4))
+        #expect(InstanceState(report, activeVersion: 5, now: now) == .inSync)
+        #expect(InstanceState(report, activeVersion: 6, now: now) == .behind)
+        var failing = report
+        failing.lastError = "no"
+        #expect(InstanceState(failing, activeVersion: 6, now: now) == .failing)
+        #expect(InstanceState(report, activeVersion: 5, now: now.addingTimeInterval(12)) == .gone)
+    }
+
     @Test func instancesStartingTogetherMigrateThePostgreSQLSchemaOnce() async throws {
         let temporary = try TemporaryStore(.postgres)
         let configuration = try #require(temporary.postgres?.configuration)
@@ -189,8 +221,9 @@ final class TemporaryStore: @unchecked Sendable {
         }
         defer { for store in stores { store.close() } }
         #expect(stores.count == 4)
-        #expect(try temporary.postgres?.server.execute("SELECT count(*) FROM fulcrum_migration", in: configuration.database ?? "").output
-            .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        // each migration once
+        let migrations = try temporary.postgres?.server.execute("SELECT count(*), count(DISTINCT name) FROM fulcrum_migration", in: configuration.database ?? "")
+        #expect(migrations?.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2|2")
         // all four use the one schema
         _ = try await stores[0].appendAudit(Self.record("from the first"))
         #expect(try await stores[3].auditEntries(AuditQuery()).map(\.record.operation) == ["from the first"])

@@ -114,14 +114,49 @@ import TestPostgres
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(3))
+        // the instances view: both report, in sync with the store (the one that made the change
+        // reports it with its next heartbeat)
+        var instances: [ConfigDocument] = []
+        for _ in 0..<300 {
+            instances = try await second.request("GET", "/api/v1/instances").json?["items"]?.items ?? []
+            if instances.count == 2, instances.allSatisfy({ $0["applied_version"] == .int(3) }) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(instances.count == 2 && Set(instances.compactMap { $0["id"]?.stringValue }).count == 2, "\(instances)")
+        #expect(instances.allSatisfy { $0["state"] == .string("in_sync") && $0["applied_version"] == .int(3) }, "\(instances)")
+
+        // a version no instance can apply (committed behind their back: a CA file that does not
+        // exist): each keeps serving version 3 and reports why, once, as failing
+        let server = try PostgresServer.shared()
+        let broken = try server.execute("""
+            INSERT INTO config_version SELECT 4, created_at, 'tamper', 'api', 'unusable', 3,
+                jsonb_set(document::jsonb, '{services,web,nodes,0,tls}', '{"ca_file": "/nonexistent/ca.pem"}')::text
+                FROM config_version WHERE number = 3;
+            UPDATE active_version SET number = 4;
+            SELECT pg_notify('fulcrum_config', '4');
+            """, in: database.configuration.database ?? "")
+        #expect(broken.succeeded, "\(broken.output)")
+        var failing: [ConfigDocument] = []
+        for _ in 0..<200 {
+            failing = try await first.request("GET", "/api/v1/instances").json?["items"]?.items ?? []
+            if failing.count == 2, failing.allSatisfy({ $0["state"] == .string("failing") }) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(failing.count == 2 && failing.allSatisfy { $0["state"] == .string("failing") && $0["applied_version"] == .int(3) }, "\(failing)")
+        #expect(failing.first?["last_error"]?.stringValue?.contains("services.web.nodes[0].tls.ca_file") == true, "\(failing)")
+        #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(3))
+        let metrics = try await first.request("GET", "/metrics")
+        #expect(metrics.status == 200)
+
         let history = try await CommandLineTests.run(["config", "history", "--store", database.url])
-        #expect(history.status == 0 && history.stdout.split(separator: "\n").count == 3, "\(history.stdout)\(history.stderr)")
+        #expect(history.status == 0 && history.stdout.split(separator: "\n").count == 4, "\(history.stdout)\(history.stderr)")
         let verified = try await CommandLineTests.run(["audit", "verify", "--store", database.url])
         #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout)")
         let firstLog = await first.stop()
         let secondLog = await second.stop()
         #expect(secondLog.contains("activated version 2 committed by another process"), "\(secondLog)")
         #expect(firstLog.contains("activated version 3 committed by another process"), "\(firstLog)")
+        #expect(firstLog.components(separatedBy: "cannot apply the store's active version").count == 2, "said once: \(firstLog)")
     }
 
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {

@@ -322,11 +322,27 @@ async function removeCertificate(name) {
   else if (!result.cancelled) toast(result.error || "not removed");
 }
 
+// The instances sharing the store (one for a SQLite file): the version each serves and its state,
+// as the server judges it (in sync, behind, failing with its error, gone after missed heartbeats).
+const instanceBadge = { in_sync: "up", behind: "ejected", failing: "down", gone: "draining" };
+function instancePanel(view) {
+  const rows = view.items.map(i => el("tr", { dataset: { instance: i.id } },
+    el("td", {}, i.host_name), el("td", { class: "muted", title: i.id }, i.id.slice(0, 8)), el("td", { class: "muted" }, i.listen.join(", ")),
+    el("td", {}, `v${i.applied_version}`), el("td", {}, el("span", { class: `badge ${instanceBadge[i.state]} instance-state` }, i.state.replace("_", " "))),
+    el("td", {}, ago(i.heartbeat_at)), el("td", { class: "error" }, i.last_error || "")));
+  return el("section", { class: "panel", id: "instances" },
+    el("h2", {}, "Instances", el("span", { class: "muted" }, ` · store at version ${view.active_version}`)),
+    el("div", { class: "scroll" }, el("table", {},
+      el("thead", {}, el("tr", {}, ["Host", "Id", "Listening", "Serves", "State", "Heartbeat", "Last error"].map(h => el("th", {}, h)))),
+      el("tbody", {}, rows))));
+}
+
 pages.overview = async function (root) {
   root.replaceChildren(el("h1", {}, "Overview"), el("div", { id: "overview-body" }, el("p", { class: "muted" }, "Loading…")));
   poll(async () => {
-    const [stats, state, certificates] = await Promise.all([
-      call("GET", "/stats?seconds=60&series=true"), call("GET", "/state"), call("GET", "/certificates"), refreshActive()]);
+    const [stats, state, certificates, instances] = await Promise.all([
+      call("GET", "/stats?seconds=60&series=true"), call("GET", "/state"), call("GET", "/certificates"), call("GET", "/instances"),
+      refreshActive()]);
     if (!stats.ok || !state.ok || !session.active) return;
     const config = session.active.config;
     const body = el("div", { id: "overview-body" });
@@ -369,6 +385,8 @@ pages.overview = async function (root) {
     }
     const tlsListener = (config.listen || []).some(l => l.tls);
     if (certificates.ok && (certificates.json.items.length || tlsListener)) body.append(certificatePanel(certificates.json.items));
+    if (instances.ok) body.append(instancePanel(instances.json));
+    else body.append(el("p", { class: "error", id: "store-unavailable", role: "alert" }, instances.json && instances.json.error ? instances.json.error.message : "the store cannot be reached"));
     const active = session.active;
     body.append(el("p", { class: "muted", id: "active-version" },
       `Active configuration: version ${active.number}, ${active.source} change by ${active.actor} ${ago(active.created_at)}`,
