@@ -7,20 +7,36 @@ import Synchronization
 
 /// The admin tokens as last read from the store: while the store cannot be reached, tokens are
 /// checked against these, so that reads answered from memory keep working through an outage (a
-/// token revoked meanwhile stays valid on this instance until the store is back).
+/// token revoked meanwhile stays valid on this instance until the store is back). After a failed
+/// read the store is not asked again for ``retryAfter``: a store that does not answer takes
+/// seconds to fail, which every request would otherwise wait.
 final class LastKnownTokens: Sendable {
-    private let tokens = Mutex<[StoredToken]?>(nil)
+    private struct Known {
+        var tokens: [StoredToken]?
+        var failedAt: ContinuousClock.Instant?
+    }
+
+    private let known = Mutex(Known())
+    static let retryAfter: Duration = .seconds(5)
 
     /// The store's tokens, or the last ones read when the store fails (which throws only when
     /// there are none yet).
     func read(from store: any ConfigStore) async throws(AdminError) -> [StoredToken] {
+        let now = ContinuousClock.now
+        if let cached = known.withLock({ $0.failedAt.map { now - $0 < Self.retryAfter } == true ? $0.tokens : nil }) {
+            return cached
+        }
         do {
             let read = try await store.tokens()
-            tokens.withLock { $0 = read }
+            known.withLock { $0 = Known(tokens: read, failedAt: nil) }
             return read
         } catch {
-            guard let known = tokens.withLock({ $0 }) else { throw .storeUnavailable("cannot read tokens", error) }
-            return known
+            let cached = known.withLock { known in
+                known.failedAt = .now
+                return known.tokens
+            }
+            guard let cached else { throw .storeUnavailable("cannot read tokens", error) }
+            return cached
         }
     }
 }
@@ -128,6 +144,12 @@ public final class AdminAPI: Sendable {
             .json(OpenAPIDocument.build(operations))
         }
         endpoints = operations + [openAPI]
+    }
+
+    /// Reads the tokens once, so that they can be checked even if the store is unreachable
+    /// before the first authenticated request.
+    public func loadTokens() async {
+        _ = try? await context.knownTokens.read(from: context.store)
     }
 
     /// The console's files and the redirect to them: they hold no data and need no token.

@@ -2,6 +2,7 @@ import FulcrumCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The shared store: a PostgreSQL database that several Fulcrum instances (and `fulcrum`
 /// commands) use at once, through postgres-nio's connection pool.
@@ -110,6 +111,49 @@ public final class PostgresConfigStore: ConfigStore {
         }
     }
 
+    /// How long an operation may wait for a connection and its answer. While the database is down
+    /// or unreachable the pool keeps trying to connect and would hold a request for as long: the
+    /// admin API then answers 503 (and checks tokens against the last ones read) instead.
+    static let operationTimeout: Duration = .seconds(3)
+
+    /// The database did not answer within ``operationTimeout``.
+    public struct Unreachable: Error, CustomStringConvertible {
+        public var location: String
+        public var description: String { "no answer from \(location) within \(PostgresConfigStore.operationTimeout)" }
+    }
+
+    /// When an operation last found the database unreachable: for ``failFastWindow`` after it,
+    /// operations fail at once rather than each waiting ``operationTimeout`` (a refused change
+    /// would otherwise wait twice: for its commit and for the audit entry of its refusal).
+    private let unreachableSince = Mutex<ContinuousClock.Instant?>(nil)
+    static let failFastWindow: Duration = .seconds(2)
+
+    /// Runs `body`, or throws ``Unreachable`` when it has not finished within ``operationTimeout``
+    /// (or at once, shortly after another operation found the database unreachable).
+    private func bounded<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        let location = self.location
+        let now = ContinuousClock.now
+        if unreachableSince.withLock({ $0.map { now - $0 < Self.failFastWindow } ?? false }) {
+            throw Unreachable(location: location)
+        }
+        do {
+            let result = try await withThrowingTaskGroup(of: Result.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: Self.operationTimeout)
+                    throw Unreachable(location: location)
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+            unreachableSince.withLock { $0 = nil }
+            return result
+        } catch let error as Unreachable {
+            unreachableSince.withLock { $0 = .now }
+            throw error
+        }
+    }
+
     /// Runs `body` in a transaction that holds the write lock: commits and audit entries from
     /// every instance take turns, so version numbers and the audit chain stay one line. A
     /// ``StoreError`` thrown by `body` comes out as itself (the transaction is rolled back).
@@ -132,64 +176,72 @@ public final class PostgresConfigStore: ConfigStore {
     private static let versionColumns = "v.number, v.created_at, v.actor, v.source, v.message, v.based_on, v.document"
 
     public func activeVersion() async throws -> ConfigVersion? {
-        let rows = try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.versionColumns) FROM config_version v JOIN active_version a ON a.number = v.number"),
-            logger: logger)
-        for try await row in rows.decode(VersionRow.self) { return try Self.version(row) }
-        return nil
+        try await bounded { [self] in
+            let rows = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.versionColumns) FROM config_version v JOIN active_version a ON a.number = v.number"),
+                logger: logger)
+            for try await row in rows.decode(VersionRow.self) { return try Self.version(row) }
+            return nil
+        }
     }
 
     public func version(_ number: Int) async throws -> ConfigVersion? {
-        var bindings = PostgresBindings()
-        bindings.append(number)
-        let rows = try await client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.versionColumns) FROM config_version v WHERE v.number = $1", binds: bindings), logger: logger)
-        for try await row in rows.decode(VersionRow.self) { return try Self.version(row) }
-        return nil
+        try await bounded { [self] in
+            var bindings = PostgresBindings()
+            bindings.append(number)
+            let rows = try await client.query(
+                PostgresQuery(unsafeSQL: "SELECT \(Self.versionColumns) FROM config_version v WHERE v.number = $1", binds: bindings), logger: logger)
+            for try await row in rows.decode(VersionRow.self) { return try Self.version(row) }
+            return nil
+        }
     }
 
     public func versions(limit: Int, before: Int?) async throws -> [ConfigVersion.Summary] {
-        let rows = try await client.query(
-            """
-            SELECT v.number, v.created_at, v.actor, v.source, v.message, v.based_on, v.number = a.number
-            FROM config_version v LEFT JOIN active_version a ON a.id = 1
-            WHERE v.number < \(before ?? Int.max) ORDER BY v.number DESC LIMIT \(limit)
-            """, logger: logger)
-        var summaries: [ConfigVersion.Summary] = []
-        for try await (number, created, actor, source, message, basedOn, active) in rows.decode((Int, Int64, String, String, String, Int?, Bool?).self) {
-            summaries.append(ConfigVersion.Summary(
-                number: number, createdAt: AuditChain.date(created), actor: actor, source: try Self.source(source), message: message,
-                basedOn: basedOn, active: active ?? false))
+        try await bounded { [self] in
+            let rows = try await client.query(
+                """
+                SELECT v.number, v.created_at, v.actor, v.source, v.message, v.based_on, v.number = a.number
+                FROM config_version v LEFT JOIN active_version a ON a.id = 1
+                WHERE v.number < \(before ?? Int.max) ORDER BY v.number DESC LIMIT \(limit)
+                """, logger: logger)
+            var summaries: [ConfigVersion.Summary] = []
+            for try await (number, created, actor, source, message, basedOn, active) in rows.decode((Int, Int64, String, String, String, Int?, Bool?).self) {
+                summaries.append(ConfigVersion.Summary(
+                    number: number, createdAt: AuditChain.date(created), actor: actor, source: try Self.source(source), message: message,
+                    basedOn: basedOn, active: active ?? false))
+            }
+            return summaries
         }
-        return summaries
     }
 
     public func commit(_ proposal: VersionProposal, audit: AuditRecord) async throws -> ConfigVersion {
-        let now = AuditChain.milliseconds(Date())
-        let documentText = proposal.document.jsonText()
-        let logger = self.logger
-        return try await writeTransaction { connection in
-            var active: Int?
-            for try await number in try await connection.query("SELECT number FROM active_version WHERE id = 1", logger: logger).decode(Int.self) {
-                active = number
+        try await bounded { [self] in
+            let now = AuditChain.milliseconds(Date())
+            let documentText = proposal.document.jsonText()
+            let logger = self.logger
+            return try await writeTransaction { connection in
+                var active: Int?
+                for try await number in try await connection.query("SELECT number FROM active_version WHERE id = 1", logger: logger).decode(Int.self) {
+                    active = number
+                }
+                guard active == proposal.basedOn else { throw StoreError.conflict(active: active) }
+                var number = 1
+                for try await latest in try await connection.query("SELECT max(number) FROM config_version", logger: logger).decode(Int?.self) {
+                    number = (latest ?? 0) + 1
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO config_version (number, created_at, actor, source, message, based_on, document)
+                    VALUES (\(number), \(now), \(proposal.actor), \(proposal.source.rawValue), \(proposal.message), \(proposal.basedOn), \(documentText))
+                    """, logger: logger)
+                try await connection.query(
+                    "INSERT INTO active_version (id, number) VALUES (1, \(number)) ON CONFLICT (id) DO UPDATE SET number = excluded.number",
+                    logger: logger)
+                _ = try await Self.append(audit, version: number, on: connection, logger: logger)
+                // delivered to the listening instances when (and only if) the transaction commits
+                try await connection.query("SELECT pg_notify(\(Self.changeChannel), \(String(number)))", logger: logger)
+                return proposal.version(number: number, createdAt: AuditChain.date(now))
             }
-            guard active == proposal.basedOn else { throw StoreError.conflict(active: active) }
-            var number = 1
-            for try await latest in try await connection.query("SELECT max(number) FROM config_version", logger: logger).decode(Int?.self) {
-                number = (latest ?? 0) + 1
-            }
-            try await connection.query(
-                """
-                INSERT INTO config_version (number, created_at, actor, source, message, based_on, document)
-                VALUES (\(number), \(now), \(proposal.actor), \(proposal.source.rawValue), \(proposal.message), \(proposal.basedOn), \(documentText))
-                """, logger: logger)
-            try await connection.query(
-                "INSERT INTO active_version (id, number) VALUES (1, \(number)) ON CONFLICT (id) DO UPDATE SET number = excluded.number",
-                logger: logger)
-            _ = try await Self.append(audit, version: number, on: connection, logger: logger)
-            // delivered to the listening instances when (and only if) the transaction commits
-            try await connection.query("SELECT pg_notify(\(Self.changeChannel), \(String(number)))", logger: logger)
-            return proposal.version(number: number, createdAt: AuditChain.date(now))
         }
     }
 
@@ -215,9 +267,11 @@ public final class PostgresConfigStore: ConfigStore {
 
     @discardableResult
     public func appendAudit(_ record: AuditRecord) async throws -> AuditEntry {
-        let logger = self.logger
-        return try await writeTransaction { connection in
-            try await Self.append(record, version: nil, on: connection, logger: logger)
+        try await bounded { [self] in
+            let logger = self.logger
+            return try await writeTransaction { connection in
+                try await Self.append(record, version: nil, on: connection, logger: logger)
+            }
         }
     }
 
@@ -240,31 +294,35 @@ public final class PostgresConfigStore: ConfigStore {
     private static let auditColumns = "sequence, time, actor, client, operation, target, result, detail, version, previous_hash, hash"
 
     public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {
-        var bindings = PostgresBindings()
-        var conditions: [String] = []
-        func condition(_ text: (Int) -> String, _ value: some PostgresNonThrowingEncodable) {
-            bindings.append(value)
-            conditions.append(text(bindings.count))
+        try await bounded { [self] in
+            var bindings = PostgresBindings()
+            var conditions: [String] = []
+            func condition(_ text: (Int) -> String, _ value: some PostgresNonThrowingEncodable) {
+                bindings.append(value)
+                conditions.append(text(bindings.count))
+            }
+            condition({ "sequence < $\($0)" }, query.before ?? Int.max)
+            if let since = query.since { condition({ "time >= $\($0)" }, AuditChain.milliseconds(since)) }
+            if let until = query.until { condition({ "time <= $\($0)" }, AuditChain.milliseconds(until)) }
+            if let actor = query.actor { condition({ "actor = $\($0)" }, actor) }
+            if let prefix = query.targetPrefix { condition({ "left(target, length($\($0))) = $\($0)" }, prefix) }
+            bindings.append(query.limit)
+            let sql = "SELECT \(Self.auditColumns) FROM audit_entry WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence DESC LIMIT $\(bindings.count)"
+            var entries: [AuditEntry] = []
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(AuditRow.self) {
+                entries.append(Self.entry(row))
+            }
+            return entries
         }
-        condition({ "sequence < $\($0)" }, query.before ?? Int.max)
-        if let since = query.since { condition({ "time >= $\($0)" }, AuditChain.milliseconds(since)) }
-        if let until = query.until { condition({ "time <= $\($0)" }, AuditChain.milliseconds(until)) }
-        if let actor = query.actor { condition({ "actor = $\($0)" }, actor) }
-        if let prefix = query.targetPrefix { condition({ "left(target, length($\($0))) = $\($0)" }, prefix) }
-        bindings.append(query.limit)
-        let sql = "SELECT \(Self.auditColumns) FROM audit_entry WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence DESC LIMIT $\(bindings.count)"
-        var entries: [AuditEntry] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).decode(AuditRow.self) {
-            entries.append(Self.entry(row))
-        }
-        return entries
     }
 
     public func verifyAuditChain() async throws -> AuditVerification {
-        var verifier = AuditChain.Verifier()
-        let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT \(Self.auditColumns) FROM audit_entry ORDER BY sequence"), logger: logger)
-        for try await row in rows.decode(AuditRow.self) where !verifier.check(Self.entry(row)) { break }
-        return verifier.result
+        try await bounded { [self] in
+            var verifier = AuditChain.Verifier()
+            let rows = try await client.query(PostgresQuery(unsafeSQL: "SELECT \(Self.auditColumns) FROM audit_entry ORDER BY sequence"), logger: logger)
+            for try await row in rows.decode(AuditRow.self) where !verifier.check(Self.entry(row)) { break }
+            return verifier.result
+        }
     }
 
     private static func entry(_ row: AuditRow) -> AuditEntry {
@@ -279,85 +337,99 @@ public final class PostgresConfigStore: ConfigStore {
     // MARK: tokens
 
     public func tokens() async throws -> [StoredToken] {
-        var tokens: [StoredToken] = []
-        let rows = try await client.query("SELECT name, role, secret_hash, created_at FROM admin_token ORDER BY name", logger: logger)
-        for try await (name, roleText, hash, created) in rows.decode((String, String, String, Int64).self) {
-            guard let role = TokenRole(rawValue: roleText) else { throw StoreError.corrupt("unknown token role '\(roleText)'") }
-            tokens.append(StoredToken(name: name, role: role, secretHash: hash, createdAt: AuditChain.date(created)))
+        try await bounded { [self] in
+            var tokens: [StoredToken] = []
+            let rows = try await client.query("SELECT name, role, secret_hash, created_at FROM admin_token ORDER BY name", logger: logger)
+            for try await (name, roleText, hash, created) in rows.decode((String, String, String, Int64).self) {
+                guard let role = TokenRole(rawValue: roleText) else { throw StoreError.corrupt("unknown token role '\(roleText)'") }
+                tokens.append(StoredToken(name: name, role: role, secretHash: hash, createdAt: AuditChain.date(created)))
+            }
+            return tokens
         }
-        return tokens
     }
 
     public func addToken(_ token: StoredToken) async throws {
-        let rows = try await client.query(
-            """
-            INSERT INTO admin_token (name, role, secret_hash, created_at)
-            VALUES (\(token.name), \(token.role.rawValue), \(token.secretHash), \(AuditChain.milliseconds(token.createdAt)))
-            ON CONFLICT (name) DO NOTHING RETURNING name
-            """, logger: logger)
-        var inserted = false
-        for try await _ in rows.decode(String.self) { inserted = true }
-        if !inserted { throw StoreError.duplicateToken(token.name) }
+        try await bounded { [self] in
+            let rows = try await client.query(
+                """
+                INSERT INTO admin_token (name, role, secret_hash, created_at)
+                VALUES (\(token.name), \(token.role.rawValue), \(token.secretHash), \(AuditChain.milliseconds(token.createdAt)))
+                ON CONFLICT (name) DO NOTHING RETURNING name
+                """, logger: logger)
+            var inserted = false
+            for try await _ in rows.decode(String.self) { inserted = true }
+            if !inserted { throw StoreError.duplicateToken(token.name) }
+        }
     }
 
     public func removeToken(named name: String) async throws -> Bool {
-        var removed = false
-        for try await _ in try await client.query("DELETE FROM admin_token WHERE name = \(name) RETURNING name", logger: logger).decode(String.self) {
-            removed = true
+        try await bounded { [self] in
+            var removed = false
+            for try await _ in try await client.query("DELETE FROM admin_token WHERE name = \(name) RETURNING name", logger: logger).decode(String.self) {
+                removed = true
+            }
+            return removed
         }
-        return removed
     }
 
     // MARK: certificates
 
     public func saveCertificate(_ bundle: CertificateBundle, chainSHA256: String) async throws {
-        try await client.query(
-            """
-            INSERT INTO stored_certificate (chain_sha256, chain_pem, key_pem, created_at)
-            VALUES (\(chainSHA256), \(bundle.chainPEM), \(bundle.keyPEM), \(AuditChain.milliseconds(Date()))) ON CONFLICT DO NOTHING
-            """, logger: logger)
+        try await bounded { [self] in
+            try await client.query(
+                """
+                INSERT INTO stored_certificate (chain_sha256, chain_pem, key_pem, created_at)
+                VALUES (\(chainSHA256), \(bundle.chainPEM), \(bundle.keyPEM), \(AuditChain.milliseconds(Date()))) ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
     }
 
     public func certificates(_ digests: Set<String>) async throws -> [String: CertificateBundle] {
-        guard !digests.isEmpty else { return [:] }
-        var found: [String: CertificateBundle] = [:]
-        let rows = try await client.query(
-            "SELECT chain_sha256, chain_pem, key_pem FROM stored_certificate WHERE chain_sha256 = ANY(\(Array(digests)))", logger: logger)
-        for try await (digest, chain, key) in rows.decode((String, String, String).self) {
-            found[digest] = CertificateBundle(chainPEM: chain, keyPEM: key)
+        try await bounded { [self] in
+            guard !digests.isEmpty else { return [:] }
+            var found: [String: CertificateBundle] = [:]
+            let rows = try await client.query(
+                "SELECT chain_sha256, chain_pem, key_pem FROM stored_certificate WHERE chain_sha256 = ANY(\(Array(digests)))", logger: logger)
+            for try await (digest, chain, key) in rows.decode((String, String, String).self) {
+                found[digest] = CertificateBundle(chainPEM: chain, keyPEM: key)
+            }
+            return found
         }
-        return found
     }
 
     // MARK: instances
 
     public func heartbeat(_ instance: InstanceReport) async throws {
-        try await client.query(
-            """
-            INSERT INTO instance (id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at)
-            VALUES (\(instance.id), \(instance.hostName), \(instance.listen.joined(separator: " ")), \(instance.fulcrumVersion),
-                    \(AuditChain.milliseconds(instance.startedAt)), \(instance.appliedVersion), \(instance.lastError),
-                    \(AuditChain.milliseconds(instance.heartbeatAt)))
-            ON CONFLICT (id) DO UPDATE SET listen = excluded.listen, applied_version = excluded.applied_version,
-                last_error = excluded.last_error, heartbeat_at = excluded.heartbeat_at
-            """, logger: logger)
+        try await bounded { [self] in
+            try await client.query(
+                """
+                INSERT INTO instance (id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at)
+                VALUES (\(instance.id), \(instance.hostName), \(instance.listen.joined(separator: " ")), \(instance.fulcrumVersion),
+                        \(AuditChain.milliseconds(instance.startedAt)), \(instance.appliedVersion), \(instance.lastError),
+                        \(AuditChain.milliseconds(instance.heartbeatAt)))
+                ON CONFLICT (id) DO UPDATE SET listen = excluded.listen, applied_version = excluded.applied_version,
+                    last_error = excluded.last_error, heartbeat_at = excluded.heartbeat_at
+                """, logger: logger)
+        }
     }
 
     public func instances() async throws -> [InstanceReport] {
-        var reports: [InstanceReport] = []
-        let rows = try await client.query(
-            """
-            SELECT id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at
-            FROM instance ORDER BY heartbeat_at DESC, id
-            """, logger: logger)
-        for try await (id, host, listen, version, started, applied, error, beat) in rows.decode(
-            (String, String, String, String, Int64, Int, String?, Int64).self)
-        {
-            reports.append(InstanceReport(
-                id: id, hostName: host, listen: listen.split(separator: " ").map(String.init), fulcrumVersion: version,
-                startedAt: AuditChain.date(started), appliedVersion: applied, lastError: error, heartbeatAt: AuditChain.date(beat)))
+        try await bounded { [self] in
+            var reports: [InstanceReport] = []
+            let rows = try await client.query(
+                """
+                SELECT id, host_name, listen, fulcrum_version, started_at, applied_version, last_error, heartbeat_at
+                FROM instance ORDER BY heartbeat_at DESC, id
+                """, logger: logger)
+            for try await (id, host, listen, version, started, applied, error, beat) in rows.decode(
+                (String, String, String, String, Int64, Int, String?, Int64).self)
+            {
+                reports.append(InstanceReport(
+                    id: id, hostName: host, listen: listen.split(separator: " ").map(String.init), fulcrumVersion: version,
+                    startedAt: AuditChain.date(started), appliedVersion: applied, lastError: error, heartbeatAt: AuditChain.date(beat)))
+            }
+            return reports
         }
-        return reports
     }
 
     // MARK: notifications

@@ -118,8 +118,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let storeMode, let address = HostAndPort(admin) {
             let rollouts = RolloutController(controller: control, proxy: server, logger: logger)
             do {
-                services.admin = try await AdminServer.start(
-                    api: AdminAPI(controller: control, proxy: server, rollouts: rollouts, logger: logger), host: address.host, port: address.port)
+                let api = AdminAPI(controller: control, proxy: server, rollouts: rollouts, logger: logger)
+                await api.loadTokens()
+                services.admin = try await AdminServer.start(api: api, host: address.host, port: address.port)
             } catch {
                 logger.critical("\(error)")
                 try? await server.shutdown()

@@ -12,6 +12,7 @@ public final class PostgresServer: Sendable {
     public let port: Int
     public let directory: String
     private let bin: String
+    private let asRoot: Bool
 
     private static let started = NIOLockedValueBox<Result<PostgresServer, any Error>?>(nil)
 
@@ -20,6 +21,30 @@ public final class PostgresServer: Sendable {
         try started.withLockedValue { started in
             if started == nil { started = Result { try PostgresServer() } }
             return try started!.get()
+        }
+    }
+
+    /// A server of its own, for a test that stops and starts it (a database outage); stopped when
+    /// the process has gone, like the shared one.
+    public static func dedicated() throws -> PostgresServer {
+        try PostgresServer()
+    }
+
+    /// Stops the server (fast shutdown: connections are closed), as an outage would.
+    public func stop() throws {
+        try asPostgres("pg_ctl", ["-D", "\(directory)/data", "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts the stopped server again on the same port.
+    public func start() throws {
+        let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        try asPostgres("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-o", options, "start"])
+    }
+
+    /// Runs one of PostgreSQL's tools as the `postgres` user when the tests run as root.
+    private func asPostgres(_ tool: String, _ arguments: [String]) throws {
+        if asRoot { try Self.spawn("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + arguments) } else {
+            try Self.spawn("\(bin)/\(tool)", arguments)
         }
     }
 
@@ -35,21 +60,15 @@ public final class PostgresServer: Sendable {
         }
         let bin = "/usr/lib/postgresql/\(version)/bin"
         let directory = NSTemporaryDirectory() + "fulcrum-postgres-\(UUID().uuidString.prefix(8))"
+        let asRoot = getuid() == 0
         self.bin = bin
         self.directory = directory
+        self.asRoot = asRoot
+        self.port = try Self.freePort()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let asRoot = getuid() == 0
         if asRoot { try Self.spawn("/bin/chown", ["postgres:postgres", directory]) }
-        func asPostgres(_ tool: String, _ arguments: [String]) throws {
-            if asRoot { try Self.spawn("/usr/sbin/runuser", ["-u", "postgres", "--", "\(bin)/\(tool)"] + arguments) } else {
-                try Self.spawn("\(bin)/\(tool)", arguments)
-            }
-        }
         try asPostgres("initdb", ["-D", "\(directory)/data", "-A", "trust", "-U", "fulcrum", "-E", "UTF8", "--no-sync"])
-        let port = try Self.freePort()
-        self.port = port
-        let options = "-p \(port) -k \(directory) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        try asPostgres("pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-o", options, "start"])
+        try start()
         let stop = asRoot ? "/usr/sbin/runuser -u postgres -- \(bin)/pg_ctl" : "\(bin)/pg_ctl"
         // in a session of its own, so that it outlives a kill of the test process's group
         try Self.spawn("/usr/bin/setsid", [

@@ -159,6 +159,47 @@ import TestPostgres
         #expect(firstLog.components(separatedBy: "cannot apply the store's active version").count == 2, "said once: \(firstLog)")
     }
 
+    @Test func aStoreOutageLeavesTrafficAloneRefusesChangesWith503AndEndsWhenTheDatabaseIsBack() async throws {
+        let postgres = try PostgresServer.dedicated()
+        let database = try postgres.createDatabase()
+        let backend = try await LineBackend.start(name: "through-outage")
+        let port = Int.random(in: 20_000..<32_000)
+        let file = try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: \(port) }]
+            access_log: false
+            services: { web: { nodes: [{ name: a, host: 127.0.0.1, port: \(backend.port) }] } }
+            default: { service: web }
+            """)
+        defer { CommandLineTests.remove(file) }
+        let server = try Server(config: file, store: database.url, adminPort: Self.adminPort())
+        try await server.ready()
+        func proxied() async throws -> String {
+            try await CommandLineTests.run(["--silent", "--max-time", "5", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl")).stdout
+        }
+        #expect(try await proxied() == "through-outage")
+
+        try postgres.stop()
+        for _ in 0..<20 { #expect(try await proxied() == "through-outage", "the request path never reads the store") }
+        let config = try await server.request("GET", "/api/v1/config")
+        #expect(config.json?.value(at: ["number"]) == .int(1), "answered from memory: \(config.status) \(String(describing: config.json))")
+        let refused = try await server.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 3}"#)
+        #expect(refused.status == 503 && refused.json?.value(at: ["error", "code"]) == .string("store_unavailable"), "\(String(describing: refused.json))")
+        #expect(try await server.request("GET", "/api/v1/versions").status == 503)
+
+        try postgres.start()
+        var status = 0
+        for _ in 0..<100 {
+            status = try await server.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 3}"#).status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200, "changes work again once the database is back")
+        #expect(try await proxied() == "through-outage")
+        _ = await server.stop()
+        await backend.stop()
+        try? postgres.stop()
+    }
+
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {
         let store = Self.temporaryStore()
         let file = try CommandLineTests.write(Self.config(weight: 1))
