@@ -19,6 +19,9 @@ public actor ConfigController {
     public typealias Compile = @Sendable (FulcrumConfig, _ version: Int, _ bundles: [String: CertificateBundle]) throws -> RuntimeConfig
     /// Swaps a compiled configuration in (data plane, health checker).
     public typealias Activate = @Sendable (RuntimeConfig) -> Void
+    /// Told of every version applied, with the certificates it names (a fleet member keeps a
+    /// last-known-good copy of it).
+    public typealias Applied = @Sendable (ConfigVersion, [String: CertificateBundle]) -> Void
 
     /// Who asks for a change, from where, and on which version it is based.
     public struct ChangeRequest: Sendable {
@@ -57,6 +60,7 @@ public actor ConfigController {
     public let store: (any ConfigStore)?
     private let compile: Compile
     private let activate: Activate
+    private let onApplied: Applied?
     private let logger: Logger
     /// The version the data plane serves.
     public private(set) var active: ConfigVersion
@@ -89,12 +93,13 @@ public actor ConfigController {
     /// A controller for a data plane that serves `active` (see ``bootstrap(store:initialDocument:compile:logger:)``).
     public init(
         store: any ConfigStore, active: ConfigVersion, compile: @escaping Compile, activate: @escaping Activate,
-        logger: Logger = Logger(label: "fulcrum.admin")
+        onApplied: Applied? = nil, logger: Logger = Logger(label: "fulcrum.admin")
     ) {
         self.store = store
         self.active = active
         self.compile = compile
         self.activate = activate
+        self.onApplied = onApplied
         self.logger = logger
     }
 
@@ -105,6 +110,7 @@ public actor ConfigController {
         self.active = active
         self.compile = compile
         self.activate = activate
+        self.onApplied = nil
         self.logger = logger
     }
 
@@ -207,7 +213,7 @@ public actor ConfigController {
         let proposal = VersionProposal(document: document, actor: request.actor, source: request.source, message: request.message, basedOn: active.number)
         guard let store else {
             if !urgent { activate(runtime) }
-            return applied(proposal.version(number: nextNumber), request: request, changes: changes)
+            return applied(proposal.version(number: nextNumber), bundles: bundles, request: request, changes: changes)
         }
         let committed: ConfigVersion
         do {
@@ -228,11 +234,12 @@ public actor ConfigController {
         // Every commit is based on the active version, which is the newest, so the number the
         // store gave is the one the configuration was compiled with.
         if !urgent { activate(runtime) }
-        return applied(committed, request: request, changes: changes)
+        return applied(committed, bundles: bundles, request: request, changes: changes)
     }
 
-    private func applied(_ committed: ConfigVersion, request: ChangeRequest, changes: [DocumentChange]) -> Outcome {
+    private func applied(_ committed: ConfigVersion, bundles: [String: CertificateBundle], request: ChangeRequest, changes: [DocumentChange]) -> Outcome {
         active = committed
+        onApplied?(committed, bundles)
         logger.info(
             "configuration changed",
             metadata: ["version": "\(committed.number)", "actor": "\(request.actor)", "operation": "\(request.operation)", "changes": "\(changes.count)"])
@@ -245,8 +252,10 @@ public actor ConfigController {
     public func refresh() async throws -> Bool {
         guard let store, let latest = try await store.activeVersion(), latest.number != active.number else { return false }
         let config = try FulcrumConfig.parse(document: latest.document)
-        activate(try compile(config, latest.number, try await Self.storedBundles(of: config, in: store)))
+        let bundles = try await Self.storedBundles(of: config, in: store)
+        activate(try compile(config, latest.number, bundles))
         active = latest
+        onApplied?(latest, bundles)
         logger.notice("activated version \(latest.number) committed by another process", metadata: ["actor": "\(latest.actor)"])
         return true
     }

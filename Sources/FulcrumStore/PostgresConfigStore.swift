@@ -26,23 +26,41 @@ public final class PostgresConfigStore: ConfigStore {
     private static let migrationLock: Int64 = 0x46_75_6C_63_72_75_6D_01  // "Fulcrum" 1
     private static let writeLock: Int64 = 0x46_75_6C_63_72_75_6D_02
 
-    /// Connects with `configuration` and brings the schema up to date.
+    /// Connects with `configuration` and brings the schema up to date. A database that does not
+    /// answer is not an error here: the store is opened anyway, its operations throw
+    /// ``Unreachable`` until it answers, and the schema is brought up to date by the first one
+    /// that reaches it (an instance can start from its last-known-good copy meanwhile). Any other
+    /// failure of the migration is thrown.
     ///
     /// - Parameter location: where the database is, for logs (never with the password).
     public init(configuration: PostgresClient.Configuration, location: String, logger: Logger = Logger(label: "fulcrum.store")) async throws {
         var configuration = configuration
         configuration.options.maximumConnections = 4
+        // a dead TCP connection (a database host gone without closing it) is found by the next
+        // keep-alive query rather than by the next change
+        configuration.options.keepAliveBehavior = .init(frequency: .seconds(10))
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         self.location = location
         self.logger = logger
         self.running = Task { await client.run() }
         do {
-            try await migrate()
+            try await bounded { [self] in try await migrateOnce() }
+        } catch is Unreachable {
+            logger.warning("the store does not answer; it will be used once it does", metadata: ["store": "\(location)"])
         } catch {
             running.cancel()
             throw error
         }
+    }
+
+    private let migrated = Mutex(false)
+
+    /// Migrates the schema unless this store has done so already.
+    private func migrateOnce() async throws {
+        guard !migrated.withLock({ $0 }) else { return }
+        try await migrate()
+        migrated.withLock { $0 = true }
     }
 
     deinit { running.cancel() }
@@ -137,8 +155,11 @@ public final class PostgresConfigStore: ConfigStore {
             throw Unreachable(location: location)
         }
         do {
-            let result = try await withThrowingTaskGroup(of: Result.self) { group in
-                group.addTask { try await body() }
+            let result = try await withThrowingTaskGroup(of: Result.self) { [self] group in
+                group.addTask { [self] in
+                    try await migrateOnce()
+                    return try await body()
+                }
                 group.addTask {
                     try await Task.sleep(for: Self.operationTimeout)
                     throw Unreachable(location: location)

@@ -4,6 +4,7 @@ import FulcrumAdmin
 import FulcrumCore
 import FulcrumHealth
 import FulcrumProxy
+import Foundation
 import FulcrumStore
 import Logging
 import NIOCore
@@ -33,6 +34,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "A file holding the PostgreSQL store's password (or set FULCRUM_STORE_PASSWORD or PGPASSWORD).")
     var storePasswordFile: String?
 
+    @Option(help: "With a PostgreSQL store: where to keep a copy of the configuration applied last (mode 0600), started from when the store cannot be reached at start.")
+    var lastKnownGood = "fulcrum-last-known-good.json"
+
     @Option(help: "The admin API's address, with --store.")
     var admin = "127.0.0.1:9901"
 
@@ -50,17 +54,30 @@ struct ServeCommand: AsyncParsableCommand {
         logging.bootstrap()
         let logger = Logger(label: "fulcrum")
         OpenFileLimit.raise(logger: logger)
-        let runtime: RuntimeConfig
-        let activeVersion: ConfigVersion
+        var runtime: RuntimeConfig
+        var activeVersion: ConfigVersion
         var storeMode: StoreMode?
         do {
             if let store {
                 let password = try storePasswordFile.map { try ConfigFile.read($0).trimmingCharacters(in: .whitespacesAndNewlines) }
-                let mode = StoreMode(store: try await StoreAddress(store, password: password).open(logger: logger), configPath: config, logger: logger)
-                activeVersion = try await mode.bootstrap()
-                let config = try FulcrumConfig.parse(document: activeVersion.document)
-                runtime = try StoreMode.compile(config, activeVersion.number, try await ConfigController.storedBundles(of: config, in: mode.store))
-                try await mode.ensureFirstToken(tokenFile: adminTokenFile)
+                let address = try StoreAddress(store, password: password)
+                let mode = StoreMode(store: try await address.open(logger: logger), configPath: config, logger: logger)
+                do {
+                    activeVersion = try await mode.bootstrap()
+                    let config = try FulcrumConfig.parse(document: activeVersion.document)
+                    let bundles = try await ConfigController.storedBundles(of: config, in: mode.store)
+                    runtime = try StoreMode.compile(config, activeVersion.number, bundles)
+                    if mode.keepsLastKnownGood { Self.keepingCopy(at: lastKnownGood, logger: logger)(activeVersion, bundles) }
+                    try await mode.ensureFirstToken(tokenFile: adminTokenFile)
+                } catch let unreachable as PostgresConfigStore.Unreachable where FileManager.default.fileExists(atPath: lastKnownGood) {
+                    // the store will be followed once it answers; until then, what this instance applied last
+                    let copy = try LastKnownGood.read(from: lastKnownGood)
+                    activeVersion = copy.version
+                    runtime = try StoreMode.compile(FulcrumConfig.parse(document: copy.version.document), copy.version.number, copy.bundles)
+                    logger.warning(
+                        "the store cannot be reached: running on a last-known-good copy",
+                        metadata: ["version": "\(copy.version.number)", "copy": "\(lastKnownGood)", "error": "\(unreachable)"])
+                }
                 storeMode = mode
             } else {
                 let path = config ?? ""
@@ -92,7 +109,9 @@ struct ServeCommand: AsyncParsableCommand {
             checker.apply(runtime.config, nodeTLS: runtime.nodeTLS)
         }
         let control = if let storeMode {
-            ConfigController(store: storeMode.store, active: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)
+            ConfigController(
+                store: storeMode.store, active: activeVersion, compile: StoreMode.compile, activate: activate,
+                onApplied: storeMode.keepsLastKnownGood ? Self.keepingCopy(at: lastKnownGood, logger: logger) : nil, logger: logger)
         } else {
             ConfigController(serving: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)
         }
@@ -163,6 +182,20 @@ struct ServeCommand: AsyncParsableCommand {
         }
         logger.info("serving", metadata: ["config": "\(config ?? "-")", "generation": "\(runtime.generation)", "probed_nodes": "\(checker.probedNodes)"])
         try await services.run()
+    }
+}
+
+extension ServeCommand {
+    /// Writes every version applied to the last-known-good copy at `path` (a failure is logged:
+    /// the version is applied all the same).
+    static func keepingCopy(at path: String, logger: Logger) -> ConfigController.Applied {
+        { version, bundles in
+            do {
+                try LastKnownGood.write(version, bundles: bundles, to: path)
+            } catch {
+                logger.error("cannot keep the last-known-good copy", metadata: ["copy": "\(path)", "error": "\(error)"])
+            }
+        }
     }
 }
 

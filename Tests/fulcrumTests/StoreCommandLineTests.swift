@@ -22,11 +22,12 @@ import TestPostgres
         let secret: String
 
         /// `secret` is given as FULCRUM_ADMIN_TOKEN (empty: none) and used for requests.
-        init(config: String?, store: String, adminPort: Int, secret: String = StoreCommandLineTests.secret) throws {
+        init(config: String?, store: String, adminPort: Int, secret: String = StoreCommandLineTests.secret, arguments: [String] = []) throws {
             self.adminPort = adminPort
             self.secret = secret
             process.executableURL = CommandLineTests.binary
             process.arguments = ["serve", "--store", store, "--admin", "127.0.0.1:\(adminPort)", "--log-level", "notice"] + (config.map { ["-c", $0] } ?? [])
+                + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(["FULCRUM_ADMIN_TOKEN": secret]) { $1 }
             process.standardError = errors
             process.standardOutput = FileHandle.nullDevice
@@ -196,6 +197,64 @@ import TestPostgres
         #expect(status == 200, "changes work again once the database is back")
         #expect(try await proxied() == "through-outage")
         _ = await server.stop()
+        await backend.stop()
+        try? postgres.stop()
+    }
+
+    @Test func anInstanceStartsFromItsLastKnownGoodCopyWhileTheStoreIsDownAndFollowsItOnceItIsBack() async throws {
+        let postgres = try PostgresServer.dedicated()
+        let database = try postgres.createDatabase()
+        let backend = try await LineBackend.start(name: "from-the-copy")
+        let port = Int.random(in: 20_000..<32_000)
+        let file = try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: \(port) }]
+            access_log: false
+            services: { web: { nodes: [{ name: a, host: 127.0.0.1, port: \(backend.port), weight: 1 }] } }
+            default: { service: web }
+            """)
+        let copy = NSTemporaryDirectory() + "fulcrum-lkg-\(UUID().uuidString).json"
+        defer {
+            CommandLineTests.remove(file)
+            CommandLineTests.remove(copy)
+        }
+        func proxied() async throws -> String {
+            try await CommandLineTests.run(["--silent", "--max-time", "5", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl")).stdout
+        }
+        let first = try Server(config: file, store: database.url, adminPort: Self.adminPort(), arguments: ["--last-known-good", copy])
+        try await first.ready()
+        #expect(try await first.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 5}"#).status == 200)
+        _ = await first.stop()
+        #expect(try LastKnownGood.read(from: copy).version.number == 2, "every version applied is copied")
+        #expect(try FileManager.default.attributesOfItem(atPath: copy)[.posixPermissions] as? Int == 0o600)
+
+        try postgres.stop()
+        let second = try Server(config: nil, store: database.url, adminPort: Self.adminPort(), arguments: ["--last-known-good", copy])
+        var answer = ""
+        for _ in 0..<100 {
+            answer = try await proxied()
+            if answer == "from-the-copy" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(answer == "from-the-copy", "traffic is served from the copy while the store is down")
+
+        try postgres.start()
+        var number: ConfigDocument?
+        for _ in 0..<100 {
+            number = try? await second.request("GET", "/api/v1/config").json?.value(at: ["number"])
+            if number == .int(2) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(number == .int(2))
+        var status = 0
+        for _ in 0..<100 {
+            status = try await second.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 6}"#).status
+            if status == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(status == 200, "the instance follows the store once it is back")
+        let log = await second.stop()
+        #expect(log.contains("running on a last-known-good copy") && log.contains("version=2"), "\(log)")
+        #expect(try LastKnownGood.read(from: copy).version.number == 3)
         await backend.stop()
         try? postgres.stop()
     }
