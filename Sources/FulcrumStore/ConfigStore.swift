@@ -45,6 +45,12 @@ public protocol ConfigStore: Sendable {
     func heartbeat(_ instance: InstanceReport) async throws
     /// Every instance that ever reported, most recent heartbeat first.
     func instances() async throws -> [InstanceReport]
+    /// Runs `work` only while this process leads `duty` among all the processes sharing the
+    /// store, and again whenever it becomes the leader, until the task is cancelled: a duty that
+    /// must be done by one instance at a time (judging and advancing progressive rollouts).
+    /// `work` is cancelled when the lead is lost (the store no longer confirms it), and another
+    /// process takes the duty over. A store on one host (SQLite) has one leader: `work` just runs.
+    func whileLeading(_ duty: LeadDuty, _ work: @escaping @Sendable () async -> Void) async
     /// Calls `changed` whenever another process may have committed a version, until the task is
     /// cancelled: once when it starts listening (and again after every reconnection, as a change
     /// may have been missed meanwhile), then on each notification. A wake-up only: the caller
@@ -307,5 +313,18 @@ public enum InstanceState: String, Sendable, CaseIterable {
             else if report.lastError != nil { .failing }
             else if let activeVersion, report.appliedVersion < activeVersion { .behind }
             else { .inSync }
+    }
+}
+
+/// A duty one instance of a fleet does for all of them.
+public enum LeadDuty: String, Sendable, CaseIterable {
+    /// Judging progressive rollouts and advancing them.
+    case rollouts
+
+    /// The PostgreSQL advisory lock under which the duty's lead is claimed.
+    var lockKey: Int64 {
+        switch self {
+        case .rollouts: 0x46_75_6C_63_72_75_6D_10
+        }
     }
 }

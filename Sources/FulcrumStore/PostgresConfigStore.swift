@@ -45,7 +45,7 @@ public final class PostgresConfigStore: ConfigStore {
         self.logger = logger
         self.running = Task { await client.run() }
         do {
-            try await bounded { [self] in try await migrateOnce() }
+            try await bounded {}
         } catch is Unreachable {
             logger.warning("the store does not answer; it will be used once it does", metadata: ["store": "\(location)"])
         } catch {
@@ -107,6 +107,9 @@ public final class PostgresConfigStore: ConfigStore {
                 started_at BIGINT NOT NULL, applied_version BIGINT NOT NULL, last_error TEXT, heartbeat_at BIGINT NOT NULL)
             """,
         ]),
+        ("v3: leads", [
+            "CREATE TABLE fleet_lead (duty TEXT PRIMARY KEY, holder TEXT NOT NULL, renewed_at BIGINT NOT NULL)",
+        ]),
     ]
 
     private func migrate() async throws {
@@ -132,12 +135,15 @@ public final class PostgresConfigStore: ConfigStore {
     /// How long an operation may wait for a connection and its answer. While the database is down
     /// or unreachable the pool keeps trying to connect and would hold a request for as long: the
     /// admin API then answers 503 (and checks tokens against the last ones read) instead.
-    static let operationTimeout: Duration = .seconds(3)
+    static let operationTimeout: Duration = .seconds(4)
+    /// How long bringing the schema up to date may take (many statements, on first use).
+    static let migrationTimeout: Duration = .seconds(30)
 
-    /// The database did not answer within ``operationTimeout``.
+    /// The database did not answer in time.
     public struct Unreachable: Error, CustomStringConvertible {
         public var location: String
-        public var description: String { "no answer from \(location) within \(PostgresConfigStore.operationTimeout)" }
+        public var limit: Duration
+        public var description: String { "no answer from \(location) within \(limit)" }
     }
 
     /// When an operation last found the database unreachable: for ``failFastWindow`` after it,
@@ -147,31 +153,39 @@ public final class PostgresConfigStore: ConfigStore {
     static let failFastWindow: Duration = .seconds(2)
 
     /// Runs `body`, or throws ``Unreachable`` when it has not finished within ``operationTimeout``
-    /// (or at once, shortly after another operation found the database unreachable).
+    /// (or at once, shortly after another operation found the database unreachable). The schema
+    /// is brought up to date first if no operation has done it yet.
     private func bounded<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
-        let location = self.location
         let now = ContinuousClock.now
         if unreachableSince.withLock({ $0.map { now - $0 < Self.failFastWindow } ?? false }) {
-            throw Unreachable(location: location)
+            throw Unreachable(location: location, limit: Self.operationTimeout)
         }
         do {
-            let result = try await withThrowingTaskGroup(of: Result.self) { [self] group in
-                group.addTask { [self] in
-                    try await migrateOnce()
-                    return try await body()
-                }
-                group.addTask {
-                    try await Task.sleep(for: Self.operationTimeout)
-                    throw Unreachable(location: location)
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
+            if !migrated.withLock({ $0 }) {
+                // a database that does not answer is found within the operation's time, not the migration's
+                try await within(Self.operationTimeout) { [self] in try await client.query("SELECT 1", logger: logger) }
+                try await within(Self.migrationTimeout) { [self] in try await migrateOnce() }
             }
+            let result = try await within(Self.operationTimeout, body)
             unreachableSince.withLock { $0 = nil }
             return result
         } catch let error as Unreachable {
             unreachableSince.withLock { $0 = .now }
             throw error
+        }
+    }
+
+    /// Runs `body`, or throws ``Unreachable`` once `limit` has passed (`body` is cancelled).
+    private func within<Result: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        let location = self.location
+        return try await withThrowingTaskGroup(of: Result.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw Unreachable(location: location, limit: limit)
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
         }
     }
 
@@ -450,6 +464,73 @@ public final class PostgresConfigStore: ConfigStore {
                     startedAt: AuditChain.date(started), appliedVersion: applied, lastError: error, heartbeatAt: AuditChain.date(beat)))
             }
             return reports
+        }
+    }
+
+    // MARK: leadership
+
+    /// How often instances claim or renew a lead, and how long a lead lasts without renewal: a
+    /// leader that stopped, crashed or lost the database is replaced within about 8 s.
+    static let leadRenewal: Duration = .seconds(2)
+    static let leadTerm: Int64 = 6_000
+
+    /// This store object's identity in the leads table (one per process).
+    private let leaderID = UUID().uuidString.lowercased()
+
+    /// The lead is a row per duty naming its holder and when it last renewed it. Every instance
+    /// claims it every 2 s in a short transaction under the duty's advisory lock (so two claims
+    /// never interleave): the holder renews it, and anyone takes it over once its term has run
+    /// out. No connection is held between claims, so a database outage or a stop never waits on
+    /// one; a leader that cannot renew stops `work` at once and the others wait out its term; one
+    /// that stops hands the lead over by removing its row.
+    public func whileLeading(_ duty: LeadDuty, _ work: @escaping @Sendable () async -> Void) async {
+        var running: Task<Void, Never>?
+        while !Task.isCancelled {
+            let leads = (try? await claimLead(duty)) ?? false
+            if leads, running == nil {
+                logger.notice("leading \(duty.rawValue) for the fleet", metadata: ["store": "\(location)"])
+                running = Task { await work() }
+            } else if !leads, let task = running {
+                task.cancel()
+                running = nil
+                logger.notice("no longer leading \(duty.rawValue)", metadata: ["store": "\(location)"])
+            }
+            try? await Task.sleep(for: Self.leadRenewal)
+        }
+        if let running {
+            running.cancel()
+            await running.value
+            // handed over at once rather than after the term: the stop is not cancelled itself
+            await Task { try? await releaseLead(duty) }.value
+        }
+    }
+
+    private func releaseLead(_ duty: LeadDuty) async throws {
+        let me = leaderID
+        try await bounded { [self] in
+            try await client.query("DELETE FROM fleet_lead WHERE duty = \(duty.rawValue) AND holder = \(me)", logger: logger)
+        }
+    }
+
+    /// Claims or renews the lead of `duty`; whether this process holds it now.
+    private func claimLead(_ duty: LeadDuty) async throws -> Bool {
+        let me = leaderID
+        return try await bounded { [self] in
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(duty.lockKey))", logger: logger)
+                let now = AuditChain.milliseconds(Date())
+                var holder: (String, Int64)?
+                for try await row in try await connection.query(
+                    "SELECT holder, renewed_at FROM fleet_lead WHERE duty = \(duty.rawValue)", logger: logger
+                ).decode((String, Int64).self) { holder = row }
+                if let (current, renewed) = holder, current != me, now - renewed < Self.leadTerm { return false }
+                try await connection.query(
+                    """
+                    INSERT INTO fleet_lead (duty, holder, renewed_at) VALUES (\(duty.rawValue), \(me), \(now))
+                    ON CONFLICT (duty) DO UPDATE SET holder = excluded.holder, renewed_at = excluded.renewed_at
+                    """, logger: logger)
+                return true
+            }
         }
     }
 

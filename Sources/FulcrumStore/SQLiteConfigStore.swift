@@ -336,6 +336,11 @@ public final class SQLiteConfigStore: ConfigStore {
         }
     }
 
+    /// A SQLite store serves one host, where one instance runs: it leads every duty.
+    public func whileLeading(_ duty: LeadDuty, _ work: @escaping @Sendable () async -> Void) async {
+        await work()
+    }
+
     /// SQLite has no notifications between processes: the caller's polling finds changes.
     public func watchForChanges(_ changed: @escaping @Sendable () async -> Void) async {}
 

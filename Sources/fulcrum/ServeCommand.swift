@@ -152,7 +152,8 @@ struct ServeCommand: AsyncParsableCommand {
             // rollouts, heartbeats, and versions committed by other processes
             services.follower = {
                 await withDiscardingTaskGroup { group in
-                    group.addTask { await rollouts.run() }
+                    // one instance of a fleet judges and advances rollouts
+                    group.addTask { await storeMode.store.whileLeading(.rollouts) { await rollouts.run() } }
                     group.addTask { await member.run() }
                     // a wake-up from the store's notifications, or every 2 s; a burst of them
                     // is one refresh (the stream keeps one pending wake-up)

@@ -26,8 +26,11 @@ import TestPostgres
             self.adminPort = adminPort
             self.secret = secret
             process.executableURL = CommandLineTests.binary
+            // an instance of a PostgreSQL store keeps its copy in a temporary file, not in the working directory
+            let copy = store.hasPrefix("postgres") && !arguments.contains("--last-known-good")
+                ? ["--last-known-good", NSTemporaryDirectory() + "fulcrum-lkg-\(UUID().uuidString).json"] : []
             process.arguments = ["serve", "--store", store, "--admin", "127.0.0.1:\(adminPort)", "--log-level", "notice"] + (config.map { ["-c", $0] } ?? [])
-                + arguments
+                + arguments + copy
             process.environment = ProcessInfo.processInfo.environment.merging(["FULCRUM_ADMIN_TOKEN": secret]) { $1 }
             process.standardError = errors
             process.standardOutput = FileHandle.nullDevice
@@ -46,7 +49,7 @@ import TestPostgres
         func request(_ method: String, _ path: String, body: String? = nil, ifMatch: String = "*") async throws -> (status: Int, json: ConfigDocument?) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(adminPort)\(path)")!)
             request.httpMethod = method
-            request.timeoutInterval = 5
+            request.timeoutInterval = 15
             request.setValue("Bearer \(secret)", forHTTPHeaderField: "Authorization")
             request.setValue(ifMatch, forHTTPHeaderField: "If-Match")
             if let body {
@@ -57,17 +60,30 @@ import TestPostgres
             return ((response as! HTTPURLResponse).statusCode, try? JSONDocumentReader.parse(String(decoding: data, as: UTF8.self)))
         }
 
+        private var logged: [UInt8] = []
+
+        /// What the process has logged so far (without waiting for more).
+        func logSoFar() -> String {
+            let descriptor = errors.fileHandleForReading.fileDescriptor
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while case let count = read(descriptor, &chunk, chunk.count), count > 0 { logged += chunk[0..<count] }
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+            return String(decoding: logged, as: UTF8.self)
+        }
+
         /// Signals the process and returns what it logged, waiting on a thread of its own.
         func stop(signal: Int32 = SIGTERM) async -> String {
             if process.isRunning { kill(process.processIdentifier, signal) }
             let process = self.process
             let errors = self.errors
-            return await withCheckedContinuation { continuation in
+            let earlier = String(decoding: logged, as: UTF8.self)
+            return earlier + (await withCheckedContinuation { continuation in
                 Thread.detachNewThread {
                     process.waitUntilExit()
                     continuation.resume(returning: String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
                 }
-            }
+            })
         }
     }
 
@@ -257,6 +273,28 @@ import TestPostgres
         #expect(try LastKnownGood.read(from: copy).version.number == 3)
         await backend.stop()
         try? postgres.stop()
+    }
+
+    @Test func oneInstanceLeadsRolloutsAndAnotherTakesOverWhenItStops() async throws {
+        let database = try PostgresServer.shared().createDatabase()
+        let file = try CommandLineTests.write(Self.config(weight: 1))
+        defer { CommandLineTests.remove(file) }
+        let first = try Server(config: file, store: database.url, adminPort: Self.adminPort())
+        try await first.ready()
+        try await Task.sleep(for: .milliseconds(500))  // the first takes the lead
+        let second = try Server(config: nil, store: database.url, adminPort: Self.adminPort())
+        try await second.ready()
+        try await Task.sleep(for: .seconds(3))  // a try or two of the second's, refused
+        #expect(!second.logSoFar().contains("leading rollouts"), "only one instance leads: \(second.logSoFar())")
+        let firstLog = await first.stop()
+        #expect(firstLog.contains("leading rollouts for the fleet"), "\(firstLog)")
+        var taken = false
+        for _ in 0..<120 where !taken {  // handed over when the first stops (or after its 6 s term)
+            try await Task.sleep(for: .milliseconds(100))
+            taken = second.logSoFar().contains("leading rollouts for the fleet")
+        }
+        #expect(taken, "the second takes the lead over once the first has stopped")
+        _ = await second.stop()
     }
 
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {
