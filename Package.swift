@@ -159,6 +159,7 @@ let package = Package(
         .target(
             name: "TestPostgres",
             dependencies: [
+                "RealSockets",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],

@@ -11,18 +11,7 @@ import RealSockets
     /// A port that refuses connections for as long as this process runs: a socket bound to it
     /// that never listens. Unlike a closed listener's port, no other test can take it meanwhile.
     static func deadPort() async throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0, "socket() failed")
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        precondition(bound, "bind() failed")
-        return Int(UInt16(bigEndian: address.sin_port))  // the descriptor stays open on purpose
+        boundLoopbackPort().port  // the descriptor stays open on purpose
     }
 
     @Test func requestsToANodeThatCannotBeReachedAreRetriedOnAnother() async throws {

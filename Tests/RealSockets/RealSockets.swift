@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import Testing
 
@@ -58,4 +61,23 @@ public struct RealSocketsTrait: SuiteTrait, TestTrait, TestScoping {
 extension Trait where Self == RealSocketsTrait {
     /// Runs the test alone among the tests with this trait (see ``RealSocketsTrait``).
     public static var realSockets: Self { RealSocketsTrait() }
+}
+
+/// A TCP port of 127.0.0.1 that nothing listens on: a socket bound to port 0 (the kernel picks a
+/// free port) and never listening. Keep the descriptor open for a port that refuses connections
+/// for as long as the process runs (no other test can take it meanwhile); close it for a port a
+/// server started next is to listen on.
+public func boundLoopbackPort() -> (descriptor: Int32, port: Int) {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    precondition(descriptor >= 0, "socket() failed")
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    precondition(bound, "bind() failed")
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }

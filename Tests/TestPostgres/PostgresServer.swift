@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import PostgresNIO
+import RealSockets
 
 /// A real PostgreSQL server (Debian's `postgresql` package) for the tests of one process: made in
 /// a temporary directory with `initdb` (run as the `postgres` user when the tests run as root,
@@ -124,22 +125,10 @@ public final class PostgresServer: Sendable {
         return (exitStatus, output)
     }
 
-    /// A port nothing listens on now: bound to 0 and released.
+    /// A port nothing listens on now, for the server to take.
     private static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(description: "no socket") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
-            }
-        }
-        guard bound else { throw Failure(description: "cannot bind a port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        let (descriptor, port) = boundLoopbackPort()
+        close(descriptor)
+        return port
     }
 }
