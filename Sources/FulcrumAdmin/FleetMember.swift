@@ -7,7 +7,7 @@ import Logging
 /// ``InstanceState/heartbeatInterval`` (and at once after each attempt to follow the store), with
 /// the version it serves and why it could not apply the active one, if it could not.
 public actor FleetMember {
-    public let id: String
+    public nonisolated let id: String
     private let store: any ConfigStore
     private let controller: ConfigController
     private let hostName: String

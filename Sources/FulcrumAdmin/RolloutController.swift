@@ -1,5 +1,7 @@
+import Foundation
 import FulcrumCore
 import FulcrumProxy
+import FulcrumStore
 import Logging
 
 /// Drives the rollouts of the active configuration: every tick it judges each unpaused rollout's
@@ -23,9 +25,17 @@ public actor RolloutController {
     private var stepStarted: [String: (weight: Int, at: ContinuousClock.Instant)] = [:]
     private var statuses: [String: Status] = [:]
 
-    public init(controller: ConfigController, proxy: ProxyServer, logger: Logger = Logger(label: "fulcrum.rollout")) {
+    /// Where the instances of a fleet publish their traffic, and this instance's name there: the
+    /// rollout leader judges the fleet's summed traffic (`nil`: this instance's own).
+    private let fleet: (store: any ConfigStore, instance: String)?
+
+    public init(
+        controller: ConfigController, proxy: ProxyServer, fleet: (store: any ConfigStore, instance: String)? = nil,
+        logger: Logger = Logger(label: "fulcrum.rollout")
+    ) {
         self.controller = controller
         self.proxy = proxy
+        self.fleet = fleet
         self.logger = logger
     }
 
@@ -46,7 +56,7 @@ public actor RolloutController {
         // again from the stored document on every tick
         let config = proxy.runtime.config
         let now = ContinuousClock.now
-        var traffic: TrafficReport?
+        var traffic: (seconds: Int, byKey: [String: TrafficSnapshot])?
         for route in config.routes {
             guard let split = route.split, let rollout = split.rollout,
                 let canaryIndex = split.targets.firstIndex(where: { $0.name == rollout.canary })
@@ -59,7 +69,7 @@ public actor RolloutController {
             if stepStarted[route.name]?.weight != weight { stepStarted[route.name] = (weight, now) }
             let heldFor = now - (stepStarted[route.name]?.at ?? now)
             let seconds = min(max(Int(heldFor.components.seconds), 1), TrafficRecorder.windowSeconds)
-            if traffic?.seconds != seconds { traffic = await proxy.traffic(seconds: seconds) }
+            if traffic?.seconds != seconds { traffic = await self.traffic(seconds: seconds, config: config) }
             let canary = Self.figures(split.targets[canaryIndex], config: config, traffic: traffic!)
             let baseline = Self.figures(split.targets[1 - canaryIndex], config: config, traffic: traffic!)
             let step = RolloutStep.decide(rollout, canaryWeight: weight, heldFor: heldFor, canary: canary, baseline: baseline)
@@ -100,17 +110,82 @@ public actor RolloutController {
         }
     }
 
-    /// A target's figures over the window: its service's, or its tagged nodes' together.
-    static func figures(_ target: TrafficSplit.Target, config: FulcrumConfig, traffic: TrafficReport) -> RolloutStep.Figures {
-        let entries: [TrafficReport.Entry]
-        if target.tags.isEmpty {
-            entries = traffic.services.filter { $0.name == target.service }
-        } else {
-            let group = Set(config.service(named: target.service)?.nodes.filter { target.tags.allSatisfy($0.tags.contains) }.map(\.name) ?? [])
-            entries = traffic.nodes.filter { $0.service == target.service && group.contains($0.name) }
+    /// The traffic keys of a rollout target: its service, or each of its tagged nodes.
+    static func keys(_ target: TrafficSplit.Target, config: FulcrumConfig) -> [String] {
+        if target.tags.isEmpty { return ["service:\(target.service)"] }
+        let nodes = config.service(named: target.service)?.nodes.filter { target.tags.allSatisfy($0.tags.contains) } ?? []
+        return nodes.map { "node:\(target.service)/\($0.name)" }
+    }
+
+    /// The keys of every target of every rollout in `config`.
+    static func rolloutKeys(_ config: FulcrumConfig) -> [String] {
+        config.routes.flatMap { route -> [String] in
+            guard let split = route.split, split.rollout != nil else { return [] }
+            return split.targets.flatMap { keys($0, config: config) }
         }
-        guard var merged = entries.first?.traffic else { return RolloutStep.Figures(requests: 0, errorRatio: 0, p99Microseconds: nil) }
-        for entry in entries.dropFirst() { merged.merge(entry.traffic) }
+    }
+
+    /// This instance's traffic over the last `seconds`, by key.
+    private func localTraffic(seconds: Int) async -> [String: TrafficSnapshot] {
+        let report = await proxy.traffic(seconds: seconds)
+        var byKey: [String: TrafficSnapshot] = [:]
+        for entry in report.services { byKey["service:\(entry.name)"] = entry.traffic }
+        for entry in report.nodes { byKey["node:\(entry.service ?? "")/\(entry.name)"] = entry.traffic }
+        return byKey
+    }
+
+    /// The traffic a rollout is judged on: the fleet's, summed from what every instance published
+    /// (the last two seconds left out: others may not have published them yet), or this
+    /// instance's own without a fleet or when the store cannot be read.
+    private func traffic(seconds: Int, config: FulcrumConfig) async -> (seconds: Int, byKey: [String: TrafficSnapshot]) {
+        guard let fleet else { return (seconds, await localTraffic(seconds: seconds)) }
+        let end = Int64(Date().timeIntervalSince1970) - 2
+        let since = end - Int64(seconds) + 1
+        let rows: [TrafficSecond]
+        do {
+            rows = try await fleet.store.fleetTraffic(keys: Self.rolloutKeys(config), since: since)
+        } catch {
+            logger.warning("cannot read the fleet's traffic; judging this instance's", metadata: ["error": "\(error)"])
+            return (seconds, await localTraffic(seconds: seconds))
+        }
+        var counters: [String: [[Int32]]] = [:]
+        for row in rows where row.second <= end {
+            counters[row.key, default: Array(repeating: [], count: seconds)][Int(row.second - since)] = row.counters
+        }
+        return (seconds, counters.mapValues { TrafficSnapshot(endSecond: end, secondsCounters: $0) })
+    }
+
+    /// Publishes this instance's traffic of the rollouts' targets, second by second, until
+    /// cancelled: what the leader sums. Every instance of a fleet runs it.
+    public func publishTraffic() async {
+        guard let fleet else { return }
+        while (try? await Task.sleep(for: .seconds(1))) != nil {
+            let keys = Self.rolloutKeys(proxy.runtime.config)
+            guard !keys.isEmpty else { continue }
+            let local = await localTraffic(seconds: 3)
+            let end = Int64(Date().timeIntervalSince1970) - 1
+            var seconds: [TrafficSecond] = []
+            for key in keys {
+                guard let snapshot = local[key] else { continue }
+                for (offset, slot) in snapshot.secondsCounters.enumerated() where slot.contains(where: { $0 != 0 }) {
+                    seconds.append(TrafficSecond(key: key, second: end - Int64(snapshot.seconds - 1 - offset), counters: slot))
+                }
+            }
+            do {
+                try await fleet.store.publishTraffic(instance: fleet.instance, seconds)
+            } catch {
+                logger.debug("cannot publish traffic to the store", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// A target's figures over the window: its service's, or its tagged nodes' together.
+    static func figures(
+        _ target: TrafficSplit.Target, config: FulcrumConfig, traffic: (seconds: Int, byKey: [String: TrafficSnapshot])
+    ) -> RolloutStep.Figures {
+        let snapshots = keys(target, config: config).compactMap { traffic.byKey[$0] }
+        guard var merged = snapshots.first else { return RolloutStep.Figures(requests: 0, errorRatio: 0, p99Microseconds: nil) }
+        for snapshot in snapshots.dropFirst() { merged.merge(snapshot) }
         let summary = merged.windowSummary
         return RolloutStep.Figures(requests: summary.total, errorRatio: summary.errorRatio, p99Microseconds: summary.p99Microseconds)
     }

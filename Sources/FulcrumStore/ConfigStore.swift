@@ -45,6 +45,12 @@ public protocol ConfigStore: Sendable {
     func heartbeat(_ instance: InstanceReport) async throws
     /// Every instance that ever reported, most recent heartbeat first.
     func instances() async throws -> [InstanceReport]
+    /// Publishes this instance's counters of some seconds (replacing what it published for the
+    /// same key and second), and forgets everyone's counters older than ``TrafficSecond/kept``.
+    func publishTraffic(instance: String, _ seconds: [TrafficSecond]) async throws
+    /// Every instance's counters for `keys` from second `since` on (Unix seconds), summed per key
+    /// and second.
+    func fleetTraffic(keys: [String], since: Int64) async throws -> [TrafficSecond]
     /// Runs `work` only while this process leads `duty` among all the processes sharing the
     /// store, and again whenever it becomes the leader, until the task is cancelled: a duty that
     /// must be done by one instance at a time (judging and advancing progressive rollouts).
@@ -326,5 +332,43 @@ public enum LeadDuty: String, Sendable, CaseIterable {
         switch self {
         case .rollouts: 0x46_75_6C_63_72_75_6D_10
         }
+    }
+}
+
+/// The traffic counters of one rollout target (a service, or a node) during one second of wall
+/// clock time, as instances publish them and the rollout leader sums them.
+public struct TrafficSecond: Sendable, Equatable {
+    /// `service:NAME` or `node:SERVICE/NODE`.
+    public var key: String
+    /// Unix time, in seconds.
+    public var second: Int64
+    /// Requests by status class, then latency buckets (``FulcrumCore/TrafficSnapshot/secondsCounters``).
+    public var counters: [Int32]
+
+    /// How long published seconds are kept: a rollout window is at most a minute.
+    public static let kept: Int64 = 120
+
+    public init(key: String, second: Int64, counters: [Int32]) {
+        self.key = key
+        self.second = second
+        self.counters = counters
+    }
+
+    static func text(_ counters: [Int32]) -> String { counters.map(String.init).joined(separator: ",") }
+    static func counters(_ text: String) -> [Int32] { text.split(separator: ",").compactMap { Int32($0) } }
+
+    /// `rows` summed per key and second.
+    static func summed(_ rows: [TrafficSecond]) -> [TrafficSecond] {
+        var sums: [String: TrafficSecond] = [:]
+        for row in rows {
+            let id = "\(row.key) \(row.second)"
+            if var sum = sums[id], sum.counters.count == row.counters.count {
+                for index in sum.counters.indices { sum.counters[index] &+= row.counters[index] }
+                sums[id] = sum
+            } else if sums[id] == nil {
+                sums[id] = row
+            }
+        }
+        return sums.values.sorted { ($0.key, $0.second) < ($1.key, $1.second) }
     }
 }

@@ -110,6 +110,13 @@ public final class PostgresConfigStore: ConfigStore {
         ("v3: leads", [
             "CREATE TABLE fleet_lead (duty TEXT PRIMARY KEY, holder TEXT NOT NULL, renewed_at BIGINT NOT NULL)",
         ]),
+        ("v4: traffic", [
+            """
+            CREATE TABLE traffic_second (
+                instance TEXT NOT NULL, key TEXT NOT NULL, second BIGINT NOT NULL, counters TEXT NOT NULL,
+                PRIMARY KEY (instance, key, second))
+            """,
+        ]),
     ]
 
     private func migrate() async throws {
@@ -464,6 +471,38 @@ public final class PostgresConfigStore: ConfigStore {
                     startedAt: AuditChain.date(started), appliedVersion: applied, lastError: error, heartbeatAt: AuditChain.date(beat)))
             }
             return reports
+        }
+    }
+
+    // MARK: fleet traffic
+
+    public func publishTraffic(instance: String, _ seconds: [TrafficSecond]) async throws {
+        guard let newest = seconds.map(\.second).max() else { return }
+        try await bounded { [self] in
+            try await client.withTransaction(logger: logger) { connection in
+                for second in seconds {
+                    try await connection.query(
+                        """
+                        INSERT INTO traffic_second (instance, key, second, counters)
+                        VALUES (\(instance), \(second.key), \(second.second), \(TrafficSecond.text(second.counters)))
+                        ON CONFLICT (instance, key, second) DO UPDATE SET counters = excluded.counters
+                        """, logger: logger)
+                }
+                try await connection.query("DELETE FROM traffic_second WHERE second < \(newest - TrafficSecond.kept)", logger: logger)
+            }
+        }
+    }
+
+    public func fleetTraffic(keys: [String], since: Int64) async throws -> [TrafficSecond] {
+        guard !keys.isEmpty else { return [] }
+        return try await bounded { [self] in
+            var rows: [TrafficSecond] = []
+            let result = try await client.query(
+                "SELECT key, second, counters FROM traffic_second WHERE key = ANY(\(keys)) AND second >= \(since)", logger: logger)
+            for try await (key, second, counters) in result.decode((String, Int64, String).self) {
+                rows.append(TrafficSecond(key: key, second: second, counters: TrafficSecond.counters(counters)))
+            }
+            return TrafficSecond.summed(rows)
         }
     }
 

@@ -124,6 +124,14 @@ public final class SQLiteConfigStore: ConfigStore {
                 );
                 """)
         }
+        migrator.registerMigration("v4: traffic") { db in
+            try db.execute(sql: """
+                CREATE TABLE traffic_second (
+                    instance TEXT NOT NULL, key TEXT NOT NULL, second INTEGER NOT NULL, counters TEXT NOT NULL,
+                    PRIMARY KEY (instance, key, second)
+                );
+                """)
+        }
         return migrator
     }
 
@@ -371,6 +379,31 @@ public final class SQLiteConfigStore: ConfigStore {
                     fulcrumVersion: row["fulcrum_version"], startedAt: AuditChain.date(row["started_at"]), appliedVersion: row["applied_version"],
                     lastError: row["last_error"], heartbeatAt: AuditChain.date(row["heartbeat_at"]))
             }
+        }
+    }
+
+    // MARK: fleet traffic
+
+    public func publishTraffic(instance: String, _ seconds: [TrafficSecond]) async throws {
+        try await database.write { db in
+            for second in seconds {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO traffic_second (instance, key, second, counters) VALUES (?, ?, ?, ?)",
+                    arguments: [instance, second.key, second.second, TrafficSecond.text(second.counters)])
+            }
+            let oldest = (seconds.map(\.second).max() ?? Int64(Date().timeIntervalSince1970)) - TrafficSecond.kept
+            try db.execute(sql: "DELETE FROM traffic_second WHERE second < ?", arguments: [oldest])
+        }
+    }
+
+    public func fleetTraffic(keys: [String], since: Int64) async throws -> [TrafficSecond] {
+        guard !keys.isEmpty else { return [] }
+        return try await database.read { db in
+            let marks = Array(repeating: "?", count: keys.count).joined(separator: ",")
+            var arguments = StatementArguments(keys)
+            _ = arguments.append(contentsOf: [since])
+            let rows = try Row.fetchAll(db, sql: "SELECT key, second, counters FROM traffic_second WHERE key IN (\(marks)) AND second >= ?", arguments: arguments)
+            return TrafficSecond.summed(rows.map { TrafficSecond(key: $0["key"], second: $0["second"], counters: TrafficSecond.counters($0["counters"])) })
         }
     }
 }

@@ -67,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
                     let config = try FulcrumConfig.parse(document: activeVersion.document)
                     let bundles = try await ConfigController.storedBundles(of: config, in: mode.store)
                     runtime = try StoreMode.compile(config, activeVersion.number, bundles)
-                    if mode.keepsLastKnownGood { Self.keepingCopy(at: lastKnownGood, logger: logger)(activeVersion, bundles) }
+                    if mode.isShared { Self.keepingCopy(at: lastKnownGood, logger: logger)(activeVersion, bundles) }
                     try await mode.ensureFirstToken(tokenFile: adminTokenFile)
                 } catch let unreachable as PostgresConfigStore.Unreachable where FileManager.default.fileExists(atPath: lastKnownGood) {
                     // the store will be followed once it answers; until then, what this instance applied last
@@ -111,7 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
         let control = if let storeMode {
             ConfigController(
                 store: storeMode.store, active: activeVersion, compile: StoreMode.compile, activate: activate,
-                onApplied: storeMode.keepsLastKnownGood ? Self.keepingCopy(at: lastKnownGood, logger: logger) : nil, logger: logger)
+                onApplied: storeMode.isShared ? Self.keepingCopy(at: lastKnownGood, logger: logger) : nil, logger: logger)
         } else {
             ConfigController(serving: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)
         }
@@ -135,7 +135,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         if let storeMode, let address = HostAndPort(admin) {
-            let rollouts = RolloutController(controller: control, proxy: server, logger: logger)
+            let member = FleetMember(
+                store: storeMode.store, controller: control,
+                listen: bound.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }, logger: logger)
+            let rollouts = RolloutController(
+                controller: control, proxy: server, fleet: storeMode.isShared ? (storeMode.store, member.id) : nil, logger: logger)
             do {
                 let api = AdminAPI(controller: control, proxy: server, rollouts: rollouts, logger: logger)
                 await api.loadTokens()
@@ -146,15 +150,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             logger.info("admin API listening", metadata: ["address": "\(address.host):\(services.admin?.address.port ?? address.port)", "store": "\(storeMode.store.location)"])
-            let member = FleetMember(
-                store: storeMode.store, controller: control,
-                listen: bound.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" }, logger: logger)
             // rollouts, heartbeats, and versions committed by other processes
             services.follower = {
                 await withDiscardingTaskGroup { group in
                     // one instance of a fleet judges and advances rollouts
                     group.addTask { await storeMode.store.whileLeading(.rollouts) { await rollouts.run() } }
                     group.addTask { await member.run() }
+                    group.addTask { await rollouts.publishTraffic() }
                     // a wake-up from the store's notifications, or every 2 s; a burst of them
                     // is one refresh (the stream keeps one pending wake-up)
                     let (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -13,9 +13,10 @@ struct StoreMode {
     let configPath: String?
     let logger: Logger
 
-    /// Whether this instance keeps a last-known-good copy of what it applies: with a store it
-    /// shares over the network (a SQLite file is on this host already).
-    var keepsLastKnownGood: Bool { store is PostgresConfigStore }
+    /// Whether the store is shared over the network by a fleet (PostgreSQL): then this instance
+    /// keeps a last-known-good copy of what it applies (a SQLite file is on this host already)
+    /// and publishes the traffic its rollouts are judged on.
+    var isShared: Bool { store is PostgresConfigStore }
 
     static func compile(_ config: FulcrumConfig, _ version: Int, _ bundles: [String: CertificateBundle]) throws -> RuntimeConfig {
         try RuntimeConfig(config: config, generation: version, bundles: bundles)

@@ -200,6 +200,27 @@ final class TemporaryStore: @unchecked Sendable {
         #expect(reports.last?.lastError == "cannot resolve 'db'")
     }
 
+    @Test(arguments: StoreKind.allCases) func trafficPublishedByInstancesIsSummedPerKeyAndSecondAndOldSecondsAreForgotten(_ kind: StoreKind) async throws {
+        let temporary = try TemporaryStore(kind)
+        let store = try await temporary.open()
+        let now: Int64 = 1_800_000_000
+        try await store.publishTraffic(instance: "one", [
+            TrafficSecond(key: "service:v2", second: now - 1, counters: [0, 5, 0, 0, 1]),
+            TrafficSecond(key: "service:v2", second: now, counters: [0, 3, 0, 0, 0]),
+            TrafficSecond(key: "service:web", second: now, counters: [0, 9, 0, 0, 0]),
+        ])
+        try await store.publishTraffic(instance: "two", [TrafficSecond(key: "service:v2", second: now, counters: [0, 1, 0, 0, 4])])
+        // a second published again replaces what that instance said of it
+        try await store.publishTraffic(instance: "two", [TrafficSecond(key: "service:v2", second: now, counters: [0, 2, 0, 0, 4])])
+        #expect(try await temporary.open().fleetTraffic(keys: ["service:v2"], since: now - 1) == [
+            TrafficSecond(key: "service:v2", second: now - 1, counters: [0, 5, 0, 0, 1]),
+            TrafficSecond(key: "service:v2", second: now, counters: [0, 5, 0, 0, 4]),
+        ])
+        #expect(try await store.fleetTraffic(keys: ["service:v2"], since: now).count == 1)
+        try await store.publishTraffic(instance: "one", [TrafficSecond(key: "service:web", second: now + TrafficSecond.kept + 1, counters: [0, 1, 0, 0, 0])])
+        #expect(try await store.fleetTraffic(keys: ["service:v2", "service:web"], since: 0).map(\.second) == [now + TrafficSecond.kept + 1])
+    }
+
     @Test func anInstanceIsGoneAfterThreeMissedHeartbeatsFailingWithAnErrorBehindWhileCatchingUp() {
         let now = Date(timeIntervalSince1970: 1_800_000_000)
         let report = InstanceReport(

@@ -13,7 +13,7 @@ import TestPostgres
     static let secret = "fulcrum_cli_test_secret_0123456789abcdef"
 
     /// A `fulcrum serve --store` process and its admin API.
-    final class Server {
+    final class Server: @unchecked Sendable {  // its log buffer is read by one task at a time
         let process = Process()
         let errors = Pipe()
         let adminPort: Int
@@ -131,26 +131,37 @@ import TestPostgres
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(3))
+        // two operators, one through each instance, both editing version 3: exactly one wins
+        async let fromFirst = first.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 8}"#, ifMatch: "\"3\"")
+        async let fromSecond = second.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 9}"#, ifMatch: "\"3\"")
+        let statuses = try await [fromFirst.status, fromSecond.status].sorted()
+        #expect(statuses == [200, 412], "\(statuses)")
+        for server in [first, second] {  // both at version 4 again before the view is read
+            for _ in 0..<200 where try await server.request("GET", "/api/v1/config").json?.value(at: ["number"]) != .int(4) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+
         // the instances view: both report, in sync with the store (the one that made the change
         // reports it with its next heartbeat)
         var instances: [ConfigDocument] = []
         for _ in 0..<300 {
             instances = try await second.request("GET", "/api/v1/instances").json?["items"]?.items ?? []
-            if instances.count == 2, instances.allSatisfy({ $0["applied_version"] == .int(3) }) { break }
+            if instances.count == 2, instances.allSatisfy({ $0["applied_version"] == .int(4) }) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(instances.count == 2 && Set(instances.compactMap { $0["id"]?.stringValue }).count == 2, "\(instances)")
-        #expect(instances.allSatisfy { $0["state"] == .string("in_sync") && $0["applied_version"] == .int(3) }, "\(instances)")
+        #expect(instances.allSatisfy { $0["state"] == .string("in_sync") && $0["applied_version"] == .int(4) }, "\(instances)")
 
         // a version no instance can apply (committed behind their back: a CA file that does not
-        // exist): each keeps serving version 3 and reports why, once, as failing
+        // exist): each keeps serving version 4 and reports why, once, as failing
         let server = try PostgresServer.shared()
         let broken = try server.execute("""
-            INSERT INTO config_version SELECT 4, created_at, 'tamper', 'api', 'unusable', 3,
+            INSERT INTO config_version SELECT 5, created_at, 'tamper', 'api', 'unusable', 4,
                 jsonb_set(document::jsonb, '{services,web,nodes,0,tls}', '{"ca_file": "/nonexistent/ca.pem"}')::text
-                FROM config_version WHERE number = 3;
-            UPDATE active_version SET number = 4;
-            SELECT pg_notify('fulcrum_config', '4');
+                FROM config_version WHERE number = 4;
+            UPDATE active_version SET number = 5;
+            SELECT pg_notify('fulcrum_config', '5');
             """, in: database.configuration.database ?? "")
         #expect(broken.succeeded, "\(broken.output)")
         var failing: [ConfigDocument] = []
@@ -159,14 +170,14 @@ import TestPostgres
             if failing.count == 2, failing.allSatisfy({ $0["state"] == .string("failing") }) { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(failing.count == 2 && failing.allSatisfy { $0["state"] == .string("failing") && $0["applied_version"] == .int(3) }, "\(failing)")
+        #expect(failing.count == 2 && failing.allSatisfy { $0["state"] == .string("failing") && $0["applied_version"] == .int(4) }, "\(failing)")
         #expect(failing.first?["last_error"]?.stringValue?.contains("services.web.nodes[0].tls.ca_file") == true, "\(failing)")
-        #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(3))
+        #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(4))
         let metrics = try await first.request("GET", "/metrics")
         #expect(metrics.status == 200)
 
         let history = try await CommandLineTests.run(["config", "history", "--store", database.url])
-        #expect(history.status == 0 && history.stdout.split(separator: "\n").count == 4, "\(history.stdout)\(history.stderr)")
+        #expect(history.status == 0 && history.stdout.split(separator: "\n").count == 5, "\(history.stdout)\(history.stderr)")
         let verified = try await CommandLineTests.run(["audit", "verify", "--store", database.url])
         #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout)")
         let firstLog = await first.stop()
@@ -275,7 +286,7 @@ import TestPostgres
         try? postgres.stop()
     }
 
-    @Test func oneInstanceLeadsRolloutsAndAnotherTakesOverWhenItStops() async throws {
+    @Test func oneInstanceLeadsRolloutsAndAnotherTakesOverWhenItIsKilled() async throws {
         let database = try PostgresServer.shared().createDatabase()
         let file = try CommandLineTests.write(Self.config(weight: 1))
         defer { CommandLineTests.remove(file) }
@@ -286,15 +297,67 @@ import TestPostgres
         try await second.ready()
         try await Task.sleep(for: .seconds(3))  // a try or two of the second's, refused
         #expect(!second.logSoFar().contains("leading rollouts"), "only one instance leads: \(second.logSoFar())")
-        let firstLog = await first.stop()
+        // killed: no hand-over, its lead runs out
+        let firstLog = await first.stop(signal: SIGKILL)
         #expect(firstLog.contains("leading rollouts for the fleet"), "\(firstLog)")
         var taken = false
-        for _ in 0..<120 where !taken {  // handed over when the first stops (or after its 6 s term)
+        for _ in 0..<150 where !taken {  // once the killed leader's term (6 s) has run out
             try await Task.sleep(for: .milliseconds(100))
             taken = second.logSoFar().contains("leading rollouts for the fleet")
         }
         #expect(taken, "the second takes the lead over once the first has stopped")
         _ = await second.stop()
+    }
+
+    @Test func theRolloutLeaderJudgesTheCanaryOnTheFleetsTrafficNotOnlyItsOwn() async throws {
+        let database = try PostgresServer.shared().createDatabase()
+        let stable = try await LineBackend.start(name: "stable")
+        let brokenCanary = boundLoopbackPort().port  // refuses connections: every canary request is a 502
+        let file = try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: 0 }]
+            access_log: false
+            services:
+              web: { nodes: [{ name: a, host: 127.0.0.1, port: \(stable.port) }] }
+              v2: { nodes: [{ name: b, host: 127.0.0.1, port: \(brokenCanary) }] }
+            routes:
+              - name: api
+                match: { path_prefix: / }
+                split:
+                  targets: [{ service: web, weight: 100 }, { name: canary, service: v2, weight: 0 }]
+                  rollout: { canary: canary, steps: [50, 100], step_time: 1s, guard: { min_requests: 20, max_error_ratio: 0.1 } }
+            """)
+        defer { CommandLineTests.remove(file) }
+        let leader = try Server(config: file, store: database.url, adminPort: Self.adminPort())
+        try await leader.ready()
+        try await Task.sleep(for: .milliseconds(500))  // the first instance leads rollouts
+        let other = try Server(config: nil, store: database.url, adminPort: Self.adminPort())
+        try await other.ready()
+        // the other instance's data plane (both listen on a port of their own), from the instances view
+        var otherPort: Int?
+        for _ in 0..<100 where otherPort == nil {
+            let instances = try await other.request("GET", "/api/v1/instances").json?["items"]?.items ?? []
+            let addresses = instances.compactMap(\.["listen"]).map(\.items).map { $0.compactMap(\.stringValue) }
+            if addresses.count == 2 {
+                let mine = leader.logSoFar()
+                otherPort = addresses.flatMap { $0 }.compactMap { Int($0.split(separator: ":").last ?? "") }
+                    .first { !mine.contains("127.0.0.1:\($0)") }
+            }
+            if otherPort == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let port = try #require(otherPort)
+        // traffic only through the instance that does not lead: the leader sees none of its own
+        var paused = false
+        for _ in 0..<400 where !paused {
+            _ = try await CommandLineTests.run(["--silent", "--max-time", "2", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl"))
+            paused = try await leader.request("GET", "/api/v1/routes/api").json?.value(at: ["split", "rollout", "paused"]) == .bool(true)
+        }
+        #expect(paused, "the leader rolled the canary back on the 502s the other instance served")
+        let history = try await CommandLineTests.run(["config", "history", "--store", database.url])
+        #expect(history.stdout.contains("rolled back to 0 %"), "\(history.stdout)")
+        _ = await other.stop()
+        let leaderLog = await leader.stop()
+        #expect(leaderLog.contains("leading rollouts for the fleet"))
+        await stable.stop()
     }
 
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {

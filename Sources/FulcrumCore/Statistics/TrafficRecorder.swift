@@ -134,6 +134,24 @@ public struct TrafficSnapshot: Sendable, Equatable {
         self.window = window
     }
 
+    /// The counters of each second of the window, oldest first (requests by status class, then
+    /// latency buckets): what an instance publishes for the fleet's rollout leader.
+    public var secondsCounters: [[Int32]] {
+        let width = TrafficRecorder.slotWidth
+        return (0..<seconds).map { Array(window[$0 * width..<($0 + 1) * width]) }
+    }
+
+    /// A window made of counters per second (``secondsCounters``, possibly summed over instances),
+    /// oldest first, ending at `endSecond`; without totals. Counters of another width (another
+    /// version's buckets) count as an empty second.
+    public init(endSecond: Int64, secondsCounters: [[Int32]]) {
+        let width = TrafficRecorder.slotWidth
+        self.init(seconds: secondsCounters.count, endSecond: endSecond)
+        for (offset, counters) in secondsCounters.enumerated() where counters.count == width {
+            for index in 0..<width { window[offset * width + index] = counters[index] }
+        }
+    }
+
     /// Adds another snapshot of the same window (another event loop's).
     public mutating func merge(_ other: TrafficSnapshot) {
         totals.merge(other.totals)
