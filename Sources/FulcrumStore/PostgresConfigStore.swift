@@ -69,7 +69,7 @@ public final class PostgresConfigStore: ConfigStore {
     public func close() { running.cancel() }
 
     /// Schema changes, each a list of statements, applied in order and recorded by name.
-    private static let migrations: [(name: String, statements: [String])] = [
+    static let migrations: [(name: String, statements: [String])] = [
         ("v1", [
             """
             CREATE TABLE config_version (

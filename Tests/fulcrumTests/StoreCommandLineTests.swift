@@ -360,6 +360,66 @@ import TestPostgres
         await stable.stop()
     }
 
+    @Test func anInstanceWhoseConnectionsWereCutCatchesUpWithAChangeMadeMeanwhile() async throws {
+        let server = try PostgresServer.shared()
+        let database = try server.createDatabase()
+        let file = try CommandLineTests.write(Self.config(weight: 1))
+        defer { CommandLineTests.remove(file) }
+        let first = try Server(config: file, store: database.url, adminPort: Self.adminPort())
+        try await first.ready()
+        let second = try Server(config: nil, store: database.url, adminPort: Self.adminPort())
+        try await second.ready()
+        try await Task.sleep(for: .milliseconds(500))  // both listen for notifications
+        // every connection of both instances is cut (their LISTEN too); the second writes at once,
+        // so its notification can reach nobody who listens: the first must find the change itself
+        let cut = try server.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            in: database.configuration.database ?? "")
+        #expect(cut.succeeded && (Int(cut.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 2, "\(cut.output)")
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            status = try await second.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 4}"#).status
+            if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(status == 200)
+        var seen: ConfigDocument?
+        for _ in 0..<200 where seen != .int(2) {
+            seen = try? await first.request("GET", "/api/v1/config").json?.value(at: ["number"])
+            if seen != .int(2) { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(seen == .int(2), "the first instance caught up after its connections were cut")
+        let log = await first.stop()
+        _ = await second.stop()
+        #expect(log.contains("activated version 2 committed by another process"), "\(log)")
+    }
+
+    @Test func anInstanceKilledDuringWritesToPostgreSQLLosesNoAcknowledgedVersion() async throws {
+        let database = try PostgresServer.shared().createDatabase()
+        let file = try CommandLineTests.write(Self.config(weight: 1))
+        defer { CommandLineTests.remove(file) }
+        let server = try Server(config: file, store: database.url, adminPort: Self.adminPort())
+        try await server.ready()
+        let killer = Task {
+            try await Task.sleep(for: .milliseconds(600))
+            kill(server.process.processIdentifier, SIGKILL)
+        }
+        var acknowledged: [Int] = []
+        for weight in 2..<400 {
+            guard let reply = try? await server.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": \#(weight)}"#),
+                reply.status == 200, let number = reply.json?.value(at: ["version", "number"])?.intValue
+            else { break }
+            acknowledged.append(number)
+        }
+        try await killer.value
+        _ = await server.stop()
+        #expect(acknowledged.count > 3, "some writes were acknowledged before the kill")
+        let history = try await CommandLineTests.run(["config", "history", "--store", database.url, "--limit", "1000"])
+        let stored = Set(history.stdout.split(separator: "\n").compactMap { Int($0.split(separator: "\t").first?.trimmingCharacters(in: CharacterSet(charactersIn: "* ")) ?? "") })
+        #expect(Set(acknowledged).isSubset(of: stored), "acknowledged \(acknowledged), stored \(stored.sorted())")
+        let verified = try await CommandLineTests.run(["audit", "verify", "--store", database.url])
+        #expect(verified.status == 0 && verified.stdout.contains("intact"), "\(verified.stdout)")
+    }
+
     @Test func firstStartImportsTheFileAndPrintsATokenOnceLaterStartsServeTheStore() async throws {
         let store = Self.temporaryStore()
         let file = try CommandLineTests.write(Self.config(weight: 1))
