@@ -177,6 +177,7 @@ let package = Package(
             dependencies: [
                 "RealSockets",
                 "TestCertificates",
+                "TestPostgres",
                 "FulcrumAdmin",
                 "FulcrumProxy",
                 "FulcrumStore",

@@ -64,6 +64,10 @@ public actor ConfigController {
     private let logger: Logger
     /// The version the data plane serves.
     public private(set) var active: ConfigVersion
+    /// The chains and keys of the certificates ``active`` names: a change that keeps them (most
+    /// do) reads nothing from the store for them, so an urgent change, and the swap back of the
+    /// active version when the store then refuses it, work while the store does not answer.
+    private var activeBundles: [String: CertificateBundle]
 
     /// The version to serve from `store`: its active version or, when the store is empty,
     /// `initialDocument()` validated, compiled and committed as version 1.
@@ -90,13 +94,24 @@ public actor ConfigController {
         return try await store.certificates(Set(config.storedCertificates.map(\.chainSHA256)))
     }
 
-    /// A controller for a data plane that serves `active` (see ``bootstrap(store:initialDocument:compile:logger:)``).
+    /// The bundles `config` names: those the active version has, and the others from the store.
+    private func bundles(for config: FulcrumConfig) async throws -> [String: CertificateBundle] {
+        let wanted = Set(config.storedCertificates.map(\.chainSHA256))
+        var found = activeBundles.filter { wanted.contains($0.key) }
+        let missing = wanted.subtracting(found.keys)
+        if let store, !missing.isEmpty { found.merge(try await store.certificates(missing)) { known, _ in known } }
+        return found
+    }
+
+    /// A controller for a data plane that serves `active`, compiled with `bundles` (see
+    /// ``bootstrap(store:initialDocument:compile:logger:)`` and ``storedBundles(of:in:)``).
     public init(
-        store: any ConfigStore, active: ConfigVersion, compile: @escaping Compile, activate: @escaping Activate,
-        onApplied: Applied? = nil, logger: Logger = Logger(label: "fulcrum.admin")
+        store: any ConfigStore, active: ConfigVersion, bundles: [String: CertificateBundle] = [:], compile: @escaping Compile,
+        activate: @escaping Activate, onApplied: Applied? = nil, logger: Logger = Logger(label: "fulcrum.admin")
     ) {
         self.store = store
         self.active = active
+        self.activeBundles = bundles
         self.compile = compile
         self.activate = activate
         self.onApplied = onApplied
@@ -108,6 +123,7 @@ public actor ConfigController {
     public init(serving active: ConfigVersion, compile: @escaping Compile, activate: @escaping Activate, logger: Logger = Logger(label: "fulcrum")) {
         self.store = nil
         self.active = active
+        self.activeBundles = [:]
         self.compile = compile
         self.activate = activate
         self.onApplied = nil
@@ -196,7 +212,7 @@ public actor ConfigController {
         let nextNumber = active.number + 1
         let bundles: [String: CertificateBundle]
         do {
-            bundles = try await Self.storedBundles(of: config, in: store)
+            bundles = try await self.bundles(for: config)
         } catch {
             throw .storeUnavailable("cannot read the stored certificates", error)
         }
@@ -224,7 +240,7 @@ public actor ConfigController {
                     detail: detail))
         } catch {
             if urgent, let config = try? FulcrumConfig.parse(document: active.document),
-                let previous = try? compile(config, active.number, await Self.storedBundles(of: config, in: store))
+                let previous = try? compile(config, active.number, activeBundles)
             {
                 activate(previous)
             }
@@ -239,6 +255,7 @@ public actor ConfigController {
 
     private func applied(_ committed: ConfigVersion, bundles: [String: CertificateBundle], request: ChangeRequest, changes: [DocumentChange]) -> Outcome {
         active = committed
+        activeBundles = bundles
         onApplied?(committed, bundles)
         logger.info(
             "configuration changed",
@@ -252,9 +269,10 @@ public actor ConfigController {
     public func refresh() async throws -> Bool {
         guard let store, let latest = try await store.activeVersion(), latest.number != active.number else { return false }
         let config = try FulcrumConfig.parse(document: latest.document)
-        let bundles = try await Self.storedBundles(of: config, in: store)
+        let bundles = try await self.bundles(for: config)
         activate(try compile(config, latest.number, bundles))
         active = latest
+        activeBundles = bundles
         onApplied?(latest, bundles)
         logger.notice("activated version \(latest.number) committed by another process", metadata: ["actor": "\(latest.actor)"])
         return true

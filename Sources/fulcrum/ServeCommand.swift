@@ -56,6 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
         OpenFileLimit.raise(logger: logger)
         var runtime: RuntimeConfig
         var activeVersion: ConfigVersion
+        var bundles: [String: CertificateBundle] = [:]  // of the stored certificates the active version names
         var storeMode: StoreMode?
         do {
             if let store {
@@ -65,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
                 do {
                     activeVersion = try await mode.bootstrap()
                     let config = try FulcrumConfig.parse(document: activeVersion.document)
-                    let bundles = try await ConfigController.storedBundles(of: config, in: mode.store)
+                    bundles = try await ConfigController.storedBundles(of: config, in: mode.store)
                     runtime = try StoreMode.compile(config, activeVersion.number, bundles)
                     if mode.isShared { Self.keepingCopy(at: lastKnownGood, logger: logger)(activeVersion, bundles) }
                     try await mode.ensureFirstToken(tokenFile: adminTokenFile)
@@ -73,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
                     // the store will be followed once it answers; until then, what this instance applied last
                     let copy = try LastKnownGood.read(from: lastKnownGood)
                     activeVersion = copy.version
+                    bundles = copy.bundles
                     runtime = try StoreMode.compile(FulcrumConfig.parse(document: copy.version.document), copy.version.number, copy.bundles)
                     logger.warning(
                         "the store cannot be reached: running on a last-known-good copy",
@@ -110,7 +112,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let control = if let storeMode {
             ConfigController(
-                store: storeMode.store, active: activeVersion, compile: StoreMode.compile, activate: activate,
+                store: storeMode.store, active: activeVersion, bundles: bundles, compile: StoreMode.compile, activate: activate,
                 onApplied: storeMode.isShared ? Self.keepingCopy(at: lastKnownGood, logger: logger) : nil, logger: logger)
         } else {
             ConfigController(serving: activeVersion, compile: StoreMode.compile, activate: activate, logger: logger)

@@ -2,7 +2,11 @@ import FulcrumAdmin
 import FulcrumCore
 import FulcrumProxy
 import FulcrumStore
+import Foundation
+import RealSockets
 import Synchronization
+import TestCertificates
+import TestPostgres
 import Testing
 
 /// The controller without a store, as `serve --config` uses it for SIGHUP: the same validation,
@@ -74,5 +78,47 @@ import Testing
         } catch {
             #expect("\(error)".contains("only with a store"))
         }
+    }
+}
+
+/// The controller with a store that stops answering.
+@Suite(.realSockets) struct ConfigControllerStoreOutageTests {
+    /// Before, every change read the certificates of the stored versions from the store again, so
+    /// while the store did not answer an urgent change (a rollout stopping canary traffic) was
+    /// refused before it was swapped in, and the swap back had nothing to compile with.
+    @Test func anUrgentChangeIsSwappedInAndBackWhileTheStoreIsDownWithStoredCertificates() async throws {
+        let postgres = try PostgresServer.dedicated()
+        let database = try postgres.createDatabase()
+        let store = try await PostgresConfigStore(configuration: database.configuration, location: "test")
+        defer {
+            store.close()
+            try? postgres.stop()
+        }
+        let ca = try TestCertificateAuthority()
+        defer { ca.remove() }
+        let site = try ca.issue("site", names: ["site.test"])
+        let activations = ConfigControllerWithoutStoreTests.Activations()
+        let compile: ConfigController.Compile = { config, version, bundles in try RuntimeConfig(config: config, generation: version, bundles: bundles) }
+        let active = try await ConfigController.bootstrap(
+            store: store, initialDocument: { try ConfigDocument.parse(ConfigControllerWithoutStoreTests.yaml(port: 8001)) }, compile: compile)
+        let controller = ConfigController(
+            store: store, active: active, compile: compile, activate: { runtime in activations.generations.withLock { $0.append(runtime.generation) } })
+        let request = ConfigController.ChangeRequest(
+            actor: "ops", client: "-", source: .api, operation: "test", target: "config", message: "", expected: nil)
+        let bundle = CertificateBundle(
+            chainPEM: try String(contentsOfFile: site.cert, encoding: .utf8), keyPEM: try String(contentsOfFile: site.key, encoding: .utf8))
+        #expect(try await controller.uploadCertificate(named: "site", bundle, request).version.number == 2)
+
+        try postgres.stop()
+        await #expect(throws: AdminError.self) {
+            _ = try await controller.change(request, urgent: true) { document in
+                var document = document
+                document.setValue(try! ConfigDocument.parse("{ s: { nodes: [{ name: n, host: 127.0.0.1, port: 8002 }] } }"), at: ["services"])
+                return document
+            }
+        }
+        // swapped in at once, and back to version 2 when the store refused to keep version 3
+        #expect(activations.generations.withLock { $0 } == [2, 3, 2])
+        #expect(await controller.active.number == 2)
     }
 }
