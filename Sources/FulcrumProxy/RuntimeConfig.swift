@@ -138,10 +138,14 @@ public final class RuntimeConfig: Sendable {
     /// Warnings that do not stop the configuration: certificates that expired or expire soon at
     /// `now` (seconds since 1970; see ``ListenerCertificates/expiring(now:)``).
     public func warnings(now: Int64) -> [ConfigIssue] {
-        var seen: Set<String> = []  // a stored certificate is served by every TLS listener: one warning
-        return listenerCertificates.enumerated().flatMap { index, certificates in
+        let stored = storedCertificates.compactMap { certificate -> ConfigIssue? in
+            let left = certificate.notAfter - now
+            guard case .stored(let name) = certificate.source, ListenerCertificates.ExpiryState(secondsLeft: left) != .valid else { return nil }
+            return ListenerCertificates.expiryWarning(certificate, secondsLeft: left, field: "stored_certificates.\(name)")
+        }
+        return stored + listenerCertificates.enumerated().flatMap { index, certificates in
             certificates?.expiryWarnings(now: now, path: "listen[\(index)].tls") ?? []
-        }.filter { seen.insert($0.path).inserted }
+        }
     }
 
     /// What tells the connections of one node from another's: its address, and how TLS is

@@ -63,28 +63,31 @@ public struct ListenerCertificates: Sendable {
     }
 
     /// The certificates that expired or expire within ``warningDays`` at `now` (seconds since
-    /// 1970), with their position in the list. They are still served: refusing to start would not
-    /// help the clients.
-    public func expiring(now: Int64) -> [(position: Int, certificate: ServedCertificate, secondsLeft: Int64)] {
-        certificates.enumerated().compactMap { position, certificate in
+    /// 1970). They are still served: refusing to start would not help the clients.
+    public func expiring(now: Int64) -> [(certificate: ServedCertificate, secondsLeft: Int64)] {
+        certificates.compactMap { certificate in
             let left = certificate.notAfter - now
-            return ExpiryState(secondsLeft: left) == .valid ? nil : (position, certificate, left)
+            return ExpiryState(secondsLeft: left) == .valid ? nil : (certificate, left)
         }
     }
 
-    /// ``expiring(now:)`` as warnings on the fields of the listener at `path` (`listen[0].tls`),
-    /// or of the stored certificate.
+    /// The expiring certificate files of the listener at `path` (`listen[0].tls`), as warnings on
+    /// their fields. The stored certificates every listener also serves are warned
+    /// about once, on their own field (``expiryWarning(_:secondsLeft:field:)``).
     public func expiryWarnings(now: Int64, path: String) -> [ConfigIssue] {
-        let storedCount = certificates.count { if case .stored = $0.source { true } else { false } }
-        return expiring(now: now).map { position, certificate, left in
-            let field = switch certificate.source {
-            case .file: "\(path).certificates[\(position - storedCount)].cert"
-            case .stored(let name): "stored_certificates.\(name)"
-            }
-            let message = left <= 0
-                ? "\(certificate.source) expired \((-left) / 86_400) days ago"
-                : "\(certificate.source) expires in \(left / 86_400) days"
-            return ConfigIssue(path: field, line: nil, message: message)
+        let files = certificates.filter { if case .file = $0.source { true } else { false } }
+        return files.enumerated().compactMap { position, certificate in
+            let left = certificate.notAfter - now
+            guard ExpiryState(secondsLeft: left) != .valid else { return nil }
+            return Self.expiryWarning(certificate, secondsLeft: left, field: "\(path).certificates[\(position)].cert")
         }
+    }
+
+    /// The warning that `certificate` (at configuration field `field`) expired or expires soon.
+    public static func expiryWarning(_ certificate: ServedCertificate, secondsLeft left: Int64, field: String) -> ConfigIssue {
+        let message = left <= 0
+            ? "\(certificate.source) expired \((-left) / 86_400) days ago"
+            : "\(certificate.source) expires in \(left / 86_400) days"
+        return ConfigIssue(path: field, line: nil, message: message)
     }
 }
