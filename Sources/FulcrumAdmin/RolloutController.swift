@@ -110,11 +110,15 @@ public actor RolloutController {
         }
     }
 
+    /// The key of a service's traffic, and of a node's, as instances publish them.
+    static func serviceKey(_ service: String) -> String { "service:\(service)" }
+    static func nodeKey(service: String, node: String) -> String { "node:\(service)/\(node)" }
+
     /// The traffic keys of a rollout target: its service, or each of its tagged nodes.
     static func keys(_ target: TrafficSplit.Target, config: FulcrumConfig) -> [String] {
-        if target.tags.isEmpty { return ["service:\(target.service)"] }
+        if target.tags.isEmpty { return [serviceKey(target.service)] }
         let nodes = config.service(named: target.service)?.nodes.filter { target.tags.allSatisfy($0.tags.contains) } ?? []
-        return nodes.map { "node:\(target.service)/\($0.name)" }
+        return nodes.map { nodeKey(service: target.service, node: $0.name) }
     }
 
     /// The keys of every target of every rollout in `config`.
@@ -129,8 +133,8 @@ public actor RolloutController {
     private func localTraffic(seconds: Int) async -> [String: TrafficSnapshot] {
         let report = await proxy.traffic(seconds: seconds)
         var byKey: [String: TrafficSnapshot] = [:]
-        for entry in report.services { byKey["service:\(entry.name)"] = entry.traffic }
-        for entry in report.nodes { byKey["node:\(entry.service ?? "")/\(entry.name)"] = entry.traffic }
+        for entry in report.services { byKey[Self.serviceKey(entry.name)] = entry.traffic }
+        for entry in report.nodes { byKey[Self.nodeKey(service: entry.service ?? "", node: entry.name)] = entry.traffic }
         return byKey
     }
 
