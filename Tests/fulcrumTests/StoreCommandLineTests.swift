@@ -46,7 +46,7 @@ import TestPostgres
             throw CancellationError()
         }
 
-        func request(_ method: String, _ path: String, body: String? = nil, ifMatch: String = "*") async throws -> (status: Int, json: ConfigDocument?) {
+        func request(_ method: String, _ path: String, body: String? = nil, ifMatch: String = "*") async throws -> (status: Int, json: ConfigDocument?, text: String) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(adminPort)\(path)")!)
             request.httpMethod = method
             request.timeoutInterval = 15
@@ -57,7 +57,8 @@ import TestPostgres
                 request.setValue("application/json", forHTTPHeaderField: "Content-Type")
             }
             let (data, response) = try await session.data(for: request)
-            return ((response as! HTTPURLResponse).statusCode, try? JSONDocumentReader.parse(String(decoding: data, as: UTF8.self)))
+            let text = String(decoding: data, as: UTF8.self)
+            return ((response as! HTTPURLResponse).statusCode, try? JSONDocumentReader.parse(text), text)
         }
 
         private var logged: [UInt8] = []
@@ -104,6 +105,21 @@ import TestPostgres
 
     /// A port below Linux's ephemeral range (32768 and up), so that no outgoing connection holds it.
     static func adminPort() -> Int { Int.random(in: 20_000..<32_000) }
+
+    /// A configuration file: a data plane on `port` in front of `backend` (service web, node a).
+    static func configFile(port: Int, backend: LineBackend) throws -> String {
+        try CommandLineTests.write("""
+            listen: [{ address: 127.0.0.1, port: \(port) }]
+            access_log: false
+            services: { web: { nodes: [{ name: a, host: 127.0.0.1, port: \(backend.port) }] } }
+            default: { service: web }
+            """)
+    }
+
+    /// A GET through the data plane on `port` with curl; the body ("" when it failed).
+    static func proxied(port: Int) async throws -> String {
+        try await CommandLineTests.run(["--silent", "--max-time", "5", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl")).stdout
+    }
 
     @Test func instancesSharingAPostgreSQLStoreApplyAChangeMadeThroughEitherOfThem() async throws {
         let database = try PostgresServer.shared().createDatabase()
@@ -173,8 +189,10 @@ import TestPostgres
         #expect(failing.count == 2 && failing.allSatisfy { $0["state"] == .string("failing") && $0["applied_version"] == .int(4) }, "\(failing)")
         #expect(failing.first?["last_error"]?.stringValue?.contains("services.web.nodes[0].tls.ca_file") == true, "\(failing)")
         #expect(try await first.request("GET", "/api/v1/config").json?.value(at: ["number"]) == .int(4))
-        let metrics = try await first.request("GET", "/metrics")
-        #expect(metrics.status == 200)
+        // each instance's applied version, as the metric gives it
+        let applied = try await first.request("GET", "/metrics").text.split(separator: "\n")
+            .filter { $0.hasPrefix("fulcrum_instance_applied_version{") }
+        #expect(applied.count == 2 && applied.allSatisfy { $0.hasSuffix(" 4") }, "\(applied)")
 
         let history = try await CommandLineTests.run(["config", "history", "--store", database.url])
         #expect(history.status == 0 && history.stdout.split(separator: "\n").count == 5, "\(history.stdout)\(history.stderr)")
@@ -192,22 +210,14 @@ import TestPostgres
         let database = try postgres.createDatabase()
         let backend = try await LineBackend.start(name: "through-outage")
         let port = Int.random(in: 20_000..<32_000)
-        let file = try CommandLineTests.write("""
-            listen: [{ address: 127.0.0.1, port: \(port) }]
-            access_log: false
-            services: { web: { nodes: [{ name: a, host: 127.0.0.1, port: \(backend.port) }] } }
-            default: { service: web }
-            """)
+        let file = try Self.configFile(port: port, backend: backend)
         defer { CommandLineTests.remove(file) }
         let server = try Server(config: file, store: database.url, adminPort: Self.adminPort())
         try await server.ready()
-        func proxied() async throws -> String {
-            try await CommandLineTests.run(["--silent", "--max-time", "5", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl")).stdout
-        }
-        #expect(try await proxied() == "through-outage")
+        #expect(try await Self.proxied(port: port) == "through-outage")
 
         try postgres.stop()
-        for _ in 0..<20 { #expect(try await proxied() == "through-outage", "the request path never reads the store") }
+        for _ in 0..<20 { #expect(try await Self.proxied(port: port) == "through-outage", "the request path never reads the store") }
         let config = try await server.request("GET", "/api/v1/config")
         #expect(config.json?.value(at: ["number"]) == .int(1), "answered from memory: \(config.status) \(String(describing: config.json))")
         let refused = try await server.request("PATCH", "/api/v1/services/web/nodes/a", body: #"{"weight": 3}"#)
@@ -222,7 +232,7 @@ import TestPostgres
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(status == 200, "changes work again once the database is back")
-        #expect(try await proxied() == "through-outage")
+        #expect(try await Self.proxied(port: port) == "through-outage")
         _ = await server.stop()
         await backend.stop()
         try? postgres.stop()
@@ -233,19 +243,11 @@ import TestPostgres
         let database = try postgres.createDatabase()
         let backend = try await LineBackend.start(name: "from-the-copy")
         let port = Int.random(in: 20_000..<32_000)
-        let file = try CommandLineTests.write("""
-            listen: [{ address: 127.0.0.1, port: \(port) }]
-            access_log: false
-            services: { web: { nodes: [{ name: a, host: 127.0.0.1, port: \(backend.port), weight: 1 }] } }
-            default: { service: web }
-            """)
+        let file = try Self.configFile(port: port, backend: backend)
         let copy = NSTemporaryDirectory() + "fulcrum-lkg-\(UUID().uuidString).json"
         defer {
             CommandLineTests.remove(file)
             CommandLineTests.remove(copy)
-        }
-        func proxied() async throws -> String {
-            try await CommandLineTests.run(["--silent", "--max-time", "5", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl")).stdout
         }
         let first = try Server(config: file, store: database.url, adminPort: Self.adminPort(), arguments: ["--last-known-good", copy])
         try await first.ready()
@@ -258,7 +260,7 @@ import TestPostgres
         let second = try Server(config: nil, store: database.url, adminPort: Self.adminPort(), arguments: ["--last-known-good", copy])
         var answer = ""
         for _ in 0..<100 {
-            answer = try await proxied()
+            answer = try await Self.proxied(port: port)
             if answer == "from-the-copy" { break }
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -348,7 +350,7 @@ import TestPostgres
         // traffic only through the instance that does not lead: the leader sees none of its own
         var paused = false
         for _ in 0..<400 where !paused {
-            _ = try await CommandLineTests.run(["--silent", "--max-time", "2", "http://127.0.0.1:\(port)/"], program: URL(fileURLWithPath: "/usr/bin/curl"))
+            _ = try await Self.proxied(port: port)
             paused = try await leader.request("GET", "/api/v1/routes/api").json?.value(at: ["split", "rollout", "paused"]) == .bool(true)
         }
         #expect(paused, "the leader rolled the canary back on the 502s the other instance served")

@@ -96,7 +96,7 @@ import Testing
         func get(_ name: String) async throws -> (status: Int32, output: String) {
             try await Self.curl(["--cacert", ca.certificatePath, "--resolve", "\(name):\(port):127.0.0.1", "https://\(name):\(port)/"])
         }
-        func upload(_ name: String, _ files: (cert: String, key: String)) async throws -> (status: Int, json: ConfigDocument?) {
+        func upload(_ name: String, _ files: (cert: String, key: String)) async throws -> (status: Int, json: ConfigDocument?, text: String) {
             let body = ConfigDocument.mapping([
                 .init("cert", .string(try String(contentsOfFile: files.cert, encoding: .utf8))),
                 .init("key", .string(try String(contentsOfFile: files.key, encoding: .utf8))),
