@@ -182,17 +182,65 @@ public final class PostgresConfigStore: ConfigStore {
         }
     }
 
-    /// Runs `body`, or throws ``Unreachable`` once `limit` has passed (`body` is cancelled).
+    /// Runs `body`, or throws ``Unreachable`` once `limit` has passed. Then `body` is cancelled
+    /// and left to end on its own: a task group would wait for it, and a query on a connection
+    /// the server has cut does not always end when it is cancelled.
     private func within<Result: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        let race = Race<Result>()
         let location = self.location
-        return try await withThrowingTaskGroup(of: Result.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                throw Unreachable(location: location, limit: limit)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.wait(continuation)  // before either task can finish
+                race.run(
+                    Task {
+                        do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+                    },
+                    timer: Task {
+                        guard (try? await Task.sleep(for: limit)) != nil else { return }
+                        race.finish(.failure(Unreachable(location: location, limit: limit)))
+                    })
             }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
+        }
+    }
+
+    /// The caller of ``within(_:_:)``, its work and its timer: the first result (or the caller's
+    /// cancellation) resumes the caller and cancels the work and the timer.
+    private final class Race<Result: Sendable>: Sendable {
+        private struct State {
+            var caller: CheckedContinuation<Result, any Error>?
+            var finished: Swift.Result<Result, any Error>?
+            var tasks: [Task<Void, Never>] = []
+        }
+
+        private let state = Mutex(State())
+
+        func wait(_ caller: CheckedContinuation<Result, any Error>) {
+            let early = state.withLock { state in
+                if state.finished == nil { state.caller = caller }
+                return state.finished  // cancelled before it waited
+            }
+            if let early { caller.resume(with: early) }
+        }
+
+        func run(_ work: Task<Void, Never>, timer: Task<Void, Never>) {
+            let over = state.withLock { state in
+                state.tasks = [work, timer]
+                return state.finished != nil
+            }
+            if over { work.cancel(); timer.cancel() }
+        }
+
+        func finish(_ result: Swift.Result<Result, any Error>) {
+            let (caller, tasks) = state.withLock { state -> (CheckedContinuation<Result, any Error>?, [Task<Void, Never>]) in
+                guard state.finished == nil else { return (nil, []) }
+                state.finished = result
+                defer { state.caller = nil }
+                return (state.caller, state.tasks)
+            }
+            caller?.resume(with: result)
+            for task in tasks { task.cancel() }
         }
     }
 
