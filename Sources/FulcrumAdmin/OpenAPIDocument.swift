@@ -229,6 +229,7 @@ enum OpenAPIDocument {
             "status": nullable("integer"), "route": nullable("string"), "split": nullable("string"), "service": nullable("string"),
             "strategy": nullable("string"),
             "node": nullable("string"), "node_reason": nullable("string"),
+            "response": nullable("string"), "shaping": array(string),
         ])),
         ("State", record([
             "version": integer,

@@ -39,6 +39,8 @@ final class Exchange {
     var setCookie: String?
     /// In-flight slots (route and service `max_in_flight`) this exchange holds until it finishes.
     var heldSlots: [ManagedAtomic<Int>] = []
+    /// The route's `response_headers`, rendered for this request; `nil` when it has none.
+    var responseEdits: ResponseFieldEdits?
 
     init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
         self.heldHead = head
@@ -84,6 +86,7 @@ final class Exchange {
         nodeGroup = nil
         setCookie = nil
         heldSlots = []
+        responseEdits = nil
     }
 
     /// Lets go of the request head and of the head sent to the node once the exchange is over and
@@ -100,4 +103,11 @@ final class Exchange {
     var serviceName: String { runtime.config.services[decision.serviceIndex].name }
     var nodeName: String { runtime.config.services[decision.serviceIndex].nodes[node].name }
     var routeName: String { decision.routeIndex.map { runtime.config.routes[$0].name } ?? "default" }
+}
+
+/// The fields a route's `response_headers` take out of and add to the responses it relays,
+/// rendered for one request.
+struct ResponseFieldEdits {
+    var removed: [String]
+    var added: [(name: String, value: String)]
 }

@@ -1,3 +1,4 @@
+import FulcrumCore
 import FulcrumHTTP1
 import NIOCore
 
@@ -67,6 +68,11 @@ enum HeaderRewriter {
         return names
     }
 
+    /// Whether the field is one of `names` (a route's removed fields).
+    private static func isNamed(_ raw: UnsafeRawBufferPointer, _ field: HTTPField, in names: [String]) -> Bool {
+        names.contains { HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), $0) }
+    }
+
     private static func isListed(_ raw: UnsafeRawBufferPointer, _ field: HTTPField, in names: [(Int, Int)]) -> Bool {
         let start = Int(field.nameStart)
         let end = Int(field.nameEnd)
@@ -81,9 +87,12 @@ enum HeaderRewriter {
     /// HTTP/1.0 (with `Connection: keep-alive`, so that the node keeps the pooled connection open
     /// when it can): it may lack a Host, which HTTP/1.1 requires, and its response must not be
     /// chunked, which an HTTP/1.0 client cannot read.
+    ///
+    /// A route's shaping (`shaped`, `hostOverride`) replaces the path (the query kept), the
+    /// `Host`, and removes and adds the fields it names.
     static func writeUpstreamRequest(
         _ request: HeadRoutingRequest, clientIP: String, overTLS: Bool, requestIDHeader: String, requestID: RequestID,
-        to out: inout ByteBuffer
+        shaped: RequestShaper.Shaped? = nil, hostOverride: String? = nil, to out: inout ByteBuffer
     ) {
         let head = request.head
         let target = request.target
@@ -92,11 +101,22 @@ enum HeaderRewriter {
         // never longer than the received one); the host value twice, or the authority twice.
         let hostValue = head.hostField.map { head.fields[$0] }
         let hostLength = target.authority?.utf8.count ?? hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0
-        let maximumLength = head.bytes.readableBytes + 2 * hostLength + 2 * clientIP.utf8.count
+        var maximumLength = head.bytes.readableBytes + 2 * hostLength + 2 * clientIP.utf8.count
             + (requestID.isGenerated ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
+        if let shaped {
+            maximumLength += (shaped.path?.utf8.count ?? 0) + 1 + target.query.utf8.count + (hostOverride.map { $0.utf8.count + 8 } ?? 0)
+            for field in shaped.addedRequestFields { maximumLength += HeadWriter.fieldLength(field.name, field.value) }
+        }
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
-                if target.isRewritten {
+                if let path = shaped?.path {
+                    out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetStart]))
+                    out.append(path)
+                    if target.hasQuery {
+                        out.append("?")
+                        out.append(target.query)
+                    }
+                } else if target.isRewritten {
                     out.append(UnsafeRawBufferPointer(rebasing: raw[0..<head.targetStart]))
                     target.forEachOriginFormPart { out.append($0) }
                 } else {
@@ -107,24 +127,33 @@ enum HeaderRewriter {
                 } else {
                     out.append(head.isUpgrade ? " HTTP/1.0\r\n" : " HTTP/1.0\r\nConnection: keep-alive\r\n")
                 }
-                if let authority = target.authority {
+                if let hostOverride {
+                    out.append("Host: ")
+                    out.append(hostOverride)
+                    out.append("\r\n")
+                } else if let authority = target.authority {
                     out.append("Host: ")
                     out.append(authority)
                     out.append("\r\n")
                 }
                 let listed = head.connection.namesOtherFields ? namesListedInConnection(raw, head.fields, requestIDHeader: requestIDHeader) : []
+                let removed = shaped?.removedRequestFields ?? []
                 var forwardedFor = false
                 for field in head.fields {
                     switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
                     case .hopByHop, .forwarding: continue
                     case .forwardedFor: forwardedFor = true; continue
                     case .upgrade where !head.isUpgrade: continue
-                    case .host where target.authority != nil: continue
-                    case .framing, .host, .upgrade, .endToEnd: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                    case .host where target.authority != nil || hostOverride != nil: continue
+                    case .framing, .host, .upgrade: if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                    case .endToEnd:
+                        if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                        if !removed.isEmpty && isNamed(raw, field, in: removed) { continue }
                     }
                     out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
                     out.append("\r\n")
                 }
+                if let shaped { for field in shaped.addedRequestFields { out.appendField(field.name, field.value) } }
                 if head.isUpgrade { out.append("Connection: upgrade\r\n") }
                 out.append("X-Forwarded-For: ")
                 if forwardedFor {
@@ -162,15 +191,17 @@ enum HeaderRewriter {
     /// hop-by-hop fields removed, the request ID added when the node sent none, a split's
     /// `Set-Cookie`, and `Connection: close` (or `keep-alive` for an HTTP/1.0 client that keeps the
     /// connection).
+    /// A route's `response_headers` (`edits`) remove and add fields.
     static func writeClientResponse(
-        _ head: ResponseHead, requestIDHeader: String, requestID: RequestID, setCookie: String?, close: Bool, clientMinorVersion: Int,
-        to out: inout ByteBuffer
+        _ head: ResponseHead, requestIDHeader: String, requestID: RequestID, setCookie: String?, edits: ResponseFieldEdits? = nil,
+        close: Bool, clientMinorVersion: Int, to out: inout ByteBuffer
     ) {
         // Each received line is copied at most once and never grows, except that a status line
         // without a reason gains the space before it.
-        let maximumLength = head.bytes.readableBytes + 1
+        var maximumLength = head.bytes.readableBytes + 1
             + HeadWriter.fieldLength(requestIDHeader, requestID) + (setCookie.map { HeadWriter.fieldLength("Set-Cookie", $0) } ?? 0)
             + addedResponseFieldsLength
+        if let edits { for field in edits.added { maximumLength += HeadWriter.fieldLength(field.name, field.value) } }
         let switching = head.status == 101
         head.bytes.withUnsafeReadableBytes { raw in
             out.writeHead(maximumLength: maximumLength) { out in
@@ -185,8 +216,11 @@ enum HeaderRewriter {
                     switch role(raw, Int(field.nameStart), Int(field.nameEnd)) {
                     case .hopByHop: continue
                     case .upgrade where !switching: continue
-                    case .framing, .upgrade, .forwardedFor, .forwarding, .host, .endToEnd:
+                    case .framing, .upgrade:
                         if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                    case .forwardedFor, .forwarding, .host, .endToEnd:
+                        if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
+                        if let edits, !edits.removed.isEmpty, isNamed(raw, field, in: edits.removed) { continue }
                     }
                     if !hasRequestID { hasRequestID = HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), requestIDHeader) }
                     out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
@@ -194,6 +228,7 @@ enum HeaderRewriter {
                 }
                 if !hasRequestID { out.appendField(requestIDHeader, requestID) }
                 if let setCookie { out.appendField("Set-Cookie", setCookie) }
+                if let edits { for field in edits.added { out.appendField(field.name, field.value) } }
                 if switching {
                     out.append("Connection: upgrade\r\n")
                 } else if close {

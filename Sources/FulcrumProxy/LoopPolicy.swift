@@ -160,7 +160,7 @@ final class LoopPolicy {
         var slots: [ManagedAtomic<Int>] = []
         if let routeIndex = decision.routeIndex, let counter = runtime.routeInFlight[routeIndex] {
             guard RuntimeConfig.takeSlot(counter, limit: runtime.config.routes[routeIndex].maxInFlight ?? 0) else {
-                return refuse("too many requests in flight for route '\(runtime.router.routeName(decision))'")
+                return refuse("too many requests in flight for route '\(runtime.router.routeName(decision.routeIndex))'")
             }
             slots.append(counter)
         }

@@ -234,7 +234,7 @@ final class ProxyHandler: ChannelInboundHandler {
             let start = NIODeadline.now()
             let status = HTTPResponseStatus(statusCode: Int(error.status))
             let bytes = writeLocalResponse(status, head: nil, close: true, detail: error.reason)
-            if state.exchange == nil { recordLocal(error.status, decision: nil, responseBytes: bytes, start: start) }
+            if state.exchange == nil { recordLocal(error.status, routed: nil, responseBytes: bytes, start: start) }
         }
         closeConnection(afterFlushing: true)
     }
@@ -254,14 +254,19 @@ final class ProxyHandler: ChannelInboundHandler {
         let requestID = head.header(requestIDHeader).map { RequestID.received(String($0)) } ?? .generate(using: &loop.policy.random)
         if let port = redirectToHTTPS {
             guard let location = HTTPSRedirect.location(host: request.host, path: request.path, query: request.query, port: port) else {
-                return answerLocally(.badRequest, head: head, requestID: requestID, decision: nil, detail: "no host to redirect to")
+                return answerLocally(.badRequest, head: head, requestID: requestID, routed: nil, detail: "no host to redirect to")
             }
-            return answerLocally(.permanentRedirect, head: head, requestID: requestID, decision: nil, extraHeaders: [("Location", location)])
+            return answerLocally(.permanentRedirect, head: head, requestID: requestID, routed: nil, extraHeaders: [("Location", location)])
         }
 
-        guard let routed = runtime.router.route(request) else {
-            answerLocally(.notFound, head: head, requestID: requestID, decision: nil)
-            return
+        let routed: RouteDecision
+        switch runtime.router.route(request) {
+        case .service(let decision)?:
+            routed = decision
+        case .local(let routeIndex)?:
+            return answerForRoute(routeIndex, request, requestID: requestID)
+        case nil:
+            return answerLocally(.notFound, head: head, requestID: requestID, routed: nil)
         }
         let now = NIODeadline.now()
         let admitted: LoopPolicy.Admitted
@@ -270,14 +275,17 @@ final class ProxyHandler: ChannelInboundHandler {
             admitted = proceed
         case .refuse(let refusal):
             answerLocally(
-                refusal.status, head: head, requestID: requestID, decision: refusal.decision, detail: refusal.detail,
-                body: refusal.body, extraHeaders: refusal.extraHeaders)
+                refusal.status, head: head, requestID: requestID, routed: .service(refusal.decision), detail: refusal.detail,
+                page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
             return
         }
 
+        // shaping: only for a route that has some (``RequestShaper``); others pass `nil` along
+        let shaped = routed.routeIndex.flatMap { runtime.shapers[$0] }?.shape(request)
         var upstreamHead = lastUpstreamHead.takeForNextHead(leaving: noBytes)
         HeaderRewriter.writeUpstreamRequest(
-            request, clientIP: clientIP, overTLS: overTLS, requestIDHeader: requestIDHeader, requestID: requestID, to: &upstreamHead)
+            request, clientIP: clientIP, overTLS: overTLS, requestIDHeader: requestIDHeader, requestID: requestID, shaped: shaped,
+            hostOverride: shaped == nil ? nil : routed.routeIndex.flatMap { runtime.config.routes[$0].shaping.host }, to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange: Exchange
         if isKnownUniquelyReferenced(&lastExchange), let last = lastExchange {  // checked before a second reference is taken
@@ -295,6 +303,9 @@ final class ProxyHandler: ChannelInboundHandler {
         exchange.heldSlots = admitted.heldSlots
         exchange.nodeGroup = admitted.nodeGroup
         exchange.setCookie = admitted.setCookie
+        if let shaped, !shaped.removedResponseFields.isEmpty || !shaped.addedResponseFields.isEmpty {
+            exchange.responseEdits = ResponseFieldEdits(removed: shaped.removedResponseFields, added: shaped.addedResponseFields)
+        }
         let delay = admitted.delay
         guard delay > 0 else { return connect(exchange) }
         // leaky bucket: the request waits its turn with its body held back
@@ -496,8 +507,8 @@ final class ProxyHandler: ChannelInboundHandler {
                 batch.writeHead(to: context) { out in
                     HeaderRewriter.writeClientResponse(
                         head, requestIDHeader: exchange.runtime.config.requestIDHeader, requestID: exchange.requestID,
-                        setCookie: exchange.setCookie, close: closeClient, clientMinorVersion: exchange.head.minorVersion,
-                        to: &out)
+                        setCookie: exchange.setCookie, edits: exchange.responseEdits, close: closeClient,
+                        clientMinorVersion: exchange.head.minorVersion, to: &out)
                 }
                 if case .relayAndTunnel = action {
                     finish(exchange, status: 101)
@@ -628,29 +639,55 @@ final class ProxyHandler: ChannelInboundHandler {
             retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
 
-    /// Answers with Fulcrum's own response; `decision` is the route taken, `nil` when none matched.
+    /// Answers a request for a route that answers itself (`redirect`, `respond`), with the
+    /// route's response fields.
+    private func answerForRoute(_ routeIndex: Int, _ request: HeadRoutingRequest, requestID: RequestID) {
+        let runtime = loop.runtime
+        let route = runtime.config.routes[routeIndex]
+        let shaper = runtime.shapers[routeIndex]
+        let shaped = shaper?.shape(request)
+        var fields = shaped?.addedResponseFields.map { ($0.name, $0.value) } ?? []
+        switch route.action {
+        case .redirect(let redirect):
+            let path = shaped?.path.map { $0[...] } ?? request.path
+            let location = redirect.to.rendered(request, path: path, captures: shaper?.routeCaptures(request.path) ?? [])
+            fields.insert(("Location", location), at: 0)
+            answerLocally(
+                HTTPResponseStatus(statusCode: redirect.status), head: request.head, requestID: requestID, routed: .local(route: routeIndex),
+                extraHeaders: fields)
+        case .respond(let response):
+            answerLocally(
+                HTTPResponseStatus(statusCode: response.status), head: request.head, requestID: requestID, routed: .local(route: routeIndex),
+                page: ErrorPage(contentType: response.contentType, body: response.body), extraHeaders: fields)
+        case .proxy:
+            preconditionFailure("the router answers .local only for routes that answer themselves")
+        }
+    }
+
+    /// Answers with Fulcrum's own response; `routed` is what the router made of the request,
+    /// `nil` when no route matched.
     private func answerLocally(
-        _ status: HTTPResponseStatus, head: RequestHead, requestID: RequestID, decision: RouteDecision?, detail: String? = nil,
-        body: String? = nil, extraHeaders: [(String, String)] = []
+        _ status: HTTPResponseStatus, head: RequestHead, requestID: RequestID, routed: Routed?, detail: String? = nil,
+        page: ErrorPage? = nil, extraHeaders: [(String, String)] = []
     ) {
         let start = NIODeadline.now()
         let close = !head.keepAlive || loop.isDraining
         state = .answeredLocally(closeAfterRequest: close)
         let bytes = writeLocalResponse(
-            status, head: head, requestID: requestID, close: close, detail: detail, body: body, extraHeaders: extraHeaders)
-        recordLocal(status.code, decision: decision, responseBytes: bytes, start: start)
+            status, head: head, requestID: requestID, close: close, detail: detail, page: page, extraHeaders: extraHeaders)
+        recordLocal(status.code, routed: routed, responseBytes: bytes, start: start)
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
             clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: start,
-            route: decision.map { loop.runtime.router.routeName($0) } ?? "-", node: "-", requestID: requestID.text)
+            route: routed.map { loop.runtime.router.routeName($0.routeIndex) } ?? "-", node: "-", requestID: requestID.text)
     }
 
     /// Counts a response Fulcrum made itself in the traffic statistics.
-    private func recordLocal(_ status: UInt, decision: RouteDecision?, responseBytes: Int, start: NIODeadline) {
+    private func recordLocal(_ status: UInt, routed: Routed?, responseBytes: Int, start: NIODeadline) {
         let now = NIODeadline.now()
         loop.statistics.record(
-            route: decision.map { $0.routeIndex ?? loop.statistics.defaultRoute } ?? loop.statistics.unmatchedRoute,
-            service: decision?.serviceIndex, node: nil, status: status, latencyNanoseconds: (now - start).nanoseconds,
+            route: routed.map { $0.routeIndex ?? loop.statistics.defaultRoute } ?? loop.statistics.unmatchedRoute,
+            service: routed?.decision?.serviceIndex, node: nil, status: status, latencyNanoseconds: (now - start).nanoseconds,
             requestBytes: 0, responseBytes: responseBytes, now: now.uptimeNanoseconds)
     }
 
@@ -664,10 +701,10 @@ final class ProxyHandler: ChannelInboundHandler {
     @discardableResult
     private func writeLocalResponse(
         _ status: HTTPResponseStatus, head: RequestHead?, requestID: RequestID? = nil, close: Bool, detail: String? = nil,
-        body: String? = nil, extraHeaders: [(String, String)] = []
+        page: ErrorPage? = nil, extraHeaders: [(String, String)] = []
     ) -> Int {
         guard let context else { return 0 }
-        let page = body.map { ErrorPage(body: $0) } ?? loop.runtime.errorPage(for: status, detail: detail)
+        let page = page ?? loop.runtime.errorPage(for: status, detail: detail)
         let length = page.body.utf8.count
         let sendsBody = head?.isHEAD != true
         let statusLine = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
@@ -764,7 +801,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private func answerHeadTimeout(detail: String, waitForFlush: Bool) {
         let start = NIODeadline.now()
         let bytes = writeLocalResponse(.requestTimeout, head: nil, close: true, detail: detail)
-        recordLocal(408, decision: nil, responseBytes: bytes, start: start)
+        recordLocal(408, routed: nil, responseBytes: bytes, start: start)
         closeConnection(afterFlushing: waitForFlush)
     }
 

@@ -21,6 +21,9 @@ public final class RuntimeConfig: Sendable {
     public let generation: Int
     /// Traffic splits per route (`nil` for routes without one).
     let splits: [CompiledSplit?]
+    /// Shaping per route (`nil` for a proxying route without any): what a request becomes on its
+    /// way to the node, and a redirect's groups.
+    let shapers: [RequestShaper?]
     /// Requests in flight per route with `max_in_flight`, shared by all event loops.
     let routeInFlight: [ManagedAtomic<Int>?]
     /// Requests in flight per service with `max_in_flight`, shared by all event loops.
@@ -106,6 +109,9 @@ public final class RuntimeConfig: Sendable {
         self.nodeTLS = nodeTLS
         self.generation = generation
         self.splits = config.routes.map { CompiledSplit(route: $0, config: config) }
+        self.shapers = config.routes.map { route in
+            route.shaping.isEmpty && route.target != nil ? nil : RequestShaper(route.shaping, routePathRegex: route.match.path?.regex)
+        }
         self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.upstreamResponseTimeout = TimeAmount(config.timeouts.upstreamResponse)
@@ -128,6 +134,7 @@ public final class RuntimeConfig: Sendable {
         nodeTLS = other.nodeTLS
         generation = other.generation
         splits = other.splits
+        shapers = other.shapers
         routeInFlight = other.routeInFlight
         serviceInFlight = other.serviceInFlight
         upstreamResponseTimeout = other.upstreamResponseTimeout

@@ -64,7 +64,7 @@ import Testing
         #expect(routeName(router, config, TestRequest("GET", "/other", host: "example.org")) == "host")
         #expect(routeName(router, config, TestRequest("GET", "/other", host: "example.com")) == nil)
         #expect(routeName(router, config, TestRequest("GET", "/other", host: "badexample.com")) == nil)
-        let pinned = router.route(TestRequest("GET", "/v9/?lang=zh", headers: [("Cookie", "beta=1")]))
+        let pinned = router.route(TestRequest("GET", "/v9/?lang=zh", headers: [("Cookie", "beta=1")]))?.decision
         #expect(pinned?.serviceIndex == 1 && pinned?.pinnedNode == 0)
     }
 

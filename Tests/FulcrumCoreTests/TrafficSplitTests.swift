@@ -31,7 +31,7 @@ import Testing
         let split = try #require(config.routes[0].split)
         #expect(split.targets.map(\.name) == ["v1", "canary"])
         #expect(split.targets[1].tags == ["green"])
-        #expect(config.routes[0].target.service == "v1")
+        #expect(config.routes[0].target?.service == "v1")
         #expect(split.rules.count == 4)
         #expect(split.hashKey == .header("X-User"))
         #expect(split.stickyCookie == .init(name: "side", maxAge: .seconds(86_400)))

@@ -11,7 +11,7 @@ import Testing
     @Test func anExchangeBegunAgainHoldsNothingOfTheLastOne() throws {
         let runtime = try LoopPolicyTests.runtime("max_in_flight: 5")
         let request = try LoopPolicyTests.request("/next")
-        let decision = try #require(runtime.router.route(request))
+        let decision = try #require(runtime.router.route(request)?.decision)
         let start = NIODeadline.uptimeNanoseconds(42)
         func fresh() -> Exchange {
             Exchange(head: request.head, upstreamHead: ByteBuffer(string: "up"), runtime: runtime, decision: decision, node: 1, requestID: .received("r2"), start: start)

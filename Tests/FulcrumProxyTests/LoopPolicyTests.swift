@@ -36,7 +36,7 @@ import Testing
 
     /// Admits a request at `now`; the admitted node and the exchange it would run, or the refusal.
     static func admit(_ policy: LoopPolicy, _ request: HeadRoutingRequest, at now: UInt64) -> Result<Exchange, Refused> {
-        let routed = policy.runtime.router.route(request)!
+        let routed = policy.runtime.router.route(request)!.decision!
         switch policy.admit(request, routed: routed, clientIP: "127.0.0.2", now: now) {
         case .proceed(let admitted):
             let exchange = Exchange(
@@ -134,7 +134,7 @@ import Testing
         policy.recordOutcome(failed, status: 502, now: Self.second)
         policy.finished(failed, status: 502, now: Self.second)
         let held = Exchange(
-            head: request.head, upstreamHead: ByteBuffer(), runtime: policy.runtime, decision: policy.runtime.router.route(request)!,
+            head: request.head, upstreamHead: ByteBuffer(), runtime: policy.runtime, decision: policy.runtime.router.route(request)!.decision!,
             node: 0, requestID: .received("t"), start: .uptimeNanoseconds(Self.second))
         // take the one in-flight place by hand, so that the trial is refused after the breaker
         let counter = try #require(policy.runtime.serviceInFlight[0])

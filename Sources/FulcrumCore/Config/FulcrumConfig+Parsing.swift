@@ -590,38 +590,56 @@ struct ConfigDocumentParser {
 
     // MARK: routes
 
+    static let routeFields = [
+        "name", "match", "service", "node", "split", "redirect", "respond", "rate_limit", "max_in_flight",
+        "strip_prefix", "rewrite", "host", "request_headers", "response_headers",
+    ]
+
     private func routes(_ node: ConfigDocument, _ path: String, services: [Service]) -> [Route] {
         var result: [Route] = []
         var names: Set<String> = []
         for (index, item) in reader.list(node, path).enumerated() {
             let routePath = "\(path)[\(index)]"
-            guard let object = reader.object(item, routePath, allowed: ["name", "match", "service", "node", "split", "rate_limit", "max_in_flight"])
-            else {
-                continue
-            }
+            guard let object = reader.object(item, routePath, allowed: Self.routeFields) else { continue }
             let name = object.require("name").flatMap { reader.string($0, object.path("name")) }
             if let name, !names.insert(name).inserted {
                 reader.fail(object.path("name"), "route name '\(name)' is used twice")
             }
             let match = object["match"].map { self.match($0, object.path("match")) } ?? RouteMatch()
-            var target: RouteTarget?
+            let actions = ["service", "split", "redirect", "respond"].filter { object[$0] != nil }
+            if actions.count > 1 {
+                reader.fail(routePath, "a route has one of service, split, redirect and respond; this one has \(actions.joined(separator: " and "))")
+                continue
+            }
+            let pathCaptures = (match?.path?.regex).map { source in (try? CapturingPattern.groupCount(source).get()) ?? 0 } ?? 0
+            var action: RouteAction?
             var split: TrafficSplit?
             if let splitNode = object["split"] {
-                for field in ["service", "node"] where object[field] != nil {
-                    reader.fail(object.path(field), "a route with a split names its targets in split.targets")
-                }
+                if object["node"] != nil { reader.fail(object.path("node"), "a route with a split names its targets in split.targets") }
                 split = self.split(splitNode, object.path("split"), services: services)
-                target = split.map { RouteTarget(service: $0.targets[0].service) }
+                action = split.map { .proxy(RouteTarget(service: $0.targets[0].service)) }
+            } else if let redirectNode = object["redirect"] {
+                action = redirect(redirectNode, object.path("redirect"), captures: pathCaptures).map { .redirect($0) }
+            } else if let respondNode = object["respond"] {
+                action = fixedResponse(respondNode, object.path("respond")).map { .respond($0) }
             } else {
-                target = self.target(item, routePath, services: services, allowed: nil)
+                action = self.target(item, routePath, services: services, allowed: nil).map { .proxy($0) }
             }
+            let isLocal = object["redirect"] != nil || object["respond"] != nil
+            if isLocal {
+                for field in ["node", "rate_limit", "max_in_flight", "rewrite", "host", "request_headers"] where object[field] != nil {
+                    reader.fail(object.path(field), "a route that answers itself (\(actions.first!)) sends nothing to a node")
+                }
+            }
+            let shaping = self.shaping(object, pathCaptures: pathCaptures)
             let limit = object["rate_limit"].flatMap { rateLimit($0, object.path("rate_limit")) }
             let maxInFlight = object["max_in_flight"].flatMap { reader.int($0, object.path("max_in_flight"), in: 1...10_000_000) }
-            if let name, let match, let target {
-                var route = Route(name: name, match: match, target: target)
+            if let name, let match, let action {
+                var route = Route(name: name, match: match, action: action)
                 route.rateLimit = limit
                 route.maxInFlight = maxInFlight
                 route.split = split
+                route.shaping = shaping
                 result.append(route)
             }
         }

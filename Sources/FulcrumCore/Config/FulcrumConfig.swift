@@ -405,11 +405,14 @@ public enum HashKey: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A named rule: requests that satisfy `match` go to `target`.
+/// A named rule: requests that satisfy `match` get the route's ``action``: most go to a service
+/// (``target``); some are answered by Fulcrum itself (a redirect, a fixed response).
 public struct Route: Sendable, Equatable {
     public var name: String
     public var match: RouteMatch
-    public var target: RouteTarget
+    public var action: RouteAction
+    /// `strip_prefix`, `rewrite`, `host`, `request_headers`, `response_headers`.
+    public var shaping = RequestShaping()
     /// A rate limit on the requests this route matches; `nil` when off.
     public var rateLimit: RateLimit?
     /// Most requests of this route in flight (all event loops together); `nil` for no limit.
@@ -418,9 +421,19 @@ public struct Route: Sendable, Equatable {
     public var split: TrafficSplit?
 
     public init(name: String, match: RouteMatch, target: RouteTarget) {
+        self.init(name: name, match: match, action: .proxy(target))
+    }
+
+    public init(name: String, match: RouteMatch, action: RouteAction) {
         self.name = name
         self.match = match
-        self.target = target
+        self.action = action
+    }
+
+    /// Where the route proxies to; `nil` for a route Fulcrum answers itself.
+    public var target: RouteTarget? {
+        if case .proxy(let target) = action { return target }
+        return nil
     }
 }
 
@@ -432,6 +445,12 @@ public enum PathMatch: Sendable, Equatable {
     case prefix(String)
     /// The regular expression matches somewhere in the path (anchor it with `^` and `$`).
     case regex(String)
+
+    /// The expression of a `path_regex`.
+    public var regex: String? {
+        if case .regex(let source) = self { return source }
+        return nil
+    }
 }
 
 /// The conditions of a route. Every condition present must hold; absent ones always hold.

@@ -25,6 +25,10 @@ public struct RouteReport: Sendable {
     public var node: String?
     /// How the node is chosen.
     public var nodeReason: String?
+    /// For a route that answers itself: the response (`redirect 301 to ...`, `respond 503`).
+    public var response: String?
+    /// For a route with shaping: what the node is sent that differs from the request.
+    public var shaping: [String] = []
 
     public init(config: FulcrumConfig, request: DescribedRequest) {
         let router = Router(config: config)
@@ -39,7 +43,27 @@ public struct RouteReport: Sendable {
             }
             return Step(route: step.routeName, pathKind: step.pathKind, verdict: verdict, matched: step.outcome == .matched)
         }
-        guard let decision = explanation.decision else { return }
+        guard let routed = explanation.decision else { return }
+        route = explanation.usedDefault ? "default" : router.routeName(routed.routeIndex)
+        if let routeIndex = routed.routeIndex {
+            let configured = config.routes[routeIndex]
+            let shaper = RequestShaper(configured.shaping, routePathRegex: configured.match.path?.regex)
+            if !configured.shaping.isEmpty { shaping = Self.describe(shaper.shape(request), configured.shaping) }
+            switch configured.action {
+            case .redirect(let redirect):
+                let location = redirect.to.rendered(
+                    request, path: shaper.shape(request).path.map { $0[...] } ?? request.path[...],
+                    captures: shaper.routeCaptures(request.path[...]))
+                response = "\(redirect.status) redirect to \(location)"
+                return
+            case .respond(let fixed):
+                response = "\(fixed.status), \(fixed.body.utf8.count) bytes of \(fixed.contentType)"
+                return
+            case .proxy:
+                break
+            }
+        }
+        guard let decision = routed.decision else { return }
         var service = config.services[decision.serviceIndex]
         var random = FastRandom(seed: 0)
         var group: (Int) -> Bool = { _ in true }
@@ -52,7 +76,6 @@ public struct RouteReport: Sendable {
             let nodes = service.nodes
             group = { node in tags.allSatisfy(nodes[node].tags.contains) }
         }
-        route = explanation.usedDefault ? "default" : router.routeName(decision)
         self.service = service.name
         strategy = service.strategy.name
         func describe(_ node: Node) -> String { "\(node.name) (\(node.host):\(node.port))" }
@@ -80,16 +103,37 @@ public struct RouteReport: Sendable {
         }
     }
 
+    private static func describe(_ shaped: RequestShaper.Shaped, _ shaping: RequestShaping) -> [String] {
+        var lines: [String] = []
+        if let path = shaped.path { lines.append("path sent to the node: \(path)") }
+        if let host = shaping.host { lines.append("Host sent to the node: \(host)") }
+        for name in shaped.removedRequestFields where !shaping.requestHeaders.set.contains(where: { $0.name == name }) {
+            lines.append("request field removed: \(name)")
+        }
+        for field in shaped.addedRequestFields { lines.append("request field set: \(field.name): \(field.value)") }
+        for name in shaped.removedResponseFields where !shaping.responseHeaders.set.contains(where: { $0.name == name }) {
+            lines.append("response field removed: \(name)")
+        }
+        for field in shaped.addedResponseFields { lines.append("response field set: \(field.name): \(field.value)") }
+        return lines
+    }
+
     /// The report as lines of text.
     public var text: String {
         var lines = [request, "routes in match order:"]
         for step in steps { lines.append("  \(step.route) [\(step.pathKind)] \(step.verdict)") }
         if steps.isEmpty { lines.append("  (no routes)") }
-        guard let route, let service, let strategy else {
+        guard let route else {
             lines.append("result: 404, no route matches and there is no default")
             return lines.joined(separator: "\n")
         }
         lines.append("route: \(route)")
+        for line in shaping { lines.append("  \(line)") }
+        if let response {
+            lines.append("answered by Fulcrum: \(response)")
+            return lines.joined(separator: "\n")
+        }
+        guard let service, let strategy else { return lines.joined(separator: "\n") }
         if let split { lines.append("split: \(split)") }
         lines.append("service: \(service) (strategy \(strategy))")
         if let node { lines.append("node: \(node) (\(nodeReason ?? ""))") } else { lines.append("node: \(nodeReason ?? "")") }
@@ -110,6 +154,7 @@ public struct RouteReport: Sendable {
             .init("status", route == nil ? .int(404) : .null),
             .init("route", optional(route)), .init("split", optional(split)), .init("service", optional(service)), .init("strategy", optional(strategy)),
             .init("node", optional(node)), .init("node_reason", optional(nodeReason)),
+            .init("response", optional(response)), .init("shaping", .list(shaping.map(ConfigDocument.string))),
         ])
     }
 }

@@ -8,6 +8,28 @@ public struct RouteDecision: Sendable, Equatable {
     public var pinnedNode: Int?
 }
 
+/// What the router made of a request.
+public enum Routed: Sendable, Equatable {
+    /// The request goes to a service.
+    case service(RouteDecision)
+    /// The route at this index answers the request itself (`redirect`, `respond`).
+    case local(route: Int)
+
+    /// The decision, when the request goes to a service.
+    public var decision: RouteDecision? {
+        if case .service(let decision) = self { return decision }
+        return nil
+    }
+
+    /// The index of the route taken, `nil` for the default target.
+    public var routeIndex: Int? {
+        switch self {
+        case .service(let decision): return decision.routeIndex
+        case .local(let route): return route
+        }
+    }
+}
+
 /// The routes of a configuration compiled into lookup structures.
 ///
 /// Matching order:
@@ -28,7 +50,8 @@ public final class Router: Sendable {
         let kind: PathKind
         let predicates: RoutePredicates
         let pattern: PathPattern?
-        let serviceIndex: Int
+        /// `nil` for a route that answers itself.
+        let serviceIndex: Int?
         let pinnedNode: Int?
     }
 
@@ -39,7 +62,7 @@ public final class Router: Sendable {
     let routes: [CompiledRoute]
     private let tree: PrefixTree
     private let regexRoutes: [Int]
-    private let defaultDecision: RouteDecision?
+    private let defaultDecision: Routed?
 
     /// Compiles the routes of a validated configuration.
     public init(config: FulcrumConfig) {
@@ -51,7 +74,7 @@ public final class Router: Sendable {
             return (serviceIndex, target.node.flatMap { config.services[serviceIndex].nodeIndex(named: $0) })
         }
         for (index, route) in config.routes.enumerated() {
-            let (serviceIndex, pinned) = resolve(route.target)
+            let (serviceIndex, pinned) = route.target.map(resolve) ?? (nil, nil)
             let kind: PathKind
             var pattern: PathPattern? = nil
             switch route.match.path {
@@ -78,12 +101,12 @@ public final class Router: Sendable {
         self.regexRoutes = regexRoutes
         self.defaultDecision = config.defaultTarget.map { target in
             let (serviceIndex, pinned) = resolve(target)
-            return RouteDecision(routeIndex: nil, serviceIndex: serviceIndex, pinnedNode: pinned)
+            return .service(RouteDecision(routeIndex: nil, serviceIndex: serviceIndex, pinnedNode: pinned))
         }
     }
 
     /// The decision for `request`, or `nil` when nothing matches and there is no default.
-    public func route<Request: RoutingRequest>(_ request: Request) -> RouteDecision? {
+    public func route<Request: RoutingRequest>(_ request: Request) -> Routed? {
         let (deepest, isExact) = tree.deepestMatch(request.path.utf8)
         let nodes = tree.nodes
         if isExact {
@@ -107,13 +130,14 @@ public final class Router: Sendable {
         return defaultDecision
     }
 
-    /// The name of the route behind a decision, `default` for the default target.
-    public func routeName(_ decision: RouteDecision) -> String {
-        decision.routeIndex.map { routes[$0].name } ?? "default"
+    /// The name of the route at `routeIndex`, `default` for the default target (`nil`).
+    public func routeName(_ routeIndex: Int?) -> String {
+        routeIndex.map { routes[$0].name } ?? "default"
     }
 
-    private func decision(_ index: Int) -> RouteDecision {
-        RouteDecision(routeIndex: index, serviceIndex: routes[index].serviceIndex, pinnedNode: routes[index].pinnedNode)
+    private func decision(_ index: Int) -> Routed {
+        guard let serviceIndex = routes[index].serviceIndex else { return .local(route: index) }
+        return .service(RouteDecision(routeIndex: index, serviceIndex: serviceIndex, pinnedNode: routes[index].pinnedNode))
     }
 
     /// Every route in match order with the reason it was or was not taken, for `fulcrum route`
@@ -132,7 +156,7 @@ public final class Router: Sendable {
         ordered += routes.indices.filter { !ordered.contains($0) }
 
         var steps: [RouteExplanation.Step] = []
-        var chosen: RouteDecision? = nil
+        var chosen: Routed? = nil
         for index in ordered {
             let route = routes[index]
             let outcome: RouteExplanation.Outcome
@@ -173,7 +197,7 @@ public struct RouteExplanation: Sendable {
 
     public var steps: [Step]
     /// The final decision, or `nil` for 404.
-    public var decision: RouteDecision?
+    public var decision: Routed?
     /// True when no route matched and the default target was used.
     public var usedDefault: Bool
 }

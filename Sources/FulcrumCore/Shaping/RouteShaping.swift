@@ -1,0 +1,229 @@
+/// What a route does with the requests it matches: send them to a service, or answer them itself.
+public enum RouteAction: Sendable, Equatable {
+    /// Proxy to a service (or one of its nodes), or to the targets of a split.
+    case proxy(RouteTarget)
+    /// `redirect`: answer with a redirect, nothing proxied.
+    case redirect(Redirect)
+    /// `respond`: answer with a fixed response, nothing proxied.
+    case respond(FixedResponse)
+}
+
+/// `routes[].redirect`: `Location` is the rendered `to`.
+public struct Redirect: Sendable, Equatable {
+    public static let statuses = [301, 302, 303, 307, 308]
+    public var to: ValueTemplate
+    /// 301, 302, 303, 307 or 308; 302 by default (a permanent redirect is cached by browsers, so
+    /// it is asked for, not assumed).
+    public var status: Int
+
+    public init(to: ValueTemplate, status: Int = 302) {
+        self.to = to
+        self.status = status
+    }
+}
+
+/// `routes[].respond`: a response Fulcrum sends itself (a maintenance page, a health answer).
+public struct FixedResponse: Sendable, Equatable {
+    public var status: Int
+    public var body: String
+    public var contentType: String
+
+    public init(status: Int, body: String = "", contentType: String = "text/plain; charset=utf-8") {
+        self.status = status
+        self.body = body
+        self.contentType = contentType
+    }
+}
+
+/// How a route changes the request on its way to the node and the response on its way back.
+/// Every part is optional; a route without any has no shaping at all (``isEmpty``) and pays
+/// nothing for the feature.
+public struct RequestShaping: Sendable, Equatable {
+    /// `strip_prefix`: removed from the start of the path when the path starts with it at a
+    /// segment boundary (`/api` strips `/api` and `/api/x`, not `/apix`); an empty rest is `/`.
+    public var stripPrefix: String?
+    /// `rewrite`: applied after `strip_prefix`.
+    public var rewrite: PathRewrite?
+    /// `host`: the `Host` sent to the node instead of the client's.
+    public var host: String?
+    public var requestHeaders = HeaderEdits()
+    public var responseHeaders = HeaderEdits()
+
+    public init(stripPrefix: String? = nil, rewrite: PathRewrite? = nil, host: String? = nil) {
+        self.stripPrefix = stripPrefix
+        self.rewrite = rewrite
+        self.host = host
+    }
+
+    public var isEmpty: Bool {
+        stripPrefix == nil && rewrite == nil && host == nil && requestHeaders.isEmpty && responseHeaders.isEmpty
+    }
+
+    /// Whether the path the node is sent may differ from the client's.
+    public var changesPath: Bool { stripPrefix != nil || rewrite != nil }
+}
+
+/// `rewrite: { path_regex, to }`: a path the expression matches (it searches; anchor it with `^`
+/// and `$`) is replaced as a whole by `to`, whose `$1`... are the expression's groups. A path it
+/// does not match goes unchanged. The query is kept.
+public struct PathRewrite: Sendable, Equatable {
+    public var pathRegex: String
+    public var to: ValueTemplate
+
+    public init(pathRegex: String, to: ValueTemplate) {
+        self.pathRegex = pathRegex
+        self.to = to
+    }
+}
+
+/// `request_headers` / `response_headers`: fields replaced (`set`: any field of that name is
+/// removed, then this one added), added beside those present (`add`), or removed (`remove`).
+public struct HeaderEdits: Sendable, Equatable {
+    public struct Field: Sendable, Equatable {
+        public var name: String
+        public var value: ValueTemplate
+
+        public init(name: String, value: ValueTemplate) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public var `set`: [Field] = []
+    public var add: [Field] = []
+    public var remove: [String] = []
+
+    public init(`set`: [Field] = [], add: [Field] = [], remove: [String] = []) {
+        self.set = set
+        self.add = add
+        self.remove = remove
+    }
+
+    public var isEmpty: Bool { self.set.isEmpty && add.isEmpty && remove.isEmpty }
+
+    /// The names of fields taken out of the message: removed ones and replaced ones.
+    public var removedNames: [String] { remove + self.set.map(\.name) }
+
+    /// The fields added, in order.
+    public var addedFields: [Field] { self.set + add }
+}
+
+/// A route's ``RequestShaping`` compiled: its regular expression built once. Works out, per
+/// request, the path and fields the node is sent and the fields added to the response.
+public final class RequestShaper: Sendable {
+    public let shaping: RequestShaping
+    private let rewritePattern: CapturingPattern?
+    /// The route's own `path_regex`, for `$1`... in values when the route matches by one.
+    private let routePattern: CapturingPattern?
+
+    /// - Precondition: `shaping` was validated (its expressions compile).
+    public init(_ shaping: RequestShaping, routePathRegex: String?) {
+        self.shaping = shaping
+        rewritePattern = shaping.rewrite.map { try! CapturingPattern($0.pathRegex) }
+        routePattern = routePathRegex.map { try! CapturingPattern($0) }
+    }
+
+    /// What the shaping makes of one request.
+    public struct Shaped: Sendable {
+        /// The path the node is sent, when it differs from the client's.
+        public var path: String?
+        /// Field names removed from the request (hop-by-hop and forwarding fields are Fulcrum's own).
+        public var removedRequestFields: [String]
+        public var addedRequestFields: [(name: String, value: String)]
+        public var removedResponseFields: [String]
+        public var addedResponseFields: [(name: String, value: String)]
+    }
+
+    /// The shaped path and fields for `request`.
+    public func shape<Request: RoutingRequest>(_ request: Request) -> Shaped {
+        let original = request.path
+        var path = original
+        if let prefix = shaping.stripPrefix { path = Self.strip(prefix, from: path) }
+        var captures: [Substring] = routePattern?.captures(in: original) ?? []
+        var rewritten: String? = nil
+        if let rewrite = shaping.rewrite, let pattern = rewritePattern, let groups = pattern.captures(in: path) {
+            captures = groups
+            rewritten = rewrite.to.rendered(request, path: path, captures: groups)
+        }
+        let finalPath: Substring = rewritten.map { $0[...] } ?? path
+        func render(_ fields: [HeaderEdits.Field]) -> [(name: String, value: String)] {
+            fields.map { ($0.name, $0.value.rendered(request, path: finalPath, captures: captures)) }
+        }
+        return Shaped(
+            path: rewritten ?? (path == original ? nil : String(path)),
+            removedRequestFields: shaping.requestHeaders.removedNames, addedRequestFields: render(shaping.requestHeaders.addedFields),
+            removedResponseFields: shaping.responseHeaders.removedNames, addedResponseFields: render(shaping.responseHeaders.addedFields))
+    }
+
+    /// The groups of the route's `path_regex` in `path`, for values of a route that answers
+    /// itself (a redirect's `to`).
+    public func routeCaptures(_ path: Substring) -> [Substring] {
+        routePattern?.captures(in: path) ?? []
+    }
+
+    /// `path` without `prefix` at a segment boundary, `/` when nothing is left.
+    static func strip(_ prefix: String, from path: Substring) -> Substring {
+        guard path.hasPrefix(prefix) else { return path }
+        let rest = path.dropFirst(prefix.count)
+        if rest.isEmpty { return "/" }
+        if rest.first == "/" { return rest }
+        if prefix.hasSuffix("/") { return path[path.index(before: rest.startIndex)...] }  // keeps the prefix's own slash
+        return path
+    }
+}
+
+/// A regular expression whose groups are wanted, compiled once.
+struct CapturingPattern: @unchecked Sendable {
+    // Regex is immutable after construction; @unchecked as for ``PathPattern``.
+    private let regex: Regex<AnyRegexOutput>
+
+    init(_ source: String) throws {
+        regex = try Regex(source)
+    }
+
+    /// The number of groups of `source`, or the reason it does not compile. Counted in the
+    /// source, as PCRE counts them: each `(` that is not escaped, not in a `[...]` class, and
+    /// either plain or a named group (`(?<name>`, `(?P<name>`, `(?'name'`).
+    static func groupCount(_ source: String) -> Result<Int, ConfigValueError> {
+        do {
+            _ = try Regex(source)
+        } catch {
+            return .failure(ConfigValueError("not a valid regular expression: \(error)"))
+        }
+        let bytes = Array(source.utf8)
+        var count = 0
+        var index = 0
+        var inClass = false
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 1  // the escaped byte is skipped with it
+            case UInt8(ascii: "["): inClass = true
+            case UInt8(ascii: "]"): inClass = false
+            case UInt8(ascii: "(") where !inClass:
+                let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+                if next != UInt8(ascii: "?") {
+                    count += 1
+                } else if index + 2 < bytes.count {
+                    let kind = bytes[index + 2]
+                    let named = kind == UInt8(ascii: "P") || kind == UInt8(ascii: "'")
+                        || (kind == UInt8(ascii: "<") && index + 3 < bytes.count
+                            && bytes[index + 3] != UInt8(ascii: "=") && bytes[index + 3] != UInt8(ascii: "!"))
+                    if named { count += 1 }
+                }
+            default: break
+            }
+            index += 1
+        }
+        return .success(count)
+    }
+
+    /// The groups of the first match in `text` (an unmatched group is empty), or `nil`.
+    func captures(in text: Substring) -> [Substring]? {
+        guard let match = try? regex.firstMatch(in: text) else { return nil }
+        var groups: [Substring] = []
+        for index in 1..<max(1, match.output.count) {
+            groups.append(match.output[index].substring ?? "")
+        }
+        return groups
+    }
+}
