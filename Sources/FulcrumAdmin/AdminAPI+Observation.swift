@@ -16,6 +16,24 @@ extension AdminContext {
             AdminEndpoint("GET", "/api/v1/state", .viewer, "Live state: node health, ejections, breakers, limiter counts, requests in flight", returns: "State") { _ in
                 .json(AdminDocuments.state(await proxy.state()))
             },
+            AdminEndpoint(
+                "DELETE", "/api/v1/bans/{rule}/{key}", .admin, "Lift a CC ban on every event loop (audited); the key is counted afresh",
+                returns: "BanLifted"
+            ) { call throws(AdminError) in
+                let rule = call.parameter("rule")
+                let key = call.parameter("key")
+                let left = await proxy.state().bans.first { $0.rule == rule && $0.key == key }
+                guard let left, proxy.liftBan(rule: rule, key: key) else {
+                    throw .notFound("CC rule '\(rule)' has no ban on '\(key)'")
+                }
+                await context.audit(AuditRecord(
+                    actor: call.token?.name ?? "-", client: call.client, operation: "DELETE \(call.path)", target: "bans/\(rule)/\(key)",
+                    result: "ok", detail: "lifted with \(Int(left.secondsLeft.rounded(.up))) s left"))
+                return .json(.mapping([.init("lifted", .mapping([
+                    .init("rule", .string(rule)), .init("key", .string(key)),
+                    .init("seconds_left", .number(String(format: "%.1f", left.secondsLeft))),
+                ]))]))
+            },
             AdminEndpoint("GET", "/api/v1/stats", .viewer, "Traffic per route, service and node: totals and the last seconds", returns: "Stats",
                 query: [
                     .init(name: "seconds", type: "integer", description: "The window, 1-60 complete seconds (default 60)."),

@@ -163,6 +163,21 @@ enum AdminDocuments {
                     .init("limited_in_flight", route.limitedInFlight.map(ConfigDocument.int) ?? .null),
                 ])
             })),
+            .init("access_rules", .list(state.accessRules.map { rule in
+                .mapping([
+                    .init("name", .string(rule.name)), .init("scope", .string(rule.scope)), .init("action", .string(rule.action)),
+                    .init("hits", .int(rule.hits)),
+                ])
+            })),
+            .init("cc", .list(state.cc.map { rule in
+                .mapping([.init("name", .string(rule.name)), .init("bans", .int(rule.bans)), .init("refused", .int(rule.refused))])
+            })),
+            .init("bans", .list(state.bans.map { ban in
+                .mapping([
+                    .init("rule", .string(ban.rule)), .init("key", .string(ban.key)),
+                    .init("seconds_left", .number(String(format: "%.1f", ban.secondsLeft))),
+                ])
+            })),
         ])
     }
 }

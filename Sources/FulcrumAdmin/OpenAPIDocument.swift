@@ -229,7 +229,7 @@ enum OpenAPIDocument {
             "status": nullable("integer"), "route": nullable("string"), "split": nullable("string"), "service": nullable("string"),
             "strategy": nullable("string"),
             "node": nullable("string"), "node_reason": nullable("string"),
-            "response": nullable("string"), "shaping": array(string),
+            "response": nullable("string"), "shaping": array(string), "access": array(string),
         ])),
         ("State", record([
             "version": integer,
@@ -239,7 +239,12 @@ enum OpenAPIDocument {
                 "breakers": array(string), "rate_limit": limitState, "limited_in_flight": nullable("integer"),
             ])),
             "routes": array(record(["name": string, "rate_limit": limitState, "limited_in_flight": nullable("integer")])),
+            "access_rules": array(record(["name": string, "scope": string, "action": string, "hits": integer])),
+            "cc": array(record(["name": string, "bans": integer, "refused": integer])),
+            "bans": array(ref("Ban")),
         ])),
+        ("Ban", record(["rule": string, "key": string, "seconds_left": number])),
+        ("BanLifted", record(["lifted": ref("Ban")])),
         ("Traffic", record([
             "name": string, "service": string, "connect_errors": integer, "in_flight": integer,
             "total": record(["requests": integer, "by_class": byClass, "request_bytes": integer, "response_bytes": integer]),

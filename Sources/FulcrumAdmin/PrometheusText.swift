@@ -94,6 +94,14 @@ extension AdminContext {
         out.family("fulcrum_rate_limit_rejections_total", "counter", "Requests refused with 429 by a rate limit since the configuration was applied.")
         for service in state.services { if let limit = service.rateLimit { out.sample("fulcrum_rate_limit_rejections_total", [("service", service.name)], limit.rejected) } }
         for route in state.routes { if let limit = route.rateLimit { out.sample("fulcrum_rate_limit_rejections_total", [("route", route.name)], limit.rejected) } }
+        out.family("fulcrum_access_rule_hits_total", "counter", "Requests each access rule matched since the configuration was applied (action: allow, block or log).")
+        for rule in state.accessRules { out.sample("fulcrum_access_rule_hits_total", [("rule", rule.name), ("action", rule.action)], rule.hits) }
+        out.family("fulcrum_cc_bans_total", "counter", "Keys a CC rule banned since the configuration was applied.")
+        for rule in state.cc { out.sample("fulcrum_cc_bans_total", [("rule", rule.name)], rule.bans) }
+        out.family("fulcrum_cc_refused_total", "counter", "Requests refused because a CC rule had banned their key.")
+        for rule in state.cc { out.sample("fulcrum_cc_refused_total", [("rule", rule.name)], rule.refused) }
+        out.family("fulcrum_cc_banned_keys", "gauge", "Keys banned now, per CC rule.")
+        for rule in state.cc { out.sample("fulcrum_cc_banned_keys", [("rule", rule.name)], state.bans.filter { $0.rule == rule.name }.count) }
         if let instances = try? await store.instances() {
             out.family("fulcrum_instance_applied_version", "gauge", "The configuration version each instance sharing the store serves, as it last reported.")
             for instance in instances {

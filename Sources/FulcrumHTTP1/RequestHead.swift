@@ -65,6 +65,15 @@ package final class RequestHead: HTTPHead {
         }
     }
 
+    /// Whether `test` holds for the value of any field called `name` (any case).
+    package func anyHeader(_ name: String, where test: (Substring) -> Bool) -> Bool {
+        for field in fields {
+            let named = bytes.withUnsafeReadableBytes { HTTPBytes.equalsIgnoringCase($0, Int(field.nameStart), Int(field.nameEnd), name) }
+            if named && test(value(field)) { return true }
+        }
+        return false
+    }
+
     /// The text is ASCII, so byte offsets are character positions.
     @inline(__always)
     private func offset(_ byteOffset: Int) -> String.Index {

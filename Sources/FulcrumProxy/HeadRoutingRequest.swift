@@ -32,4 +32,8 @@ struct HeadRoutingRequest: RoutingRequest {
     func header(_ name: String) -> Substring? {
         head.header(name)
     }
+
+    func anyHeader(_ name: String, where test: (Substring) -> Bool) -> Bool {
+        head.anyHeader(name, where: test)
+    }
 }

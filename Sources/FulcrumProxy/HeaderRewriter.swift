@@ -101,7 +101,7 @@ enum HeaderRewriter {
         // never longer than the received one); the host value twice, or the authority twice.
         let hostValue = head.hostField.map { head.fields[$0] }
         let hostLength = target.authority?.utf8.count ?? hostValue.map { Int($0.valueEnd - $0.valueStart) } ?? 0
-        var maximumLength = head.bytes.readableBytes + 2 * hostLength + 2 * clientIP.utf8.count
+        var maximumLength = head.bytes.readableBytes + 2 * hostLength + clientIP.utf8.count + request.clientIP.utf8.count
             + (requestID.isGenerated ? HeadWriter.fieldLength(requestIDHeader, requestID) : 0) + addedRequestFieldsLength
         if let shaped {
             maximumLength += (shaped.path?.utf8.count ?? 0) + 1 + target.query.utf8.count + (hostOverride.map { $0.utf8.count + 8 } ?? 0)
@@ -174,7 +174,7 @@ enum HeaderRewriter {
                     out.append("\r\n")
                 }
                 out.append("X-Real-IP: ")
-                out.append(clientIP)
+                out.append(request.clientIP)
                 out.append("\r\n")
                 if requestID.isGenerated { out.appendField(requestIDHeader, requestID) }
                 out.append("\r\n")

@@ -24,14 +24,17 @@ final class LoopContext {
     /// while it holds the listeners; `nil` in handler tests without a server.
     private let connectionLimit: ConnectionLimit?
 
-    init(eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil, connectionLimit: ConnectionLimit? = nil) {
+    init(
+        eventLoop: EventLoop, runtime: RuntimeConfig, logs: ProxyLogs, healthBoard: HealthBoard? = nil, banBoard: BanBoard? = nil,
+        connectionLimit: ConnectionLimit? = nil
+    ) {
         self.eventLoop = eventLoop
         self.responseTimer = ResponseTimer(eventLoop: eventLoop)
         self.endOfTickFlushes = EndOfTickFlushes(eventLoop: eventLoop)
         self.runtime = runtime
         self.logs = logs
         self.connectionLimit = connectionLimit
-        self.policy = LoopPolicy(runtime: runtime, logger: logs.events, healthBoard: healthBoard)
+        self.policy = LoopPolicy(runtime: runtime, logger: logs.events, healthBoard: healthBoard, banBoard: banBoard)
         self.statistics = LoopStatistics(config: runtime.config)
         self.pools = Self.makePools(for: runtime, reusing: [:], eventLoop: eventLoop)
         self.scheduleIdleSweep()

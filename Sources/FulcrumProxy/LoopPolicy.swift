@@ -36,10 +36,14 @@ final class LoopPolicy {
     private var slowStarts: [SlowStart?]
     private var wasUsable: [[Bool]]
 
-    init(runtime: RuntimeConfig, logger: Logger, healthBoard: HealthBoard?) {
+    /// Access rules and CC protection.
+    let access: AccessGuard
+
+    init(runtime: RuntimeConfig, logger: Logger, healthBoard: HealthBoard?, banBoard: BanBoard? = nil) {
         self.runtime = runtime
         self.logger = logger
         self.healthBoard = healthBoard
+        self.access = AccessGuard(runtime: runtime, logger: logger, banBoard: banBoard)
         self.health = HealthSnapshot.empty(for: runtime)
         self.balancers = runtime.config.services.map(ServiceBalancer.init(service:))
         self.breakers = runtime.config.services.map { $0.circuitBreaker.map { CircuitBreaker(policy: $0.policy) } }
@@ -77,8 +81,8 @@ final class LoopPolicy {
 
     struct Refusal {
         var status: HTTPResponseStatus
-        /// The decision the refusal belongs to, for the statistics.
-        var decision: RouteDecision
+        /// What the router made of the request, for the statistics; `nil` before routing.
+        var routed: Routed?
         /// Why, for the error page.
         var detail: String?
         /// A body of the route's own (a rate limit's), instead of the error page.
@@ -91,7 +95,7 @@ final class LoopPolicy {
     /// the service's in-flight limits. A refusal gives back what the steps before it took.
     /// Reads nothing a route does not use: a route without limits, breaker or health checks
     /// costs a balancer pick.
-    func admit(_ request: HeadRoutingRequest, routed: RouteDecision, clientIP: String, now: UInt64) -> Admission {
+    func admit(_ request: HeadRoutingRequest, routed: RouteDecision, client: IPAddress, now: UInt64) -> Admission {
         let runtime = self.runtime
         // a traffic split chooses the target after routing and before limits and balancing
         // (constants from here on: a variable captured by the closures below would be boxed)
@@ -100,17 +104,24 @@ final class LoopPolicy {
         // names are only needed when refusing: looked up then, not on every request
         var serviceName: String { runtime.config.services[service].name }
 
+        // 0. the access rules of the service and the route
+        if access.hasRules(service: service, route: decision.routeIndex),
+            let refusal = access.screen(request, client: client, service: service, routed: .service(decision))
+        {
+            return .refuse(refusal)
+        }
+
         // 1. rate limits, the route's then the service's (a leaky bucket may ask for a delay)
         var delay: Int64 = 0
         if let routeIndex = decision.routeIndex, let limit = routeLimiters[routeIndex]?.limit {
-            let outcome = routeLimiters[routeIndex]!.acquire(key: Self.limitKey(limit.key, request, clientIP), now: now)
+            let outcome = routeLimiters[routeIndex]!.acquire(key: Self.limitKey(limit.key, request), now: now)
             if let refusal = Self.refusal(outcome, limit: limit, decision: decision, delay: &delay) {
                 routeRejections[routeIndex] += 1
                 return .refuse(refusal)
             }
         }
         if let limit = serviceLimiters[service]?.limit {
-            let outcome = serviceLimiters[service]!.acquire(key: Self.limitKey(limit.key, request, clientIP), now: now)
+            let outcome = serviceLimiters[service]!.acquire(key: Self.limitKey(limit.key, request), now: now)
             if let refusal = Self.refusal(outcome, limit: limit, decision: decision, delay: &delay) {
                 serviceRejections[service] += 1
                 return .refuse(refusal)
@@ -126,7 +137,7 @@ final class LoopPolicy {
             }
             if case .rejected(let retryAfter) = verdict {
                 return .refuse(Refusal(
-                    status: .serviceUnavailable, decision: decision, detail: "circuit open for service '\(serviceName)'",
+                    status: .serviceUnavailable, routed: .service(decision), detail: "circuit open for service '\(serviceName)'",
                     extraHeaders: [("Retry-After", String(Self.wholeSeconds(retryAfter)))]))
             }
             admission = verdict
@@ -136,7 +147,7 @@ final class LoopPolicy {
         /// Refuses after the breaker admitted: its admission is given back.
         func refuse(_ detail: String) -> Admission {
             if let admission { breakers[service]?.cancel(admission) }
-            return .refuse(Refusal(status: .serviceUnavailable, decision: decision, detail: detail))
+            return .refuse(Refusal(status: .serviceUnavailable, routed: .service(decision), detail: detail))
         }
 
         // 3. a usable node
@@ -196,9 +207,9 @@ final class LoopPolicy {
     }
 
     /// The state key of a rate limit for this request; requests without the key share one state.
-    private static func limitKey(_ key: RateLimit.Key, _ request: HeadRoutingRequest, _ clientIP: String) -> String {
+    static func limitKey(_ key: RateLimit.Key, _ request: HeadRoutingRequest) -> String {
         switch key {
-        case .clientIP: return clientIP
+        case .clientIP: return String(request.clientIP)
         case .header(let name): return request.header(name).map(String.init) ?? ""
         case .cookie(let name): return request.cookie(name).map(String.init) ?? ""
         case .query(let name): return request.queryParameter(name).map(String.init) ?? ""
@@ -216,7 +227,7 @@ final class LoopPolicy {
             return nil
         case .limited(.rejected(let retryAfter, let reset)):
             return Refusal(
-                status: .tooManyRequests, decision: decision, body: limit.body,
+                status: .tooManyRequests, routed: .service(decision), body: limit.body,
                 extraHeaders: [
                     ("Retry-After", String(wholeSeconds(retryAfter))), ("RateLimit-Limit", String(limit.advertisedLimit)),
                     ("RateLimit-Remaining", "0"), ("RateLimit-Reset", String(wholeSeconds(reset))),
@@ -331,6 +342,7 @@ final class LoopPolicy {
             health = healthBoard?.snapshot(for: new.generation) ?? HealthSnapshot.empty(for: new)
         }
         runtime = new
+        access.install(new)
         beginSlowStarts(previous: previous, now: now)
         resetRejectionCounts()
     }
@@ -367,6 +379,7 @@ final class LoopPolicy {
         for index in routeLimiters.indices { routeLimiters[index]?.sweep(now: now) }
         for index in serviceLimiters.indices { serviceLimiters[index]?.sweep(now: now) }
         logRejections()
+        access.sweep(now: now)
         for service in slowStarts.indices {
             guard var ramp = slowStarts[service] else { continue }
             let checksHealth = health.generation == runtime.generation

@@ -31,7 +31,14 @@ final class ProxyHandler: ChannelInboundHandler {
     private var lastUpstreamHead: ByteBuffer
     /// What ``unread`` and ``lastUpstreamHead`` hold when empty (see ``ByteBuffer/emptyOfItsOwn()``).
     private let noBytes = ByteBuffer.emptyOfItsOwn()
+    /// The socket's peer address, as text and as a number.
     private var clientIP = "-"
+    private var clientAddress = IPAddress.unspecified
+    /// The client of the current request: the socket's peer, or the address a trusted proxy
+    /// forwarded (`trusted_proxies`).
+    private var requestClientIP = "-"
+    /// Whether ``requestClientIP`` is a forwarded address rather than ``clientIP``.
+    private var clientIsForwarded = false
     /// Whether the client's channel takes more writes now, kept from its writability events (see
     /// ``UpstreamHandler/isWritable``).
     private var isWritable = true
@@ -84,6 +91,8 @@ final class ProxyHandler: ChannelInboundHandler {
 
     private func registerConnection(_ context: ChannelHandlerContext) {
         clientIP = context.channel.remoteAddress?.ipAddress ?? "-"
+        clientAddress = context.channel.remoteAddress.flatMap(IPAddress.init(socketAddress:)) ?? .unspecified
+        requestClientIP = clientIP
         timeouts = ConnectionTimeouts(acceptedAt: .now())  // the first head is timed from the accept
         loop.connectionOpened(self)
     }
@@ -244,9 +253,23 @@ final class ProxyHandler: ChannelInboundHandler {
     private func start(_ head: RequestHead) {
         timeouts.requestStarted()
         let runtime = loop.runtime
+        var client = clientAddress
+        if clientIsForwarded {
+            requestClientIP = clientIP
+            clientIsForwarded = false
+        }
+        if let trusted = runtime.trustedProxies, trusted.contains(clientAddress) {
+            var forwarded: [Substring] = []
+            _ = head.anyHeader("x-forwarded-for") { forwarded.append($0); return false }
+            if let (text, address) = ForwardedFor.client(forwarded, trusted: trusted) {
+                client = address
+                requestClientIP = String(text)
+                clientIsForwarded = true
+            }
+        }
         let request: HeadRoutingRequest
         do throws(RequestTargetError) {
-            request = try HeadRoutingRequest(head: head, clientIP: clientIP[...], encodedSlashes: runtime.config.encodedSlashes)
+            request = try HeadRoutingRequest(head: head, clientIP: requestClientIP[...], encodedSlashes: runtime.config.encodedSlashes)
         } catch {
             return self.refuse(.malformed(error.reason))
         }
@@ -259,23 +282,37 @@ final class ProxyHandler: ChannelInboundHandler {
             return answerLocally(.permanentRedirect, head: head, requestID: requestID, routed: nil, extraHeaders: [("Location", location)])
         }
 
+        let now = NIODeadline.now()
+        if runtime.globalAccess != nil || !runtime.config.cc.isEmpty,
+            let refusal = loop.policy.access.screenBeforeRouting(request, client: client, now: now.uptimeNanoseconds)
+        {
+            return answerLocally(
+                refusal.status, head: head, requestID: requestID, routed: nil, detail: refusal.detail,
+                page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
+        }
         let routed: RouteDecision
         switch runtime.router.route(request) {
         case .service(let decision)?:
             routed = decision
         case .local(let routeIndex)?:
+            if loop.policy.access.hasRules(service: nil, route: routeIndex),
+                let refusal = loop.policy.access.screen(request, client: client, service: nil, routed: .local(route: routeIndex))
+            {
+                return answerLocally(
+                    refusal.status, head: head, requestID: requestID, routed: refusal.routed, detail: refusal.detail,
+                    page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
+            }
             return answerForRoute(routeIndex, request, requestID: requestID)
         case nil:
             return answerLocally(.notFound, head: head, requestID: requestID, routed: nil)
         }
-        let now = NIODeadline.now()
         let admitted: LoopPolicy.Admitted
-        switch loop.policy.admit(request, routed: routed, clientIP: clientIP, now: now.uptimeNanoseconds) {
+        switch loop.policy.admit(request, routed: routed, client: client, now: now.uptimeNanoseconds) {
         case .proceed(let proceed):
             admitted = proceed
         case .refuse(let refusal):
             answerLocally(
-                refusal.status, head: head, requestID: requestID, routed: .service(refusal.decision), detail: refusal.detail,
+                refusal.status, head: head, requestID: requestID, routed: refusal.routed, detail: refusal.detail,
                 page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
             return
         }
@@ -371,7 +408,7 @@ final class ProxyHandler: ChannelInboundHandler {
             let now = NIODeadline.now().uptimeNanoseconds
             // another usable node if there is one; a failed pooled connection may also just have been
             // stale, so its own node is the fallback (and the only choice for a pinned route)
-            let other = loop.policy.retryNode(for: exchange, clientIP: clientIP[...], now: now)
+            let other = loop.policy.retryNode(for: exchange, clientIP: requestClientIP[...], now: now)
             if let next = other ?? (orSameNode ? failed : nil), exchange.runtime === loop.runtime || next == failed {
                 exchange.machine.retrying()
                 exchange.failedNode = failed
@@ -634,7 +671,7 @@ final class ProxyHandler: ChannelInboundHandler {
         }
         guard exchange.runtime.config.accessLog else { return }
         loop.logs.logAccess(
-            clientIP: clientIP, head: exchange.head, status: status, bytes: exchange.machine.responseBytes, start: exchange.start,
+            clientIP: requestClientIP, head: exchange.head, status: status, bytes: exchange.machine.responseBytes, start: exchange.start,
             route: exchange.routeName, node: exchange.nodeName, requestID: exchange.requestID.text,
             retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
@@ -678,7 +715,7 @@ final class ProxyHandler: ChannelInboundHandler {
         recordLocal(status.code, routed: routed, responseBytes: bytes, start: start)
         guard loop.runtime.config.accessLog else { return }
         loop.logs.logAccess(
-            clientIP: clientIP, head: head, status: status.code, bytes: bytes, start: start,
+            clientIP: requestClientIP, head: head, status: status.code, bytes: bytes, start: start,
             route: routed.map { loop.runtime.router.routeName($0.routeIndex) } ?? "-", node: "-", requestID: requestID.text)
     }
 

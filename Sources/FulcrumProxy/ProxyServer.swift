@@ -20,6 +20,7 @@ public final class ProxyServer: Sendable {
     private let current: NIOLockedValueBox<RuntimeConfig>
     private let logs: ProxyLogs
     private let healthBoard: HealthBoard
+    private let banBoard: BanBoard
     private let connectionLimit: ConnectionLimit
     /// TLS of the listeners with `tls`, by `address:port`: a reload gives them its certificates.
     private let terminations: NIOLockedValueBox<[String: TLSTermination]>
@@ -41,10 +42,17 @@ public final class ProxyServer: Sendable {
             }
         }
         self.healthBoard = board
+        let bans = BanBoard { change in
+            for bound in published.withLockedValue({ $0 }) {
+                bound.eventLoop.execute { bound.value.policy.access.apply(change) }
+            }
+        }
+        self.banBoard = bans
         let contexts = try group.makeIterator().map { loop in
             try loop.submit {
                 NIOLoopBound(LoopContext(
-                    eventLoop: loop, runtime: runtime.forOneLoop(), logs: logs, healthBoard: board, connectionLimit: connectionLimit), eventLoop: loop)
+                    eventLoop: loop, runtime: runtime.forOneLoop(), logs: logs, healthBoard: board, banBoard: bans,
+                    connectionLimit: connectionLimit), eventLoop: loop)
             }.wait()
         }
         published.withLockedValue { $0 = contexts }
@@ -265,16 +273,30 @@ public final class ProxyServer: Sendable {
         var breakers: [[String]] = config.services.map { _ in [] }
         var serviceLimits: [ProxyState.LimitState?] = config.services.map { $0.rateLimit.map { _ in .init(rejected: 0, trackedKeys: 0) } }
         var routeLimits: [ProxyState.LimitState?] = config.routes.map { $0.rateLimit.map { _ in .init(rejected: 0, trackedKeys: 0) } }
+        var globalHits = Array(repeating: 0, count: config.accessRules.count)
+        var serviceHits = config.services.map { Array(repeating: 0, count: $0.accessRules.count) }
+        var routeHits = config.routes.map { Array(repeating: 0, count: $0.accessRules.count) }
+        var ccBans = Array(repeating: 0, count: config.cc.count)
+        var ccRefused = ccBans
+        func add(_ counts: [Int], to total: inout [Int]) { for (index, count) in counts.enumerated() { total[index] += count } }
         for bound in contexts {
             let view = try? await bound.eventLoop.submit { () -> LoopView? in
                 let policy = bound.value.policy
                 guard policy.runtime.generation == runtime.generation else { return nil }  // this loop has not switched yet
+                let access = policy.access
                 return LoopView(
                     inFlight: policy.balancers.map(\.inFlight), breakers: policy.breakers.map { $0?.state.name },
                     serviceLimits: zip(policy.serviceLimiters, policy.serviceRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } },
-                    routeLimits: zip(policy.routeLimiters, policy.routeRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } })
+                    routeLimits: zip(policy.routeLimiters, policy.routeRejections).map { limiter, rejected in limiter.map { (rejected, $0.trackedKeys) } },
+                    globalHits: access.globalHits, serviceHits: access.serviceHits, routeHits: access.routeHits,
+                    ccBans: access.ccBans, ccRefused: access.ccRefused)
             }.get()
             guard let view = view ?? nil else { continue }
+            add(view.globalHits, to: &globalHits)
+            for index in serviceHits.indices { add(view.serviceHits[index], to: &serviceHits[index]) }
+            for index in routeHits.indices { add(view.routeHits[index], to: &routeHits[index]) }
+            add(view.ccBans, to: &ccBans)
+            add(view.ccRefused, to: &ccRefused)
             for (s, nodes) in view.inFlight.enumerated() { for (n, count) in nodes.enumerated() { inFlight[s][n] += count } }
             for (s, name) in view.breakers.enumerated() { if let name { breakers[s].append(name) } }
             for (s, counts) in view.serviceLimits.enumerated() {
@@ -299,7 +321,28 @@ public final class ProxyServer: Sendable {
         let routes = config.routes.enumerated().map { r, route in
             ProxyState.RouteState(name: route.name, rateLimit: routeLimits[r], limitedInFlight: runtime.routeInFlight[r]?.load(ordering: .relaxed))
         }
-        return ProxyState(generation: runtime.generation, services: services, routes: routes)
+        func ruleStates(_ rules: [AccessRule], _ hits: [Int], _ scope: String) -> [ProxyState.AccessRuleState] {
+            zip(rules, hits).map { rule, hits in
+                ProxyState.AccessRuleState(
+                    name: rule.name, scope: scope, action: rule.effect == .allow ? "allow" : rule.action.rawValue, hits: hits)
+            }
+        }
+        var state = ProxyState(generation: runtime.generation, services: services, routes: routes)
+        state.accessRules = ruleStates(config.accessRules, globalHits, "global")
+            + zip(config.services, serviceHits).flatMap { ruleStates($0.accessRules, $1, "service \($0.name)") }
+            + zip(config.routes, routeHits).flatMap { ruleStates($0.accessRules, $1, "route \($0.name)") }
+        state.cc = config.cc.enumerated().map { index, rule in ProxyState.CCRuleState(name: rule.name, bans: ccBans[index], refused: ccRefused[index]) }
+        let now = NIODeadline.now().uptimeNanoseconds
+        state.bans = banBoard.current(now: now).map { ban in
+            ProxyState.BanState(rule: ban.key.rule, key: ban.key.key, secondsLeft: Double(ban.until - now) / 1e9)
+        }
+        return state
+    }
+
+    /// Lifts the ban of `key` by the CC rule `rule` on every event loop; returns whether there
+    /// was one.
+    public func liftBan(rule: String, key: String) -> Bool {
+        banBoard.lift(BanBoard.Key(rule: rule, key: key), now: NIODeadline.now().uptimeNanoseconds)
     }
 
     /// Traffic by route, service and node, all event loops together: totals since start and each
@@ -322,6 +365,11 @@ public final class ProxyServer: Sendable {
         var breakers: [String?]
         var serviceLimits: [(Int, Int)?]
         var routeLimits: [(Int, Int)?]
+        var globalHits: [Int]
+        var serviceHits: [[Int]]
+        var routeHits: [[Int]]
+        var ccBans: [Int]
+        var ccRefused: [Int]
     }
 
     /// Closes everything and stops the event loops.

@@ -34,10 +34,38 @@ public struct ProxyState: Sendable, Equatable {
         public var limitedInFlight: Int?
     }
 
+    /// An access rule and how often it matched since the configuration was applied.
+    public struct AccessRuleState: Sendable, Equatable {
+        public var name: String
+        /// `global`, `service NAME` or `route NAME`.
+        public var scope: String
+        /// `allow`, `block` or `log`.
+        public var action: String
+        public var hits: Int
+    }
+
+    public struct CCRuleState: Sendable, Equatable {
+        public var name: String
+        /// Keys banned since the configuration was applied.
+        public var bans: Int
+        /// Requests refused because their key was banned.
+        public var refused: Int
+    }
+
+    /// A key a CC rule banned, and for how much longer.
+    public struct BanState: Sendable, Equatable {
+        public var rule: String
+        public var key: String
+        public var secondsLeft: Double
+    }
+
     /// The configuration generation in use.
     public var generation: Int
     public var services: [ServiceState]
     public var routes: [RouteState]
+    public var accessRules: [AccessRuleState] = []
+    public var cc: [CCRuleState] = []
+    public var bans: [BanState] = []
 
     /// A few lines for people: one per node, then breakers and limits where configured.
     public var summary: String {
@@ -57,6 +85,8 @@ public struct ProxyState: Sendable, Equatable {
             if let limit = route.rateLimit { lines.append("route \(route.name) rate limit: \(limit.rejected) rejected, \(limit.trackedKeys) keys") }
             if let inFlight = route.limitedInFlight { lines.append("route \(route.name) max_in_flight: \(inFlight) in flight") }
         }
+        for rule in accessRules where rule.hits > 0 { lines.append("access rule \(rule.name) (\(rule.scope), \(rule.action)): \(rule.hits) hits") }
+        for ban in bans { lines.append("CC \(ban.rule) bans \(ban.key) for \(Int(ban.secondsLeft.rounded(.up)))s") }
         return lines.joined(separator: "\n")
     }
 }

@@ -21,6 +21,15 @@ public final class RuntimeConfig: Sendable {
     public let generation: Int
     /// Traffic splits per route (`nil` for routes without one).
     let splits: [CompiledSplit?]
+    /// The top-level access rules compiled; `nil` when there are none.
+    let globalAccess: AccessRules?
+    /// Access rules per service and per route; `nil` where there are none.
+    let serviceAccess: [AccessRules?]
+    let routeAccess: [AccessRules?]
+    /// The `match` of each CC rule (`nil`: every request counts).
+    let ccMatchers: [ConditionsMatcher?]
+    /// `trusted_proxies`; `nil` when there are none.
+    let trustedProxies: AddressTrie?
     /// Shaping per route (`nil` for a proxying route without any): what a request becomes on its
     /// way to the node, and a redirect's groups.
     let shapers: [RequestShaper?]
@@ -109,6 +118,13 @@ public final class RuntimeConfig: Sendable {
         self.nodeTLS = nodeTLS
         self.generation = generation
         self.splits = config.routes.map { CompiledSplit(route: $0, config: config) }
+        self.globalAccess = config.accessRules.isEmpty ? nil : AccessRules(config.accessRules)
+        self.serviceAccess = config.services.map { $0.accessRules.isEmpty ? nil : AccessRules($0.accessRules) }
+        self.routeAccess = config.routes.map { $0.accessRules.isEmpty ? nil : AccessRules($0.accessRules) }
+        self.ccMatchers = config.cc.map { $0.match.map(ConditionsMatcher.init) }
+        var trusted = AddressTrie()
+        for range in config.trustedProxies { trusted.insert(range, value: 0) }
+        self.trustedProxies = trusted.isEmpty ? nil : trusted
         self.shapers = config.routes.map { route in
             route.shaping.isEmpty && route.target != nil ? nil : RequestShaper(route.shaping, routePathRegex: route.match.path?.regex)
         }
@@ -135,6 +151,11 @@ public final class RuntimeConfig: Sendable {
         generation = other.generation
         splits = other.splits
         shapers = other.shapers
+        globalAccess = other.globalAccess
+        serviceAccess = other.serviceAccess
+        routeAccess = other.routeAccess
+        ccMatchers = other.ccMatchers
+        trustedProxies = other.trustedProxies
         routeInFlight = other.routeInFlight
         serviceInFlight = other.serviceInFlight
         upstreamResponseTimeout = other.upstreamResponseTimeout

@@ -24,6 +24,7 @@ struct ConfigDocumentParser {
     static let topLevelFields = [
         "listen", "workers", "max_connections", "max_connections_per_client", "timeouts", "access_log", "request_id_header", "drain_timeout",
         "encoded_slashes", "http2", "services", "routes", "default", "errors", "health_check_defaults", "stored_certificates",
+        "access_rules", "cc", "trusted_proxies",
     ]
 
     func parse(_ root: ConfigDocument) -> FulcrumConfig? {
@@ -76,6 +77,29 @@ struct ConfigDocumentParser {
         }
         if let node = object["routes"] {
             config.routes = routes(node, "routes", services: config.services)
+        }
+        var ruleNames: [String: String] = [:]
+        if let node = object["access_rules"] {
+            config.accessRules = accessRules(node, "access_rules", names: &ruleNames)
+        }
+        for (index, service) in config.services.enumerated() {
+            if let node = root["services"]?[service.name]?["access_rules"] {
+                config.services[index].accessRules = accessRules(node, "services.\(service.name).access_rules", names: &ruleNames)
+            }
+        }
+        if case .list(let items)? = object["routes"] {
+            for (index, item) in items.enumerated() {
+                guard let node = item["access_rules"], let name = item["name"]?.scalarText,
+                    let routeIndex = config.routes.firstIndex(where: { $0.name == name })
+                else { continue }
+                config.routes[routeIndex].accessRules = accessRules(node, "routes[\(index)].access_rules", names: &ruleNames)
+            }
+        }
+        if let node = object["cc"] {
+            config.cc = ccRules(node, "cc")
+        }
+        if let node = object["trusted_proxies"] {
+            config.trustedProxies = trustedProxies(node, "trusted_proxies")
         }
         if let node = object["default"] {
             config.defaultTarget = target(node, "default", services: config.services, allowed: ["service", "node"])
@@ -272,7 +296,7 @@ struct ConfigDocumentParser {
     private func service(_ name: String, _ node: ConfigDocument, _ path: String) -> Service? {
         guard let object = reader.object(node, path, allowed: [
                 "strategy", "hash_key", "pinned_node", "latency", "nodes", "passive_health", "when_no_node", "health_check",
-                "circuit_breaker", "rate_limit", "max_in_flight", "slow_start",
+                "circuit_breaker", "rate_limit", "max_in_flight", "slow_start", "access_rules",
             ]) else {
             return nil
         }
@@ -591,7 +615,7 @@ struct ConfigDocumentParser {
     // MARK: routes
 
     static let routeFields = [
-        "name", "match", "service", "node", "split", "redirect", "respond", "rate_limit", "max_in_flight",
+        "name", "match", "service", "node", "split", "redirect", "respond", "rate_limit", "max_in_flight", "access_rules",
         "strip_prefix", "rewrite", "host", "request_headers", "response_headers",
     ]
 

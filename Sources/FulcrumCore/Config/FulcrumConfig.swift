@@ -36,6 +36,15 @@ public struct FulcrumConfig: Sendable, Equatable {
     /// `stored_certificates`: certificates uploaded through the admin API, kept in the store and
     /// served by every TLS listener (before the listener's own files).
     public var storedCertificates: [StoredCertificateReference] = []
+    /// `access_rules`: rules every request meets first, before routing.
+    public var accessRules: [AccessRule] = []
+    /// `cc`: flood protection, before routing.
+    public var cc: [CCRule] = []
+    /// `trusted_proxies`: connections from these addresses have their client taken from
+    /// `X-Forwarded-For` (the right-most address not in these ranges); for every other
+    /// connection the client is the socket's address. Access rules, CC, rate limits, hashing,
+    /// splits, `X-Real-IP` and the access log all use that client.
+    public var trustedProxies: [AddressRange] = []
 
     public init(
         listeners: [Listener], workers: Int? = nil, maxConnections: Int? = nil, timeouts: Timeouts = Timeouts(), accessLog: Bool = true,
@@ -278,6 +287,8 @@ public struct Service: Sendable, Equatable {
     public var whenNoNode: NoNodePolicy
     /// A node that comes back (healthy again, or added) ramps its weight up over this time; `nil`: at once.
     public var slowStart: Duration?
+    /// `access_rules` of requests routed to the service, after the top-level ones.
+    public var accessRules: [AccessRule] = []
 
     public init(
         name: String, strategy: BalancingStrategy = .roundRobin, nodes: [Node], passiveHealth: PassiveHealth? = nil,
@@ -419,6 +430,8 @@ public struct Route: Sendable, Equatable {
     public var maxInFlight: Int?
     /// A traffic split between targets (canary release); `target` is then its first target.
     public var split: TrafficSplit?
+    /// `access_rules` of this route's requests, after the top-level and the service's.
+    public var accessRules: [AccessRule] = []
 
     public init(name: String, match: RouteMatch, target: RouteTarget) {
         self.init(name: name, match: match, action: .proxy(target))

@@ -56,6 +56,11 @@ public struct KeyedLimiter: Sendable {
         return .limited(decision)
     }
 
+    /// Drops the state of `key`: its next request starts afresh.
+    public mutating func forget(key: String) {
+        states[key] = nil
+    }
+
     /// Drops the states that are idle at `now`.
     public mutating func sweep(now: UInt64) {
         states = states.filter { !$0.value.isIdle(now: now) }

@@ -35,4 +35,8 @@ public struct DescribedRequest: RoutingRequest, Sendable {
     public func header(_ name: String) -> Substring? {
         headers.first { $0.name.lowercased() == name.lowercased() }.map { $0.value[...] }
     }
+
+    public func anyHeader(_ name: String, where test: (Substring) -> Bool) -> Bool {
+        headers.contains { $0.name.lowercased() == name.lowercased() && test($0.value[...]) }
+    }
 }

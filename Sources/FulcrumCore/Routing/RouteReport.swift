@@ -29,6 +29,11 @@ public struct RouteReport: Sendable {
     public var response: String?
     /// For a route with shaping: what the node is sent that differs from the request.
     public var shaping: [String] = []
+    /// What the access rules and CC rules make of the request: the rules that match, in the
+    /// order they are evaluated.
+    public var access: [String] = []
+    /// The status an access rule refuses the request with; `nil` when none does.
+    public var refusedWith: Int?
 
     public init(config: FulcrumConfig, request: DescribedRequest) {
         let router = Router(config: config)
@@ -43,8 +48,21 @@ public struct RouteReport: Sendable {
             }
             return Step(route: step.routeName, pathKind: step.pathKind, verdict: verdict, matched: step.outcome == .matched)
         }
+        let client = IPAddress(parsing: request.clientIP) ?? .unspecified
+        if evaluateAccess(config.accessRules, "global", request, client) { return }
+        for rule in config.cc where rule.match.map({ ConditionsMatcher($0).matches(request, client: client) }) ?? true {
+            access.append("counted by CC rule '\(rule.name)' (\(rule.limit) per \(ConfigDuration.format(rule.window)), then banned for \(ConfigDuration.format(rule.ban)))")
+        }
         guard let routed = explanation.decision else { return }
         route = explanation.usedDefault ? "default" : router.routeName(routed.routeIndex)
+        if let service = routed.decision?.serviceIndex,
+            evaluateAccess(config.services[service].accessRules, "service \(config.services[service].name)", request, client)
+        {
+            return
+        }
+        if let routeIndex = routed.routeIndex, evaluateAccess(config.routes[routeIndex].accessRules, "route \(config.routes[routeIndex].name)", request, client) {
+            return
+        }
         if let routeIndex = routed.routeIndex {
             let configured = config.routes[routeIndex]
             let shaper = RequestShaper(configured.shaping, routePathRegex: configured.match.path?.regex)
@@ -103,6 +121,24 @@ public struct RouteReport: Sendable {
         }
     }
 
+    /// Adds the matching rules of one scope to ``access``; returns whether one refuses the request.
+    private mutating func evaluateAccess(_ rules: [AccessRule], _ scope: String, _ request: DescribedRequest, _ client: IPAddress) -> Bool {
+        guard !rules.isEmpty else { return false }
+        var hits = Array(repeating: 0, count: rules.count)
+        var candidates: [Int] = []
+        let verdict = AccessRules(rules).evaluate(request, client: client, hits: &hits, candidates: &candidates)
+        for (index, rule) in rules.enumerated() where hits[index] > 0 {
+            switch (rule.effect, rule.action) {
+            case (.allow, _): access.append("allowed by access rule '\(rule.name)' (\(scope)): the \(scope) deny rules are skipped")
+            case (.deny, .log): access.append("logged by access rule '\(rule.name)' (\(scope))")
+            case (.deny, .block): access.append("refused with \(rule.status) by access rule '\(rule.name)' (\(scope))")
+            }
+        }
+        guard case .deny(let index) = verdict else { return false }
+        refusedWith = rules[index].status
+        return true
+    }
+
     private static func describe(_ shaped: RequestShaper.Shaped, _ shaping: RequestShaping) -> [String] {
         var lines: [String] = []
         if let path = shaped.path { lines.append("path sent to the node: \(path)") }
@@ -123,6 +159,11 @@ public struct RouteReport: Sendable {
         var lines = [request, "routes in match order:"]
         for step in steps { lines.append("  \(step.route) [\(step.pathKind)] \(step.verdict)") }
         if steps.isEmpty { lines.append("  (no routes)") }
+        for line in access { lines.append("access: \(line)") }
+        if let refusedWith {
+            lines.append("result: \(refusedWith), refused by an access rule")
+            return lines.joined(separator: "\n")
+        }
         guard let route else {
             lines.append("result: 404, no route matches and there is no default")
             return lines.joined(separator: "\n")
@@ -151,7 +192,8 @@ public struct RouteReport: Sendable {
                     .init("matched", .bool(step.matched)), .init("verdict", .string(step.verdict)),
                 ])
             })),
-            .init("status", route == nil ? .int(404) : .null),
+            .init("status", refusedWith.map(ConfigDocument.int) ?? (route == nil ? .int(404) : .null)),
+            .init("access", .list(access.map(ConfigDocument.string))),
             .init("route", optional(route)), .init("split", optional(split)), .init("service", optional(service)), .init("strategy", optional(strategy)),
             .init("node", optional(node)), .init("node_reason", optional(nodeReason)),
             .init("response", optional(response)), .init("shaping", .list(shaping.map(ConfigDocument.string))),

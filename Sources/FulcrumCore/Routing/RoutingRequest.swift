@@ -13,12 +13,21 @@ public protocol RoutingRequest {
     var clientIP: Substring { get }
     /// The first value of the header called `name` (compared case-insensitively), or `nil`.
     func header(_ name: String) -> Substring?
+    /// Whether `test` holds for the value of any field called `name` (compared
+    /// case-insensitively): access rules look at every copy of a field, since a client can send
+    /// two where a check reads one.
+    func anyHeader(_ name: String, where test: (Substring) -> Bool) -> Bool
 }
 
 extension RoutingRequest {
     /// The raw value of the first query parameter called `name`, or `nil`.
     public func queryParameter(_ name: String) -> Substring? {
         QueryString.value(of: name, in: query)
+    }
+
+    /// Whether `test` holds for any cookie called `name`, in any `Cookie` field.
+    public func anyCookie(_ name: String, where test: (Substring) -> Bool) -> Bool {
+        anyHeader("cookie") { header in CookieHeader.anyValue(of: name, in: header, where: test) }
     }
 
     /// The value of the cookie called `name` from the Cookie header, or `nil`.
@@ -45,6 +54,47 @@ public enum QueryString {
         return nil
     }
 
+    /// Whether `test` holds for the decoded value of any parameter whose decoded name is `name`.
+    /// Decoding allocates, so only access rules on the query use it.
+    public static func anyDecodedValue(of name: String, in query: Substring, where test: (Substring) -> Bool) -> Bool {
+        var rest = query[...]
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: "&") ?? rest.endIndex
+            let pair = rest[..<end]
+            let equals = pair.firstIndex(of: "=") ?? pair.endIndex
+            if decoded(pair[..<equals]) == name {
+                let value = equals == pair.endIndex ? "" : decoded(pair[pair.index(after: equals)...])
+                if test(value[...]) { return true }
+            }
+            rest = end == rest.endIndex ? rest[rest.endIndex...] : rest[rest.index(after: end)...]
+        }
+        return false
+    }
+
+    /// `raw` percent-decoded, `+` as a space; a malformed escape is kept as it is.
+    public static func decoded(_ raw: Substring) -> String {
+        guard raw.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(raw) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(raw.utf8.count)
+        var iterator = raw.utf8.makeIterator()
+        var pending: [UInt8] = []
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else if byte == UInt8(ascii: "%") {
+                pending = [byte]
+                guard let high = iterator.next() else { bytes += pending; break }
+                pending.append(high)
+                guard let low = iterator.next() else { bytes += pending; break }
+                pending.append(low)
+                if let h = HTTPSyntax.hexDigitValue(high), let l = HTTPSyntax.hexDigitValue(low) { bytes.append(h << 4 | l) } else { bytes += pending }
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Whether the percent-encoded `raw` value decodes (`%XX`, `+` as space) to `expected`, without allocating.
     public static func decodedValue(_ raw: Substring, equals expected: String) -> Bool {
         var source = raw.utf8.makeIterator()
@@ -66,6 +116,19 @@ public enum QueryString {
 
 /// Scanning of `a=1; b=2` Cookie headers in place.
 public enum CookieHeader {
+    /// Whether `test` holds for the value of any cookie called `name` in `header`.
+    public static func anyValue(of name: String, in header: Substring, where test: (Substring) -> Bool) -> Bool {
+        for part in header.split(separator: ";", omittingEmptySubsequences: true) {
+            let trimmed = part.drop { $0 == " " || $0 == "\t" }
+            guard let equals = trimmed.firstIndex(of: "="), trimmed[..<equals] == name else { continue }
+            var value = trimmed[trimmed.index(after: equals)...]
+            while value.last == " " || value.last == "\t" { value = value.dropLast() }
+            if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
+            if test(value) { return true }
+        }
+        return false
+    }
+
     public static func value(of name: String, in header: Substring) -> Substring? {
         for part in header.split(separator: ";", omittingEmptySubsequences: true) {
             let trimmed = part.drop { $0 == " " || $0 == "\t" }

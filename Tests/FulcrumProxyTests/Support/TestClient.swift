@@ -122,7 +122,7 @@ final class RawConnection: Sendable {
     ///   for other clients).
     /// - Parameter tls: speaks TLS to the proxy when set (the bytes sent and received are the
     ///   plaintext inside it).
-    static func connect(port: Int, from source: String = "127.0.0.1", tls: TestClient.TLS? = nil) async throws -> RawConnection {
+    static func connect(port: Int, from source: String = "127.0.0.1", to host: String = "127.0.0.1", tls: TestClient.TLS? = nil) async throws -> RawConnection {
         let received = NIOLockedValueBox<[UInt8]>([])
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -132,7 +132,7 @@ final class RawConnection: Sendable {
                 }
             }
             .bind(to: try SocketAddress(ipAddress: source, port: 0))
-            .connect(host: "127.0.0.1", port: port).get()
+            .connect(host: host, port: port).get()
         return RawConnection(channel: channel, received: received)
     }
 
@@ -172,6 +172,14 @@ final class RawConnection: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         return ""
+    }
+
+    /// Sends `request` (which should ask for `Connection: close`) and returns everything received
+    /// until the peer closed the connection (or `limit` passed).
+    func exchange(_ request: String, within limit: Duration = .seconds(5)) async throws -> String {
+        try await send(Array(request.utf8))
+        _ = try await closed(within: limit)
+        return received.withLockedValue { bytes in String(decoding: bytes, as: UTF8.self) }
     }
 
     /// Waits up to `limit` for the peer to close the connection; returns whether it did.
