@@ -23,8 +23,9 @@ extension ConfigDocumentParser {
                 reader.fail(rulePath, "a rule has either 'allow' or 'deny' with its conditions")
                 continue
             }
-            guard let conditions = self.conditions(object[effectName]!, object.path(effectName)) else { continue }
-            var rule = AccessRule(name: name, effect: effect, conditions: conditions)
+            // read on when the conditions are wrong, so that every mistake of the rule is reported
+            let conditions = self.conditions(object[effectName]!, object.path(effectName))
+            var rule = AccessRule(name: name, effect: effect, conditions: conditions ?? RequestConditions())
             if effect == .allow {
                 for field in ["action", "status", "body"] where object[field] != nil {
                     reader.fail(object.path(field), "an allow rule lets requests through; '\(field)' is for deny rules")
@@ -41,7 +42,7 @@ extension ConfigDocumentParser {
             if let bodyNode = object["body"], let body = reader.string(bodyNode, object.path("body"), allowEmpty: true) {
                 rule.body = body
             }
-            rules.append(rule)
+            if conditions != nil { rules.append(rule) }
         }
         return rules
     }
