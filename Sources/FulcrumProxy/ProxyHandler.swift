@@ -306,6 +306,22 @@ final class ProxyHandler: ChannelInboundHandler {
         case nil:
             return answerLocally(.notFound, head: head, requestID: requestID, routed: nil)
         }
+        // CORS: a preflight is answered here; an allowed origin's response gets the policy's fields
+        var corsFields: [(name: String, value: String)]? = nil
+        if let cors = routed.routeIndex.map({ runtime.cors[$0] }) ?? runtime.defaultCORS {
+            corsFields = []
+            if let origin = head.header("origin") {
+                if head.method == "OPTIONS", let asked = head.header("access-control-request-method") {
+                    if let fields = cors.preflightFields(origin: origin, requestedMethod: asked, requestedHeaders: head.header("access-control-request-headers")) {
+                        return answerLocally(.noContent, head: head, requestID: requestID, routed: .service(routed), extraHeaders: fields)
+                    }
+                    return answerLocally(
+                        .forbidden, head: head, requestID: requestID, routed: .service(routed),
+                        detail: "CORS preflight refused: the origin, the method or a requested header is not allowed")
+                }
+                if cors.allows(origin: origin) { corsFields = cors.responseFields(origin: origin) }
+            }
+        }
         let admitted: LoopPolicy.Admitted
         switch loop.policy.admit(request, routed: routed, client: client, now: now.uptimeNanoseconds) {
         case .proceed(let proceed):
@@ -342,6 +358,12 @@ final class ProxyHandler: ChannelInboundHandler {
         exchange.setCookie = admitted.setCookie
         if let shaped, !shaped.removedResponseFields.isEmpty || !shaped.addedResponseFields.isEmpty {
             exchange.responseEdits = ResponseFieldEdits(removed: shaped.removedResponseFields, added: shaped.addedResponseFields)
+        }
+        if let corsFields {
+            var edits = exchange.responseEdits ?? ResponseFieldEdits(removed: [], added: [])
+            edits.removed += CORSPolicy.replacedResponseFields
+            edits.added += corsFields
+            exchange.responseEdits = edits
         }
         let delay = admitted.delay
         guard delay > 0 else { return connect(exchange) }
@@ -743,11 +765,13 @@ final class ProxyHandler: ChannelInboundHandler {
         guard let context else { return 0 }
         let page = page ?? loop.runtime.errorPage(for: status, detail: detail)
         let length = page.body.utf8.count
-        let sendsBody = head?.isHEAD != true
+        let sendsBody = head?.isHEAD != true && status.code != 204
         let statusLine = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         var fields = extraHeaders
-        fields.append(("Content-Type", page.contentType))
-        fields.append(("Content-Length", String(length)))
+        if status.code != 204 {  // a 204 has no body, and says nothing of one (RFC 9110 §8.6)
+            fields.append(("Content-Type", page.contentType))
+            fields.append(("Content-Length", String(length)))
+        }
         if let requestID { fields.append((loop.runtime.config.requestIDHeader, requestID.text)) }
         // the fields, the Connection field (at most 24 bytes), the empty line and the body
         let maximumLength = statusLine.utf8.count + fields.reduce(0) { $0 + HeadWriter.fieldLength($1.0, $1.1) } + 26 + length

@@ -28,6 +28,10 @@ public final class RuntimeConfig: Sendable {
     let routeAccess: [AccessRules?]
     /// The `match` of each CC rule (`nil`: every request counts).
     let ccMatchers: [ConditionsMatcher?]
+    /// The CORS policy of each route (its own, or its target service's) and of the default
+    /// target; `nil` where there is none.
+    let cors: [CORSPolicy?]
+    let defaultCORS: CORSPolicy?
     /// `trusted_proxies`; `nil` when there are none.
     let trustedProxies: AddressTrie?
     /// Shaping per route (`nil` for a proxying route without any): what a request becomes on its
@@ -122,6 +126,8 @@ public final class RuntimeConfig: Sendable {
         self.serviceAccess = config.services.map { $0.accessRules.isEmpty ? nil : AccessRules($0.accessRules) }
         self.routeAccess = config.routes.map { $0.accessRules.isEmpty ? nil : AccessRules($0.accessRules) }
         self.ccMatchers = config.cc.map { $0.match.map(ConditionsMatcher.init) }
+        self.cors = config.routes.map { route in route.cors ?? route.target.flatMap { config.service(named: $0.service)?.cors } }
+        self.defaultCORS = config.defaultTarget.flatMap { config.service(named: $0.service)?.cors }
         var trusted = AddressTrie()
         for range in config.trustedProxies { trusted.insert(range, value: 0) }
         self.trustedProxies = trusted.isEmpty ? nil : trusted
@@ -155,6 +161,8 @@ public final class RuntimeConfig: Sendable {
         serviceAccess = other.serviceAccess
         routeAccess = other.routeAccess
         ccMatchers = other.ccMatchers
+        cors = other.cors
+        defaultCORS = other.defaultCORS
         trustedProxies = other.trustedProxies
         routeInFlight = other.routeInFlight
         serviceInFlight = other.serviceInFlight

@@ -115,8 +115,9 @@ import Testing
               - { name: c, redirect: { to: '/x/$1', status: 200 } }
               - { name: d, respond: { status: 302 }, rate_limit: { requests: 1, per: 1s } }
               - { name: e, rewrite: { path_regex: '(', to: /x }, service: s }
+              - { name: f, service: s, cors: { origins: ['*', 'https://a.example/path', ftp://b], credentials: true } }
             """)
-        let expected = [
+        var expected = [
             "routes[0].strip_prefix: a prefix to strip starts with '/' and is more than '/'",
             "routes[0].rewrite.to: a rewritten path starts with '/' (or $path)",
             "routes[0].host: 'bad host' is not a host name or address (with an optional :port)",
@@ -129,6 +130,11 @@ import Testing
             "routes[2].redirect.status: 200 is out of range 300...399",
             "routes[3].respond.status: use 'redirect' for a 3xx response: it sets the Location",
             "routes[3].rate_limit: a route that answers itself (respond) sends nothing to a node",
+        ]
+        expected += [
+            "routes[5].cors.origins: 'https://a.example/path' is not an origin (scheme://host[:port], no path) or '*'",
+            "routes[5].cors.origins: 'ftp://b' is not an origin (scheme://host[:port], no path) or '*'",
+            "routes[5].cors.credentials: credentials cannot be allowed for origin '*': browsers refuse it; list the origins",
         ]
         for line in expected { #expect(found.contains(line), "missing: \(line)\nfound: \(found.joined(separator: "\n"))") }
         #expect(found.contains { $0.hasPrefix("routes[0].request_headers.set.X-Ok: unknown variable '$nope'") })

@@ -107,3 +107,55 @@ import RealSockets
         await fixture.stop()
     }
 }
+
+/// CORS answered by Fulcrum: preflights never reach the node, allowed origins get the policy's
+/// fields on the node's responses, other origins get none (not even the node's own).
+@Suite(.realSockets) struct CORSIntegrationTests {
+    @Test func preflightsAreAnsweredAndOnlyAllowedOriginsGetCORSFields() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["cors"]) { p in
+            """
+            services:
+              api:
+                nodes: [{ name: n, host: 127.0.0.1, port: \(p["cors"]!) }]
+                cors: { origins: ['https://app.example.com'], methods: [GET, POST], headers: [Content-Type], credentials: true, max_age: 10m, expose_headers: [X-Backend] }
+              open: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["cors"]!) }], cors: { origins: ['*'] } }
+            routes:
+              - { name: api, match: { path_prefix: /api/ }, service: api }
+              - { name: public, match: { path_prefix: /public/ }, service: open }
+            """
+        }
+        let client = try await fixture.client()
+        let origin = ("Origin", "https://app.example.com")
+        let preflight = try await client.request(.OPTIONS, "/api/orders", headers: [
+            origin, ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "content-type"),
+        ])
+        #expect(preflight.status == .noContent)
+        #expect(preflight.headers.first(name: "Access-Control-Allow-Origin") == "https://app.example.com")
+        #expect(preflight.headers.first(name: "Access-Control-Allow-Credentials") == "true")
+        #expect(preflight.headers.first(name: "Access-Control-Allow-Methods") == "GET, POST")
+        #expect(preflight.headers.first(name: "Access-Control-Allow-Headers") == "Content-Type")
+        #expect(preflight.headers.first(name: "Access-Control-Max-Age") == "600")
+        #expect(preflight.headers.first(name: "Content-Length") == nil)
+        let wrongMethod = try await client.request(.OPTIONS, "/api/orders", headers: [origin, ("Access-Control-Request-Method", "DELETE")])
+        #expect(wrongMethod.status == .forbidden && wrongMethod.headers.first(name: "Access-Control-Allow-Origin") == nil)
+        let wrongHeader = try await client.request(.OPTIONS, "/api/orders", headers: [
+            origin, ("Access-Control-Request-Method", "GET"), ("Access-Control-Request-Headers", "x-secret"),
+        ])
+        #expect(wrongHeader.status == .forbidden)
+        #expect(fixture.backends["cors"]!.requests == 0)
+
+        let allowed = try await client.request(.GET, "/api/orders", headers: [origin])
+        #expect(allowed.status == .ok)
+        #expect(allowed.headers.first(name: "Access-Control-Allow-Origin") == "https://app.example.com")
+        #expect(allowed.headers[canonicalForm: "Vary"].contains("Origin"))
+        #expect(allowed.headers.first(name: "Access-Control-Expose-Headers") == "X-Backend")
+        let other = try await client.request(.GET, "/api/orders", headers: [("Origin", "https://evil.example.com")])
+        #expect(other.status == .ok)
+        #expect(other.headers.first(name: "Access-Control-Allow-Origin") == nil)
+        #expect(other.headers.first(name: "Access-Control-Allow-Credentials") == nil)
+        let anyOrigin = try await client.request(.GET, "/public/x", headers: [("Origin", "https://anyone.example")])
+        #expect(anyOrigin.headers.first(name: "Access-Control-Allow-Origin") == "*")
+        await client.close()
+        await fixture.stop()
+    }
+}

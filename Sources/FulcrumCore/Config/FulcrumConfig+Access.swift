@@ -159,4 +159,36 @@ extension ConfigDocumentParser {
         }
         return ranges
     }
+
+    func cors(_ node: ConfigDocument, _ path: String) -> CORSPolicy? {
+        guard let object = reader.object(node, path, allowed: ["origins", "methods", "headers", "expose_headers", "credentials", "max_age"]),
+            let originsNode = object.require("origins"), let origins = reader.strings(originsNode, object.path("origins"))
+        else { return nil }
+        var policy = CORSPolicy(origins: origins)
+        for origin in origins where origin != "*" {
+            let parts = origin.split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count != 3 || !(parts[0] == "http:" || parts[0] == "https:") || !parts[1].isEmpty || parts[2].isEmpty {
+                reader.fail(object.path("origins"), "'\(origin)' is not an origin (scheme://host[:port], no path) or '*'")
+            }
+        }
+        if let node = object["methods"], let methods = reader.strings(node, object.path("methods")) {
+            for method in methods where !HTTPSyntax.isToken(method) || method.uppercased() != method {
+                reader.fail(object.path("methods"), "'\(method)' is not an upper-case method name")
+            }
+            policy.methods = methods
+        }
+        for (key, keyPath) in [("headers", object.path("headers")), ("expose_headers", object.path("expose_headers"))] {
+            guard let node = object[key], let names = reader.strings(node, keyPath) else { continue }
+            for name in names where !HTTPSyntax.isToken(name) && !(key == "headers" && name == "*") {
+                reader.fail(keyPath, "'\(name)' is not a header name")
+            }
+            if key == "headers" { policy.headers = names } else { policy.exposeHeaders = names }
+        }
+        if let node = object["credentials"], let value = reader.bool(node, object.path("credentials")) { policy.credentials = value }
+        if policy.credentials, policy.allowsAnyOrigin {
+            reader.fail(object.path("credentials"), "credentials cannot be allowed for origin '*': browsers refuse it; list the origins")
+        }
+        if let node = object["max_age"] { policy.maxAge = reader.duration(node, object.path("max_age"), minimum: .seconds(1)) }
+        return policy
+    }
 }

@@ -296,7 +296,7 @@ struct ConfigDocumentParser {
     private func service(_ name: String, _ node: ConfigDocument, _ path: String) -> Service? {
         guard let object = reader.object(node, path, allowed: [
                 "strategy", "hash_key", "pinned_node", "latency", "nodes", "passive_health", "when_no_node", "health_check",
-                "circuit_breaker", "rate_limit", "max_in_flight", "slow_start", "access_rules",
+                "circuit_breaker", "rate_limit", "max_in_flight", "slow_start", "access_rules", "cors",
             ]) else {
             return nil
         }
@@ -367,6 +367,7 @@ struct ConfigDocumentParser {
         service.rateLimit = object["rate_limit"].flatMap { rateLimit($0, object.path("rate_limit")) }
         service.maxInFlight = object["max_in_flight"].flatMap { reader.int($0, object.path("max_in_flight"), in: 1...10_000_000) }
         service.slowStart = object["slow_start"].flatMap { reader.duration($0, object.path("slow_start")) }
+        service.cors = object["cors"].flatMap { cors($0, object.path("cors")) }
         return service
     }
 
@@ -615,7 +616,7 @@ struct ConfigDocumentParser {
     // MARK: routes
 
     static let routeFields = [
-        "name", "match", "service", "node", "split", "redirect", "respond", "rate_limit", "max_in_flight", "access_rules",
+        "name", "match", "service", "node", "split", "redirect", "respond", "rate_limit", "max_in_flight", "access_rules", "cors",
         "strip_prefix", "rewrite", "host", "request_headers", "response_headers",
     ]
 
@@ -651,7 +652,7 @@ struct ConfigDocumentParser {
             }
             let isLocal = object["redirect"] != nil || object["respond"] != nil
             if isLocal {
-                for field in ["node", "rate_limit", "max_in_flight", "rewrite", "host", "request_headers"] where object[field] != nil {
+                for field in ["node", "rate_limit", "max_in_flight", "rewrite", "host", "request_headers", "cors"] where object[field] != nil {
                     reader.fail(object.path(field), "a route that answers itself (\(actions.first!)) sends nothing to a node")
                 }
             }
@@ -664,6 +665,7 @@ struct ConfigDocumentParser {
                 route.maxInFlight = maxInFlight
                 route.split = split
                 route.shaping = shaping
+                route.cors = object["cors"].flatMap { cors($0, object.path("cors")) }
                 result.append(route)
             }
         }

@@ -289,6 +289,8 @@ public struct Service: Sendable, Equatable {
     public var slowStart: Duration?
     /// `access_rules` of requests routed to the service, after the top-level ones.
     public var accessRules: [AccessRule] = []
+    /// `cors` of the routes to this service that have none of their own.
+    public var cors: CORSPolicy?
 
     public init(
         name: String, strategy: BalancingStrategy = .roundRobin, nodes: [Node], passiveHealth: PassiveHealth? = nil,
@@ -432,6 +434,8 @@ public struct Route: Sendable, Equatable {
     public var split: TrafficSplit?
     /// `access_rules` of this route's requests, after the top-level and the service's.
     public var accessRules: [AccessRule] = []
+    /// `cors`; `nil`: the service's, if any.
+    public var cors: CORSPolicy?
 
     public init(name: String, match: RouteMatch, target: RouteTarget) {
         self.init(name: name, match: match, action: .proxy(target))

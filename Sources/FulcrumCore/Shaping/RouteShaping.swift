@@ -227,3 +227,85 @@ struct CapturingPattern: @unchecked Sendable {
         return groups
     }
 }
+
+/// `cors` of a route or a service: Fulcrum answers the browser's preflight requests itself and
+/// adds the CORS fields to the responses of allowed origins. A request from an origin not listed
+/// gets no CORS fields at all (and its preflight a 403), whatever the node sends: the node's own
+/// `Access-Control-Allow-*` fields are removed on a route with a policy, so that the policy is
+/// the one answer.
+public struct CORSPolicy: Sendable, Equatable {
+    /// Origins allowed (`https://app.example.com`, exactly as browsers send them), or `*`.
+    public var origins: [String]
+    /// Methods a preflight may ask for.
+    public var methods: [String] = ["GET", "HEAD", "POST"]
+    /// Request fields a preflight may ask for; `*` allows the ones it asks for.
+    public var headers: [String] = []
+    /// Response fields scripts may read (`Access-Control-Expose-Headers`).
+    public var exposeHeaders: [String] = []
+    /// Whether requests with credentials (cookies) are allowed; never with `*` origins.
+    public var credentials = false
+    /// How long a browser may keep a preflight's answer; `nil`: its own default.
+    public var maxAge: Duration?
+
+    public init(origins: [String]) {
+        self.origins = origins
+    }
+
+    public var allowsAnyOrigin: Bool { origins.contains("*") }
+
+    /// Whether `origin` may use the resource.
+    public func allows(origin: Substring) -> Bool {
+        allowsAnyOrigin || origins.contains { $0.utf8.elementsEqual(origin.utf8) }
+    }
+
+    /// The value of `Access-Control-Allow-Origin` for an allowed `origin`: `*` for any origin
+    /// without credentials, otherwise the origin itself (with `Vary: Origin`).
+    public func allowOriginValue(_ origin: Substring) -> String {
+        allowsAnyOrigin && !credentials ? "*" : String(origin)
+    }
+
+    /// The CORS fields of a preflight's answer, or `nil` when the preflight is refused (origin,
+    /// method or a requested field not allowed).
+    public func preflightFields(origin: Substring, requestedMethod: Substring, requestedHeaders: Substring?) -> [(String, String)]? {
+        guard allows(origin: origin), methods.contains(where: { $0.utf8.elementsEqual(requestedMethod.utf8) }) else { return nil }
+        var fields: [(String, String)] = [("Access-Control-Allow-Origin", allowOriginValue(origin)), ("Vary", "Origin")]
+        if credentials { fields.append(("Access-Control-Allow-Credentials", "true")) }
+        fields.append(("Access-Control-Allow-Methods", methods.joined(separator: ", ")))
+        if let requestedHeaders {
+            let asked = requestedHeaders.split(separator: ",").map { $0.trimmingSpaces.lowercased() }.filter { !$0.isEmpty }
+            if headers.contains("*") {
+                if !asked.isEmpty { fields.append(("Access-Control-Allow-Headers", asked.joined(separator: ", "))) }
+            } else {
+                let allowed = Set(headers.map { $0.lowercased() })
+                guard asked.allSatisfy(allowed.contains) else { return nil }
+                if !headers.isEmpty { fields.append(("Access-Control-Allow-Headers", headers.joined(separator: ", "))) }
+            }
+        }
+        if let maxAge { fields.append(("Access-Control-Max-Age", String(maxAge.components.seconds))) }
+        return fields
+    }
+
+    /// The CORS fields added to the response of an allowed `origin`.
+    public func responseFields(origin: Substring) -> [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = [("Access-Control-Allow-Origin", allowOriginValue(origin)), ("Vary", "Origin")]
+        if credentials { fields.append(("Access-Control-Allow-Credentials", "true")) }
+        if !exposeHeaders.isEmpty { fields.append(("Access-Control-Expose-Headers", exposeHeaders.joined(separator: ", "))) }
+        return fields
+    }
+
+    /// The node's fields a policy replaces.
+    public static let replacedResponseFields = [
+        "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
+        "Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age",
+    ]
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    fileprivate var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " || text.first == "\t" { text = text.dropFirst() }
+        while text.last == " " || text.last == "\t" { text = text.dropLast() }
+        return text
+    }
+}
