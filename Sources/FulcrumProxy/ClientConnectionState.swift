@@ -1,3 +1,6 @@
+import FulcrumHTTP1
+import NIOCore
+
 /// Where a client connection is in its current exchange. Owned by ``ProxyHandler``.
 enum ClientConnectionState {
     /// Between requests (keep-alive) or before the first one.
@@ -8,6 +11,8 @@ enum ClientConnectionState {
     case proxying(Exchange, UpstreamHandler)
     /// Fulcrum answered the request itself (404, 503...); the rest of the request body is dropped.
     case answeredLocally(closeAfterRequest: Bool)
+    /// A static route sends a file (or looks it up); the rest of the request is dropped.
+    case servingFile(FileTransfer)
     /// The connection was upgraded (101) and bytes are relayed as they are, both ways.
     case tunneling(UpstreamHandler)
     /// The connection is closing or closed.
@@ -18,5 +23,38 @@ enum ClientConnectionState {
         case .acquiring(let exchange), .proxying(let exchange, _): return exchange
         default: return nil
         }
+    }
+}
+
+/// A file a static route is sending: where the transfer is and how its exchange ends. Owned by
+/// ``ProxyHandler`` while the connection is ``ClientConnectionState/servingFile(_:)``.
+final class FileTransfer {
+    let head: RequestHead
+    let requestID: RequestID
+    let routeIndex: Int
+    let start: NIODeadline
+    /// Whether the connection closes after the response.
+    let close: Bool
+    /// The route's `response_headers`, rendered.
+    let extraFields: [(String, String)]
+    /// Held while bytes remain to be sent.
+    var file: OpenFile?
+    var offset: Int64 = 0
+    var remaining: Int64 = 0
+    var status: UInt = 200
+    /// Body bytes sent.
+    var sent = 0
+    /// Whether the request's end (after any body, dropped) was read.
+    var requestEnded = false
+    /// Whether the next piece waits for the client's channel to take writes again.
+    var waitsForWritability = false
+
+    init(head: RequestHead, requestID: RequestID, routeIndex: Int, start: NIODeadline, close: Bool, extraFields: [(String, String)]) {
+        self.head = head
+        self.requestID = requestID
+        self.routeIndex = routeIndex
+        self.start = start
+        self.close = close
+        self.extraFields = extraFields
     }
 }

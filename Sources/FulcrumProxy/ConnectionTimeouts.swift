@@ -36,6 +36,8 @@ struct ConnectionTimeouts {
         case exchange
         /// Fulcrum answered; the rest of the request body is read and dropped (`dropped` so far).
         case droppingBody(dropped: Int)
+        /// Fulcrum sends a file (`sent` bytes so far), each piece once the client took the last.
+        case sendingFile(sent: Int)
         /// Bytes relayed as they are after a protocol switch (`relayed` both ways so far).
         case tunneling(relayed: Int)
         /// Closing once the last bytes are flushed.
@@ -119,6 +121,8 @@ struct ConnectionTimeouts {
         case .droppingBody(let dropped):
             if let lingeringSince, now - lingeringSince >= limits.lingering { return .silent }
             return silence.stillFor(dropped, now: now) >= limits.clientStall ? .silent : .none
+        case .sendingFile(let sent):
+            return silence.stillFor(sent, now: now) >= limits.clientStall ? .silent : .none
         case .tunneling(let relayed):
             return silence.stillFor(relayed, now: now) >= limits.tunnelIdle ? .silent : .none
         case .closing:

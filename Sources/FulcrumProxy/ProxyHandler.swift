@@ -4,6 +4,7 @@ import FulcrumHTTP1
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 /// Serves one client connection: reads its requests (``RequestReader``), routes each one, picks a
 /// node, attaches a pooled upstream connection on the same event loop, and streams both bodies
@@ -121,6 +122,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private var takesParts: Bool {
         switch state {
         case .idle, .answeredLocally: return true
+        case .servingFile(let transfer): return !transfer.requestEnded
         case .acquiring(let exchange), .proxying(let exchange, _): return !exchange.machine.requestEnded
         case .tunneling, .closed: return false
         }
@@ -159,7 +161,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 start(head)
             case .closed, .tunneling:
                 break
-            case .acquiring, .proxying, .answeredLocally:
+            case .acquiring, .proxying, .answeredLocally, .servingFile:
                 closeConnection()  // a head while a request is in progress: the reader cannot produce it
             }
         case .body(let body):
@@ -175,7 +177,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 }
             case .answeredLocally:
                 watchedBytes &+= body.readableBytes
-            case .closed, .tunneling:
+            case .closed, .tunneling, .servingFile:
                 break
             case .idle:
                 closeConnection()  // a body without a head: the reader cannot produce it
@@ -189,6 +191,8 @@ final class ProxyHandler: ChannelInboundHandler {
                 armResponseTimeout(exchange)
             case .answeredLocally(let close):
                 afterLocalResponse(close: close)
+            case .servingFile(let transfer):
+                transfer.requestEnded = true
             case .closed, .tunneling:
                 break
             case .idle:
@@ -207,6 +211,9 @@ final class ProxyHandler: ChannelInboundHandler {
         if isWritable {
             switch state {
             case .proxying(_, let upstream), .tunneling(let upstream): upstream.resumeReading()
+            case .servingFile(let transfer) where transfer.waitsForWritability:
+                transfer.waitsForWritability = false
+                sendNextPiece(transfer)
             default: break
             }
         }
@@ -226,7 +233,7 @@ final class ProxyHandler: ChannelInboundHandler {
     private func refuse(_ error: HTTPMessageError) {
         var responding = state.exchange?.machine.responseStarted ?? false
         switch state {
-        case .answeredLocally:
+        case .answeredLocally, .servingFile:
             responding = true  // the request already has its answer (its body was being dropped)
         case .proxying(let exchange, let upstream):
             upstream.client = nil
@@ -488,6 +495,7 @@ final class ProxyHandler: ChannelInboundHandler {
             case nil: phase = .exchange
             }
         case .answeredLocally: phase = .droppingBody(dropped: watchedBytes)
+        case .servingFile: phase = .sendingFile(sent: watchedBytes)
         case .tunneling: phase = .tunneling(relayed: watchedBytes)
         case .closed: phase = .closing
         }
@@ -718,6 +726,8 @@ final class ProxyHandler: ChannelInboundHandler {
             answerLocally(
                 HTTPResponseStatus(statusCode: response.status), head: request.head, requestID: requestID, routed: .local(route: routeIndex),
                 page: ErrorPage(contentType: response.contentType, body: response.body), extraHeaders: fields)
+        case .serveFiles(let files):
+            serveFile(routeIndex, files, request, path: shaped?.path.map { $0[...] } ?? request.path, requestID: requestID, extraFields: fields)
         case .proxy:
             preconditionFailure("the router answers .local only for routes that answer themselves")
         }
@@ -762,19 +772,29 @@ final class ProxyHandler: ChannelInboundHandler {
         _ status: HTTPResponseStatus, head: RequestHead?, requestID: RequestID? = nil, close: Bool, detail: String? = nil,
         page: ErrorPage? = nil, extraHeaders: [(String, String)] = []
     ) -> Int {
-        guard let context else { return 0 }
         let page = page ?? loop.runtime.errorPage(for: status, detail: detail)
         let length = page.body.utf8.count
         let sendsBody = head?.isHEAD != true && status.code != 204
-        let statusLine = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
         var fields = extraHeaders
         if status.code != 204 {  // a 204 has no body, and says nothing of one (RFC 9110 §8.6)
             fields.append(("Content-Type", page.contentType))
             fields.append(("Content-Length", String(length)))
         }
+        writeOwnResponse(status, fields: fields, head: head, requestID: requestID, close: close, body: sendsBody ? page.body : nil)
+        return sendsBody ? length : 0
+    }
+
+    /// Writes and flushes the head of a response Fulcrum makes itself, with `fields`, the request
+    /// ID and the `Connection` field, and `body` when there is one.
+    private func writeOwnResponse(
+        _ status: HTTPResponseStatus, fields: [(String, String)], head: RequestHead?, requestID: RequestID?, close: Bool, body: String?
+    ) {
+        guard let context else { return }
+        let statusLine = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
+        var fields = fields
         if let requestID { fields.append((loop.runtime.config.requestIDHeader, requestID.text)) }
         // the fields, the Connection field (at most 24 bytes), the empty line and the body
-        let maximumLength = statusLine.utf8.count + fields.reduce(0) { $0 + HeadWriter.fieldLength($1.0, $1.1) } + 26 + length
+        let maximumLength = statusLine.utf8.count + fields.reduce(0) { $0 + HeadWriter.fieldLength($1.0, $1.1) } + 26 + (body?.utf8.count ?? 0)
         var out = context.channel.allocator.buffer(capacity: maximumLength)
         out.writeHead(maximumLength: maximumLength) { out in
             out.append(statusLine)
@@ -785,10 +805,146 @@ final class ProxyHandler: ChannelInboundHandler {
                 out.append("Connection: keep-alive\r\n")
             }
             out.append("\r\n")
-            if sendsBody { out.append(page.body) }
+            if let body { out.append(body) }
         }
         batch.writeAndFlush(out, to: context, promise: nil)
-        return sendsBody ? length : 0
+    }
+
+    // MARK: static files
+
+    /// Serves the file a static route's request names: looked up and opened on the thread pool,
+    /// then sent a piece at a time, each read once the client's channel took the last (a slow
+    /// client holds the reads back rather than the file filling memory).
+    private func serveFile(
+        _ routeIndex: Int, _ files: StaticFiles, _ request: HeadRoutingRequest, path: Substring, requestID: RequestID,
+        extraFields: [(String, String)]
+    ) {
+        let head = request.head
+        let routed = Routed.local(route: routeIndex)
+        guard head.method == "GET" || head.isHEAD else {
+            return answerLocally(.methodNotAllowed, head: head, requestID: requestID, routed: routed, extraHeaders: [("Allow", "GET, HEAD")])
+        }
+        let relative: String
+        switch StaticFiles.relativePath(path) {
+        case .success(let path): relative = path
+        case .failure(let refusal): return answerLocally(.badRequest, head: head, requestID: requestID, routed: routed, detail: refusal.reason)
+        }
+        guard let root = loop.runtime.staticRoots[routeIndex], let context else {
+            return answerLocally(.notFound, head: head, requestID: requestID, routed: routed)
+        }
+        let transfer = FileTransfer(
+            head: head, requestID: requestID, routeIndex: routeIndex, start: .now(), close: !head.keepAlive || loop.isDraining,
+            extraFields: extraFields)
+        state = .servingFile(transfer)
+        watchedBytes = 0
+        let endsWithSlash = path.last == "/"
+        let index = files.index
+        let directoryLocation = String(request.path) + "/" + (request.query.isEmpty ? "" : "?" + request.query)
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+            FileServing.open(root: root, relative: relative, requestEndsWithSlash: endsWithSlash, index: index)
+        }.assumeIsolated().whenComplete { [self] result in
+            guard case .servingFile(let current) = state, current === transfer else { return }
+            switch result {
+            case .success(.found(let found)): startFile(transfer, found)
+            case .success(.notFound): answerFileRequest(transfer, .notFound)
+            case .success(.outsideRoot): answerFileRequest(transfer, .forbidden, detail: "the path leads outside the served directory")
+            case .success(.directoryWithoutSlash): answerFileRequest(transfer, .movedPermanently, fields: [("Location", directoryLocation)])
+            case .failure(let error): answerFileRequest(transfer, .internalServerError, detail: "cannot read the file: \(error)")
+            }
+        }
+    }
+
+    /// Answers a static route's request without a file body.
+    private func answerFileRequest(_ transfer: FileTransfer, _ status: HTTPResponseStatus, detail: String? = nil, fields: [(String, String)] = []) {
+        answerLocally(
+            status, head: transfer.head, requestID: transfer.requestID, routed: .local(route: transfer.routeIndex), detail: detail,
+            extraHeaders: transfer.extraFields + fields)
+        if transfer.requestEnded, case .answeredLocally(let close) = state { afterLocalResponse(close: close) }
+    }
+
+    /// Writes the head for a found file (200, 206, 304 or 416) and starts sending its bytes.
+    private func startFile(_ transfer: FileTransfer, _ found: FileServing.Found) {
+        let head = transfer.head
+        let tag = StaticFiles.entityTag(size: found.size, modified: found.modified)
+        var fields = transfer.extraFields + [("Last-Modified", HTTPDate.format(found.modified)), ("ETag", tag)]
+        let status: HTTPResponseStatus
+        if StaticFiles.notModified(ifNoneMatch: head.header("if-none-match"), ifModifiedSince: head.header("if-modified-since"), tag: tag, modified: found.modified) {
+            status = .notModified
+        } else {
+            var range = StaticFiles.range(head.header("range"), size: found.size)
+            if let ifRange = head.header("if-range"), ifRange != tag[...] { range = .whole }  // changed since: all of it
+            fields += [("Content-Type", StaticFiles.mediaType(of: found.path)), ("Accept-Ranges", "bytes")]
+            switch range {
+            case .whole:
+                status = .ok
+                transfer.remaining = found.size
+            case .part(let bytes):
+                status = .partialContent
+                transfer.offset = bytes.lowerBound
+                transfer.remaining = bytes.upperBound - bytes.lowerBound + 1
+                fields.append(("Content-Range", "bytes \(bytes.lowerBound)-\(bytes.upperBound)/\(found.size)"))
+            case .unsatisfiable:
+                status = .rangeNotSatisfiable
+                fields.append(("Content-Range", "bytes */\(found.size)"))
+            }
+            fields.append(("Content-Length", String(transfer.remaining)))
+        }
+        transfer.status = status.code
+        writeOwnResponse(status, fields: fields, head: head, requestID: transfer.requestID, close: transfer.close, body: nil)
+        if head.isHEAD { transfer.remaining = 0 }
+        guard transfer.remaining > 0 else { return finishFile(transfer) }
+        transfer.file = found.file
+        sendNextPiece(transfer)
+    }
+
+    /// Reads the next piece of the file on the thread pool and sends it.
+    private func sendNextPiece(_ transfer: FileTransfer) {
+        guard let file = transfer.file, let context else { return }
+        let count = Int(min(transfer.remaining, 64 * 1024))
+        let offset = transfer.offset
+        let buffer = context.channel.allocator.buffer(capacity: count)
+        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in
+            var buffer = buffer
+            _ = try FileServing.read(file, offset: offset, count: count, into: &buffer)
+            return buffer
+        }.assumeIsolated().whenComplete { [self] result in
+            guard case .servingFile(let current) = state, current === transfer else { return }
+            guard case .success(let piece) = result, piece.readableBytes > 0 else {
+                // the head promised more bytes than the file now has (or a read failed): only closing can tell the client
+                loop.logs.events.warning("static file read failed mid-response", metadata: ["route": "\(loop.runtime.router.routeName(transfer.routeIndex))"])
+                return closeConnection(afterFlushing: true)
+            }
+            let read = piece.readableBytes
+            transfer.offset += Int64(read)
+            transfer.remaining -= Int64(read)
+            transfer.sent += read
+            watchedBytes &+= read
+            write(piece)
+            flush()
+            if transfer.remaining == 0 {
+                finishFile(transfer)
+            } else if isWritable {
+                sendNextPiece(transfer)
+            } else {
+                transfer.waitsForWritability = true
+            }
+        }
+    }
+
+    /// The file's response is complete: counted, logged, and the connection moves on.
+    private func finishFile(_ transfer: FileTransfer) {
+        transfer.file = nil
+        recordLocal(transfer.status, routed: .local(route: transfer.routeIndex), responseBytes: transfer.sent, start: transfer.start)
+        if loop.runtime.config.accessLog {
+            loop.logs.logAccess(
+                clientIP: requestClientIP, head: transfer.head, status: transfer.status, bytes: transfer.sent, start: transfer.start,
+                route: loop.runtime.router.routeName(transfer.routeIndex), node: "-", requestID: transfer.requestID.text)
+        }
+        if transfer.requestEnded {
+            afterLocalResponse(close: transfer.close)
+        } else {
+            state = .answeredLocally(closeAfterRequest: transfer.close)  // the rest of the request is read and dropped
+        }
     }
 
     /// Ready for the next request: reads a pipelined one that was held back.
@@ -823,6 +979,8 @@ final class ProxyHandler: ChannelInboundHandler {
             finish(exchange, status: exchange.machine.statusWhenAbandoned)
         case .tunneling(let upstream):
             upstream.close()
+        case .servingFile(let transfer):
+            transfer.file = nil  // closed once a read in flight lets go of it too
         case .idle, .answeredLocally, .closed:
             break
         }

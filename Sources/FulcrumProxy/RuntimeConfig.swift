@@ -32,6 +32,9 @@ public final class RuntimeConfig: Sendable {
     /// target; `nil` where there is none.
     let cors: [CORSPolicy?]
     let defaultCORS: CORSPolicy?
+    /// The root of each route with `static`, resolved (symbolic links followed) when the
+    /// configuration is compiled; `nil` for other routes.
+    let staticRoots: [String?]
     /// `trusted_proxies`; `nil` when there are none.
     let trustedProxies: AddressTrie?
     /// Shaping per route (`nil` for a proxying route without any): what a request becomes on its
@@ -115,7 +118,18 @@ public final class RuntimeConfig: Sendable {
             addresses.append(resolved)
             nodeTLS.append(tlsOfNodes)
         }
+        var staticRoots: [String?] = []
+        for (index, route) in config.routes.enumerated() {
+            guard case .serveFiles(let files) = route.action else { staticRoots.append(nil); continue }
+            switch FileServing.resolveRoot(files.root) {
+            case .success(let root): staticRoots.append(root)
+            case .failure(let reason):
+                issues.append(ConfigIssue(path: "routes[\(index)].static.root", line: nil, message: reason.message))
+                staticRoots.append(nil)
+            }
+        }
         guard issues.isEmpty else { throw ConfigError(issues: issues) }
+        self.staticRoots = staticRoots
         self.config = config
         self.router = Router(config: config)
         self.nodeAddresses = addresses
@@ -162,6 +176,7 @@ public final class RuntimeConfig: Sendable {
         routeAccess = other.routeAccess
         ccMatchers = other.ccMatchers
         cors = other.cors
+        staticRoots = other.staticRoots
         defaultCORS = other.defaultCORS
         trustedProxies = other.trustedProxies
         routeInFlight = other.routeInFlight

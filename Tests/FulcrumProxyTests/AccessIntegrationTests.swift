@@ -18,6 +18,15 @@ import RealSockets
         return response
     }
 
+    /// One request on its own connection from 127.0.0.1; the whole response as bytes.
+    static func sendBytes(_ fixture: ProxyFixture, method: String, _ target: String, _ fields: [String]) async throws -> [UInt8] {
+        let connection = try await RawConnection.connect(port: fixture.port)
+        let head = (["\(method) \(target) HTTP/1.1", "Host: example.com", "Connection: close"] + fields).joined(separator: "\r\n")
+        let response = try await connection.exchangeBytes(head + "\r\n\r\n")
+        await connection.close()
+        return response
+    }
+
     static func status(_ response: String) -> Int {
         Int(response.dropFirst(9).prefix(3)) ?? 0
     }

@@ -616,7 +616,7 @@ struct ConfigDocumentParser {
     // MARK: routes
 
     static let routeFields = [
-        "name", "match", "service", "node", "split", "redirect", "respond", "rate_limit", "max_in_flight", "access_rules", "cors",
+        "name", "match", "service", "node", "split", "redirect", "respond", "static", "rate_limit", "max_in_flight", "access_rules", "cors",
         "strip_prefix", "rewrite", "host", "request_headers", "response_headers",
     ]
 
@@ -631,9 +631,9 @@ struct ConfigDocumentParser {
                 reader.fail(object.path("name"), "route name '\(name)' is used twice")
             }
             let match = object["match"].map { self.match($0, object.path("match")) } ?? RouteMatch()
-            let actions = ["service", "split", "redirect", "respond"].filter { object[$0] != nil }
+            let actions = ["service", "split", "redirect", "respond", "static"].filter { object[$0] != nil }
             if actions.count > 1 {
-                reader.fail(routePath, "a route has one of service, split, redirect and respond; this one has \(actions.joined(separator: " and "))")
+                reader.fail(routePath, "a route has one of service, split, redirect, respond and static; this one has \(actions.joined(separator: " and "))")
                 continue
             }
             let pathCaptures = (match?.path?.regex).map { source in (try? CapturingPattern.groupCount(source).get()) ?? 0 } ?? 0
@@ -647,10 +647,12 @@ struct ConfigDocumentParser {
                 action = redirect(redirectNode, object.path("redirect"), captures: pathCaptures).map { .redirect($0) }
             } else if let respondNode = object["respond"] {
                 action = fixedResponse(respondNode, object.path("respond")).map { .respond($0) }
+            } else if let staticNode = object["static"] {
+                action = staticFiles(staticNode, object.path("static")).map { .serveFiles($0) }
             } else {
                 action = self.target(item, routePath, services: services, allowed: nil).map { .proxy($0) }
             }
-            let isLocal = object["redirect"] != nil || object["respond"] != nil
+            let isLocal = object["redirect"] != nil || object["respond"] != nil || object["static"] != nil
             if isLocal {
                 for field in ["node", "rate_limit", "max_in_flight", "rewrite", "host", "request_headers", "cors"] where object[field] != nil {
                     reader.fail(object.path(field), "a route that answers itself (\(actions.first!)) sends nothing to a node")

@@ -35,6 +35,23 @@ extension ConfigDocumentParser {
         return response
     }
 
+    func staticFiles(_ node: ConfigDocument, _ path: String) -> StaticFiles? {
+        guard let object = reader.object(node, path, allowed: ["root", "index"]),
+            let rootNode = object.require("root"), let root = reader.string(rootNode, object.path("root"))
+        else { return nil }
+        var files = StaticFiles(root: root)
+        if let indexNode = object["index"] {
+            if case .null = indexNode { files.index = nil } else if let index = reader.string(indexNode, object.path("index")) {
+                if index.contains("/") || index == ".." || index == "." {
+                    reader.fail(object.path("index"), "an index is a file name in the directory, without '/'")
+                } else {
+                    files.index = index
+                }
+            }
+        }
+        return files
+    }
+
     /// The shaping fields of a route's mapping.
     func shaping(_ object: ConfigObject, pathCaptures: Int) -> RequestShaping {
         var shaping = RequestShaping()

@@ -77,6 +77,13 @@ public struct RouteReport: Sendable {
             case .respond(let fixed):
                 response = "\(fixed.status), \(fixed.body.utf8.count) bytes of \(fixed.contentType)"
                 return
+            case .serveFiles(let files):
+                let path = shaper.shape(request).path.map { $0[...] } ?? request.path[...]
+                switch StaticFiles.relativePath(path) {
+                case .success(let relative): response = "the file \(relative.isEmpty ? "." : relative) under \(files.root) (404 if there is none)"
+                case .failure(let refusal): response = "400: \(refusal.reason)"
+                }
+                return
             case .proxy:
                 break
             }

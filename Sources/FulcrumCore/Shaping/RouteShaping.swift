@@ -6,6 +6,8 @@ public enum RouteAction: Sendable, Equatable {
     case redirect(Redirect)
     /// `respond`: answer with a fixed response, nothing proxied.
     case respond(FixedResponse)
+    /// `static`: serve files from a directory.
+    case serveFiles(StaticFiles)
 }
 
 /// `routes[].redirect`: `Location` is the rendered `to`.

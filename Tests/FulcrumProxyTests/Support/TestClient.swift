@@ -177,9 +177,13 @@ final class RawConnection: Sendable {
     /// Sends `request` (which should ask for `Connection: close`) and returns everything received
     /// until the peer closed the connection (or `limit` passed).
     func exchange(_ request: String, within limit: Duration = .seconds(5)) async throws -> String {
+        String(decoding: try await exchangeBytes(request, within: limit), as: UTF8.self)
+    }
+
+    func exchangeBytes(_ request: String, within limit: Duration = .seconds(5)) async throws -> [UInt8] {
         try await send(Array(request.utf8))
         _ = try await closed(within: limit)
-        return received.withLockedValue { bytes in String(decoding: bytes, as: UTF8.self) }
+        return received.withLockedValue { $0 }
     }
 
     /// Waits up to `limit` for the peer to close the connection; returns whether it did.
