@@ -112,7 +112,7 @@ extension AdminContext {
     /// `{"method": "GET", "path": "/x?a=1", "headers": {...}, "cookies": {...}, "client_ip": "..."}`.
     /// A target the data plane would refuse is a 400 here too, with the same reason.
     static func describedRequest(_ body: ConfigDocument, encodedSlashes: RequestTarget.EncodedSlashes) throws(AdminError) -> DescribedRequest {
-        let allowed = ["method", "path", "headers", "cookies", "client_ip"]
+        let allowed = ["method", "path", "headers", "cookies", "client_ip", "body"]
         if let unknown = body.members.first(where: { !allowed.contains($0.key) }) {
             throw .badRequest("unknown field '\(unknown.key)' (allowed: \(allowed.joined(separator: ", ")))")
         }
@@ -138,8 +138,11 @@ extension AdminContext {
         let cookies = try pairs("cookies")
         if !cookies.isEmpty { headers.append((name: "Cookie", value: cookies.map { "\($0.0)=\($0.1)" }.joined(separator: "; "))) }
         let clientIP = try string("client_ip") ?? "127.0.0.1"
+        let requestBody = try string("body")
         do throws(RequestTargetError) {
-            return try DescribedRequest(method: method, target: path, headers: headers, clientIP: clientIP, encodedSlashes: encodedSlashes)
+            var request = try DescribedRequest(method: method, target: path, headers: headers, clientIP: clientIP, encodedSlashes: encodedSlashes)
+            request.body = requestBody.map { Array($0.utf8) }
+            return request
         } catch {
             throw .badRequest("the data plane refuses this path with 400: \(error.reason)")
         }

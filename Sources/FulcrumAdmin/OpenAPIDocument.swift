@@ -220,7 +220,7 @@ enum OpenAPIDocument {
             "properties": object([
                 "method": string, "path": object(["type": .string("string"), "pattern": .string("^/")]),
                 "headers": object(["type": .string("object"), "additionalProperties": string]),
-                "cookies": object(["type": .string("object"), "additionalProperties": string]), "client_ip": string,
+                "cookies": object(["type": .string("object"), "additionalProperties": string]), "client_ip": string, "body": string,
             ]),
         ])),
         ("RouteReport", record([

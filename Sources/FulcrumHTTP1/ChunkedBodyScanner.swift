@@ -52,6 +52,27 @@ package struct ChunkedBodyScanner {
     /// Scans `bytes` (what follows what was scanned before) and returns how many of them belong
     /// to the body: all of them, or fewer when the body ends inside them.
     package mutating func scan(_ bytes: UnsafeRawBufferPointer) throws(HTTPMessageError) -> Int {
+        try scan(bytes) { _ in }
+    }
+
+    /// The data of a whole chunked body (its framing, extensions and trailers left out), for a
+    /// route that matches on the body; the body is forwarded as received.
+    package static func data(of body: [UInt8]) throws(HTTPMessageError) -> [UInt8] {
+        var scanner = ChunkedBodyScanner()
+        var data: [UInt8] = []
+        let result: Result<Int, HTTPMessageError> = body.withUnsafeBytes { raw in
+            do throws(HTTPMessageError) {
+                return .success(try scanner.scan(raw) { range in data.append(contentsOf: raw[range]) })
+            } catch {
+                return .failure(error)
+            }
+        }
+        _ = try result.get()
+        return data
+    }
+
+    /// ``scan(_:)``, calling `data` with each run of chunk data among `bytes`.
+    package mutating func scan(_ bytes: UnsafeRawBufferPointer, data: (Range<Int>) -> Void) throws(HTTPMessageError) -> Int {
         var index = 0
         let count = bytes.count
         while index < count {
@@ -91,6 +112,7 @@ package struct ChunkedBodyScanner {
                 state = value == 0 ? .trailerLineStart : .data(remaining: value)
             case .data(let remaining):
                 let available = min(remaining, count - index)
+                data(index..<(index + available))
                 index += available
                 state = remaining == available ? .dataCR : .data(remaining: remaining - available)
                 continue

@@ -1,3 +1,4 @@
+import FulcrumCore
 import FulcrumHTTP1
 import NIOCore
 
@@ -11,6 +12,8 @@ enum ClientConnectionState {
     case proxying(Exchange, UpstreamHandler)
     /// Fulcrum answered the request itself (404, 503...); the rest of the request body is dropped.
     case answeredLocally(closeAfterRequest: Bool)
+    /// The request's body is read to choose among routes with a body condition.
+    case readingBodyForRouting(BodyRouting)
     /// A static route sends a file (or looks it up); the rest of the request is dropped.
     case servingFile(FileTransfer)
     /// The connection was upgraded (101) and bytes are relayed as they are, both ways.
@@ -56,5 +59,33 @@ final class FileTransfer {
         self.start = start
         self.close = close
         self.extraFields = extraFields
+    }
+}
+
+/// A request whose body is read before it is routed (routes with a body condition): what was
+/// decided without the body, and the body so far. Owned by ``ProxyHandler`` while the connection
+/// is ``ClientConnectionState/readingBodyForRouting(_:)``.
+final class BodyRouting {
+    let request: HeadRoutingRequest
+    let requestID: RequestID
+    let client: IPAddress
+    /// The configuration the request was routed with (the candidates are its routes).
+    let runtime: RuntimeConfig
+    /// The body routes whose other conditions hold.
+    let candidates: [Int]
+    /// Where the request goes if no candidate takes it (the default target, or `nil`: 404).
+    let fallback: Routed?
+    let limit: Int
+    var parts: [ByteBuffer] = []
+    var size = 0
+
+    init(request: HeadRoutingRequest, requestID: RequestID, client: IPAddress, runtime: RuntimeConfig, candidates: [Int], fallback: Routed?, limit: Int) {
+        self.request = request
+        self.requestID = requestID
+        self.client = client
+        self.runtime = runtime
+        self.candidates = candidates
+        self.fallback = fallback
+        self.limit = limit
     }
 }

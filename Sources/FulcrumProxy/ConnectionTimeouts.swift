@@ -38,6 +38,8 @@ struct ConnectionTimeouts {
         case droppingBody(dropped: Int)
         /// Fulcrum sends a file (`sent` bytes so far), each piece once the client took the last.
         case sendingFile(sent: Int)
+        /// The request body is read to route the request (`read` bytes so far).
+        case readingBody(read: Int)
         /// Bytes relayed as they are after a protocol switch (`relayed` both ways so far).
         case tunneling(relayed: Int)
         /// Closing once the last bytes are flushed.
@@ -121,8 +123,8 @@ struct ConnectionTimeouts {
         case .droppingBody(let dropped):
             if let lingeringSince, now - lingeringSince >= limits.lingering { return .silent }
             return silence.stillFor(dropped, now: now) >= limits.clientStall ? .silent : .none
-        case .sendingFile(let sent):
-            return silence.stillFor(sent, now: now) >= limits.clientStall ? .silent : .none
+        case .sendingFile(let count), .readingBody(let count):
+            return silence.stillFor(count, now: now) >= limits.clientStall ? .silent : .none
         case .tunneling(let relayed):
             return silence.stillFor(relayed, now: now) >= limits.tunnelIdle ? .silent : .none
         case .closing:

@@ -89,10 +89,11 @@ enum HeaderRewriter {
     /// chunked, which an HTTP/1.0 client cannot read.
     ///
     /// A route's shaping (`shaped`, `hostOverride`) replaces the path (the query kept), the
-    /// `Host`, and removes and adds the fields it names.
+    /// `Host`, and removes and adds the fields it names. `dropsExpect` leaves out `Expect` when
+    /// Fulcrum already answered it (the body was read to route the request).
     static func writeUpstreamRequest(
         _ request: HeadRoutingRequest, clientIP: String, overTLS: Bool, requestIDHeader: String, requestID: RequestID,
-        shaped: RequestShaper.Shaped? = nil, hostOverride: String? = nil, to out: inout ByteBuffer
+        shaped: RequestShaper.Shaped? = nil, hostOverride: String? = nil, dropsExpect: Bool = false, to out: inout ByteBuffer
     ) {
         let head = request.head
         let target = request.target
@@ -149,6 +150,7 @@ enum HeaderRewriter {
                     case .endToEnd:
                         if !listed.isEmpty && isListed(raw, field, in: listed) { continue }
                         if !removed.isEmpty && isNamed(raw, field, in: removed) { continue }
+                        if dropsExpect && HTTPBytes.equalsIgnoringCase(raw, Int(field.nameStart), Int(field.nameEnd), "expect") { continue }
                     }
                     out.append(UnsafeRawBufferPointer(rebasing: raw[Int(field.nameStart)..<Int(field.valueEnd)]))
                     out.append("\r\n")

@@ -123,6 +123,7 @@ final class ProxyHandler: ChannelInboundHandler {
         switch state {
         case .idle, .answeredLocally: return true
         case .servingFile(let transfer): return !transfer.requestEnded
+        case .readingBodyForRouting: return true
         case .acquiring(let exchange), .proxying(let exchange, _): return !exchange.machine.requestEnded
         case .tunneling, .closed: return false
         }
@@ -161,7 +162,7 @@ final class ProxyHandler: ChannelInboundHandler {
                 start(head)
             case .closed, .tunneling:
                 break
-            case .acquiring, .proxying, .answeredLocally, .servingFile:
+            case .acquiring, .proxying, .answeredLocally, .servingFile, .readingBodyForRouting:
                 closeConnection()  // a head while a request is in progress: the reader cannot produce it
             }
         case .body(let body):
@@ -177,6 +178,8 @@ final class ProxyHandler: ChannelInboundHandler {
                 }
             case .answeredLocally:
                 watchedBytes &+= body.readableBytes
+            case .readingBodyForRouting(let routing):
+                bodyForRoutingReceived(routing, body)
             case .closed, .tunneling, .servingFile:
                 break
             case .idle:
@@ -193,6 +196,8 @@ final class ProxyHandler: ChannelInboundHandler {
                 afterLocalResponse(close: close)
             case .servingFile(let transfer):
                 transfer.requestEnded = true
+            case .readingBodyForRouting(let routing):
+                bodyForRoutingEnded(routing)
             case .closed, .tunneling:
                 break
             case .idle:
@@ -297,8 +302,28 @@ final class ProxyHandler: ChannelInboundHandler {
                 refusal.status, head: head, requestID: requestID, routed: nil, detail: refusal.detail,
                 page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
         }
+        let routedWithoutBody = runtime.router.route(request)
+        if runtime.router.hasBodyRoutes, routedWithoutBody?.routeIndex == nil {
+            // no route without a body condition takes the request: its body decides
+            let candidates = runtime.router.bodyCandidates(request)
+            if !candidates.isEmpty {
+                return readBodyForRouting(BodyRouting(
+                    request: request, requestID: requestID, client: client, runtime: runtime, candidates: candidates,
+                    fallback: routedWithoutBody, limit: runtime.router.bodyLimit(candidates)))
+            }
+        }
+        proceed(routedWithoutBody, request, runtime: runtime, requestID: requestID, client: client, now: now)
+    }
+
+    /// Carries out what routing decided: Fulcrum's own answer, or an exchange with a node.
+    private func proceed(
+        _ routedRequest: Routed?, _ request: HeadRoutingRequest, runtime: RuntimeConfig, requestID: RequestID, client: IPAddress, now: NIODeadline,
+        bodyWasRead: Bool = false
+    ) {
+        let head = request.head
+        let requestIDHeader = runtime.config.requestIDHeader
         let routed: RouteDecision
-        switch runtime.router.route(request) {
+        switch routedRequest {
         case .service(let decision)?:
             routed = decision
         case .local(let routeIndex)?:
@@ -345,7 +370,8 @@ final class ProxyHandler: ChannelInboundHandler {
         var upstreamHead = lastUpstreamHead.takeForNextHead(leaving: noBytes)
         HeaderRewriter.writeUpstreamRequest(
             request, clientIP: clientIP, overTLS: overTLS, requestIDHeader: requestIDHeader, requestID: requestID, shaped: shaped,
-            hostOverride: shaped == nil ? nil : routed.routeIndex.flatMap { runtime.config.routes[$0].shaping.host }, to: &upstreamHead)
+            hostOverride: shaped == nil ? nil : routed.routeIndex.flatMap { runtime.config.routes[$0].shaping.host }, dropsExpect: bodyWasRead,
+            to: &upstreamHead)
         lastUpstreamHead.keepForNextHead(upstreamHead)
         let exchange: Exchange
         if isKnownUniquelyReferenced(&lastExchange), let last = lastExchange {  // checked before a second reference is taken
@@ -381,6 +407,44 @@ final class ProxyHandler: ChannelInboundHandler {
             guard case .acquiring(let current) = state, current === exchange else { return }
             connect(exchange)
         }
+    }
+
+    /// Reads the body of a request that only body routes may take, holding its parts (up to the
+    /// largest `max_bytes` of the candidates; a larger body is refused with 413).
+    private func readBodyForRouting(_ routing: BodyRouting) {
+        state = .readingBodyForRouting(routing)
+        watchedBytes = 0
+        let head = routing.request.head
+        if head.minorVersion == 1, let expect = head.header("expect"), expect.lowercased() == "100-continue", let context {
+            // the client waits for this before sending the body the route needs
+            batch.writeAndFlush(context.channel.allocator.buffer(string: "HTTP/1.1 100 Continue\r\n\r\n"), to: context, promise: nil)
+        }
+    }
+
+    /// A part of a body read for routing.
+    private func bodyForRoutingReceived(_ routing: BodyRouting, _ body: ByteBuffer) {
+        routing.parts.append(body)
+        routing.size += body.readableBytes
+        watchedBytes &+= body.readableBytes
+        guard routing.size > routing.limit else { return }
+        answerLocally(
+            .payloadTooLarge, head: routing.request.head, requestID: routing.requestID, routed: routing.fallback,
+            detail: "a route decides on the body, and reads at most \(routing.limit) bytes of it")
+    }
+
+    /// The body read for routing is whole: the first body route it satisfies takes the request
+    /// (else the default target, or 404), and the body's parts go on as if they had just arrived.
+    private func bodyForRoutingEnded(_ routing: BodyRouting) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(routing.size)
+        for part in routing.parts { bytes.append(contentsOf: part.readableBytesView) }
+        if routing.request.head.framing == .chunked {
+            bytes = (try? ChunkedBodyScanner.data(of: bytes)) ?? []  // the reader checked the framing already
+        }
+        let routed = routing.runtime.router.route(routing.candidates, body: bytes) ?? routing.fallback
+        proceed(routed, routing.request, runtime: routing.runtime, requestID: routing.requestID, client: routing.client, now: .now(), bodyWasRead: true)
+        for part in routing.parts { handle(.body(part)) }
+        handle(.end)
     }
 
     /// Attaches an idle pooled connection to the exchange's node, or opens one.
@@ -496,6 +560,7 @@ final class ProxyHandler: ChannelInboundHandler {
             }
         case .answeredLocally: phase = .droppingBody(dropped: watchedBytes)
         case .servingFile: phase = .sendingFile(sent: watchedBytes)
+        case .readingBodyForRouting: phase = .readingBody(read: watchedBytes)
         case .tunneling: phase = .tunneling(relayed: watchedBytes)
         case .closed: phase = .closing
         }
@@ -981,7 +1046,7 @@ final class ProxyHandler: ChannelInboundHandler {
             upstream.close()
         case .servingFile(let transfer):
             transfer.file = nil  // closed once a read in flight lets go of it too
-        case .idle, .answeredLocally, .closed:
+        case .idle, .answeredLocally, .readingBodyForRouting, .closed:
             break
         }
     }

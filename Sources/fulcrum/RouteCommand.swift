@@ -23,6 +23,9 @@ struct RouteCommand: ParsableCommand {
     @Option(name: .customLong("client-ip"), help: "The client address, for client_ip hashing.")
     var clientIP = "127.0.0.1"
 
+    @Option(name: .customLong("body"), help: "The request body, for routes with a body condition.")
+    var body: String?
+
     func run() throws {
         let parsed: FulcrumConfig
         do {
@@ -38,10 +41,11 @@ struct RouteCommand: ParsableCommand {
             }
             fields.append((String(header[..<colon]).trimmingSpaces, String(header[header.index(after: colon)...]).trimmingSpaces))
         }
-        let request: DescribedRequest
+        var request: DescribedRequest
         do throws(RequestTargetError) {
             request = try DescribedRequest(
                 method: method.uppercased(), target: target, headers: fields, clientIP: clientIP, encodedSlashes: parsed.encodedSlashes)
+            request.body = body.map { Array($0.utf8) }
         } catch {
             print("refused with 400: \(error.reason)")
             throw ExitCode(1)

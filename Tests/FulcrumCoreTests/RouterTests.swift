@@ -119,3 +119,40 @@ import Testing
         #expect(partial.exactRoutes.isEmpty && partial.prefixRoutes.isEmpty)
     }
 }
+
+/// Routes with a body condition: tried after the others, in declaration order.
+@Suite struct BodyRouteTests {
+    static let config = try! FulcrumConfig.parse("""
+        listen: [{ port: 8080 }]
+        services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: 9001 }] } }
+        routes:
+          - { name: by-regex, match: { path_prefix: /api/, body: { regex: 'acme', max_bytes: 100 } }, service: s }
+          - { name: by-json, match: { path_prefix: /api/, body: { json: { path: items.1.sku, equals: "42" } } }, service: s }
+          - { name: plain, match: { path_prefix: /api/plain }, service: s }
+        """)
+
+    @Test func bodyRoutesAreCandidatesOnlyWhereTheirOtherConditionsHold() throws {
+        let router = Router(config: Self.config)
+        #expect(router.route(TestRequest("POST", "/api/x")) == nil)
+        #expect(router.route(TestRequest("POST", "/api/plain"))?.routeIndex == 2)
+        let candidates = router.bodyCandidates(TestRequest("POST", "/api/x"))
+        #expect(candidates == [0, 1])
+        #expect(router.bodyCandidates(TestRequest("POST", "/other")).isEmpty)
+        #expect(router.bodyLimit(candidates) == BodyCondition.defaultMaxBytes)
+        #expect(router.route(candidates, body: Array(#"{"tenant":"acme"}"#.utf8))?.routeIndex == 0)
+        #expect(router.route(candidates, body: Array(#"{"items":[{"sku":1},{"sku":42}]}"#.utf8))?.routeIndex == 1)
+        #expect(router.route(candidates, body: Array(#"{"items":[{"sku":42}]}"#.utf8)) == nil)
+        #expect(router.route(candidates, body: Array("{broken".utf8)) == nil)
+    }
+
+    @Test func theExplanationUsesAGivenBodyAndSaysWhenNoneWasGiven() throws {
+        var request = TestRequest("POST", "/api/x")
+        let without = RouteReport(config: Self.config, request: request)
+        #expect(without.route == nil)
+        #expect(without.steps.first { $0.route == "by-regex" }?.verdict == "no: the route looks at the body, and none was given")
+        request.body = Array("acme inside".utf8)
+        let with = RouteReport(config: Self.config, request: request)
+        #expect(with.route == "by-regex")
+        #expect(with.steps.first { $0.route == "by-json" }?.verdict == "no: body does not match")
+    }
+}

@@ -848,7 +848,7 @@ struct ConfigDocumentParser {
     }
 
     private func match(_ node: ConfigDocument, _ path: String) -> RouteMatch? {
-        let fields = ["host", "path", "path_prefix", "path_regex", "methods", "headers", "query", "cookies"]
+        let fields = ["host", "path", "path_prefix", "path_regex", "methods", "headers", "query", "cookies", "body"]
         guard let object = reader.object(node, path, allowed: fields) else { return nil }
         var match = RouteMatch()
         let before = reader.issues.count
@@ -887,6 +887,7 @@ struct ConfigDocumentParser {
         match.headers = conditions(object["headers"], object.path("headers"), validName: HTTPSyntax.isToken)
         match.query = conditions(object["query"], object.path("query"), validName: { !$0.isEmpty })
         match.cookies = conditions(object["cookies"], object.path("cookies"), validName: HTTPSyntax.isToken)
+        if let bodyNode = object["body"] { match.body = bodyCondition(bodyNode, object.path("body")) }
         return reader.issues.count == before ? match : nil
     }
 

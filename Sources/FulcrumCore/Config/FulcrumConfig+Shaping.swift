@@ -35,6 +35,47 @@ extension ConfigDocumentParser {
         return response
     }
 
+    func bodyCondition(_ node: ConfigDocument, _ path: String) -> BodyCondition? {
+        guard let object = reader.object(node, path, allowed: ["regex", "json", "max_bytes"]) else { return nil }
+        var maxBytes = BodyCondition.defaultMaxBytes
+        if let sizeNode = object["max_bytes"] {
+            if let text = sizeNode.scalarText, let size = Self.byteSize(text), (1...(16 << 20)).contains(size) { maxBytes = size } else {
+                reader.fail(object.path("max_bytes"), "expected a size from 1 byte to 16MiB (4096, 64KiB, 1MiB)")
+            }
+        }
+        let kinds = ["regex", "json"].filter { object[$0] != nil }
+        guard kinds.count == 1 else {
+            reader.fail(path, "a body condition has one of regex and json")
+            return nil
+        }
+        if let regexNode = object["regex"], let source = reader.string(regexNode, object.path("regex")) {
+            if let problem = PathPattern.compileError(source) {
+                reader.fail(object.path("regex"), "invalid regular expression: \(problem)")
+                return nil
+            }
+            return BodyCondition(test: .regex(source), maxBytes: maxBytes)
+        }
+        guard let jsonNode = object["json"], let fields = reader.object(jsonNode, object.path("json"), allowed: ["path", "equals"]),
+            let pathNode = fields.require("path"), let keyPath = reader.string(pathNode, fields.path("path")),
+            let equalsNode = fields.require("equals"), let equals = reader.string(equalsNode, fields.path("equals"), allowEmpty: true)
+        else { return nil }
+        let keys = keyPath.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        if keys.contains(where: \.isEmpty) {
+            reader.fail(fields.path("path"), "'\(keyPath)' is not a path of keys separated by '.'")
+            return nil
+        }
+        return BodyCondition(test: .json(path: keys, equals: equals), maxBytes: maxBytes)
+    }
+
+    /// `4096`, `64KiB`, `1MiB` (also `KB`/`MB` as 1000s).
+    static func byteSize(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("KB", 1000), ("MB", 1_000_000), ("B", 1)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            return Int(text.dropLast(suffix.count)).map { $0 * factor }
+        }
+        return Int(text)
+    }
+
     func staticFiles(_ node: ConfigDocument, _ path: String) -> StaticFiles? {
         guard let object = reader.object(node, path, allowed: ["root", "index"]),
             let rootNode = object.require("root"), let root = reader.string(rootNode, object.path("root"))

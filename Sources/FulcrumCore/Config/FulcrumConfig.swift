@@ -484,6 +484,8 @@ public struct RouteMatch: Sendable, Equatable {
     public var query: [ValueCondition]
     /// Cookie name → accepted values.
     public var cookies: [ValueCondition]
+    /// A condition on the body; such a route is tried only after the others (see ``Router``).
+    public var body: BodyCondition?
 
     public init(
         hosts: [String] = [], path: PathMatch? = nil, methods: [String] = [],

@@ -10,6 +10,8 @@ public struct DescribedRequest: RoutingRequest, Sendable {
 
     /// The authority of an absolute-form target, which routes in place of `Host`.
     public var authority: Substring?
+    /// The body, for routes with a body condition; `nil` when none is given.
+    public var body: [UInt8]?
 
     /// - Parameter target: the request target, path and optional `?query`, normalised as the data
     ///   plane does (``RequestTarget``).

@@ -7,6 +7,10 @@ public enum RouteMismatch: Sendable, Equatable, CustomStringConvertible {
     case header(String)
     case query(String)
     case cookie(String)
+    /// The body condition does not hold.
+    case body
+    /// The route has a body condition and no body was given to the explanation.
+    case bodyNotGiven
 
     public var description: String {
         switch self {
@@ -16,6 +20,8 @@ public enum RouteMismatch: Sendable, Equatable, CustomStringConvertible {
         case .header(let name): return "header \(name) missing or not an accepted value"
         case .query(let name): return "query parameter \(name) missing or not an accepted value"
         case .cookie(let name): return "cookie \(name) missing or not an accepted value"
+        case .body: return "body does not match"
+        case .bodyNotGiven: return "the route looks at the body, and none was given"
         }
     }
 }

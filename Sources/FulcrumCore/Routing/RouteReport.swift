@@ -37,7 +37,7 @@ public struct RouteReport: Sendable {
 
     public init(config: FulcrumConfig, request: DescribedRequest) {
         let router = Router(config: config)
-        let explanation = router.explain(request)
+        let explanation = router.explain(request, body: request.body)
         self.request = "\(request.method) \(request.path)\(request.query.isEmpty ? "" : "?" + request.query)"
         steps = explanation.steps.map { step in
             let verdict: String

@@ -53,6 +53,9 @@ public final class Router: Sendable {
         /// `nil` for a route that answers itself.
         let serviceIndex: Int?
         let pinnedNode: Int?
+        /// The route's path condition, for routes matched outside the tree (body routes).
+        let path: PathMatch?
+        let body: BodyMatcher?
     }
 
     enum PathKind: String, Sendable {
@@ -62,6 +65,9 @@ public final class Router: Sendable {
     let routes: [CompiledRoute]
     private let tree: PrefixTree
     private let regexRoutes: [Int]
+    /// Routes with a body condition, in declaration order: tried only when no other route
+    /// takes the request (``bodyCandidates(_:)``, ``route(_:body:)``).
+    private let bodyRoutes: [Int]
     private let defaultDecision: Routed?
 
     /// Compiles the routes of a validated configuration.
@@ -73,32 +79,36 @@ public final class Router: Sendable {
             let serviceIndex = config.services.firstIndex { $0.name == target.service }!
             return (serviceIndex, target.node.flatMap { config.services[serviceIndex].nodeIndex(named: $0) })
         }
+        var bodyRoutes: [Int] = []
         for (index, route) in config.routes.enumerated() {
             let (serviceIndex, pinned) = route.target.map(resolve) ?? (nil, nil)
             let kind: PathKind
             var pattern: PathPattern? = nil
+            let hasBody = route.match.body != nil
+            if hasBody { bodyRoutes.append(index) }
             switch route.match.path {
             case .exact(let path):
                 kind = .exact
-                tree.insert(path, route: index, exact: true)
+                if !hasBody { tree.insert(path, route: index, exact: true) }
             case .prefix(let prefix):
                 kind = .prefix
-                tree.insert(prefix, route: index, exact: false)
+                if !hasBody { tree.insert(prefix, route: index, exact: false) }
             case nil:
                 kind = .prefix
-                tree.insert("/", route: index, exact: false)
+                if !hasBody { tree.insert("/", route: index, exact: false) }
             case .regex(let source):
                 kind = .regex
                 pattern = try? PathPattern(source)  // validated when parsed
-                regexRoutes.append(index)
+                if !hasBody { regexRoutes.append(index) }
             }
             routes.append(CompiledRoute(
                 name: route.name, kind: kind, predicates: RoutePredicates(route.match), pattern: pattern,
-                serviceIndex: serviceIndex, pinnedNode: pinned))
+                serviceIndex: serviceIndex, pinnedNode: pinned, path: route.match.path, body: route.match.body.map(BodyMatcher.init)))
         }
         self.routes = routes
         self.tree = tree
         self.regexRoutes = regexRoutes
+        self.bodyRoutes = bodyRoutes
         self.defaultDecision = config.defaultTarget.map { target in
             let (serviceIndex, pinned) = resolve(target)
             return .service(RouteDecision(routeIndex: nil, serviceIndex: serviceIndex, pinnedNode: pinned))
@@ -130,6 +140,34 @@ public final class Router: Sendable {
         return defaultDecision
     }
 
+    /// Whether some route has a body condition.
+    public var hasBodyRoutes: Bool { !bodyRoutes.isEmpty }
+
+    /// The body routes whose other conditions hold for `request`, in declaration order: the
+    /// ones its body must be read for, when ``route(_:)`` found no other route.
+    public func bodyCandidates<Request: RoutingRequest>(_ request: Request) -> [Int] {
+        bodyRoutes.filter { pathMatches(routes[$0], request.path) && routes[$0].predicates.mismatch(request) == nil }
+    }
+
+    /// The most bytes of body any of `candidates` reads.
+    public func bodyLimit(_ candidates: [Int]) -> Int {
+        candidates.reduce(0) { max($0, routes[$1].body?.maxBytes ?? 0) }
+    }
+
+    /// The first of `candidates` whose body condition holds for `body`.
+    public func route(_ candidates: [Int], body: [UInt8]) -> Routed? {
+        candidates.first { routes[$0].body?.matches(body) == true }.map(decision)
+    }
+
+    private func pathMatches(_ route: CompiledRoute, _ path: Substring) -> Bool {
+        switch route.path {
+        case .exact(let exact)?: return path == exact
+        case .prefix(let prefix)?: return path.hasPrefix(prefix)
+        case .regex?: return route.pattern?.matches(path) == true
+        case nil: return true
+        }
+    }
+
     /// The name of the route at `routeIndex`, `default` for the default target (`nil`).
     public func routeName(_ routeIndex: Int?) -> String {
         routeIndex.map { routes[$0].name } ?? "default"
@@ -142,7 +180,8 @@ public final class Router: Sendable {
 
     /// Every route in match order with the reason it was or was not taken, for `fulcrum route`
     /// and the admin API. Not for the hot path.
-    public func explain<Request: RoutingRequest>(_ request: Request) -> RouteExplanation {
+    /// Body routes come last: taken by `body` when no other route matched, rejected without a body.
+    public func explain<Request: RoutingRequest>(_ request: Request, body: [UInt8]? = nil) -> RouteExplanation {
         var ordered: [Int] = []
         let (deepest, isExact) = tree.deepestMatch(request.path.utf8)
         if isExact { ordered += tree.nodes[deepest].exactRoutes }
@@ -152,8 +191,10 @@ public final class Router: Sendable {
             node = tree.nodes[node].parent
         }
         ordered += regexRoutes
-        let pathMatched = Set(ordered.filter { routes[$0].kind != .regex || routes[$0].pattern?.matches(request.path) == true })
-        ordered += routes.indices.filter { !ordered.contains($0) }
+        var pathMatched = Set(ordered.filter { routes[$0].kind != .regex || routes[$0].pattern?.matches(request.path) == true })
+        ordered += routes.indices.filter { !ordered.contains($0) && routes[$0].body == nil }
+        pathMatched.formUnion(bodyRoutes.filter { pathMatches(routes[$0], request.path) })
+        ordered += bodyRoutes
 
         var steps: [RouteExplanation.Step] = []
         var chosen: Routed? = nil
@@ -164,6 +205,8 @@ public final class Router: Sendable {
                 outcome = .rejected(.path)
             } else if let mismatch = route.predicates.mismatch(request) {
                 outcome = .rejected(mismatch)
+            } else if let matcher = route.body, !(body.map(matcher.matches) ?? false) {
+                outcome = .rejected(body == nil ? .bodyNotGiven : .body)
             } else if chosen == nil {
                 outcome = .matched
                 chosen = decision(index)
