@@ -13,10 +13,47 @@ extension AdminContext {
             + nodeStateEndpoints() + [moveRouteEndpoint()]
             + policyEndpoints(owner: "/api/v1/services/{service}", parameter: "service", collection: .services, policies: Self.servicePolicies)
             + policyEndpoints(owner: "/api/v1/routes/{route}", parameter: "route", collection: .routes, policies: Self.routePolicies)
+            + settingEndpoints()
     }
 
-    static let servicePolicies = ["health_check", "passive_health", "circuit_breaker", "rate_limit", "max_in_flight", "when_no_node"]
-    static let routePolicies = ["rate_limit", "max_in_flight"]
+    /// Get, set and remove the top-level settings (access rules, CC, trusted proxies).
+    private func settingEndpoints() -> [AdminEndpoint] {
+        let controller = self.controller
+        let path = "/api/v1/settings/{setting}"
+        let list = PolicySchemas.settings.joined(separator: ", ")
+        @Sendable func setting(_ call: AdminCall) throws(AdminError) -> String {
+            let name = call.parameter("setting")
+            guard PolicySchemas.settings.contains(name) else { throw .notFound("there is no setting '\(name)' (there are: \(list))") }
+            return name
+        }
+        @Sendable func set(_ call: AdminCall, _ value: ConfigDocument?) async throws(AdminError) -> AdminReply {
+            let name = try setting(call)
+            let outcome = try await controller.change(call.changeRequest(target: "settings/\(name)")) { document throws(AdminError) in
+                var changed = document
+                changed[name] = value
+                return changed
+            }
+            return Self.changeReply(outcome, item: outcome.version.document[name] ?? .null)
+        }
+        return [
+            AdminEndpoint("GET", path, .viewer, "One top-level setting (\(list)); null when not set", returns: "AnyJSON") { call throws(AdminError) in
+                let name = try setting(call)
+                let active = await controller.active
+                return .json(active.document[name] ?? .null, version: active.number)
+            },
+            AdminEndpoint("PUT", path, .configChange, "Set one top-level setting (\(list))", body: "AnyJSON", returns: "ChangeResult") { call throws(AdminError) in
+                let body = try call.requireBody()
+                guard body != .null else { throw .badRequest("to remove a setting, DELETE it") }
+                return try await set(call, body)
+            },
+            AdminEndpoint("DELETE", path, .configChange, "Remove one top-level setting (\(list))", returns: "ChangeResult") { call throws(AdminError) in
+                try await set(call, nil)
+            },
+        ]
+    }
+
+    static let servicePolicies = PolicySchemas.servicePolicies
+    static let routePolicies = PolicySchemas.routePolicies
 
     /// List, create, get, replace, patch (JSON merge patch) and delete for one kind of named item.
     private func collectionEndpoints(

@@ -40,6 +40,7 @@ enum OpenAPIDocument {
             switch name {
             case "version": schema = object(["type": .string("integer"), "minimum": .int(1)])
             case "policy": schema = ref(path.hasPrefix("/api/v1/services/") ? "ServicePolicy" : "RoutePolicy")
+            case "setting": schema = ref("Setting")
             default: schema = object(["type": .string("string")])
             }
             return object(["name": .string(name), "in": .string("path"), "required": .bool(true), "schema": schema])
@@ -146,6 +147,8 @@ enum OpenAPIDocument {
         ("EncodedSlashes", oneOf(RequestTarget.EncodedSlashes.allCases.map(\.rawValue), "encoded_slashes: what a %2F in a path does")),
         ("ServicePolicy", oneOf(AdminContext.servicePolicies, "the policies of a service, each at /api/v1/services/{service}/policies/{policy}")),
         ("RoutePolicy", oneOf(AdminContext.routePolicies, "the policies of a route, each at /api/v1/routes/{route}/policies/{policy}")),
+        ("Setting", oneOf(PolicySchemas.settings, "the top-level settings, each at /api/v1/settings/{setting}")),
+        ("PolicySchemas", PolicySchemas.document),
     ]
 
     static let schemas: [(String, ConfigDocument)] = vocabulary + [

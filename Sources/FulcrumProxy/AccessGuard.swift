@@ -53,6 +53,8 @@ final class AccessGuard {
         }
         ccBans = Array(repeating: 0, count: config.cc.count)
         ccRefused = Array(repeating: 0, count: config.cc.count)
+        let names = Set(config.cc.map(\.name))
+        bans = bans.filter { names.contains($0.key.rule) }
     }
 
     // MARK: screening

@@ -47,6 +47,12 @@ final class BanBoard: Sendable {
         return existed
     }
 
+    /// Drops the bans of CC rules a new configuration no longer has (the loops' copies go with
+    /// their rules when they install it).
+    func keepBans(ofRules names: Set<String>) {
+        bans.withLockedValue { bans in bans = bans.filter { names.contains($0.key.rule) } }
+    }
+
     /// The bans in force at `now`; expired ones are dropped.
     func current(now: UInt64) -> [Ban] {
         bans.withLockedValue { bans in

@@ -965,7 +965,7 @@ final class ProxyHandler: ChannelInboundHandler {
     /// Reads the next piece of the file on the thread pool and sends it.
     private func sendNextPiece(_ transfer: FileTransfer) {
         guard let file = transfer.file, let context else { return }
-        let count = Int(min(transfer.remaining, 64 * 1024))
+        let count = Int(min(transfer.remaining, Int64(FileTransfer.pieceBytes)))
         let offset = transfer.offset
         let buffer = context.channel.allocator.buffer(capacity: count)
         NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) { () throws -> ByteBuffer in

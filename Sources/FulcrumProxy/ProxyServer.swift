@@ -207,6 +207,7 @@ public final class ProxyServer: Sendable {
             logs.events.warning("changes to listen and workers take effect after a restart; the rest is applied now")
         }
         healthBoard.apply(runtime)
+        banBoard.keepBans(ofRules: Set(runtime.config.cc.map(\.name)))
         for (listener, certificates) in zip(runtime.config.listeners, runtime.listenerCertificates) {
             guard let certificates, let termination = terminations.withLockedValue({ $0[listener.endpoint] }) else { continue }
             do { try termination.install(certificates) } catch {

@@ -114,6 +114,15 @@ default: {{ service: web }}
         connection.close()
         return reply.getheader("X-Backend")
 
+    def status(self, path):
+        """The status of a request through the data plane."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=10)
+        connection.request("GET", path)
+        reply = connection.getresponse()
+        reply.read()
+        connection.close()
+        return reply.status
+
     def served_subject(self, name):
         """The subject of the certificate the TLS listener presents for `name` (None when refused)."""
         context = ssl.create_default_context()

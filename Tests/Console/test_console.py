@@ -135,8 +135,9 @@ def test_a_viewer_sees_everything_and_can_change_nothing(page, fulcrum):
     page.goto(fulcrum.url + "#/routes")
     assert page.wait_for_selector("#add-route").is_disabled()
     page.goto(fulcrum.url + "#/protection")
-    page.wait_for_selector("section[data-service=web] form[data-policy=health_check] textarea")
-    assert page.is_disabled("section[data-service=web] form[data-policy=health_check] textarea")
+    page.wait_for_selector("section[data-service=web] form[data-policy=health_check] input[data-path=interval]")
+    assert page.is_disabled("section[data-service=web] form[data-policy=health_check] input[data-path=interval]")
+    assert page.is_disabled("section[data-scope=gateway] form[data-policy=access_rules] button[data-add]")
     screenshot(page, "protection-viewer")
     status = page.evaluate("""async () => (await fetch('/api/v1/services/web/nodes/b/drain', {method: 'POST',
         headers: {'Authorization': 'Bearer ' + sessionStorage.getItem('fulcrum.token'), 'If-Match': '*'}})).status""")
@@ -172,11 +173,13 @@ def test_protection_edits_are_validated_and_show_live_state(page, fulcrum):
     sign_in(page, fulcrum)
     page.goto(fulcrum.url + "#/protection")
     editor = "section[data-service=web] form[data-policy=circuit_breaker]"
-    page.fill(f"{editor} textarea", '{"failure_ratio": 7}')
+    # a form made from the policy's schema: the default shows, and the API's message lands beside the field
+    assert page.get_attribute(f"{editor} input[data-path=cool_down]", "placeholder") == "default: 30s"
+    page.fill(f"{editor} input[data-path=failure_ratio]", "7")
     page.click(f"{editor} button[type=submit]")
     confirm_change(page, "breaker")
-    page.wait_for_selector(f"{editor} .field-error:not(:empty)")
-    page.fill(f"{editor} textarea", '{"failure_ratio": 0.5}')
+    page.wait_for_selector(f"{editor} [data-error=failure_ratio]:not(:empty)")
+    page.fill(f"{editor} input[data-path=failure_ratio]", "0.5")
     page.click(f"{editor} button[type=submit]")
     confirm_change(page, "breaker")
     page.wait_for_selector("section[data-service=web] p:has-text('circuit: closed')")
@@ -187,8 +190,12 @@ def test_protection_edits_are_validated_and_show_live_state(page, fulcrum):
     assert "when_no_node" in served
     shown = page.eval_on_selector_all("section[data-service=web] form[data-policy]", "forms => forms.map(f => f.dataset.policy)")
     assert shown == served
+    # every field of a policy's schema has a control: a field added to the schema appears by itself
+    fields = document["components"]["schemas"]["PolicySchemas"]["properties"]["circuit_breaker"]["properties"]
+    shown = page.eval_on_selector_all("section[data-service=web] form[data-policy=circuit_breaker] [data-path]", "nodes => nodes.map(n => n.dataset.path)")
+    assert set(fields) <= set(shown)
     editor = "section[data-service=web] form[data-policy=when_no_node]"
-    page.fill(f"{editor} textarea", '"panic"')
+    page.select_option(f"{editor} select", "panic")
     page.click(f"{editor} button[type=submit]")
     confirm_change(page, "panic rather than refuse")
     wait_until(lambda: fulcrum.api("GET", "/config")[1]["config"]["services"]["web"].get("when_no_node") == "panic", what="when_no_node")
@@ -346,3 +353,43 @@ def test_the_overview_lists_the_instances_sharing_the_store(page, fulcrum):
     assert page.inner_text("#instances .instance-state") == "in sync"
     assert "v1" in row.inner_text()
     assert "store at version 1" in page.inner_text("#instances h2")
+
+
+def test_an_access_rule_added_in_the_console_refuses_requests_counts_them_and_goes(page, fulcrum):
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/protection")
+    editor = "section[data-scope=gateway] form[data-policy=access_rules]"
+    page.click(f"{editor} button[data-add]")
+    page.fill(f'{editor} [data-path="[0].name"]', "no-secrets")
+    page.fill(f'{editor} [data-path="[0].deny.path"]', '{"prefix": "/api/secret"}')
+    page.fill(f'{editor} [data-path="[0].status"]', "404")
+    page.click(f"{editor} button[type=submit]")
+    confirm_change(page, "hide the secret API")
+    wait_until(lambda: fulcrum.api("GET", "/settings/access_rules")[1] == [{"name": "no-secrets", "deny": {"path": {"prefix": "/api/secret"}}, "status": 404}],
+               what="the rule in the configuration")
+    wait_until(lambda: fulcrum.status("/api/secret/x") == 404, what="the rule refusing")
+    assert fulcrum.status("/api/open") == 200
+    page.goto(fulcrum.url + "#/overview")
+    page.goto(fulcrum.url + "#/protection")
+    hits = page.wait_for_selector("#access-rule-hits tr[data-rule=no-secrets] td.hits")
+    assert int(hits.inner_text()) >= 1
+    screenshot(page, "access-rules")
+    page.click(f"{editor} button:has-text('Remove')")
+    confirm_change(page, "the secret API is public again")
+    wait_until(lambda: fulcrum.status("/api/secret/x") == 200, what="the rule gone")
+    page.wait_for_selector("#access-rule-hits:has-text('No access rules')")
+
+
+def test_a_cc_ban_is_listed_and_lifted_in_the_console(page, fulcrum):
+    assert fulcrum.api("PUT", "/settings/cc?message=cc", [{"name": "burst", "limit": 2, "window": "1m", "ban": "5m", "match": {"path": {"prefix": "/api/cc"}}}],
+                       if_match="*")[0] == 200
+    statuses = [fulcrum.status("/api/cc") for _ in range(8)]
+    assert 429 in statuses
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/protection")
+    row = page.wait_for_selector("#bans tr[data-rule=burst]")
+    assert row.get_attribute("data-key") == "127.0.0.1"
+    page.click("#bans button[data-lift='127.0.0.1']")
+    page.wait_for_selector("#bans:has-text('No key is banned')")
+    assert fulcrum.status("/api/cc") == 200
+    assert fulcrum.api("DELETE", "/settings/cc?message=no%20cc", if_match="*")[0] == 200

@@ -144,3 +144,47 @@ import Testing
         #expect(found.contains { $0.hasPrefix("cc[0].limit:") })
     }
 }
+
+/// The literal a regular expression's matches must contain, and that using it changes no answer.
+@Suite struct RequiredLiteralTests {
+    @Test func theLiteralIsTakenFromTheTopLevelOnly() {
+        func literal(_ source: String) -> String? { RequiredLiteral(source).map { String(decoding: $0.bytes, as: UTF8.self) } }
+        #expect(literal("/\\.(git|env)") == "/.")
+        #expect(literal("(?i)union\\s+select") == "select")
+        #expect(literal("(?i)UNION\\s+sel") == "union")
+        #expect(literal("^/wp-(admin|login)") == "/wp-")
+        #expect(literal("abc?d") == "ab")
+        #expect(literal("ab+cd") == "ab")
+        #expect(literal("a|bcd") == nil)
+        #expect(literal("(?=x)abc") == nil)
+        #expect(literal("\\Qa.b\\E") == nil)
+        #expect(literal("[abc]xyz{2}") == "xy")
+        #expect(literal("\\d+") == nil)
+        #expect(literal("é+abc") == nil)
+        #expect(literal("\\x41BC") == nil)
+        #expect(literal("ab\\1cd") == nil)
+    }
+
+    @Test func usingTheLiteralAnswersAsTheEngineDoes() throws {
+        let patterns = [
+            "/\\.(git|env)", "(?i)union\\s+select", "^/wp-(admin|login)", "abc?d", "ab+cd", "[abc]xyz{2}", "(?i)sqlmap|nikto", "x\\.y*z",
+            "(?:ab)+cd", "\\[ab\\]", "a{0,2}bc", "(a)(b)cd\\1", "\\x61bc", "(?i)\\x61BC",
+        ]
+        var random = FastRandom(seed: 7)
+        let alphabet = Array("abcdxyzUNIONSELECTsqlmap/.-gitenvwp_ \\[]K".utf8)
+        for source in patterns {
+            let engine = try Regex(source)
+            let pattern = try PathPattern(source)
+            for _ in 0..<400 {
+                let length = Int(random.next() % 14)
+                var bytes = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+                if random.next() % 3 == 0 { bytes += Array(source.utf8.filter { $0 != UInt8(ascii: "\\") }.prefix(8)) }
+                let text = String(decoding: bytes, as: UTF8.self)
+                #expect(pattern.matches(text[...]) == ((try? engine.firstMatch(in: text)) != nil), "\(source) on \(text)")
+            }
+            // outside ASCII the engine decides: the Kelvin sign is a K, canonically and without case
+            #expect(pattern.matches("\u{212A}"[...]) == ((try? engine.firstMatch(in: "\u{212A}")) != nil))
+        }
+        #expect(try PathPattern("(?i)k").matches("x\u{212A}x"[...]))
+    }
+}

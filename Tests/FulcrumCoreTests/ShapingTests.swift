@@ -125,7 +125,7 @@ import Testing
             "routes[0].request_headers.set.X-Forwarded-For: 'X-Forwarded-For' cannot be changed here: Fulcrum sets it from the connection, so that a node can trust it",
             "routes[0].request_headers.set.bad name: 'bad name' is not a valid header name",
             "routes[0].response_headers.remove[0]: 'Transfer-Encoding' cannot be changed here: it frames the body, and Fulcrum writes it for the body it sends",
-            "routes[1]: a route has one of service, split, redirect and respond; this one has service and redirect",
+            "routes[1]: a route has one of service, split, redirect, respond and static; this one has service and redirect",
             "routes[2].redirect.to: '$1' refers to a group of a regular expression, and this value has none (variables: $path, $query, $path_and_query, $host, $client_ip)",
             "routes[2].redirect.status: 200 is out of range 300...399",
             "routes[3].respond.status: use 'redirect' for a 3xx response: it sets the Location",

@@ -750,8 +750,12 @@ function explainPanel() {
 pages.protection = async function (root) {
   await refreshActive();
   const config = session.active.config;
-  const state = (await call("GET", "/state")).json || { services: [], routes: [] };
-  root.replaceChildren(el("h1", {}, "Protection: health checks, limits and breakers"));
+  const state = (await call("GET", "/state")).json || { services: [], routes: [], access_rules: [], cc: [], bans: [] };
+  root.replaceChildren(el("h1", {}, "Protection: access rules, limits, health checks and breakers"));
+  root.append(el("section", { class: "panel", dataset: { scope: "gateway" } }, el("h2", {}, "Whole gateway"),
+    el("p", { class: "muted" }, "Access rules and CC rules here see every request, before routing."),
+    accessRuleHits(state.access_rules || []), bansTable(state.bans || []),
+    el("div", { class: "grid" }, session.schemas.Setting.enum.map(s => policyEditor("settings", null, s, config[s], s)))));
   for (const [name, service] of Object.entries(config.services || {})) {
     const live = state.services.find(s => s.name === name) || {};
     root.append(el("section", { class: "panel", dataset: { service: name } }, el("h2", {}, `Service ${name}`),
@@ -774,25 +778,161 @@ function liveProtection(live) {
   return parts.length ? "Live: " + parts.join("; ") : "Live: no breaker or limit in effect";
 }
 
+// Every access rule of every scope with its hits since the configuration was applied.
+function accessRuleHits(rules) {
+  if (!rules.length) return el("p", { class: "muted", id: "access-rule-hits" }, "No access rules.");
+  return el("div", { class: "scroll" }, el("table", { id: "access-rule-hits" },
+    el("thead", {}, el("tr", {}, ["Access rule", "Scope", "Action", "Hits"].map(h => el("th", {}, h)))),
+    el("tbody", {}, rules.map(r => el("tr", { dataset: { rule: r.name } },
+      el("td", {}, r.name), el("td", {}, r.scope), el("td", {}, r.action), el("td", { class: "hits" }, String(r.hits)))))));
+}
+
+// The keys CC rules ban now, each with a button that lifts its ban.
+function bansTable(bans) {
+  if (!bans.length) return el("p", { class: "muted", id: "bans" }, "No key is banned.");
+  return el("div", { class: "scroll" }, el("table", { id: "bans" },
+    el("thead", {}, el("tr", {}, ["CC rule", "Key", "Banned for", ""].map(h => el("th", {}, h)))),
+    el("tbody", {}, bans.map(b => el("tr", { dataset: { rule: b.rule, key: b.key } },
+      el("td", {}, b.rule), el("td", {}, b.key), el("td", {}, `${Math.ceil(b.seconds_left)} s`),
+      el("td", {}, editButton("Lift", async () => {
+        const reply = await call("DELETE", `/bans/${enc(b.rule)}/${enc(b.key)}`);
+        if (reply.ok) { toast(`Ban of ${b.key} by ${b.rule} lifted`); render(); } else toast(reply.json ? reply.json.error.message : reply.text);
+      }, { dataset: { lift: b.key } }))))));
+}
+
+// An editor for one policy (`kind` services/routes, `owner` its name) or top-level setting
+// (`kind` settings), built from the policy's JSON Schema in the served OpenAPI document: a field
+// per property with its type, choices and default, and the API's validation messages beside it.
 function policyEditor(kind, owner, policy, value, documentPath) {
   const form = el("form", { dataset: { policy } });
-  const text = editable(el("textarea", { rows: 4, placeholder: "not set" }, value === undefined ? "" : JSON.stringify(value, null, 2)));
+  const schema = session.schemas.PolicySchemas.properties[policy];
+  const control = schemaControl(schema, value, "");
   const error = el("p", { class: "error", role: "alert" });
-  form.append(field(policy.replace(/_/g, " "), policy, text), error, el("div", { class: "row" },
-    editButton("Save", null, { type: "submit" }),
-    editButton("Remove", async () => {
-      const result = await change(`remove ${policy} of ${owner}`, () => ({ method: "DELETE", path: `/${kind}/${enc(owner)}/policies/${policy}` }));
-      if (result.ok) render(); else if (!result.cancelled) error.textContent = issueText(result);
-    }, { disabled: value === undefined || !session.canEdit })));
+  const resource = owner === null ? `/settings/${policy}` : `/${kind}/${enc(owner)}/policies/${policy}`;
+  const what = owner === null ? policy.replace(/_/g, " ") : `${policy.replace(/_/g, " ")} of ${owner}`;
+  form.append(el("h3", {}, policy.replace(/_/g, " ")), schema.description ? el("div", { class: "hint" }, schema.description) : null,
+    control.node, error, el("div", { class: "row" },
+      editButton("Save", null, { type: "submit" }),
+      editButton("Remove", async () => {
+        const result = await change(`remove ${what}`, () => ({ method: "DELETE", path: resource }));
+        if (result.ok) render(); else if (!result.cancelled) error.textContent = issueText(result);
+      }, { disabled: value === undefined || !session.canEdit })));
   form.addEventListener("submit", async event => {
     event.preventDefault();
     let body;
-    try { body = JSON.parse(text.value); } catch (problem) { error.textContent = "Not valid JSON: " + problem.message; return; }
-    const result = await change(`set ${policy} of ${owner}`, () => ({ method: "PUT", path: `/${kind}/${enc(owner)}/policies/${policy}`, body }));
+    try { body = control.read(); } catch (problem) { error.textContent = problem.message; return; }
+    if (body === undefined) { error.textContent = "Nothing is set: fill in a field, or remove the policy."; return; }
+    const result = await change(`set ${what}`, () => ({ method: "PUT", path: resource, body }));
     if (result.ok) render();
-    else if (!result.cancelled) { showIssues(form, documentPath.slice(0, -policy.length - 1), result.issues, error); error.textContent ||= result.error || ""; }
+    else if (!result.cancelled) { showIssues(form, documentPath, result.issues, error); error.textContent ||= result.error || ""; }
   });
   return form;
+}
+
+// A control for a value of `schema` (a JSON Schema from the API) holding `value`, its fields
+// marked with their path below the policy (`path`) for ``showIssues``. Returns { node, read },
+// where read() gives the value to send: undefined when nothing is set (the default applies).
+function schemaControl(schema, value, path) {
+  const described = (input, label) => field(label, path || "value", editable(input), hintOf(schema));
+  if (schema["x-fulcrum-json"]) {
+    const input = el("input", { type: "text", placeholder: "JSON, e.g. \"/admin\" or {\"regex\": \"...\"}", value: value === undefined ? "" : JSON.stringify(value) });
+    return { node: described(input, labelOf(path)), read: () => {
+      const text = input.value.trim();
+      if (!text) return undefined;
+      try { return JSON.parse(text); } catch (_) { return text; }  // a bare word is a string
+    } };
+  }
+  switch (schema.type) {
+    case "string": {
+      const input = schema.enum
+        ? el("select", {}, el("option", { value: "" }, schema.default === undefined ? "(not set)" : `(default: ${schema.default})`),
+            schema.enum.map(choice => el("option", { value: choice, selected: choice === value }, choice)))
+        : el("input", { type: "text", value: value === undefined ? "" : String(value), placeholder: schema.default === undefined ? "" : `default: ${schema.default}` });
+      return { node: described(input, labelOf(path)), read: () => input.value.trim() === "" ? undefined : input.value.trim() };
+    }
+    case "integer": case "number": {
+      const input = el("input", { type: "number", step: schema.type === "integer" ? "1" : "any", min: schema.minimum, max: schema.maximum,
+        value: value === undefined ? "" : String(value), placeholder: schema.default === undefined ? "" : `default: ${schema.default}` });
+      return { node: described(input, labelOf(path)), read: () => input.value === "" ? undefined : Number(input.value) };
+    }
+    case "boolean": {
+      const input = el("select", {}, el("option", { value: "" }, `(default: ${schema.default})`),
+        ["true", "false"].map(choice => el("option", { value: choice, selected: String(value) === choice }, choice)));
+      return { node: described(input, labelOf(path)), read: () => input.value === "" ? undefined : input.value === "true" };
+    }
+    case "array":
+      if (schema.items.type === "object") return listControl(schema, value, path);
+      {
+        const input = el("textarea", { rows: 2, placeholder: (schema.default ? `default:\n${schema.default.join("\n")}` : "one per line") },
+          Array.isArray(value) ? value.join("\n") : "");
+        return { node: described(input, labelOf(path)), read: () => {
+          const items = lines(input.value);
+          if (!items.length) return undefined;
+          return schema.items.type === "integer" ? items.map(Number) : items;
+        } };
+      }
+    case "object":
+      if (!schema.properties) {  // a map of field names to values
+        const input = el("textarea", { rows: 2, placeholder: "Name: value" },
+          value ? Object.entries(value).map(([k, v]) => `${k}: ${v}`).join("\n") : "");
+        return { node: described(input, labelOf(path)), read: () => {
+          const pairs = lines(input.value).map(line => {
+            const colon = line.indexOf(":");
+            if (colon < 1) throw new Error(`'${line}' is not 'Name: value'`);
+            return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+          });
+          return pairs.length ? Object.fromEntries(pairs) : undefined;
+        } };
+      }
+      {
+        const parts = Object.entries(schema.properties).map(([name, property]) =>
+          [name, schemaControl(property, value ? value[name] : undefined, path ? `${path}.${name}` : name)]);
+        const node = el("fieldset", { class: "schema", dataset: { path: path || "value" } },
+          path && !/\]$/.test(path) ? el("legend", {}, labelOf(path)) : null, parts.map(([, part]) => part.node),
+          el("div", { class: "field-error", "data-error": path || "value", role: "alert" }));
+        return { node, read: () => {
+          const result = {};
+          for (const [name, part] of parts) { const v = part.read(); if (v !== undefined) result[name] = v; }
+          return Object.keys(result).length ? result : undefined;
+        } };
+      }
+    default: {
+      const input = el("input", { type: "text", value: value === undefined ? "" : JSON.stringify(value) });
+      return { node: described(input, labelOf(path)), read: () => input.value.trim() ? JSON.parse(input.value) : undefined };
+    }
+  }
+}
+
+// A list of objects (access rules, CC rules): one sub-form per item, added and removed in place.
+function listControl(schema, value, path) {
+  const items = [];
+  const holder = el("div", { class: "schema-list" });
+  const add = itemValue => {
+    const itemPath = `${path}[${items.length}]`;
+    const part = schemaControl(schema.items, itemValue, itemPath);
+    const entry = { part };
+    entry.node = el("div", { class: "schema-item", dataset: { item: String(items.length) } }, part.node,
+      editButton("Remove this one", () => { items.splice(items.indexOf(entry), 1); entry.node.remove(); }, { class: "danger" }));
+    items.push(entry);
+    holder.append(entry.node);
+  };
+  for (const item of Array.isArray(value) ? value : []) add(item);
+  const node = el("div", {}, schema.description && path ? el("div", { class: "hint" }, schema.description) : null, holder,
+    editButton("Add one", () => add(undefined), { dataset: { add: path || "value" } }));
+  return { node, read: () => {
+    const values = items.map(entry => entry.part.read()).filter(v => v !== undefined);
+    return values.length ? values : undefined;
+  } };
+}
+
+function labelOf(path) {
+  const last = (path || "value").split(".").pop().replace(/\[\d+\]$/, "");
+  return last.replace(/_/g, " ");
+}
+function hintOf(schema) {
+  const parts = [schema.description];
+  if (schema.minimum !== undefined || schema.maximum !== undefined) parts.push(`(${schema.minimum ?? "…"} to ${schema.maximum ?? "…"})`);
+  return parts.filter(Boolean).join(" ");
 }
 
 // ---------------------------------------------------------------- history
