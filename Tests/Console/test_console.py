@@ -374,7 +374,7 @@ def test_an_access_rule_added_in_the_console_refuses_requests_counts_them_and_go
     hits = page.wait_for_selector("#access-rule-hits tr[data-rule=no-secrets] td.hits")
     assert int(hits.inner_text()) >= 1
     screenshot(page, "access-rules")
-    page.click(f"{editor} button:has-text('Remove')")
+    page.click(f"{editor} button:text-is('Remove')")
     confirm_change(page, "the secret API is public again")
     wait_until(lambda: fulcrum.status("/api/secret/x") == 200, what="the rule gone")
     page.wait_for_selector("#access-rule-hits:has-text('No access rules')")

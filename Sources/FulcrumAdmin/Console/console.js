@@ -797,14 +797,15 @@ function bansTable(bans) {
       el("td", {}, editButton("Lift", async () => {
         const reply = await call("DELETE", `/bans/${enc(b.rule)}/${enc(b.key)}`);
         if (reply.ok) { toast(`Ban of ${b.key} by ${b.rule} lifted`); render(); } else toast(reply.json ? reply.json.error.message : reply.text);
-      }, { dataset: { lift: b.key } }))))));
+      }, { dataset: { lift: b.key } })))))));
 }
 
 // An editor for one policy (`kind` services/routes, `owner` its name) or top-level setting
 // (`kind` settings), built from the policy's JSON Schema in the served OpenAPI document: a field
 // per property with its type, choices and default, and the API's validation messages beside it.
 function policyEditor(kind, owner, policy, value, documentPath) {
-  const form = el("form", { dataset: { policy } });
+  // novalidate: the API judges every value, and its message goes beside the field
+  const form = el("form", { dataset: { policy }, novalidate: true });
   const schema = session.schemas.PolicySchemas.properties[policy];
   const control = schemaControl(schema, value, "");
   const error = el("p", { class: "error", role: "alert" });
