@@ -101,8 +101,9 @@ public final class AccessRules: Sendable {
 }
 
 /// ``RequestConditions`` with their regular expressions compiled (the conditions of an access
-/// rule, or the `match` of a CC rule).
-public struct ConditionsMatcher: Sendable {
+/// rule, or the `match` of a CC rule). A class: read from an array for each rule a request meets,
+/// a struct of this many arrays was copied there, a retain and a release of each.
+public final class ConditionsMatcher: Sendable {
     let source: RequestConditions
     private let path: CompiledMatcher?
     private let host: CompiledMatcher?
