@@ -148,6 +148,7 @@ enum OpenAPIDocument {
         ("ServicePolicy", oneOf(AdminContext.servicePolicies, "the policies of a service, each at /api/v1/services/{service}/policies/{policy}")),
         ("RoutePolicy", oneOf(AdminContext.routePolicies, "the policies of a route, each at /api/v1/routes/{route}/policies/{policy}")),
         ("Setting", oneOf(PolicySchemas.settings, "the top-level settings, each at /api/v1/settings/{setting}")),
+        ("RouteAction", oneOf(PolicySchemas.routeActions, "what a route may do instead of proxying, a field of the route")),
         ("PolicySchemas", PolicySchemas.document),
     ]
 

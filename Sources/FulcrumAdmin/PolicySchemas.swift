@@ -13,6 +13,8 @@ enum PolicySchemas {
     ]
     /// Top-level settings, at `/api/v1/settings/{setting}`.
     static let settings = ["access_rules", "cc", "trusted_proxies"]
+    /// What a route may do besides proxying to a service (edited with the route itself).
+    static let routeActions = ["redirect", "respond", "static"]
 
     /// The schema of every name in the three lists.
     static var document: ConfigDocument {
@@ -39,6 +41,19 @@ enum PolicySchemas {
                 ("status", integer("The status of a refusal.", minimum: 400, maximum: 599, defaultValue: 429)),
             ], required: ["name", "limit", "window", "ban"]), "Flood protection, before routing.")),
             ("trusted_proxies", stringList("Addresses or CIDR ranges whose X-Forwarded-For is believed for the client address.")),
+            ("redirect", object("Answer with a redirect; nothing is proxied.", [
+                ("to", string("The Location ($path, $path_and_query, $host, $1... of the route's path_regex).")),
+                ("status", integer("301, 302, 303, 307 or 308.", minimum: 301, maximum: 308, defaultValue: 302)),
+            ], required: ["to"])),
+            ("respond", object("Answer with a fixed response; nothing is proxied.", [
+                ("status", integer("The status (not a 3xx: use a redirect).", minimum: 200, maximum: 599)),
+                ("body", string("The body.")),
+                ("content_type", string("The Content-Type.", defaultValue: FixedResponse(status: 200).contentType)),
+            ], required: ["status"])),
+            ("static", object("Serve files from a directory (GET and HEAD).", [
+                ("root", string("The directory served.")),
+                ("index", string("The file served for a directory.", defaultValue: StaticFiles(root: "").index)),
+            ], required: ["root"])),
         ]
         return .mapping([
             .init("type", .string("object")),

@@ -105,23 +105,22 @@ default: {{ service: web }}
         connection.close()
         return reply.status, (json.loads(data) if data else None)
 
-    def get(self, path):
-        """A request through the data plane; returns the backend's name."""
+    def request(self, path):
+        """A GET through the data plane; returns its status and the backend's name."""
         connection = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=10)
         connection.request("GET", path)
         reply = connection.getresponse()
         reply.read()
         connection.close()
-        return reply.getheader("X-Backend")
+        return reply.status, reply.getheader("X-Backend")
+
+    def get(self, path):
+        """The name of the backend that answered a request through the data plane."""
+        return self.request(path)[1]
 
     def status(self, path):
         """The status of a request through the data plane."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.proxy_port, timeout=10)
-        connection.request("GET", path)
-        reply = connection.getresponse()
-        reply.read()
-        connection.close()
-        return reply.status
+        return self.request(path)[0]
 
     def served_subject(self, name):
         """The subject of the certificate the TLS listener presents for `name` (None when refused)."""

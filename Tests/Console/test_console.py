@@ -1,4 +1,5 @@
 """End-to-end tests of the web console in a real headless Chromium."""
+import http.client
 import socket
 import subprocess
 import threading
@@ -393,3 +394,31 @@ def test_a_cc_ban_is_listed_and_lifted_in_the_console(page, fulcrum):
     page.wait_for_selector("#bans:has-text('No key is banned')")
     assert fulcrum.status("/api/cc") == 200
     assert fulcrum.api("DELETE", "/settings/cc?message=no%20cc", if_match="*")[0] == 200
+
+
+def test_a_redirect_route_made_in_the_form_answers_and_editing_keeps_what_the_form_does_not_show(page, fulcrum):
+    assert fulcrum.api("POST", "/routes?message=moved", {"name": "moved", "match": {"path_prefix": "/moved/"}, "service": "web",
+                                                         "access_rules": [{"name": "moved-log", "deny": {"methods": ["DELETE"]}, "action": "log"}],
+                                                         "response_headers": {"set": {"X-Moved": "yes"}}}, if_match="*")[0] == 201
+    sign_in(page, fulcrum)
+    page.goto(fulcrum.url + "#/routes")
+    page.click("#routes-table tr[data-route=moved] button:has-text('Edit')")
+    page.select_option("#route-form select[data-path=action]", "redirect")
+    page.fill('#route-form [data-path="redirect.to"]', "https://example.com/new$path")
+    page.fill('#route-form [data-path="redirect.status"]', "301")
+    page.click("#save-route")
+    confirm_change(page, "moved for good")
+    page.wait_for_selector("#routes-table tr[data-route=moved] td:has-text('redirect 301')")
+    route = fulcrum.api("GET", "/routes/moved")[1]
+    assert route["redirect"] == {"to": "https://example.com/new$path", "status": 301}
+    assert "service" not in route
+    assert route["access_rules"][0]["name"] == "moved-log" and route["response_headers"] == {"set": {"X-Moved": "yes"}}
+    connection = http.client.HTTPConnection("127.0.0.1", fulcrum.proxy_port, timeout=10)
+    connection.request("GET", "/moved/page")
+    reply = connection.getresponse()
+    reply.read()
+    connection.close()
+    assert reply.status == 301 and reply.getheader("Location") == "https://example.com/new/moved/page"
+    assert reply.getheader("X-Moved") == "yes"
+    screenshot(page, "route-redirect")
+    page.wait_for_load_state("networkidle")  # the form's last dry run, still in flight, would fail when the page closes

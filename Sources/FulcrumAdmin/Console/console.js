@@ -575,8 +575,10 @@ pages.routes = async function (root) {
       el("thead", {}, el("tr", {}, ["#", "Name", "Match", "Target", "Limits", "Actions"].map(h => el("th", {}, h)))),
       el("tbody", {}, ordered.map(({ r, i }, position) => el("tr", { dataset: { route: r.name } },
         el("td", {}, position + 1), el("td", {}, r.name), el("td", {}, matchSummary(r.match)),
-        el("td", {}, r.split ? "split: " + r.split.targets.map(t => `${t.name || t.service} ${t.weight} %`).join(" / ") : r.service + (r.node ? ` → ${r.node}` : "")),
-        el("td", { class: "muted" }, [r.rate_limit ? "rate limit" : null, r.max_in_flight ? `max ${r.max_in_flight} in flight` : null].filter(Boolean).join(", ")),
+        el("td", {}, routeTarget(r)),
+        el("td", { class: "muted" }, [r.rate_limit ? "rate limit" : null, r.max_in_flight ? `max ${r.max_in_flight} in flight` : null,
+          r.access_rules ? "access rules" : null, r.cors ? "CORS" : null,
+          ["strip_prefix", "rewrite", "host", "request_headers", "response_headers"].some(k => r[k] !== undefined) ? "shaping" : null].filter(Boolean).join(", ")),
         el("td", {}, el("div", { class: "row" },
           editButton("↑", () => moveRoute(r.name, i - 1), { "aria-label": `move ${r.name} up`, disabled: i === 0 || !session.canEdit }),
           editButton("↓", () => moveRoute(r.name, i + 1), { "aria-label": `move ${r.name} down`, disabled: i === routes.length - 1 || !session.canEdit }),
@@ -590,6 +592,14 @@ pages.routes = async function (root) {
     ...routes.filter(r => r.split && r.split.rollout).map(rolloutPanel),
     explainPanel());
 };
+
+function routeTarget(r) {
+  if (r.split) return "split: " + r.split.targets.map(t => `${t.name || t.service} ${t.weight} %`).join(" / ");
+  if (r.redirect) return `redirect ${r.redirect.status || 302} → ${r.redirect.to}`;
+  if (r.respond) return `respond ${r.respond.status}`;
+  if (r.static) return `files from ${r.static.root}`;
+  return r.service + (r.node ? ` → ${r.node}` : "");
+}
 
 // A route's progressive rollout: weights, the controller's last verdict with the figures, and the
 // operator's controls.
@@ -655,13 +665,29 @@ function showRouteForm(root, route, index) {
   const node = el("input", { value: route && route.node ? route.node : "", placeholder: "balanced (no pin)" });
   const error = el("p", { class: "error", role: "alert", id: "route-form-error" });
   const pathField = field("Path", "match.path_prefix", path);
+  // what the route does: proxy to a service (or keep its split), or answer by itself; the
+  // answers' forms come from their schemas in the served OpenAPI document
+  const localActions = session.schemas.RouteAction.enum;
+  const currentAction = !route ? "service" : route.split ? "split" : localActions.find(a => route[a] !== undefined) || "service";
+  const action = el("select", {}, (route && route.split ? ["split"] : []).concat(["service"], localActions).map(a =>
+    el("option", { value: a, selected: a === currentAction }, a === "split" ? "keep its traffic split" : a === "service" ? "proxy to a service" : a)));
+  const answers = Object.fromEntries(localActions.map(a => [a, schemaControl(session.schemas.PolicySchemas.properties[a], route ? route[a] : undefined, a)]));
+  const proxyFields = el("div", { class: "grid" }, field("Service", "service", service), field("Pinned node", "node", node));
+  const answerSlots = Object.fromEntries(localActions.map(a => [a, el("div", { dataset: { action: a } }, answers[a].node)]));
+  const showAction = () => {
+    proxyFields.hidden = action.value !== "service";
+    for (const a of localActions) answerSlots[a].hidden = action.value !== a;
+  };
+  action.addEventListener("change", showAction);
+  showAction();
   const form = el("form", { class: "panel", id: "route-form" },
     el("h2", {}, route ? `Edit route ${route.name}` : "Add a route"),
     el("div", { class: "grid" },
       field("Name", "name", name), el("div", {}, el("label", { for: "route-kind" }, "Path match"), Object.assign(kind, { id: "route-kind" })), pathField,
       field("Methods (comma separated)", "match.methods", methods), field("Hosts (comma separated)", "match.host", hosts),
       field("Headers (one NAME=value|value per line)", "match.headers", headers), field("Query parameters", "match.query", query),
-      field("Cookies", "match.cookies", cookies), field("Service", "service", service), field("Pinned node", "node", node)),
+      field("Cookies", "match.cookies", cookies), field("What the route does", "action", action)),
+    proxyFields, Object.values(answerSlots),
     error,
     el("div", { class: "row" }, el("button", { type: "submit", class: "primary", id: "save-route" }, route ? "Save route" : "Add route"),
       el("button", { type: "button", onclick: () => form.remove() }, "Cancel")));
@@ -679,10 +705,20 @@ function showRouteForm(root, route, index) {
     if (list(methods.value).length) m.methods = list(methods.value).map(s => s.toUpperCase());
     if (list(hosts.value).length) m.host = list(hosts.value);
     for (const [key, input] of [["headers", headers], ["query", query], ["cookies", cookies]]) if (lines(input.value).length) m[key] = parsePairs(input.value);
-    const body = { name: name.value, match: m, service: service.value };
-    if (node.value.trim()) body.node = node.value.trim();
-    if (route && route.rate_limit) body.rate_limit = route.rate_limit;
-    if (route && route.max_in_flight) body.max_in_flight = route.max_in_flight;
+    if (match.body !== undefined) m.body = match.body;  // a body condition is kept as it is
+    const body = { name: name.value, match: m };
+    if (action.value === "service") {
+      body.service = service.value;
+      if (node.value.trim()) body.node = node.value.trim();
+    } else if (action.value === "split") {
+      body.split = route.split;
+    } else {
+      const answer = answers[action.value].read();
+      body[action.value] = answer === undefined ? {} : answer;
+    }
+    // everything the form does not show (limits, access rules, CORS, shaping) stays as it was
+    const shown = ["name", "match", "service", "node", "split"].concat(localActions);
+    for (const [key, value] of Object.entries(route || {})) if (!shown.includes(key)) body[key] = value;
     return body;
   };
   const candidate = () => {
@@ -700,6 +736,7 @@ function showRouteForm(root, route, index) {
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(validate, 300); });
   form.addEventListener("submit", async event => {
     event.preventDefault();
+    clearTimeout(timer);  // the submit runs its own dry run
     if (!(await validate())) return;
     const body = build();
     const result = await change(route ? `edit route ${route.name}` : `add route ${body.name}`, () => route
