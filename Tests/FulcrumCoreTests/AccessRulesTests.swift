@@ -188,3 +188,22 @@ import Testing
         #expect(try PathPattern("(?i)k").matches("x\u{212A}x"[...]))
     }
 }
+
+/// Expressions whose backtracking can take exponential time on a crafted text are refused.
+@Suite struct NestedRepetitionTests {
+    @Test func aRepeatedGroupThatRepeatsInsideIsRefusedAndOthersAreNot() {
+        for risky in ["(a+)+", "(\\w*)*b", "^(x{2,})+$", "((ab)*c)+", "(a|b+)*", "([a-z]+)*@"] {
+            #expect(PathPattern.nestedRepetition(risky) != nil, "\(risky)")
+        }
+        for safe in ["^/v[0-9]+/", "(?i)union\\s+select", "/\\.(git|env)", "(ab)+c", "(a+)b+", "(x{1})+", "[(+)]+", "\\(a+\\)+", "(a)?b*"] {
+            #expect(PathPattern.nestedRepetition(safe) == nil, "\(safe)")
+        }
+        do {
+            _ = try FulcrumConfig.parse("listen: [{ port: 1 }]\nservices: { s: { nodes: [{ name: n, host: h, port: 1 }] } }\naccess_rules: [{ name: r, deny: { path: { regex: '(a+)+$' } } }]")
+            Issue.record("a nested repetition was accepted")
+        } catch {
+            #expect(error.issues.first?.path == "access_rules[0].deny.path.regex")
+            #expect(error.issues.first?.message.contains("exponential time") == true)
+        }
+    }
+}

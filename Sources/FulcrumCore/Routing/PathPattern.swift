@@ -21,14 +21,68 @@ struct PathPattern: @unchecked Sendable {
         self.required = RequiredLiteral(source)
     }
 
-    /// Why `source` does not compile, or `nil` when it does.
+    /// Why `source` does not compile, or cannot be used on requests, or `nil` when it can.
     static func compileError(_ source: String) -> String? {
         do {
             _ = try Regex(source)
-            return nil
         } catch {
             return "\(error)"
         }
+        return nestedRepetition(source)
+    }
+
+    /// Refuses a repeated group that repeats inside (`(a+)+`, `(\w*)*`, `(x{2,})+`): Swift's
+    /// engine backtracks, and on a crafted text such an expression takes time exponential in the
+    /// text's length (ReDoS), stalling the event loop that evaluates it, and with it every
+    /// connection of that loop. Expressions come from operators but texts from clients.
+    static func nestedRepetition(_ source: String) -> String? {
+        let bytes = Array(source.utf8)
+        var repeatsInside: [Bool] = []  // one per open group: whether something in it repeats
+        var index = 0
+        func quantifierRepeats(at position: Int) -> Bool {
+            guard position < bytes.count else { return false }
+            switch bytes[position] {
+            case UInt8(ascii: "*"), UInt8(ascii: "+"): return true
+            case UInt8(ascii: "{"):
+                // {n} with n <= 1 does not repeat; {n,}, {n,m} with m > 1 do
+                var end = position + 1
+                while end < bytes.count, bytes[end] != UInt8(ascii: "}") { end += 1 }
+                let inside = String(decoding: bytes[(position + 1)..<min(end, bytes.count)], as: UTF8.self)
+                let bounds = inside.split(separator: ",", omittingEmptySubsequences: false)
+                if bounds.count == 1 { return (Int(bounds[0]) ?? 2) > 1 }
+                return bounds.count == 2 && (bounds[1].isEmpty || (Int(bounds[1]) ?? 2) > 1)
+            default: return false
+            }
+        }
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"):
+                index += 2
+                if index - 1 < bytes.count, quantifierRepeats(at: index), !repeatsInside.isEmpty { repeatsInside[repeatsInside.count - 1] = true }
+                continue
+            case UInt8(ascii: "["):
+                var end = index + 1
+                if end < bytes.count, bytes[end] == UInt8(ascii: "^") { end += 1 }
+                if end < bytes.count, bytes[end] == UInt8(ascii: "]") { end += 1 }
+                while end < bytes.count, bytes[end] != UInt8(ascii: "]") { end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1 }
+                index = end + 1
+                if quantifierRepeats(at: index), !repeatsInside.isEmpty { repeatsInside[repeatsInside.count - 1] = true }
+                continue
+            case UInt8(ascii: "("):
+                repeatsInside.append(false)
+            case UInt8(ascii: ")"):
+                let inner = repeatsInside.popLast() ?? false
+                let repeated = quantifierRepeats(at: index + 1)
+                if inner && repeated {
+                    return "a repeated group repeats inside (as in (a+)+): on a crafted request this takes exponential time; write it without the nesting"
+                }
+                if (inner || repeated), !repeatsInside.isEmpty { repeatsInside[repeatsInside.count - 1] = true }
+            default:
+                if quantifierRepeats(at: index + 1), !repeatsInside.isEmpty { repeatsInside[repeatsInside.count - 1] = true }
+            }
+            index += 1
+        }
+        return nil
     }
 
     func matches(_ text: Substring) -> Bool {

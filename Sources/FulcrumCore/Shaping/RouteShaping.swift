@@ -187,10 +187,8 @@ struct CapturingPattern: @unchecked Sendable {
     /// source, as PCRE counts them: each `(` that is not escaped, not in a `[...]` class, and
     /// either plain or a named group (`(?<name>`, `(?P<name>`, `(?'name'`).
     static func groupCount(_ source: String) -> Result<Int, ConfigValueError> {
-        do {
-            _ = try Regex(source)
-        } catch {
-            return .failure(ConfigValueError("not a valid regular expression: \(error)"))
+        if let problem = PathPattern.compileError(source) {
+            return .failure(ConfigValueError("not a valid regular expression: \(problem)"))
         }
         let bytes = Array(source.utf8)
         var count = 0
