@@ -90,6 +90,27 @@ import TestCertificates
         try await fixture.stop()
     }
 
+    @Test func settingsCarryCCRulesAndALiftedBanIsAudited() async throws {
+        let fixture = try await AdminFixture()
+        let rules = #"[{"name": "burst", "limit": 1, "window": "1m", "ban": "5m", "match": {"path": {"prefix": "/api/"}}}]"#
+        #expect(try await fixture.call("PUT", "/api/v1/settings/cc?message=cc", ifMatch: "*", body: rules).status == 200)
+        #expect(try await fixture.call("GET", "/api/v1/settings/cc").json?.items.first?["name"]?.stringValue == "burst")
+        #expect(try await fixture.call("GET", "/api/v1/settings/nope").status == 404)
+        // two loops count apart: enough requests for one to go over
+        for _ in 0..<6 { _ = try await fixture.proxied("/api/x") }
+        let bans = try await fixture.call("GET", "/api/v1/state")["bans"]?.items ?? []
+        #expect(bans.count == 1 && bans.first?["key"]?.stringValue == "127.0.0.1")
+        #expect(try await fixture.call("DELETE", "/api/v1/bans/burst/127.0.0.1", as: .viewer).status == 403)
+        let lifted = try await fixture.call("DELETE", "/api/v1/bans/burst/127.0.0.1")
+        #expect(lifted.status == 200 && lifted["lifted", "rule"]?.stringValue == "burst")
+        #expect(try await fixture.call("DELETE", "/api/v1/bans/burst/127.0.0.1").status == 404)
+        let audit = try await fixture.store.auditEntries(AuditQuery())
+        #expect(audit.contains { $0.record.target == "bans/burst/127.0.0.1" && $0.record.result == "ok" && $0.record.actor == "ops" })
+        #expect(try await fixture.call("GET", "/metrics").text.contains(#"fulcrum_cc_bans_total{rule="burst"} 1"#))
+        #expect(try await fixture.call("DELETE", "/api/v1/settings/cc?message=off", ifMatch: "*").status == 200)
+        try await fixture.stop()
+    }
+
     @Test func policiesAreSetReadAndRemoved() async throws {
         let fixture = try await AdminFixture()
         let set = try await fixture.call(

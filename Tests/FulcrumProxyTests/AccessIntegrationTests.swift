@@ -1,4 +1,6 @@
 import FulcrumProxy
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 import RealSockets
@@ -117,6 +119,30 @@ import RealSockets
         // from anyone else the header is not believed
         let direct = try await response(from: "127.0.0.4", "127.0.0.3")
         #expect(Self.status(direct) == 401)
+        await fixture.stop()
+    }
+
+    @Test func aFloodOfDenialsIsLoggedOnceASecondPerRuleWithItsCount() async throws {
+        let lines = NIOLockedValueBox<[String]>([])
+        let events = Logger(label: "test.events") { _ in CapturingLogHandler(lines: lines) }
+        let fixture = try await ProxyFixture.start(backends: ["flood"], workers: 1, events: events) { p in
+            """
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["flood"]!) }] } }
+            access_rules: [{ name: no-admin, deny: { path: { prefix: /admin } } }, { name: watch, deny: { methods: [GET] }, action: log }]
+            default: { service: s }
+            """
+        }
+        let client = try await fixture.client()
+        for _ in 0..<40 { #expect(try await client.request(.GET, "/admin/x").status == .forbidden) }
+        await client.close()
+        try await Task.sleep(for: .milliseconds(2300))  // the loop's sweep runs once a second
+        let logged = lines.withLockedValue { $0 }.filter { $0.contains("rule=no-admin") || $0.contains("rule=watch") }
+        let refused = logged.filter { $0.hasPrefix("access rule refused requests") && $0.contains("rule=no-admin") }
+        #expect((1...3).contains(refused.count), "\(logged)")  // one line per second that saw denials, not 40
+        let counts = refused.compactMap { line in line.split(separator: " ").first { $0.hasPrefix("count=") }.flatMap { Int($0.dropFirst(6)) } }
+        #expect(counts.reduce(0, +) == 40, "\(logged)")
+        // a logging rule is logged as matched; the refused requests never reached it (deny rules stop at the first block)
+        #expect(!logged.contains { $0.hasPrefix("access rule matched requests") && $0.contains("rule=watch") })
         await fixture.stop()
     }
 

@@ -1,3 +1,4 @@
+import FulcrumCore
 import NIOCore
 import NIOHTTP1
 import Testing
@@ -153,6 +154,9 @@ import RealSockets
         #expect(other.status == .ok)
         #expect(other.headers.first(name: "Access-Control-Allow-Origin") == nil)
         #expect(other.headers.first(name: "Access-Control-Allow-Credentials") == nil)
+        let explained = RouteReport(config: fixture.server.runtime.config, request: try DescribedRequest(
+            target: "/api/orders", headers: [(name: "Origin", value: "https://evil.example.com")]))
+        #expect(explained.shaping == ["CORS for https://app.example.com (preflights answered by Fulcrum): origin https://evil.example.com not allowed: no CORS fields"])
         let anyOrigin = try await client.request(.GET, "/public/x", headers: [("Origin", "https://anyone.example")])
         #expect(anyOrigin.headers.first(name: "Access-Control-Allow-Origin") == "*")
         await client.close()

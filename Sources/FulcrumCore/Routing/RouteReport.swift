@@ -67,6 +67,11 @@ public struct RouteReport: Sendable {
             let configured = config.routes[routeIndex]
             let shaper = RequestShaper(configured.shaping, routePathRegex: configured.match.path?.regex)
             if !configured.shaping.isEmpty { shaping = Self.describe(shaper.shape(request), configured.shaping) }
+            if let cors = configured.cors ?? configured.target.flatMap({ config.service(named: $0.service)?.cors }) {
+                let origin = request.header("origin")
+                let verdict = origin.map { cors.allows(origin: $0) ? "origin \($0) allowed" : "origin \($0) not allowed: no CORS fields" } ?? "no Origin"
+                shaping.append("CORS for \(cors.origins.joined(separator: ", ")) (preflights answered by Fulcrum): \(verdict)")
+            }
             switch configured.action {
             case .redirect(let redirect):
                 let location = redirect.to.rendered(
