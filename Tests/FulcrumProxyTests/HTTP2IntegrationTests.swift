@@ -87,6 +87,34 @@ import Testing
         #expect(h1.output.hasPrefix("h2c-node\n") && h1.output.hasSuffix("\n1.1"), "\(h1.output)")
     }
 
+    @Test func streamsGetStaticFilesBodyRoutesRedirectsAndAccessRulesLikeHTTP1() async throws {
+        let site = try StaticFilesIntegrationTests.makeSite()
+        defer { try? FileManager.default.removeItem(at: site) }
+        let fixture = try await ProxyFixture.start(backends: ["h2-body"], listener: "{ address: 127.0.0.1, port: 0, h2c: true }") { p in
+            """
+            services: { s: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["h2-body"]!) }] } }
+            access_rules: [{ name: no-env, deny: { path: { regex: '/\\.env' } } }]
+            routes:
+              - { name: site, match: { path_prefix: /static/ }, strip_prefix: /static, static: { root: '\(site.path)/public' } }
+              - { name: old, match: { path_prefix: /old/ }, redirect: { to: '/new$path', status: 308 } }
+              - { name: acme, match: { path_prefix: /upload, body: { regex: 'acme' } }, service: s }
+            """
+        }
+        defer { Task { await fixture.stop() } }
+        let base = "http://127.0.0.1:\(fixture.port)"
+        func curl(_ arguments: [String]) async throws -> String {
+            try await Self.run("/usr/bin/curl", ["--silent", "--http2-prior-knowledge", "-w", "\n%{http_code} %{http_version}"] + arguments).output
+        }
+        let file = try await curl(["-r", "0-4", "\(base)/static/site.css"])
+        #expect(file == "body \n206 2", "\(file)")
+        #expect(try await curl(["\(base)/static/../secret.txt"]).hasSuffix("404 2"))
+        #expect(try await curl(["-o", "/dev/null", "\(base)/old/page"]).hasSuffix("308 2"))
+        let routed = try await curl(["--data-binary", "tenant=acme", "\(base)/upload"])
+        #expect(routed == "h2-body received 11\n\n200 2", "\(routed)")
+        #expect(try await curl(["--data-binary", "tenant=other", "\(base)/upload"]).hasSuffix("404 2"))
+        #expect(try await curl(["-o", "/dev/null", "\(base)/x/.env"]).hasSuffix("403 2"))
+    }
+
     @Test func manyConcurrentStreamsAreEachProxiedAndAResetStreamLeavesTheConnectionUsable() async throws {
         let fixture = try await ProxyFixture.start(backends: ["h2-many"], listener: "{ address: 127.0.0.1, port: 0, h2c: true }") {
             Self.services($0["h2-many"]!)
