@@ -151,6 +151,8 @@ final class AccessGuard {
     func sweep(now: UInt64) {
         if !bans.isEmpty { bans = bans.filter { $0.value > now } }
         for index in ccWindows.indices { ccWindows[index].sweep(now: now) }
+        guard runtime.globalAccess != nil || runtime.serviceAccess.contains(where: { $0 != nil }) || runtime.routeAccess.contains(where: { $0 != nil })
+        else { return }
         let config = runtime.config
         let scopes: [(rules: [AccessRule], hits: [Int], scope: String)] =
             [(config.accessRules, globalHits, "global")]

@@ -295,7 +295,7 @@ final class ProxyHandler: ChannelInboundHandler {
         }
 
         let now = NIODeadline.now()
-        if runtime.globalAccess != nil || !runtime.config.cc.isEmpty,
+        if runtime.screensBeforeRouting,
             let refusal = loop.policy.access.screenBeforeRouting(request, client: client, now: now.uptimeNanoseconds)
         {
             return answerLocally(

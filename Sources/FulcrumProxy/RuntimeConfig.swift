@@ -37,6 +37,8 @@ public final class RuntimeConfig: Sendable {
     let staticRoots: [String?]
     /// `trusted_proxies`; `nil` when there are none.
     let trustedProxies: AddressTrie?
+    /// Whether requests meet top-level access rules or CC rules before routing.
+    let screensBeforeRouting: Bool
     /// Shaping per route (`nil` for a proxying route without any): what a request becomes on its
     /// way to the node, and a redirect's groups.
     let shapers: [RequestShaper?]
@@ -145,6 +147,7 @@ public final class RuntimeConfig: Sendable {
         var trusted = AddressTrie()
         for range in config.trustedProxies { trusted.insert(range, value: 0) }
         self.trustedProxies = trusted.isEmpty ? nil : trusted
+        self.screensBeforeRouting = !config.accessRules.isEmpty || !config.cc.isEmpty
         self.shapers = config.routes.map { route in
             route.shaping.isEmpty && route.target != nil ? nil : RequestShaper(route.shaping, routePathRegex: route.match.path?.regex)
         }
@@ -179,6 +182,7 @@ public final class RuntimeConfig: Sendable {
         staticRoots = other.staticRoots
         defaultCORS = other.defaultCORS
         trustedProxies = other.trustedProxies
+        screensBeforeRouting = other.screensBeforeRouting
         routeInFlight = other.routeInFlight
         serviceInFlight = other.serviceInFlight
         upstreamResponseTimeout = other.upstreamResponseTimeout
