@@ -19,8 +19,9 @@ enum ClientProtocols {
     static func configureHTTP1(_ channel: Channel, loop: LoopContext, listening: Listening) throws {
         ProtocolDeadline.met(channel)
         // the handler reads and writes HTTP/1.1 itself (FulcrumHTTP1): one handler per connection
+        // plaintext: nothing between the handler and the socket, which can send files itself
         try channel.pipeline.syncOperations.addHandler(
-            ProxyHandler(loop: loop, overTLS: listening.overTLS, redirectToHTTPS: listening.redirectToHTTPS))
+            ProxyHandler(loop: loop, overTLS: listening.overTLS, redirectToHTTPS: listening.redirectToHTTPS, sendsFileRegions: !listening.overTLS))
     }
 
     static func configureHTTP2(_ channel: Channel, loop: LoopContext, listening: Listening) throws {

@@ -5,6 +5,11 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Serves one client connection: reads its requests (``RequestReader``), routes each one, picks a
 /// node, attaches a pooled upstream connection on the same event loop, and streams both bodies
@@ -61,10 +66,16 @@ final class ProxyHandler: ChannelInboundHandler {
     /// On a listener with `redirect_to_https`: the HTTPS port every request is redirected to.
     private let redirectToHTTPS: Int?
 
-    init(loop: LoopContext, overTLS: Bool = false, redirectToHTTPS: Int? = nil) {
+    /// Whether static files may go to the socket as file regions (`sendfile`): only where the
+    /// connection's bytes reach the socket as they are (plaintext HTTP/1.1), not through TLS or
+    /// an HTTP/2 stream.
+    private let sendsFileRegions: Bool
+
+    init(loop: LoopContext, overTLS: Bool = false, redirectToHTTPS: Int? = nil, sendsFileRegions: Bool = false) {
         self.loop = loop
         self.overTLS = overTLS
         self.redirectToHTTPS = redirectToHTTPS
+        self.sendsFileRegions = sendsFileRegions
         self.unread = noBytes
         self.lastUpstreamHead = noBytes
         self.batch = WriteBatch(empty: noBytes)
@@ -959,7 +970,30 @@ final class ProxyHandler: ChannelInboundHandler {
         if head.isHEAD { transfer.remaining = 0 }
         guard transfer.remaining > 0 else { return finishFile(transfer) }
         transfer.file = found.file
-        sendNextPiece(transfer)
+        if sendsFileRegions { sendNextRegion(transfer) } else { sendNextPiece(transfer) }
+    }
+
+    /// Has the kernel send the next region of the file (`sendfile`), once the last one went.
+    /// The region's handle is a duplicate of the file's descriptor, closed when its write ends
+    /// however it ends, so a client that leaves mid-file leaks nothing.
+    private func sendNextRegion(_ transfer: FileTransfer) {
+        guard let file = transfer.file, let context else { return }
+        let count = min(transfer.remaining, Int64(FileTransfer.regionBytes))
+        let descriptor = dup(file.descriptor)
+        guard descriptor >= 0 else { return closeConnection(afterFlushing: true) }
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
+        let region = FileRegion(fileHandle: handle, readerIndex: Int(transfer.offset), endIndex: Int(transfer.offset + count))
+        flush()  // the head goes first
+        context.writeAndFlush(NIOAny(IOData.fileRegion(region))).assumeIsolated().whenComplete { [self] result in
+            try? handle.close()
+            guard case .servingFile(let current) = state, current === transfer else { return }
+            guard case .success = result else { return closeConnection() }
+            transfer.offset += count
+            transfer.remaining -= count
+            transfer.sent += Int(count)
+            watchedBytes &+= Int(count)
+            if transfer.remaining == 0 { finishFile(transfer) } else { sendNextRegion(transfer) }
+        }
     }
 
     /// Reads the next piece of the file on the thread pool and sends it.

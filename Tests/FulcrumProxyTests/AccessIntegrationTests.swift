@@ -146,6 +146,37 @@ import RealSockets
         await fixture.stop()
     }
 
+    @Test func splitsAndRateLimitsSeeTheForwardedClientToo() async throws {
+        let fixture = try await ProxyFixture.start(backends: ["stable", "canary"], workers: 1) { p in
+            """
+            trusted_proxies: [127.0.0.5]
+            services:
+              stable: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["stable"]!) }] }
+              canary: { nodes: [{ name: n, host: 127.0.0.1, port: \(p["canary"]!) }] }
+            routes:
+              - name: api
+                match: { path_prefix: /api/ }
+                rate_limit: { algorithm: sliding_window, limit: 2, window: 1m, key: client_ip }
+                split:
+                  targets: [{ service: stable, weight: 100 }, { name: beta, service: canary, weight: 0 }]
+                  rules: [{ to: beta, client_ip: [10.9.0.0/16] }]
+            """
+        }
+        func backend(from source: String, _ forwarded: String) async throws -> (Int, String?) {
+            let response = try await Self.send(fixture, from: source, "/api/x", ["X-Forwarded-For: \(forwarded)"])
+            let name = response.split(separator: "\r\n").first { $0.hasPrefix("X-Backend: ") }.map { String($0.dropFirst(11)) }
+            return (Self.status(response), name)
+        }
+        // the split's client_ip rule sees the forwarded client only through a trusted proxy
+        #expect(try await backend(from: "127.0.0.5", "10.9.1.1") == (200, "canary"))
+        #expect(try await backend(from: "127.0.0.4", "10.9.1.1") == (200, "stable"))
+        // the rate limit counts each forwarded client apart, and the proxy's other clients are not limited with them
+        #expect(try await backend(from: "127.0.0.5", "10.9.1.1").0 == 200)
+        #expect(try await backend(from: "127.0.0.5", "10.9.1.1").0 == 429)
+        #expect(try await backend(from: "127.0.0.5", "10.8.1.1").0 == 200)
+        await fixture.stop()
+    }
+
     @Test func ipv6RulesMatchIPv6ClientsAndIPv4RulesDoNot() async throws {
         let fixture = try await ProxyFixture.start(backends: ["v6"], listener: "{ address: '::1', port: 0 }") { p in
             """
