@@ -61,12 +61,12 @@ final class AccessGuard {
 
     /// The top-level rules, then CC: before routing, so that nothing the rules refuse is routed,
     /// counted by a limit or proxied.
-    func screenBeforeRouting(_ request: HeadRoutingRequest, client: IPAddress, now: UInt64) -> LoopPolicy.Refusal? {
+    func screenBeforeRouting(_ request: HeadRoutingRequest, clientIP: String, client: IPAddress, now: UInt64) -> LoopPolicy.Refusal? {
         if let rules = runtime.globalAccess, case .deny(let index) = rules.evaluate(request, client: client, hits: &globalHits, candidates: &candidates) {
             return refusal(rules.rules[index], routed: nil)
         }
         guard !runtime.config.cc.isEmpty else { return nil }
-        return screenCC(request, client: client, now: now)
+        return screenCC(request, clientIP: clientIP, client: client, now: now)
     }
 
     /// The rules of the service the request goes to, then of its route.
@@ -95,10 +95,10 @@ final class AccessGuard {
             body: rule.body)
     }
 
-    private func screenCC(_ request: HeadRoutingRequest, client: IPAddress, now: UInt64) -> LoopPolicy.Refusal? {
+    private func screenCC(_ request: HeadRoutingRequest, clientIP: String, client: IPAddress, now: UInt64) -> LoopPolicy.Refusal? {
         for (index, rule) in runtime.config.cc.enumerated() {
             if let matcher = runtime.ccMatchers[index], !matcher.matches(request, client: client) { continue }
-            let key = LoopPolicy.limitKey(rule.key, request)
+            let key = LoopPolicy.limitKey(rule.key, request, clientIP)
             let banKey = BanBoard.Key(rule: rule.name, key: key)
             if let until = bans[banKey] {
                 if until > now {

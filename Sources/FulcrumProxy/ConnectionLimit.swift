@@ -1,4 +1,5 @@
 import Atomics
+import FulcrumCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -17,7 +18,7 @@ final class ConnectionLimit: Sendable {
     /// Connections one client address may hold; 0 for no limit.
     private let perClientLimit: ManagedAtomic<Int>
     /// Open connections by client address, kept only while a per-client limit is set.
-    private let perClient = NIOLockedValueBox<[ClientAddress: Int]>([:])
+    private let perClient = NIOLockedValueBox<[IPAddress: Int]>([:])
     /// Connections closed at accept because their address held its share, and when that was last logged.
     private let refusedPerClient = ManagedAtomic(0)
     private let lastPerClientWarning = ManagedAtomic<UInt64>(0)
@@ -67,7 +68,7 @@ final class ConnectionLimit: Sendable {
     /// closes it without serving it.
     func accepted(_ connection: Channel, listener context: ChannelHandlerContext) -> Bool {
         let share = perClientLimit.load(ordering: .relaxed)
-        if share > 0, let remote = connection.remoteAddress, let address = ClientAddress(remote) {
+        if share > 0, let remote = connection.remoteAddress, let address = IPAddress(socketAddress: remote) {
             guard admit(address, share: share) else {
                 refusedByAddress(remote.ipAddress ?? "-", share: share)
                 return false
@@ -92,7 +93,7 @@ final class ConnectionLimit: Sendable {
         return true
     }
 
-    private func admit(_ address: ClientAddress, share: Int) -> Bool {
+    private func admit(_ address: IPAddress, share: Int) -> Bool {
         perClient.withLockedValue { counts in
             let held = counts[address, default: 0]
             guard held < share else { return false }
@@ -101,7 +102,7 @@ final class ConnectionLimit: Sendable {
         }
     }
 
-    private func release(_ address: ClientAddress) {
+    private func release(_ address: IPAddress) {
         perClient.withLockedValue { counts in
             guard let held = counts[address] else { return }
             counts[address] = held > 1 ? held - 1 : nil
@@ -152,27 +153,5 @@ final class ConnectionLimitHandler: ChannelInboundHandler {
             return
         }
         context.fireChannelRead(data)
-    }
-}
-
-/// A client's IP address without its port, as a key: the connections of one client count
-/// together whatever their source ports. IPv4 addresses are kept as IPv4-mapped IPv6.
-struct ClientAddress: Hashable {
-    private let high: UInt64
-    private let low: UInt64
-
-    init?(_ address: SocketAddress) {
-        switch address {
-        case .v4(let v4):
-            high = 0
-            low = 0xFFFF_0000_0000 | UInt64(UInt32(bigEndian: v4.address.sin_addr.s_addr))
-        case .v6(let v6):
-            (high, low) = withUnsafeBytes(of: v6.address.sin6_addr) { bytes in
-                (UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                 UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            }
-        case .unixDomainSocket:
-            return nil
-        }
     }
 }

@@ -95,7 +95,8 @@ final class LoopPolicy {
     /// the service's in-flight limits. A refusal gives back what the steps before it took.
     /// Reads nothing a route does not use: a route without limits, breaker or health checks
     /// costs a balancer pick.
-    func admit(_ request: HeadRoutingRequest, routed: RouteDecision, client: IPAddress, now: UInt64) -> Admission {
+    /// `clientIP` is the client's address as text (the rate limits' key), `client` as a number.
+    func admit(_ request: HeadRoutingRequest, routed: RouteDecision, clientIP: String, client: IPAddress, now: UInt64) -> Admission {
         let runtime = self.runtime
         // a traffic split chooses the target after routing and before limits and balancing
         // (constants from here on: a variable captured by the closures below would be boxed)
@@ -114,14 +115,14 @@ final class LoopPolicy {
         // 1. rate limits, the route's then the service's (a leaky bucket may ask for a delay)
         var delay: Int64 = 0
         if let routeIndex = decision.routeIndex, let limit = routeLimiters[routeIndex]?.limit {
-            let outcome = routeLimiters[routeIndex]!.acquire(key: Self.limitKey(limit.key, request), now: now)
+            let outcome = routeLimiters[routeIndex]!.acquire(key: Self.limitKey(limit.key, request, clientIP), now: now)
             if let refusal = Self.refusal(outcome, limit: limit, decision: decision, delay: &delay) {
                 routeRejections[routeIndex] += 1
                 return .refuse(refusal)
             }
         }
         if let limit = serviceLimiters[service]?.limit {
-            let outcome = serviceLimiters[service]!.acquire(key: Self.limitKey(limit.key, request), now: now)
+            let outcome = serviceLimiters[service]!.acquire(key: Self.limitKey(limit.key, request, clientIP), now: now)
             if let refusal = Self.refusal(outcome, limit: limit, decision: decision, delay: &delay) {
                 serviceRejections[service] += 1
                 return .refuse(refusal)
@@ -207,9 +208,9 @@ final class LoopPolicy {
     }
 
     /// The state key of a rate limit for this request; requests without the key share one state.
-    static func limitKey(_ key: RateLimit.Key, _ request: HeadRoutingRequest) -> String {
+    static func limitKey(_ key: RateLimit.Key, _ request: HeadRoutingRequest, _ clientIP: String) -> String {
         switch key {
-        case .clientIP: return String(request.clientIP)
+        case .clientIP: return clientIP
         case .header(let name): return request.header(name).map(String.init) ?? ""
         case .cookie(let name): return request.cookie(name).map(String.init) ?? ""
         case .query(let name): return request.queryParameter(name).map(String.init) ?? ""

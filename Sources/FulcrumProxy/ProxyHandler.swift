@@ -307,11 +307,9 @@ final class ProxyHandler: ChannelInboundHandler {
 
         let now = NIODeadline.now()
         if runtime.screensBeforeRouting,
-            let refusal = loop.policy.access.screenBeforeRouting(request, client: client, now: now.uptimeNanoseconds)
+            let refusal = loop.policy.access.screenBeforeRouting(request, clientIP: requestClientIP, client: client, now: now.uptimeNanoseconds)
         {
-            return answerLocally(
-                refusal.status, head: head, requestID: requestID, routed: nil, detail: refusal.detail,
-                page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
+            return answer(refusal, head: head, requestID: requestID)
         }
         let routedWithoutBody = runtime.router.route(request)
         if runtime.router.hasBodyRoutes, routedWithoutBody?.routeIndex == nil {
@@ -341,9 +339,7 @@ final class ProxyHandler: ChannelInboundHandler {
             if loop.policy.access.hasRules(service: nil, route: routeIndex),
                 let refusal = loop.policy.access.screen(request, client: client, service: nil, routed: .local(route: routeIndex))
             {
-                return answerLocally(
-                    refusal.status, head: head, requestID: requestID, routed: refusal.routed, detail: refusal.detail,
-                    page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
+                return answer(refusal, head: head, requestID: requestID)
             }
             return answerForRoute(routeIndex, request, requestID: requestID)
         case nil:
@@ -366,13 +362,11 @@ final class ProxyHandler: ChannelInboundHandler {
             }
         }
         let admitted: LoopPolicy.Admitted
-        switch loop.policy.admit(request, routed: routed, client: client, now: now.uptimeNanoseconds) {
+        switch loop.policy.admit(request, routed: routed, clientIP: requestClientIP, client: client, now: now.uptimeNanoseconds) {
         case .proceed(let proceed):
             admitted = proceed
         case .refuse(let refusal):
-            answerLocally(
-                refusal.status, head: head, requestID: requestID, routed: refusal.routed, detail: refusal.detail,
-                page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
+            answer(refusal, head: head, requestID: requestID)
             return
         }
 
@@ -782,18 +776,24 @@ final class ProxyHandler: ChannelInboundHandler {
             retriedFrom: exchange.failedNode.map { exchange.runtime.config.services[exchange.decision.serviceIndex].nodes[$0].name })
     }
 
+    /// Answers with what the policy refused a request with (an access rule, CC, a limit, a breaker).
+    private func answer(_ refusal: LoopPolicy.Refusal, head: RequestHead, requestID: RequestID) {
+        answerLocally(
+            refusal.status, head: head, requestID: requestID, routed: refusal.routed, detail: refusal.detail,
+            page: refusal.body.map { ErrorPage(body: $0) }, extraHeaders: refusal.extraHeaders)
+    }
+
     /// Answers a request for a route that answers itself (`redirect`, `respond`), with the
     /// route's response fields.
     private func answerForRoute(_ routeIndex: Int, _ request: HeadRoutingRequest, requestID: RequestID) {
         let runtime = loop.runtime
         let route = runtime.config.routes[routeIndex]
-        let shaper = runtime.shapers[routeIndex]
-        let shaped = shaper?.shape(request)
+        let shaped = runtime.shapers[routeIndex]?.shape(request)
         var fields = shaped?.addedResponseFields.map { ($0.name, $0.value) } ?? []
         switch route.action {
         case .redirect(let redirect):
             let path = shaped?.path.map { $0[...] } ?? request.path
-            let location = redirect.to.rendered(request, path: path, captures: shaper?.routeCaptures(request.path) ?? [])
+            let location = redirect.to.rendered(request, path: path, captures: shaped?.captures ?? [])
             fields.insert(("Location", location), at: 0)
             answerLocally(
                 HTTPResponseStatus(statusCode: redirect.status), head: request.head, requestID: requestID, routed: .local(route: routeIndex),

@@ -149,7 +149,7 @@ public final class RuntimeConfig: Sendable {
         self.trustedProxies = trusted.isEmpty ? nil : trusted
         self.screensBeforeRouting = !config.accessRules.isEmpty || !config.cc.isEmpty
         self.shapers = config.routes.map { route in
-            route.shaping.isEmpty && route.target != nil ? nil : RequestShaper(route.shaping, routePathRegex: route.match.path?.regex)
+            route.shaping.isEmpty && route.target != nil ? nil : RequestShaper(route: route)
         }
         self.routeInFlight = config.routes.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }
         self.serviceInFlight = config.services.map { $0.maxInFlight.map { _ in ManagedAtomic(0) } }

@@ -49,9 +49,9 @@ import Testing
     }
 
     @Test func groupsAreCountedAsTheExpressionDefinesThem() throws {
-        #expect(try CapturingPattern.groupCount("^/a/(\\d+)/(?:x|y)/(?<name>[a-z]+)[(]\\($").get() == 2)
-        #expect(try CapturingPattern.groupCount("(?=a)(?!b)(c)").get() == 1)
-        #expect(throws: ConfigValueError.self) { try CapturingPattern.groupCount("(unclosed").get() }
+        #expect(try PathPattern.groupCount("^/a/(\\d+)/(?:x|y)/(?<name>[a-z]+)[(]\\($").get() == 2)
+        #expect(try PathPattern.groupCount("(?=a)(?!b)(c)").get() == 1)
+        #expect(throws: ConfigValueError.self) { try PathPattern.groupCount("(unclosed").get() }
     }
 
     @Test func aPrefixIsStrippedOnlyAtASegmentBoundary() {

@@ -37,7 +37,7 @@ import Testing
     /// Admits a request at `now`; the admitted node and the exchange it would run, or the refusal.
     static func admit(_ policy: LoopPolicy, _ request: HeadRoutingRequest, at now: UInt64) -> Result<Exchange, Refused> {
         let routed = policy.runtime.router.route(request)!.decision!
-        switch policy.admit(request, routed: routed, client: IPAddress(parsing: "127.0.0.2")!, now: now) {
+        switch policy.admit(request, routed: routed, clientIP: "127.0.0.2", client: IPAddress(parsing: "127.0.0.2")!, now: now) {
         case .proceed(let admitted):
             let exchange = Exchange(
                 head: request.head, upstreamHead: ByteBuffer(), runtime: policy.runtime, decision: admitted.decision,

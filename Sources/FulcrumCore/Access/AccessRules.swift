@@ -10,8 +10,10 @@ public final class AccessRules: Sendable {
     private let paths: PrefixTree
     /// Rules found neither through the trie nor the tree, in declaration order.
     private let unindexed: [Int]
-    /// Whether a rule was found through ``addresses`` (its `client_ip` holds when it is a candidate).
-    private let indexedByAddress: [Bool]
+    /// Whether a candidate rule's path condition still has to be checked: not when the path tree
+    /// found it (its exact or prefix path holds); a rule found through ``addresses`` has its
+    /// `client_ip` hold and its path, if any, unchecked.
+    private let checksPath: [Bool]
 
     /// - Precondition: the rules were validated (their expressions compile).
     public init(_ rules: [AccessRule]) {
@@ -19,26 +21,31 @@ public final class AccessRules: Sendable {
         var addresses = AddressTrie()
         var paths = PrefixTree()
         var unindexed: [Int] = []
-        var indexedByAddress: [Bool] = []
+        var checksPath: [Bool] = []
         for (index, rule) in rules.enumerated() {
             let conditions = rule.conditions
             if !conditions.clientIP.isEmpty {
                 for range in conditions.clientIP { addresses.insert(range, value: index) }
-                indexedByAddress.append(true)
+                checksPath.append(conditions.path != nil)
                 continue
             }
-            indexedByAddress.append(false)
             switch conditions.path {
-            case .exact(let values)?: for value in values { paths.insert(value, route: index, exact: true) }
-            case .prefix(let prefix)?: paths.insert(prefix, route: index, exact: false)
-            case .regex?, nil: unindexed.append(index)
+            case .exact(let values)?:
+                for value in values { paths.insert(value, route: index, exact: true) }
+                checksPath.append(false)
+            case .prefix(let prefix)?:
+                paths.insert(prefix, route: index, exact: false)
+                checksPath.append(false)
+            case .regex?, nil:
+                unindexed.append(index)
+                checksPath.append(conditions.path != nil)
             }
         }
         self.conditions = rules.map { ConditionsMatcher($0.conditions) }
         self.addresses = addresses
         self.paths = paths
         self.unindexed = unindexed
-        self.indexedByAddress = indexedByAddress
+        self.checksPath = checksPath
     }
 
     /// What the rules of a scope decided.
@@ -87,16 +94,9 @@ public final class AccessRules: Sendable {
         return .pass
     }
 
+    /// Whether a candidate rule's conditions hold (its `client_ip` held when the trie found it).
     private func matches<Request: RoutingRequest>(_ index: Int, _ request: Request) -> Bool {
-        // a rule with client_ip is a candidate only when the trie found the client in one of its ranges
-        conditions[index].matches(request, checkingPath: !indexedByAddress[index] ? pathNeedsCheck(index) : true)
-    }
-
-    /// Whether the rule's path still has to be checked: the tree found exact and prefix paths
-    /// already, a regular expression is checked here.
-    private func pathNeedsCheck(_ index: Int) -> Bool {
-        if case .regex? = rules[index].conditions.path { return true }
-        return false
+        conditions[index].matches(request, checkingPath: checksPath[index])
     }
 }
 

@@ -636,7 +636,7 @@ struct ConfigDocumentParser {
                 reader.fail(routePath, "a route has one of service, split, redirect, respond and static; this one has \(actions.joined(separator: " and "))")
                 continue
             }
-            let pathCaptures = (match?.path?.regex).map { source in (try? CapturingPattern.groupCount(source).get()) ?? 0 } ?? 0
+            let pathCaptures = (match?.path?.regex).map { source in (try? PathPattern.groupCount(source).get()) ?? 0 } ?? 0
             var action: RouteAction?
             var split: TrafficSplit?
             if let splitNode = object["split"] {

@@ -109,7 +109,7 @@ extension ConfigDocumentParser {
             let regexNode = fields.require("path_regex"), let source = reader.string(regexNode, fields.path("path_regex")),
             let toNode = fields.require("to")
         {
-            switch CapturingPattern.groupCount(source) {
+            switch PathPattern.groupCount(source) {
             case .failure(let error):
                 reader.fail(fields.path("path_regex"), error.reason)
             case .success(let groups):
@@ -135,7 +135,7 @@ extension ConfigDocumentParser {
                 reader.fail(object.path("host"), "'\(host)' is not a host name or address (with an optional :port)")
             }
         }
-        let captures = max(pathCaptures, shaping.rewrite.map { (try? CapturingPattern.groupCount($0.pathRegex).get()) ?? 0 } ?? 0)
+        let captures = max(pathCaptures, shaping.rewrite.map { (try? PathPattern.groupCount($0.pathRegex).get()) ?? 0 } ?? 0)
         if let node = object["request_headers"] {
             shaping.requestHeaders = headerEdits(node, object.path("request_headers"), captures: captures, direction: .request)
         }

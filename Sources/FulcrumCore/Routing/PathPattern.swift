@@ -89,6 +89,52 @@ struct PathPattern: @unchecked Sendable {
         if let required, !required.mayBeIn(text) { return false }
         return (try? regex.firstMatch(in: text)) != nil
     }
+
+    /// The groups of the first match in `text` (an unmatched group is empty), or `nil`.
+    func captures(in text: Substring) -> [Substring]? {
+        if let required, !required.mayBeIn(text) { return nil }
+        guard let match = try? regex.firstMatch(in: text) else { return nil }
+        var groups: [Substring] = []
+        for index in 1..<max(1, match.output.count) {
+            groups.append(match.output[index].substring ?? "")
+        }
+        return groups
+    }
+
+    /// The number of groups of `source`, or the reason it does not compile. Counted in the
+    /// source, as PCRE counts them: each `(` that is not escaped, not in a `[...]` class, and
+    /// either plain or a named group (`(?<name>`, `(?P<name>`, `(?'name'`).
+    static func groupCount(_ source: String) -> Result<Int, ConfigValueError> {
+        if let problem = PathPattern.compileError(source) {
+            return .failure(ConfigValueError("not a valid regular expression: \(problem)"))
+        }
+        let bytes = Array(source.utf8)
+        var count = 0
+        var index = 0
+        var inClass = false
+        while index < bytes.count {
+            switch bytes[index] {
+            case UInt8(ascii: "\\"): index += 1  // the escaped byte is skipped with it
+            case UInt8(ascii: "["): inClass = true
+            case UInt8(ascii: "]"): inClass = false
+            case UInt8(ascii: "(") where !inClass:
+                let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+                if next != UInt8(ascii: "?") {
+                    count += 1
+                } else if index + 2 < bytes.count {
+                    let kind = bytes[index + 2]
+                    let named = kind == UInt8(ascii: "P") || kind == UInt8(ascii: "'")
+                        || (kind == UInt8(ascii: "<") && index + 3 < bytes.count
+                            && bytes[index + 3] != UInt8(ascii: "=") && bytes[index + 3] != UInt8(ascii: "!"))
+                    if named { count += 1 }
+                }
+            default: break
+            }
+            index += 1
+        }
+        return .success(count)
+    }
+
 }
 
 /// The longest run of literal ASCII characters that every match of an expression contains, found

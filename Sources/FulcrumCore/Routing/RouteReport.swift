@@ -65,8 +65,9 @@ public struct RouteReport: Sendable {
         }
         if let routeIndex = routed.routeIndex {
             let configured = config.routes[routeIndex]
-            let shaper = RequestShaper(configured.shaping, routePathRegex: configured.match.path?.regex)
-            if !configured.shaping.isEmpty { shaping = Self.describe(shaper.shape(request), configured.shaping) }
+            let shaped = RequestShaper(route: configured).shape(request)
+            let path = shaped.path.map { $0[...] } ?? request.path[...]
+            if !configured.shaping.isEmpty { shaping = Self.describe(shaped, configured.shaping) }
             if let cors = configured.cors ?? configured.target.flatMap({ config.service(named: $0.service)?.cors }) {
                 let origin = request.header("origin")
                 let verdict = origin.map { cors.allows(origin: $0) ? "origin \($0) allowed" : "origin \($0) not allowed: no CORS fields" } ?? "no Origin"
@@ -74,16 +75,13 @@ public struct RouteReport: Sendable {
             }
             switch configured.action {
             case .redirect(let redirect):
-                let location = redirect.to.rendered(
-                    request, path: shaper.shape(request).path.map { $0[...] } ?? request.path[...],
-                    captures: shaper.routeCaptures(request.path[...]))
+                let location = redirect.to.rendered(request, path: path, captures: shaped.captures)
                 response = "\(redirect.status) redirect to \(location)"
                 return
             case .respond(let fixed):
                 response = "\(fixed.status), \(fixed.body.utf8.count) bytes of \(fixed.contentType)"
                 return
             case .serveFiles(let files):
-                let path = shaper.shape(request).path.map { $0[...] } ?? request.path[...]
                 switch StaticFiles.relativePath(path) {
                 case .success(let relative): response = "the file \(relative.isEmpty ? "." : relative) under \(files.root) (404 if there is none)"
                 case .failure(let refusal): response = "400: \(refusal.reason)"

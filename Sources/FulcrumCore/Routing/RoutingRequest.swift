@@ -55,14 +55,15 @@ public enum QueryString {
     }
 
     /// Whether `test` holds for the decoded value of any parameter whose decoded name is `name`.
-    /// Decoding allocates, so only access rules on the query use it.
+    /// Names are compared without decoding them into a string; a value that is tested is decoded
+    /// (which allocates, so only access rules on the query use this).
     public static func anyDecodedValue(of name: String, in query: Substring, where test: (Substring) -> Bool) -> Bool {
         var rest = query[...]
         while !rest.isEmpty {
             let end = rest.firstIndex(of: "&") ?? rest.endIndex
             let pair = rest[..<end]
             let equals = pair.firstIndex(of: "=") ?? pair.endIndex
-            if decoded(pair[..<equals]) == name {
+            if decodedValue(pair[..<equals], equals: name) {
                 let value = equals == pair.endIndex ? "" : decoded(pair[pair.index(after: equals)...])
                 if test(value[...]) { return true }
             }
@@ -129,17 +130,13 @@ public enum CookieHeader {
         return false
     }
 
+    /// The value of the first cookie called `name` in `header`, or `nil`.
     public static func value(of name: String, in header: Substring) -> Substring? {
-        for part in header.split(separator: ";", omittingEmptySubsequences: true) {
-            let trimmed = part.drop { $0 == " " || $0 == "\t" }
-            guard let equals = trimmed.firstIndex(of: "=") else { continue }
-            if trimmed[..<equals] == name {
-                var value = trimmed[trimmed.index(after: equals)...]
-                while value.last == " " || value.last == "\t" { value = value.dropLast() }
-                if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
-                return value
-            }
+        var found: Substring? = nil
+        _ = anyValue(of: name, in: header) { value in
+            found = value
+            return true
         }
-        return nil
+        return found
     }
 }

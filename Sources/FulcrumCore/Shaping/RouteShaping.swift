@@ -114,21 +114,45 @@ public struct HeaderEdits: Sendable, Equatable {
 /// request, the path and fields the node is sent and the fields added to the response.
 public final class RequestShaper: Sendable {
     public let shaping: RequestShaping
-    private let rewritePattern: CapturingPattern?
-    /// The route's own `path_regex`, for `$1`... in values when the route matches by one.
-    private let routePattern: CapturingPattern?
+    private let rewritePattern: PathPattern?
+    /// The route's own `path_regex`, kept when a value uses its groups (`$1`...).
+    private let routePattern: PathPattern?
+    /// The field lists, gathered once rather than per request.
+    private let removedRequestFields: [String]
+    private let addedRequestFields: [HeaderEdits.Field]
+    private let removedResponseFields: [String]
+    private let addedResponseFields: [HeaderEdits.Field]
 
+    /// - Parameter alsoRendering: the route's other values (a redirect's `to`), which may use the
+    ///   groups of its `path_regex` too.
     /// - Precondition: `shaping` was validated (its expressions compile).
-    public init(_ shaping: RequestShaping, routePathRegex: String?) {
+    public init(_ shaping: RequestShaping, routePathRegex: String?, alsoRendering others: [ValueTemplate] = []) {
         self.shaping = shaping
-        rewritePattern = shaping.rewrite.map { try! CapturingPattern($0.pathRegex) }
-        routePattern = routePathRegex.map { try! CapturingPattern($0) }
+        rewritePattern = shaping.rewrite.map { try! PathPattern($0.pathRegex) }
+        removedRequestFields = shaping.requestHeaders.removedNames
+        addedRequestFields = shaping.requestHeaders.addedFields
+        removedResponseFields = shaping.responseHeaders.removedNames
+        addedResponseFields = shaping.responseHeaders.addedFields
+        let usesGroups = (addedRequestFields + addedResponseFields).map(\.value).contains { $0.highestCapture > 0 }
+            || others.contains { $0.highestCapture > 0 }
+        routePattern = usesGroups ? routePathRegex.map { try! PathPattern($0) } : nil
+    }
+
+    /// The shaper of a route: its shaping, and the groups of its `path_regex` when its values
+    /// (a redirect's `to` among them) use them.
+    public convenience init(route: Route) {
+        var others: [ValueTemplate] = []
+        if case .redirect(let redirect) = route.action { others.append(redirect.to) }
+        self.init(route.shaping, routePathRegex: route.match.path?.regex, alsoRendering: others)
     }
 
     /// What the shaping makes of one request.
     public struct Shaped: Sendable {
         /// The path the node is sent, when it differs from the client's.
         public var path: String?
+        /// The groups values are rendered with: the rewrite's when it matched, else the route's
+        /// `path_regex`'s (empty when no value uses them).
+        public var captures: [Substring]
         /// Field names removed from the request (hop-by-hop and forwarding fields are Fulcrum's own).
         public var removedRequestFields: [String]
         public var addedRequestFields: [(name: String, value: String)]
@@ -152,15 +176,9 @@ public final class RequestShaper: Sendable {
             fields.map { ($0.name, $0.value.rendered(request, path: finalPath, captures: captures)) }
         }
         return Shaped(
-            path: rewritten ?? (path == original ? nil : String(path)),
-            removedRequestFields: shaping.requestHeaders.removedNames, addedRequestFields: render(shaping.requestHeaders.addedFields),
-            removedResponseFields: shaping.responseHeaders.removedNames, addedResponseFields: render(shaping.responseHeaders.addedFields))
-    }
-
-    /// The groups of the route's `path_regex` in `path`, for values of a route that answers
-    /// itself (a redirect's `to`).
-    public func routeCaptures(_ path: Substring) -> [Substring] {
-        routePattern?.captures(in: path) ?? []
+            path: rewritten ?? (path == original ? nil : String(path)), captures: captures,
+            removedRequestFields: removedRequestFields, addedRequestFields: render(addedRequestFields),
+            removedResponseFields: removedResponseFields, addedResponseFields: render(addedResponseFields))
     }
 
     /// `path` without `prefix` at a segment boundary, `/` when nothing is left.
@@ -171,60 +189,6 @@ public final class RequestShaper: Sendable {
         if rest.first == "/" { return rest }
         if prefix.hasSuffix("/") { return path[path.index(before: rest.startIndex)...] }  // keeps the prefix's own slash
         return path
-    }
-}
-
-/// A regular expression whose groups are wanted, compiled once.
-struct CapturingPattern: @unchecked Sendable {
-    // Regex is immutable after construction; @unchecked as for ``PathPattern``.
-    private let regex: Regex<AnyRegexOutput>
-
-    init(_ source: String) throws {
-        regex = try Regex(source)
-    }
-
-    /// The number of groups of `source`, or the reason it does not compile. Counted in the
-    /// source, as PCRE counts them: each `(` that is not escaped, not in a `[...]` class, and
-    /// either plain or a named group (`(?<name>`, `(?P<name>`, `(?'name'`).
-    static func groupCount(_ source: String) -> Result<Int, ConfigValueError> {
-        if let problem = PathPattern.compileError(source) {
-            return .failure(ConfigValueError("not a valid regular expression: \(problem)"))
-        }
-        let bytes = Array(source.utf8)
-        var count = 0
-        var index = 0
-        var inClass = false
-        while index < bytes.count {
-            switch bytes[index] {
-            case UInt8(ascii: "\\"): index += 1  // the escaped byte is skipped with it
-            case UInt8(ascii: "["): inClass = true
-            case UInt8(ascii: "]"): inClass = false
-            case UInt8(ascii: "(") where !inClass:
-                let next = index + 1 < bytes.count ? bytes[index + 1] : 0
-                if next != UInt8(ascii: "?") {
-                    count += 1
-                } else if index + 2 < bytes.count {
-                    let kind = bytes[index + 2]
-                    let named = kind == UInt8(ascii: "P") || kind == UInt8(ascii: "'")
-                        || (kind == UInt8(ascii: "<") && index + 3 < bytes.count
-                            && bytes[index + 3] != UInt8(ascii: "=") && bytes[index + 3] != UInt8(ascii: "!"))
-                    if named { count += 1 }
-                }
-            default: break
-            }
-            index += 1
-        }
-        return .success(count)
-    }
-
-    /// The groups of the first match in `text` (an unmatched group is empty), or `nil`.
-    func captures(in text: Substring) -> [Substring]? {
-        guard let match = try? regex.firstMatch(in: text) else { return nil }
-        var groups: [Substring] = []
-        for index in 1..<max(1, match.output.count) {
-            groups.append(match.output[index].substring ?? "")
-        }
-        return groups
     }
 }
 
