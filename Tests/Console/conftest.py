@@ -59,11 +59,23 @@ class Backend:
 class Fulcrum:
     def __init__(self, binary, directory):
         self.a, self.b = Backend("a"), Backend("b")
-        self.proxy_port, self.admin_port, self.tls_port = free_port(), free_port(), free_port()
         # a certificate 20 days from its end, which the overview must show as expiring soon
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "20",
                         "-subj", "/CN=console.test", "-addext", "subjectAltName=DNS:console.test",
                         "-keyout", str(directory / "site.key"), "-out", str(directory / "site.pem")], check=True, capture_output=True)
+        # A port chosen by binding to 0 and closing can be taken again by someone else before Fulcrum
+        # binds it; such a start is retried with new ports, any other failure ends with the server's log.
+        for attempt in range(3):
+            if self.start(binary, directory):
+                break
+            if attempt == 2 or "ddress already in use" not in self.log_text:
+                raise RuntimeError("fulcrum did not start:\n" + self.log_text)
+        self.viewer_secret = self.api("POST", "/tokens", {"name": "watcher", "role": "viewer"})[1]["secret"]
+        self.url = f"http://127.0.0.1:{self.admin_port}/console/"
+
+    def start(self, binary, directory):
+        """Starts Fulcrum on fresh ports; true once its admin API answers, false if it exited or never did."""
+        self.proxy_port, self.admin_port, self.tls_port = free_port(), free_port(), free_port()
         config = directory / "fulcrum.yaml"
         config.write_text(f"""
 listen:
@@ -80,19 +92,26 @@ routes:
   - {{ name: api, match: {{ path_prefix: /api/ }}, service: web }}
 default: {{ service: web }}
 """)
-        self.log = open(directory / "fulcrum.log", "w")
+        (directory / "fulcrum.db").unlink(missing_ok=True)
+        self.log_path = directory / "fulcrum.log"
+        self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [binary, "serve", "-c", str(config), "--store", str(directory / "fulcrum.db"),
              "--admin", f"127.0.0.1:{self.admin_port}", "--log-level", "warning"],
             env=dict(os.environ, FULCRUM_ADMIN_TOKEN=ADMIN_SECRET), stdout=subprocess.DEVNULL, stderr=self.log)
-        for _ in range(200):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if self.api("GET", "/health")[0] == 200:
-                    break
+                    return True
             except OSError:
                 time.sleep(0.05)
-        self.viewer_secret = self.api("POST", "/tokens", {"name": "watcher", "role": "viewer"})[1]["secret"]
-        self.url = f"http://127.0.0.1:{self.admin_port}/console/"
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.log.close()
+        self.log_text = self.log_path.read_text()
+        return False
 
     def api(self, method, path, body=None, token=ADMIN_SECRET, if_match=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
