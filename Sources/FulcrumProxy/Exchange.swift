@@ -42,7 +42,12 @@ final class Exchange {
     /// The route's `response_headers`, rendered for this request; `nil` when it has none.
     var responseEdits: ResponseFieldEdits?
 
-    init(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
+    /// What the policy admitted (``LoopPolicy/Admitted``) comes in with the rest, so that each
+    /// field is set once per exchange.
+    init(
+        head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline,
+        nodeGroup: [Bool]? = nil, setCookie: String? = nil, breakerAdmission: CircuitBreaker.Admission? = nil, heldSlots: [ManagedAtomic<Int>] = []
+    ) {
         self.heldHead = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime
@@ -51,6 +56,10 @@ final class Exchange {
         self.requestID = requestID
         self.start = start
         self.machine = Self.machine(for: head, runtime, decision)
+        self.nodeGroup = nodeGroup
+        self.setCookie = setCookie
+        self.breakerAdmission = breakerAdmission
+        self.heldSlots = heldSlots
     }
 
     /// A new exchange's machine, from the request and what was decided for it.
@@ -69,7 +78,10 @@ final class Exchange {
     /// Makes this object a new exchange, as ``init(head:upstreamHead:runtime:decision:node:requestID:start:)``
     /// would (`ExchangeTests` checks that no field keeps a value of the last one). Only for an
     /// object nothing else holds: a callback still waiting with it must not see another exchange.
-    func begin(head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline) {
+    func begin(
+        head: RequestHead, upstreamHead: ByteBuffer, runtime: RuntimeConfig, decision: RouteDecision, node: Int, requestID: RequestID, start: NIODeadline,
+        nodeGroup: [Bool]? = nil, setCookie: String? = nil, breakerAdmission: CircuitBreaker.Admission? = nil, heldSlots: [ManagedAtomic<Int>] = []
+    ) {
         self.heldHead = head
         self.upstreamHead = upstreamHead
         self.runtime = runtime
@@ -80,12 +92,12 @@ final class Exchange {
         machine = Self.machine(for: head, runtime, decision)
         failedNode = nil
         buffered = []
-        breakerAdmission = nil
+        self.breakerAdmission = breakerAdmission
         outcomeRecorded = false
         isFinished = false
-        nodeGroup = nil
-        setCookie = nil
-        heldSlots = []
+        self.nodeGroup = nodeGroup
+        self.setCookie = setCookie
+        self.heldSlots = heldSlots
         responseEdits = nil
     }
 

@@ -94,6 +94,10 @@ final class ProxyHandler: ChannelInboundHandler {
     /// 1 KB of heap for each closed connection in `ConnectionMemoryTests`).
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        if flushIsQueued {  // the flush list does not hold its connections (see ``EndOfTickFlushes``)
+            flushIsQueued = false
+            loop.endOfTickFlushes.withdraw(self)
+        }
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -240,8 +244,14 @@ final class ProxyHandler: ChannelInboundHandler {
         closeConnection()
     }
 
+    /// Both look at the gate before the context: most calls find it as wanted, and loading the
+    /// context costs a retain and a release.
     private func pauseReading() {
-        if let context { readGate.pause(context) }
+        if !readGate.isPaused, let context { readGate.pause(context) }
+    }
+
+    private func resumeReading() {
+        if readGate.isPaused, let context { readGate.resume(context) }
     }
 
     /// A request with invalid or ambiguous syntax or framing: never forwarded. Answered with the
@@ -383,17 +393,15 @@ final class ProxyHandler: ChannelInboundHandler {
             exchange = last
             exchange.begin(
                 head: head, upstreamHead: upstreamHead, runtime: runtime, decision: admitted.decision, node: admitted.node,
-                requestID: requestID, start: now)
+                requestID: requestID, start: now, nodeGroup: admitted.nodeGroup, setCookie: admitted.setCookie,
+                breakerAdmission: admitted.breakerAdmission, heldSlots: admitted.heldSlots)
         } else {
             exchange = Exchange(
                 head: head, upstreamHead: upstreamHead, runtime: runtime, decision: admitted.decision, node: admitted.node,
-                requestID: requestID, start: now)
+                requestID: requestID, start: now, nodeGroup: admitted.nodeGroup, setCookie: admitted.setCookie,
+                breakerAdmission: admitted.breakerAdmission, heldSlots: admitted.heldSlots)
             lastExchange = exchange
         }
-        exchange.breakerAdmission = admitted.breakerAdmission
-        exchange.heldSlots = admitted.heldSlots
-        exchange.nodeGroup = admitted.nodeGroup
-        exchange.setCookie = admitted.setCookie
         if let shaped, !shaped.removedResponseFields.isEmpty || !shaped.addedResponseFields.isEmpty {
             exchange.responseEdits = ResponseFieldEdits(removed: shaped.removedResponseFields, added: shaped.addedResponseFields)
         }
@@ -487,13 +495,13 @@ final class ProxyHandler: ChannelInboundHandler {
         state = .proxying(exchange, upstream)
         upstream.expectResponse(toHEAD: exchange.head.isHEAD)
         upstream.write(exchange.upstreamHead)
-        for body in exchange.buffered { upstream.write(body) }
+        if !exchange.buffered.isEmpty { for body in exchange.buffered { upstream.write(body) } }
         flushAtEndOfTick()
         if exchange.machine.attached(reused: reused, now: .now()) {
             upstream.requestEnded()
             armResponseTimeout(exchange)
         }
-        if upstream.isWritable, let context { readGate.resume(context) }
+        if upstream.isWritable { resumeReading() }
     }
 
     /// The node's connection failed (or could not be opened: `nothingSent`) before the exchange
@@ -688,7 +696,7 @@ final class ProxyHandler: ChannelInboundHandler {
         state = .answeredLocally(closeAfterRequest: true)
         timeouts.lingers(since: now)
         flushAtEndOfTick()
-        if let context { readGate.resume(context) }
+        resumeReading()
         readRequests()
     }
 
@@ -706,8 +714,9 @@ final class ProxyHandler: ChannelInboundHandler {
 
     /// Has what this connection queued, for its client and for its node, flushed once the loop
     /// has handled its current batch of events (see ``EndOfTickFlushes``).
+    /// Only while the pipeline holds this handler (`context` is set): the list does not.
     private func flushAtEndOfTick() {
-        guard !flushIsQueued else { return }
+        guard !flushIsQueued, context != nil else { return }
         flushIsQueued = true
         loop.endOfTickFlushes.enqueue(self)
     }
@@ -733,7 +742,7 @@ final class ProxyHandler: ChannelInboundHandler {
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
-        if isWritable, let context { readGate.resume(context) }
+        if isWritable { resumeReading() }
     }
 
     func upstreamClosed(_ upstream: UpstreamHandler) {
@@ -1057,7 +1066,7 @@ final class ProxyHandler: ChannelInboundHandler {
             return
         }
         readRequests()
-        if takesParts, let context { readGate.resume(context) }
+        if readGate.isPaused, takesParts { resumeReading() }
     }
 
     /// Ends the exchange in progress, if any, because the client connection ends in its middle
@@ -1141,6 +1150,6 @@ final class ProxyHandler: ChannelInboundHandler {
             upstream.flush()
             unread = noBytes
         }
-        if let context { readGate.resume(context) }
+        resumeReading()
     }
 }

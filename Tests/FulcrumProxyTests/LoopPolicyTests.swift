@@ -41,10 +41,8 @@ import Testing
         case .proceed(let admitted):
             let exchange = Exchange(
                 head: request.head, upstreamHead: ByteBuffer(), runtime: policy.runtime, decision: admitted.decision,
-                node: admitted.node, requestID: .received("t"), start: .uptimeNanoseconds(now))
-            exchange.breakerAdmission = admitted.breakerAdmission
-            exchange.heldSlots = admitted.heldSlots
-            exchange.nodeGroup = admitted.nodeGroup
+                node: admitted.node, requestID: .received("t"), start: .uptimeNanoseconds(now), nodeGroup: admitted.nodeGroup,
+                breakerAdmission: admitted.breakerAdmission, heldSlots: admitted.heldSlots)
             return .success(exchange)
         case .refuse(let refusal):
             return .failure(Refused(status: refusal.status.code, detail: refusal.detail ?? "", headers: refusal.extraHeaders.map { "\($0.0): \($0.1)" }))
