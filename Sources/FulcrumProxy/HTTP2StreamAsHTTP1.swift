@@ -217,7 +217,12 @@ final class HTTP2StreamAsHTTP1: ChannelDuplexHandler {
     }
 
     /// The response head's fields as HTTP/2 fields: `:status` first, names in lower case, the
-    /// connection-specific fields left out.
+    /// connection-specific fields left out. The fields are sent without indexing (their names
+    /// still come from HPACK's static table), as nginx sends its responses: an indexed field is
+    /// looked for in the connection's dynamic table, field by field and byte by byte, which cost
+    /// about a tenth of the CPU time of an HTTP/2 load (bench/RESULTS.md), while responses from
+    /// different nodes repeat few fields whole. `:status` is indexed: the common ones are whole
+    /// entries of the static table.
     private static func responseHeaders(_ head: ResponseHead) -> HPACKHeaders {
         var headers = HPACKHeaders()
         headers.reserveCapacity(head.fields.count + 1)
@@ -229,7 +234,7 @@ final class HTTP2StreamAsHTTP1: ChannelDuplexHandler {
             let lowercased = name.lowercased()
             switch lowercased {
             case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade": continue
-            default: headers.add(name: lowercased, value: value)
+            default: headers.add(name: lowercased, value: value, indexing: .nonIndexable)
             }
         }
         return headers
